@@ -1,0 +1,369 @@
+import Kafka from 'node-rdkafka';
+import { BusFullError, BusUnavailableError, AirdigError, ErrorCodes } from '../errors.js';
+import { backoffMs, sleep } from '../clock.js';
+import {
+  DEFAULT_MAX_BATCH,
+  toKeyBuffer,
+  type Bus,
+  type BusRecord,
+  type ConsumeContext,
+  type Consumer,
+  type ConsumerOptions,
+  type Headers,
+  type OutMessage,
+  type Producer,
+  type TopicSpec,
+} from './types.js';
+
+export const DEFAULT_KAFKA_COMPRESSION = 'lz4';
+export const DEFAULT_KAFKA_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_KAFKA_REPLICATION_FACTOR = 1;
+
+export interface KafkaBusOptions {
+  /** Comma-separated host:port list. */
+  brokers: string;
+  clientId?: string;
+  compression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+  replicationFactor?: number;
+  connectTimeoutMs?: number;
+  /** Extra librdkafka properties, applied to producer, consumers and admin client (security.protocol, sasl.*, ssl.*). */
+  librdkafka?: Record<string, string | number | boolean>;
+}
+
+const ERR_TOPIC_ALREADY_EXISTS = 36;
+const ERR_QUEUE_FULL = -184;
+
+interface PendingSend {
+  remaining: number;
+  error: unknown;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function connect<T extends Kafka.Producer | Kafka.KafkaConsumer>(client: T, timeoutMs: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    client.connect({ timeout: timeoutMs }, (err) => {
+      if (err) reject(new BusUnavailableError(`cannot connect ${what} to Kafka: ${err.message}`, err));
+      else resolve(client);
+    });
+  });
+}
+
+function toRdkafkaHeaders(headers: Headers | undefined): Kafka.MessageHeader[] | undefined {
+  if (!headers) return undefined;
+  const out: Kafka.MessageHeader[] = [];
+  for (const [k, v] of Object.entries(headers)) out.push({ [k]: v });
+  return out;
+}
+
+function fromRdkafkaHeaders(headers: Kafka.MessageHeader[] | undefined): Headers {
+  const out: Headers = {};
+  if (!headers) return out;
+  for (const h of headers) for (const [k, v] of Object.entries(h)) out[k] = Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+  return out;
+}
+
+/** The bus on a real Kafka broker through librdkafka: idempotent producer, cooperative-sticky groups, manual commits. */
+export class KafkaBus implements Bus {
+  readonly kind = 'kafka' as const;
+  readonly #opts: Required<Omit<KafkaBusOptions, 'librdkafka'>> & { librdkafka: Record<string, string | number | boolean> };
+  #producer: Promise<Kafka.Producer> | undefined;
+  readonly #consumers = new Set<KafkaConsumer>();
+  #closed = false;
+
+  constructor(options: KafkaBusOptions) {
+    this.#opts = {
+      brokers: options.brokers,
+      clientId: options.clientId ?? 'airdig',
+      compression: options.compression ?? DEFAULT_KAFKA_COMPRESSION,
+      replicationFactor: options.replicationFactor ?? DEFAULT_KAFKA_REPLICATION_FACTOR,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_KAFKA_CONNECT_TIMEOUT_MS,
+      librdkafka: options.librdkafka ?? {},
+    };
+  }
+
+  get options(): Readonly<KafkaBusOptions> {
+    return this.#opts;
+  }
+
+  baseConfig(): Record<string, string | number | boolean> {
+    return { 'metadata.broker.list': this.#opts.brokers, 'client.id': this.#opts.clientId, 'log.connection.close': false, ...this.#opts.librdkafka };
+  }
+
+  async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
+    const admin = Kafka.AdminClient.create(this.baseConfig() as Kafka.GlobalConfig);
+    try {
+      for (const s of specs) {
+        const config: Record<string, string> = {};
+        if (s.compacted) config['cleanup.policy'] = 'compact';
+        if (s.retentionMs !== undefined) config['retention.ms'] = String(s.retentionMs);
+        await new Promise<void>((resolve, reject) => {
+          admin.createTopic(
+            { topic: s.name, num_partitions: s.partitions, replication_factor: this.#opts.replicationFactor, config },
+            this.#opts.connectTimeoutMs,
+            (err) => {
+              if (!err || err.code === ERR_TOPIC_ALREADY_EXISTS) resolve();
+              else reject(new BusUnavailableError(`cannot create topic ${s.name}: ${err.message}`, err));
+            },
+          );
+        });
+      }
+    } finally {
+      admin.disconnect();
+    }
+  }
+
+  async ping(): Promise<void> {
+    const p = await this.#getProducer();
+    await new Promise<void>((resolve, reject) => {
+      p.getMetadata({ timeout: this.#opts.connectTimeoutMs, allTopics: false } as Kafka.MetadataOptions, (err) => {
+        if (err) reject(new BusUnavailableError(`Kafka metadata request failed: ${err.message}`, err));
+        else resolve();
+      });
+    });
+  }
+
+  producer(): Producer {
+    return { send: (topic, messages) => this.#send(topic, messages) };
+  }
+
+  consumer(options: ConsumerOptions): Consumer {
+    const c = new KafkaConsumer(this, options);
+    this.#consumers.add(c);
+    return c;
+  }
+
+  forget(c: KafkaConsumer): void {
+    this.#consumers.delete(c);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#consumers].map((c) => c.stop()));
+    const p = this.#producer;
+    this.#producer = undefined;
+    if (p) {
+      const producer = await p.catch(() => undefined);
+      if (producer) {
+        await new Promise<void>((resolve) => producer.flush(this.#opts.connectTimeoutMs, () => resolve()));
+        await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
+      }
+    }
+  }
+
+  #getProducer(): Promise<Kafka.Producer> {
+    if (this.#closed) return Promise.reject(new AirdigError(ErrorCodes.BUS_CLOSED, 'Kafka bus is closed'));
+    if (!this.#producer) {
+      const producer = new Kafka.Producer({
+        ...this.baseConfig(),
+        'enable.idempotence': true,
+        acks: 'all',
+        'compression.codec': this.#opts.compression,
+        'linger.ms': 5,
+        'batch.num.messages': 10_000,
+        'queue.buffering.max.messages': 200_000,
+        'message.timeout.ms': 30_000,
+        partitioner: 'murmur2_random',
+        dr_cb: true,
+      } as Kafka.ProducerGlobalConfig);
+      producer.on('delivery-report', (err, report) => {
+        const pending = report.opaque as PendingSend;
+        if (err && pending.error === undefined) pending.error = err;
+        if (--pending.remaining === 0) {
+          if (pending.error !== undefined) {
+            const e = pending.error as Kafka.LibrdKafkaError;
+            pending.reject(new BusUnavailableError(`Kafka did not accept the records: ${e.message}`, e));
+          } else pending.resolve();
+        }
+      });
+      // A producer that failed to connect is dropped, so the next send or ping tries again.
+      this.#producer = connect(producer, this.#opts.connectTimeoutMs, 'producer').then(
+        (p) => {
+          p.setPollInterval(5);
+          return p;
+        },
+        (err) => {
+          this.#producer = undefined;
+          throw err;
+        },
+      );
+    }
+    return this.#producer;
+  }
+
+  async #send(topic: string, messages: readonly OutMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const producer = await this.#getProducer();
+    await new Promise<void>((resolve, reject) => {
+      const pending: PendingSend = { remaining: messages.length, error: undefined, resolve, reject };
+      let i = 0;
+      const produceRest = (attempt: number) => {
+        for (; i < messages.length; i++) {
+          const m = messages[i]!;
+          try {
+            producer.produce(topic, m.partition ?? null, m.value, toKeyBuffer(m.key), m.timestamp ?? Date.now(), pending, toRdkafkaHeaders(m.headers));
+          } catch (err) {
+            if ((err as Kafka.LibrdKafkaError).code === ERR_QUEUE_FULL && attempt < 50) {
+              // librdkafka's local queue is full: let delivery reports drain it, then go on where we stopped.
+              setTimeout(() => produceRest(attempt + 1), 20);
+              return;
+            }
+            const unsent = messages.length - i;
+            pending.remaining -= unsent;
+            const e =
+              (err as Kafka.LibrdKafkaError).code === ERR_QUEUE_FULL
+                ? new BusFullError(`Kafka producer queue is full; ${unsent} of ${messages.length} records were not queued`)
+                : new BusUnavailableError(`Kafka produce to ${topic} failed: ${(err as Error).message}`, err);
+            if (pending.remaining === 0) reject(e);
+            else pending.error = e;
+            return;
+          }
+        }
+      };
+      produceRest(0);
+    });
+  }
+}
+
+class KafkaConsumer implements Consumer {
+  readonly #bus: KafkaBus;
+  readonly #opts: ConsumerOptions;
+  #client: Kafka.KafkaConsumer | undefined;
+  #loop: Promise<void> | undefined;
+  #abort = new AbortController();
+  #state: 'new' | 'running' | 'stopped' = 'new';
+  readonly #holds = new Map<string, number>();
+  /** Highest committed offset per "topic\0partition" we know of, for lag. */
+  readonly #committed = new Map<string, number>();
+
+  constructor(bus: KafkaBus, opts: ConsumerOptions) {
+    this.#bus = bus;
+    this.#opts = opts;
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'new') return;
+    this.#state = 'running';
+    const client = new Kafka.KafkaConsumer(
+      {
+        ...this.#bus.baseConfig(),
+        'group.id': this.#opts.groupId,
+        'enable.auto.commit': false,
+        'enable.auto.offset.store': false,
+        'partition.assignment.strategy': 'cooperative-sticky',
+        rebalance_cb: true,
+        'fetch.wait.max.ms': 50,
+        'session.timeout.ms': 10_000,
+        'heartbeat.interval.ms': 1_000,
+      } as Kafka.ConsumerGlobalConfig,
+      { 'auto.offset.reset': 'earliest' },
+    );
+    await connect(client, this.#bus.options.connectTimeoutMs ?? DEFAULT_KAFKA_CONNECT_TIMEOUT_MS, `consumer ${this.#opts.groupId}`);
+    client.setDefaultConsumeTimeout(100);
+    client.subscribe([...this.#opts.topics]);
+    this.#client = client;
+    this.#loop = this.#run(client);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state !== 'running') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopped';
+    this.#abort.abort();
+    await this.#loop;
+    const client = this.#client!;
+    await new Promise<void>((resolve) => client.disconnect(() => resolve()));
+    this.#bus.forget(this);
+  }
+
+  lag(): number {
+    const client = this.#client;
+    if (!client) return 0;
+    let lag = 0;
+    try {
+      for (const a of client.assignments()) {
+        const w = client.getWatermarkOffsets(a.topic, a.partition);
+        const c = this.#committed.get(`${a.topic}\u0000${a.partition}`) ?? w.lowOffset;
+        if (w.highOffset >= 0) lag += Math.max(0, w.highOffset - Math.max(c, w.lowOffset));
+      }
+    } catch {
+      // Watermarks are not cached before the first fetch.
+    }
+    return lag;
+  }
+
+  #consume(client: Kafka.KafkaConsumer, max: number): Promise<Kafka.Message[]> {
+    return new Promise((resolve, reject) => client.consume(max, (err, messages) => (err ? reject(err) : resolve(messages))));
+  }
+
+  async #run(client: Kafka.KafkaConsumer): Promise<void> {
+    const max = this.#opts.maxBatch ?? DEFAULT_MAX_BATCH;
+    const signal = this.#abort.signal;
+    const ctx: ConsumeContext = {
+      holdCommit: (topic, partition, offset) => {
+        const k = `${topic}\u0000${partition}`;
+        if (offset === undefined) this.#holds.delete(k);
+        else this.#holds.set(k, offset);
+      },
+    };
+    let attempt = 0;
+    while (!signal.aborted) {
+      let messages: Kafka.Message[];
+      try {
+        messages = await this.#consume(client, max);
+      } catch (err) {
+        this.#opts.onHandlerError?.(err, attempt);
+        await sleep(backoffMs(attempt++, 100, 5_000), signal);
+        continue;
+      }
+      if (messages.length === 0) continue;
+      const batch: BusRecord[] = messages.map((m) => ({
+        topic: m.topic,
+        partition: m.partition,
+        offset: m.offset,
+        key: m.key === undefined || m.key === null ? null : Buffer.isBuffer(m.key) ? m.key : Buffer.from(m.key),
+        value: m.value ?? Buffer.alloc(0),
+        headers: fromRdkafkaHeaders(m.headers),
+        timestamp: m.timestamp ?? Date.now(),
+      }));
+      // Deliver the same batch until the handler succeeds: nothing is committed past unwritten output.
+      for (;;) {
+        try {
+          await this.#opts.handler(batch, ctx);
+          attempt = 0;
+          this.#commit(client, batch);
+          break;
+        } catch (err) {
+          this.#opts.onHandlerError?.(err, attempt);
+          await sleep(backoffMs(attempt++, 50, 5_000), signal);
+          if (signal.aborted) {
+            // Leave uncommitted: the group redelivers the batch to whoever owns the partition next.
+            break;
+          }
+        }
+      }
+    }
+  }
+
+  #commit(client: Kafka.KafkaConsumer, batch: readonly BusRecord[]): void {
+    const next = new Map<string, Kafka.TopicPartitionOffset>();
+    for (const r of batch) next.set(`${r.topic}\u0000${r.partition}`, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+    const offsets: Kafka.TopicPartitionOffset[] = [];
+    for (const [k, tpo] of next) {
+      const hold = this.#holds.get(k);
+      const offset = hold === undefined ? tpo.offset : Math.min(hold, tpo.offset);
+      if ((this.#committed.get(k) ?? -1) >= offset) continue;
+      offsets.push({ ...tpo, offset });
+      this.#committed.set(k, offset);
+    }
+    if (offsets.length === 0) return;
+    try {
+      client.commitSync(offsets);
+    } catch {
+      // A partition revoked in a rebalance cannot be committed here; its new owner re-reads from the last commit.
+    }
+  }
+}

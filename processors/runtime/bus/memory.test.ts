@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { busContract } from './contract.js';
+import { MemoryBus } from './memory.js';
+import { BusFullError } from '../errors.js';
+import { partitionForKey, murmur2 } from './partitioner.js';
+
+busContract('memory bus', async () => new MemoryBus());
+
+test('memory bus: a full partition refuses a send whole, and takes it again once the group committed', async () => {
+  const bus = new MemoryBus({ maxQueuedRecordsPerPartition: 10 });
+  await bus.ensureTopics([{ name: 't', partitions: 1 }]);
+  let gate!: () => void;
+  let opened = new Promise<void>((r) => (gate = r));
+  const seen: number[] = [];
+  const c = bus.consumer({
+    groupId: 'g',
+    topics: ['t'],
+    handler: async (batch) => {
+      await opened;
+      for (const r of batch) seen.push(Number(r.value.toString()));
+    },
+  });
+  await c.start();
+  const p = bus.producer();
+  await p.send('t', Array.from({ length: 8 }, (_, i) => ({ value: Buffer.from(String(i)) })));
+  await assert.rejects(p.send('t', Array.from({ length: 3 }, () => ({ value: Buffer.from('x') }))), (e: unknown) => e instanceof BusFullError && e.retryable);
+  gate();
+  while (seen.length < 8) await new Promise((r) => setTimeout(r, 5));
+  await p.send('t', [{ value: Buffer.from('8') }, { value: Buffer.from('9') }, { value: Buffer.from('10') }]);
+  while (seen.length < 11) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.equal(c.lag(), 0);
+  await c.stop();
+  await bus.close();
+  opened = Promise.resolve();
+});
+
+test('memory bus: a topic nobody reads keeps only its newest records', async () => {
+  const bus = new MemoryBus({ maxQueuedRecordsPerPartition: 100, retainRecordsPerPartition: 5 });
+  await bus.ensureTopics([{ name: 'unread', partitions: 1 }]);
+  for (let i = 0; i < 12; i++) await bus.producer().send('unread', [{ value: Buffer.from(String(i)) }]);
+  const [d] = bus.describe();
+  assert.equal(d!.end, 12);
+  assert.equal(d!.held, 5);
+  await bus.close();
+});
+
+test('murmur2 partitioner matches Kafka\'s Java client', () => {
+  // Values from Kafka's own UtilsTest.testMurmur2.
+  const cases: [string, number][] = [
+    ['21', -973932308],
+    ['foobar', -790332482],
+    ['a-little-bit-long-string', -985981536],
+    ['a-little-bit-longer-string', -1486304829],
+    ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+  ];
+  for (const [s, h] of cases) assert.equal(murmur2(Buffer.from(s)), h, s);
+  assert.equal(partitionForKey(Buffer.from('foobar'), 7), (-790332482 & 0x7fffffff) % 7);
+});

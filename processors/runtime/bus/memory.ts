@@ -1,0 +1,374 @@
+import { BusFullError, AirdigError, ErrorCodes } from '../errors.js';
+import { backoffMs, sleep } from '../clock.js';
+import { partitionForKey } from './partitioner.js';
+import {
+  DEFAULT_MAX_BATCH,
+  toKeyBuffer,
+  type Bus,
+  type BusRecord,
+  type ConsumeContext,
+  type Consumer,
+  type ConsumerOptions,
+  type OutMessage,
+  type Producer,
+  type TopicSpec,
+} from './types.js';
+
+export const DEFAULT_MEMORY_MAX_QUEUED_RECORDS = 200_000;
+export const DEFAULT_MEMORY_MAX_QUEUED_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_MEMORY_RETAIN_RECORDS = 10_000;
+
+export interface MemoryBusOptions {
+  /** Records a partition may hold that some subscribed group has not committed; past it, send() rejects with BusFullError. */
+  maxQueuedRecordsPerPartition?: number;
+  /** Bytes (keys and values) a partition may hold uncommitted; past it, send() rejects with BusFullError. */
+  maxQueuedBytesPerPartition?: number;
+  /** Committed records a partition keeps for groups that join later. */
+  retainRecordsPerPartition?: number;
+  /** Topics created on first use get this many partitions. */
+  defaultPartitions?: number;
+}
+
+class Partition {
+  /** Offset of records[0]. */
+  base = 0;
+  records: BusRecord[] = [];
+  bytes = 0;
+  get end(): number {
+    return this.base + this.records.length;
+  }
+  /** Drops records below offset. */
+  trimTo(offset: number): number {
+    const n = Math.min(Math.max(0, offset - this.base), this.records.length);
+    if (n === 0) return 0;
+    for (let i = 0; i < n; i++) this.bytes -= recordBytes(this.records[i]!);
+    this.records = this.records.slice(n);
+    this.base += n;
+    return n;
+  }
+}
+
+class Topic {
+  readonly partitions: Partition[];
+  /** Groups that ever subscribed: data they have not committed is kept for them. */
+  readonly groups = new Set<Group>();
+  #rr = 0;
+  #waiters = new Set<() => void>();
+  constructor(readonly name: string, partitions: number) {
+    this.partitions = Array.from({ length: partitions }, () => new Partition());
+  }
+  choosePartition(msg: OutMessage, key: Buffer | null): number {
+    if (msg.partition !== undefined) {
+      if (msg.partition < 0 || msg.partition >= this.partitions.length) {
+        throw new AirdigError(ErrorCodes.BUS_UNAVAILABLE, `topic ${this.name} has no partition ${msg.partition}`);
+      }
+      return msg.partition;
+    }
+    if (key) return partitionForKey(key, this.partitions.length);
+    this.#rr = (this.#rr + 1) % this.partitions.length;
+    return this.#rr;
+  }
+  lowestCommitted(partition: number): number | undefined {
+    let low: number | undefined;
+    for (const g of this.groups) {
+      const c = g.committed(this.name, partition);
+      if (low === undefined || c < low) low = c;
+    }
+    return low;
+  }
+  wait(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#waiters.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#waiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+  notify(): void {
+    for (const w of [...this.#waiters]) w();
+  }
+}
+
+class Group {
+  readonly #committed = new Map<string, number>();
+  readonly members: MemoryConsumer[] = [];
+  constructor(readonly id: string) {}
+  committed(topic: string, partition: number): number {
+    return this.#committed.get(`${topic}\u0000${partition}`) ?? 0;
+  }
+  commit(topic: string, partition: number, offset: number): void {
+    const k = `${topic}\u0000${partition}`;
+    if ((this.#committed.get(k) ?? 0) < offset) this.#committed.set(k, offset);
+  }
+}
+
+function recordBytes(r: BusRecord): number {
+  return r.value.length + (r.key?.length ?? 0);
+}
+
+/** Kafka's semantics in one process: keyed partitions, order per partition, offsets, consumer groups, redelivery of what was not committed. */
+export class MemoryBus implements Bus {
+  readonly kind = 'memory' as const;
+  readonly #topics = new Map<string, Topic>();
+  readonly #groups = new Map<string, Group>();
+  readonly #maxRecords: number;
+  readonly #maxBytes: number;
+  readonly #defaultPartitions: number;
+  readonly #retain: number;
+  #closed = false;
+  readonly #producer: Producer;
+
+  constructor(options: MemoryBusOptions = {}) {
+    this.#maxRecords = options.maxQueuedRecordsPerPartition ?? DEFAULT_MEMORY_MAX_QUEUED_RECORDS;
+    this.#maxBytes = options.maxQueuedBytesPerPartition ?? DEFAULT_MEMORY_MAX_QUEUED_BYTES;
+    this.#defaultPartitions = options.defaultPartitions ?? 1;
+    this.#retain = options.retainRecordsPerPartition ?? DEFAULT_MEMORY_RETAIN_RECORDS;
+    this.#producer = { send: (topic, messages) => this.#send(topic, messages) };
+  }
+
+  async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
+    for (const s of specs) {
+      if (!this.#topics.has(s.name)) this.#topics.set(s.name, new Topic(s.name, Math.max(1, s.partitions)));
+    }
+  }
+
+  producer(): Producer {
+    return this.#producer;
+  }
+
+  consumer(options: ConsumerOptions): Consumer {
+    return new MemoryConsumer(this, options);
+  }
+
+  async ping(): Promise<void> {
+    if (this.#closed) throw new AirdigError(ErrorCodes.BUS_CLOSED, 'in-process bus is closed');
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const t of this.#topics.values()) t.notify();
+  }
+
+  /** Records held per topic and partition: end offset and the lowest committed offset of any group. */
+  describe(): { topic: string; partition: number; end: number; held: number }[] {
+    const out = [];
+    for (const t of this.#topics.values()) {
+      for (let p = 0; p < t.partitions.length; p++) {
+        out.push({ topic: t.name, partition: p, end: t.partitions[p]!.end, held: t.partitions[p]!.records.length });
+      }
+    }
+    return out;
+  }
+
+  topic(name: string): Topic {
+    let t = this.#topics.get(name);
+    if (!t) {
+      t = new Topic(name, this.#defaultPartitions);
+      this.#topics.set(name, t);
+    }
+    return t;
+  }
+
+  group(id: string): Group {
+    let g = this.#groups.get(id);
+    if (!g) {
+      g = new Group(id);
+      this.#groups.set(id, g);
+    }
+    return g;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async #send(topicName: string, messages: readonly OutMessage[]): Promise<void> {
+    if (this.#closed) throw new AirdigError(ErrorCodes.BUS_CLOSED, 'in-process bus is closed');
+    const topic = this.topic(topicName);
+    // Place every message first, so a send that does not fit is refused whole and nothing is half-written.
+    const placed: { p: number; key: Buffer | null; msg: OutMessage }[] = [];
+    const extraRecords = new Map<number, number>();
+    const extraBytes = new Map<number, number>();
+    for (const msg of messages) {
+      const key = toKeyBuffer(msg.key);
+      const p = topic.choosePartition(msg, key);
+      placed.push({ p, key, msg });
+      extraRecords.set(p, (extraRecords.get(p) ?? 0) + 1);
+      extraBytes.set(p, (extraBytes.get(p) ?? 0) + msg.value.length + (key?.length ?? 0));
+    }
+    for (const [p, n] of extraRecords) {
+      const part = topic.partitions[p]!;
+      const bytes = extraBytes.get(p)!;
+      const committed = topic.lowestCommitted(p) ?? part.end;
+      if (part.bytes + bytes > this.#maxBytes) part.trimTo(committed); // make room from what every group has read
+      const uncommitted = part.end - committed;
+      if (uncommitted + n > this.#maxRecords || part.bytes + bytes > this.#maxBytes) {
+        throw new BusFullError(
+          `in-process topic ${topicName} partition ${p} holds ${uncommitted} uncommitted records (${part.bytes} bytes); limit ${this.#maxRecords} records, ${this.#maxBytes} bytes`,
+        );
+      }
+    }
+    const now = Date.now();
+    for (const { p, key, msg } of placed) {
+      const part = topic.partitions[p]!;
+      const rec: BusRecord = {
+        topic: topicName,
+        partition: p,
+        offset: part.end,
+        key,
+        value: msg.value,
+        headers: msg.headers ?? {},
+        timestamp: msg.timestamp ?? now,
+      };
+      part.records.push(rec);
+      part.bytes += recordBytes(rec);
+    }
+    for (const p of extraRecords.keys()) this.trim(topic, p);
+    topic.notify();
+  }
+
+  /**
+   * Retention: a partition keeps what some group has not committed, plus up to retainRecords of the
+   * newest committed ones, so a group that joins later still finds recent history (Kafka keeps data by
+   * time and size, not by commits; in memory, size is what matters).
+   */
+  trim(topic: Topic, partition: number): void {
+    const part = topic.partitions[partition]!;
+    const committed = topic.lowestCommitted(partition) ?? part.end;
+    part.trimTo(Math.min(committed, part.end - this.#retain));
+  }
+
+  rebalance(group: Group): void {
+    const byTopic = new Map<string, MemoryConsumer[]>();
+    for (const m of group.members) for (const t of m.topics) (byTopic.get(t) ?? byTopic.set(t, []).get(t)!).push(m);
+    const next = new Map<MemoryConsumer, { topic: string; partition: number }[]>();
+    for (const m of group.members) next.set(m, []);
+    for (const [t, members] of byTopic) {
+      const topic = this.topic(t);
+      for (let p = 0; p < topic.partitions.length; p++) next.get(members[p % members.length]!)!.push({ topic: t, partition: p });
+    }
+    for (const [m, assignment] of next) m.assign(assignment);
+  }
+}
+
+class MemoryConsumer implements Consumer {
+  readonly topics: readonly string[];
+  readonly #bus: MemoryBus;
+  readonly #opts: ConsumerOptions;
+  readonly #group: Group;
+  #assignment: { topic: string; partition: number }[] = [];
+  /** Next offset to read, per "topic\0partition". */
+  #positions = new Map<string, number>();
+  #holds = new Map<string, number>();
+  #abort = new AbortController();
+  #loop: Promise<void> | undefined;
+  #state: 'new' | 'running' | 'stopped' = 'new';
+
+  constructor(bus: MemoryBus, opts: ConsumerOptions) {
+    this.#bus = bus;
+    this.#opts = opts;
+    this.topics = [...opts.topics];
+    this.#group = bus.group(opts.groupId);
+  }
+
+  assign(assignment: { topic: string; partition: number }[]): void {
+    this.#assignment = assignment;
+    const positions = new Map<string, number>();
+    for (const a of assignment) {
+      const k = `${a.topic}\u0000${a.partition}`;
+      positions.set(k, this.#positions.get(k) ?? this.#group.committed(a.topic, a.partition));
+    }
+    this.#positions = positions;
+    for (const t of this.topics) this.#bus.topic(t).notify();
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'new') return;
+    this.#state = 'running';
+    for (const t of this.topics) this.#bus.topic(t).groups.add(this.#group);
+    this.#group.members.push(this);
+    this.#bus.rebalance(this.#group);
+    this.#loop = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state !== 'running') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopped';
+    this.#abort.abort();
+    await this.#loop;
+    const i = this.#group.members.indexOf(this);
+    if (i >= 0) this.#group.members.splice(i, 1);
+    this.#bus.rebalance(this.#group);
+  }
+
+  lag(): number {
+    let lag = 0;
+    for (const a of this.#assignment) {
+      lag += this.#bus.topic(a.topic).partitions[a.partition]!.end - this.#group.committed(a.topic, a.partition);
+    }
+    return lag;
+  }
+
+  async #run(): Promise<void> {
+    const max = this.#opts.maxBatch ?? DEFAULT_MAX_BATCH;
+    const signal = this.#abort.signal;
+    let attempt = 0;
+    const ctx: ConsumeContext = {
+      holdCommit: (topic, partition, offset) => {
+        const k = `${topic}\u0000${partition}`;
+        if (offset === undefined) this.#holds.delete(k);
+        else this.#holds.set(k, offset);
+      },
+    };
+    while (!signal.aborted && !this.#bus.closed) {
+      const batch = this.#take(max);
+      if (batch.length === 0) {
+        await Promise.race(this.topics.map((t) => this.#bus.topic(t).wait(signal)));
+        continue;
+      }
+      // Deliver the same batch until the handler succeeds: nothing is committed past unwritten output.
+      for (;;) {
+        try {
+          await this.#opts.handler(batch, ctx);
+          attempt = 0;
+          this.#commit(batch);
+          break;
+        } catch (err) {
+          this.#opts.onHandlerError?.(err, attempt);
+          await sleep(backoffMs(attempt++, 50, 5_000), signal);
+          if (signal.aborted) break;
+        }
+      }
+    }
+  }
+
+  #take(max: number): BusRecord[] {
+    const batch: BusRecord[] = [];
+    for (const a of this.#assignment) {
+      if (batch.length >= max) break;
+      const k = `${a.topic}\u0000${a.partition}`;
+      const part = this.#bus.topic(a.topic).partitions[a.partition]!;
+      let pos = Math.max(this.#positions.get(k) ?? 0, part.base);
+      while (pos < part.end && batch.length < max) batch.push(part.records[pos++ - part.base]!);
+      this.#positions.set(k, pos);
+    }
+    return batch;
+  }
+
+  #commit(batch: readonly BusRecord[]): void {
+    const next = new Map<string, { topic: string; partition: number; offset: number }>();
+    for (const r of batch) next.set(`${r.topic}\u0000${r.partition}`, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+    for (const [k, c] of next) {
+      const hold = this.#holds.get(k);
+      this.#group.commit(c.topic, c.partition, hold === undefined ? c.offset : Math.min(hold, c.offset));
+      this.#bus.trim(this.#bus.topic(c.topic), c.partition);
+    }
+  }
+}
+

@@ -1,0 +1,89 @@
+/**
+ * The bus: Kafka's model (topics, keyed partitions, offsets, consumer groups, at-least-once),
+ * implemented once on a real broker (kafka.ts) and once in-process (memory.ts).
+ */
+
+export type Headers = Record<string, string | Buffer>;
+
+/** A record as a consumer sees it. Offsets are numbers: 2^53 records per partition is enough. */
+export interface BusRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer;
+  readonly headers: Headers;
+  readonly timestamp: number;
+}
+
+export interface OutMessage {
+  key?: Buffer | string | null;
+  value: Buffer;
+  headers?: Headers;
+  /** Explicit partition; otherwise chosen from the key (murmur2, as Kafka's Java clients do) or round robin. */
+  partition?: number;
+  timestamp?: number;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** cleanup.policy=compact: the latest record per key is kept. */
+  compacted?: boolean;
+  /** Retention in milliseconds; undefined leaves the broker default. */
+  retentionMs?: number;
+}
+
+export interface Producer {
+  /** Resolves once every message is durably accepted (acks=all on Kafka); rejects with a retryable BusFullError under pressure. */
+  send(topic: string, messages: readonly OutMessage[]): Promise<void>;
+}
+
+export interface ConsumeContext {
+  /**
+   * Keep the committed offset of a partition at or below this offset while a window still needs
+   * the record (stateless processors rebuild their windows from Kafka after a crash).
+   * Call with undefined to release.
+   */
+  holdCommit(topic: string, partition: number, offset: number | undefined): void;
+}
+
+export type BatchHandler = (batch: readonly BusRecord[], ctx: ConsumeContext) => Promise<void>;
+
+export interface ConsumerOptions {
+  groupId: string;
+  topics: readonly string[];
+  handler: BatchHandler;
+  /** Most records handed to one handler call. */
+  maxBatch?: number;
+  /** Called when the handler failed and the batch will be delivered again. */
+  onHandlerError?: (err: unknown, attempt: number) => void;
+}
+
+export interface Consumer {
+  /** Joins the group; records flow to the handler until stop(). */
+  start(): Promise<void>;
+  /** Leaves the group after the batch in hand is handled and committed. Safe to call twice. */
+  stop(): Promise<void>;
+  /** Records available to this consumer and not yet committed, over its assigned partitions. */
+  lag(): number;
+}
+
+export interface Bus {
+  readonly kind: 'memory' | 'kafka';
+  /** Creates missing topics; existing ones are left as they are. */
+  ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
+  producer(): Producer;
+  consumer(options: ConsumerOptions): Consumer;
+  /** Waits until the bus answers (broker metadata) or throws a retryable error. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_BATCH = 1_000;
+export const DLQ_TOPIC = 'airdig.dlq';
+
+export function toKeyBuffer(key: Buffer | string | null | undefined): Buffer | null {
+  if (key === undefined || key === null) return null;
+  return typeof key === 'string' ? Buffer.from(key) : key;
+}
