@@ -1,0 +1,7 @@
+// Every component AirDig ships, listed once. A factory is registered here and nowhere else.
+import { FactoryRegistry } from './runtime/pipeline/registry.js';
+import { deadLettersFactory } from './deadletters/factory.js';
+
+export function defaultRegistry(): FactoryRegistry {
+  return new FactoryRegistry([deadLettersFactory]);
+}

@@ -1,0 +1,271 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { readConfigFile, resolveConfig, withServiceOverrides, type AirdigConfig } from '../config/load.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { PipelineMetrics } from '../metrics.js';
+import { Runtime, openConfiguredStore } from '../pipeline/runtime.js';
+import { startAdminServer } from '../admin/server.js';
+import { startQueryServer } from '../query/server.js';
+import { loadMigrations, migrate } from '../store/migrate.js';
+import { defaultRegistry } from '../../components.js';
+import type { Listening } from '../http.js';
+
+/** The package root: dist/processors/runtime/cli/main.js is four levels below it. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'schemas/clickhouse');
+
+const HELP: Record<string, string> = {
+  main: `airdig — what changed, and what it broke
+
+Usage: airdig <command> [options]
+
+Commands:
+  run       start the pipeline (embedded by default: in-process topics, embedded ClickHouse)
+  migrate   apply the ClickHouse migrations in schemas/clickhouse and exit
+  query     run a read-only SQL query against a running airdig or a ClickHouse server
+  help      show help for a command
+
+Run 'airdig <command> --help' for its options.`,
+  run: `Usage: airdig run [options]
+
+Starts AirDig. Every option can also be set in the config file's 'service' section.
+
+  --config FILE         pipeline file (default: pipelines/embedded.yaml, or
+                        pipelines/distributed.yaml with --kafka)
+  --data-dir DIR        where the embedded ClickHouse keeps its data (default ./airdig-data)
+  --otlp-grpc ADDR      OTLP gRPC listen address (default 127.0.0.1:4317)
+  --otlp-http ADDR      OTLP HTTP listen address (default 127.0.0.1:4318)
+  --remote-write ADDR   Prometheus remote_write listen address (default 127.0.0.1:9201)
+  --query ADDR          read-only ClickHouse-compatible query endpoint (default 127.0.0.1:8123; "" = off)
+  --admin ADDR          /metrics, /healthz, /readyz (default 127.0.0.1:8888; "" = off)
+  --kafka BROKERS       use Kafka (host:port[,host:port]) instead of in-process topics
+  --clickhouse URL      use a ClickHouse server instead of the embedded engine
+  --only NAME[,NAME]    run only these components (by id or type)
+  --log-level LEVEL     fatal, error, warn, info (default), debug, trace, silent
+  -h, --help            this help`,
+  migrate: `Usage: airdig migrate [--config FILE] [--data-dir DIR] [--clickhouse URL]
+
+Applies the numbered migrations in schemas/clickhouse that are not yet applied, then exits.`,
+  query: `Usage: airdig query "SQL" [--url URL] [--format FORMAT]
+
+Runs one read-only statement and prints the answer.
+
+  --url URL        a running airdig query endpoint or a ClickHouse server
+                   (default http://127.0.0.1:8123)
+  --clickhouse URL same as --url
+  --format FORMAT  output format when the SQL names none (default TabSeparated)`,
+};
+
+const RUN_OPTIONS = {
+  config: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'otlp-grpc': { type: 'string' },
+  'otlp-http': { type: 'string' },
+  'remote-write': { type: 'string' },
+  query: { type: 'string' },
+  admin: { type: 'string' },
+  kafka: { type: 'string' },
+  clickhouse: { type: 'string' },
+  only: { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+class UsageError extends Error {}
+
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, command: string) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${errorMessage(err)}\n\n${HELP[command]}`);
+  }
+}
+
+/** Reads the config file and applies command-line flags over its service section. */
+export function loadConfig(values: Record<string, string | boolean | undefined>): AirdigConfig {
+  const explicit = values.config as string | undefined;
+  const file = explicit ?? path.join(PACKAGE_ROOT, 'pipelines', values.kafka ? 'distributed.yaml' : 'embedded.yaml');
+  if (!existsSync(file)) throw new ConfigError([`--config: file ${file} does not exist`]);
+  const overrides: Record<string, unknown> = {
+    data_dir: values['data-dir'],
+    otlp_grpc: values['otlp-grpc'],
+    otlp_http: values['otlp-http'],
+    remote_write: values['remote-write'],
+    query: values.query,
+    admin: values.admin,
+    log_level: values['log-level'],
+    only: typeof values.only === 'string' ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    kafka: values.kafka === undefined ? undefined : { brokers: values.kafka },
+    clickhouse: values.clickhouse === undefined ? undefined : { url: values.clickhouse },
+  };
+  return resolveConfig(withServiceOverrides(readConfigFile(file), overrides), defaultRegistry());
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values } = parse(args, RUN_OPTIONS, 'run');
+  if (values.help) {
+    console.log(HELP.run);
+    return 0;
+  }
+  const config = loadConfig(values);
+  const logger = pino({ level: config.service.log_level, base: { service: 'airdig' } }, pino.destination(2));
+  const registry = new Registry();
+  const metrics = new PipelineMetrics(registry, { defaultMetrics: true });
+  const runtime = new Runtime(config, { logger, metrics, migrationsDir: MIGRATIONS_DIR });
+  const servers: Listening[] = [];
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string) => {
+    if (stopping) {
+      logger.warn(`${why} again: exiting now`);
+      process.exit(130);
+    }
+    logger.info(`${why}: stopping (receivers first, sinks last)`);
+    const timer = setTimeout(() => {
+      logger.error(`shutdown took longer than ${config.service.shutdown_timeout_ms} ms; exiting`);
+      process.exit(1);
+    }, config.service.shutdown_timeout_ms);
+    timer.unref();
+    stopping = (async () => {
+      for (const s of [...servers].reverse()) await s.close();
+      await runtime.stop();
+    })();
+    return stopping;
+  };
+  let stopped!: () => void;
+  const finished = new Promise<void>((resolve) => (stopped = resolve));
+  const onSignal = (signal: NodeJS.Signals) => void stop(signal).then(stopped);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const bus = config.service.kafka.brokers ? `Kafka ${config.service.kafka.brokers}` : 'in-process topics';
+  const store = config.service.clickhouse.url ? `ClickHouse server` : `embedded ClickHouse in ${path.resolve(config.service.data_dir)}`;
+  say(`airdig: starting with ${bus} and ${store}`);
+  if (config.service.admin) {
+    const admin = await startAdminServer({ address: config.service.admin, registry, readiness: () => runtime.readiness() });
+    servers.push(admin);
+    say(`  admin       ${admin.url}/metrics  /healthz  /readyz`);
+  }
+  try {
+    await runtime.start();
+  } catch (err) {
+    await stop('start failed');
+    throw err;
+  }
+  if (stopping) {
+    await stopping;
+    return 0;
+  }
+  if (config.service.query) {
+    const q = await startQueryServer({ address: config.service.query, store: () => runtime.store });
+    servers.push(q);
+    say(`  query       ${q.url}/?query=SELECT+1  (read-only, ClickHouse HTTP interface)`);
+  }
+  for (const l of runtime.listening()) say(`  ${l.name.padEnd(11)} ${l.url}`);
+  for (const c of config.components) say(`  ${c.kind.padEnd(11)} ${c.id}${c.consumes.length ? `  ← ${c.consumes.join(', ')}` : ''}${c.produces.length ? `  → ${c.produces.join(', ')}` : ''}`);
+  say('airdig: ready');
+  await finished;
+  say('airdig: stopped');
+  return 0;
+}
+
+async function runMigrate(args: string[]): Promise<number> {
+  const { values } = parse(args, { config: RUN_OPTIONS.config, 'data-dir': RUN_OPTIONS['data-dir'], clickhouse: RUN_OPTIONS.clickhouse, help: RUN_OPTIONS.help }, 'migrate');
+  if (values.help) {
+    console.log(HELP.migrate);
+    return 0;
+  }
+  const config = loadConfig(values);
+  const store = openConfiguredStore(config);
+  try {
+    const r = await migrate(store, loadMigrations(MIGRATIONS_DIR));
+    for (const m of r.applied) console.log(`applied ${String(m.version).padStart(4, '0')}_${m.name}`);
+    console.log(`${r.applied.length} applied, ${r.skipped.length} already applied`);
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+async function runQuery(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { url: { type: 'string' }, clickhouse: { type: 'string' }, format: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    'query',
+  );
+  if (values.help) {
+    console.log(HELP.query);
+    return 0;
+  }
+  const sql = positionals.join(' ').trim();
+  if (!sql) throw new UsageError(`query: no SQL given\n\n${HELP.query}`);
+  const target = new URL(values.url ?? values.clickhouse ?? 'http://127.0.0.1:8123');
+  const auth = target.username ? `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}` : undefined;
+  target.username = '';
+  target.password = '';
+  target.searchParams.set('default_format', values.format ?? 'TabSeparated');
+  target.searchParams.set('readonly', '2');
+  let res: Response;
+  try {
+    res = await fetch(target, { method: 'POST', body: sql, headers: auth ? { Authorization: auth } : {} });
+  } catch (err) {
+    throw new Error(`cannot reach ${target.origin}: ${errorMessage((err as { cause?: unknown }).cause ?? err)} (is 'airdig run' running?)`);
+  }
+  const body = Buffer.from(await res.arrayBuffer());
+  if (!res.ok) {
+    process.stderr.write(body);
+    return 1;
+  }
+  process.stdout.write(body);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await run(rest);
+      case 'migrate':
+        return await runMigrate(rest);
+      case 'query':
+        return await runQuery(rest);
+      case 'help':
+        console.log(HELP[rest[0] ?? 'main'] ?? HELP.main);
+        return 0;
+      case '--version':
+      case '-v':
+        console.log(JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')).version);
+        return 0;
+      case undefined:
+      case '--help':
+      case '-h':
+        console.log(HELP.main);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"\n\n${HELP.main}`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`airdig: invalid configuration:\n${err.issues.map((i) => `  ${i}`).join('\n')}\n`);
+      return 2;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`airdig: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`airdig: ${errorMessage(err)}\n`);
+    if (process.env.AIRDIG_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ConfigError } from '../errors.js';
+import type { ComponentKind, Factory } from '../pipeline/component.js';
+import type { FactoryRegistry } from '../pipeline/registry.js';
+import { fileSchema, formatZodIssues, type PipelineFile, type ServiceConfig, type TopicConfig } from './schema.js';
+
+export interface ResolvedComponent {
+  id: string;
+  kind: ComponentKind;
+  type: string;
+  factory: Factory<unknown>;
+  config: unknown;
+  consumes: readonly string[];
+  produces: readonly string[];
+}
+
+/** A validated, frozen configuration: what the runtime builds from. */
+export interface AirdigConfig {
+  service: Readonly<ServiceConfig>;
+  topics: Readonly<Record<string, Readonly<TopicConfig>>>;
+  /** Components used by at least one pipeline (and selected by service.only), in start order: sinks, processors, receivers. */
+  components: readonly ResolvedComponent[];
+  /** Configured components that no pipeline uses. */
+  unused: readonly string[];
+}
+
+const SECTIONS: { section: 'receivers' | 'processors' | 'sinks'; kind: ComponentKind }[] = [
+  { section: 'sinks', kind: 'sink' },
+  { section: 'processors', kind: 'processor' },
+  { section: 'receivers', kind: 'receiver' },
+];
+
+export function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${file}: cannot read: ${(err as Error).message}`]);
+  }
+  try {
+    return parseYaml(text) ?? {};
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const pos = err.linePos?.[0];
+      throw new ConfigError([`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${err.message.split('\n')[0]}`]);
+    }
+    throw err;
+  }
+}
+
+/** Deep-merges overrides (e.g. command-line flags) into the service section of a raw config. */
+export function withServiceOverrides(raw: unknown, overrides: Record<string, unknown>): unknown {
+  const base = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  const service = { ...((base.service as Record<string, unknown>) ?? {}) };
+  for (const [k, v] of Object.entries(overrides)) {
+    if (v === undefined) continue;
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      service[k] = { ...((service[k] as Record<string, unknown>) ?? {}), ...(v as Record<string, unknown>) };
+    } else service[k] = v;
+  }
+  return { ...base, service };
+}
+
+/**
+ * Validates a raw configuration: unknown keys, types and ranges, each component's own config,
+ * references from pipelines to components and from components to topics. Every problem is
+ * reported at once, each with its key path. Pure: touches neither network nor disk.
+ */
+export function resolveConfig(raw: unknown, registry: FactoryRegistry): AirdigConfig {
+  const parsed = fileSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw new ConfigError(formatZodIssues(parsed.error));
+  const file: PipelineFile = parsed.data;
+  const issues: string[] = [];
+  const all = new Map<string, ResolvedComponent>();
+
+  for (const { section, kind } of SECTIONS) {
+    for (const [id, rawConfig] of Object.entries(file[section])) {
+      const type = id.split('/')[0]!;
+      const factory = registry.get(kind, type);
+      if (!factory) {
+        const known = registry.types(kind);
+        issues.push(`${section}.${id}: unknown ${kind} type "${type}"${known.length ? ` (known: ${known.join(', ')})` : ''}`);
+        continue;
+      }
+      const cfg = factory.configSchema.safeParse(rawConfig ?? {});
+      if (!cfg.success) {
+        issues.push(...formatZodIssues(cfg.error, [section, id]));
+        continue;
+      }
+      const use = factory.topics(cfg.data);
+      for (const t of [...use.consumes, ...use.produces]) {
+        if (!(t in file.topics)) issues.push(`${section}.${id}: uses topic "${t}" which is not declared in topics`);
+      }
+      all.set(`${kind}:${id}`, { id, kind, type, factory, config: cfg.data, consumes: use.consumes, produces: use.produces });
+    }
+  }
+
+  const used = new Set<string>();
+  for (const [name, p] of Object.entries(file.pipelines)) {
+    const refs: [ComponentKind, string[]][] = [
+      ['receiver', p.receivers],
+      ['processor', p.processors],
+      ['sink', p.sinks],
+    ];
+    if (refs.every(([, ids]) => ids.length === 0)) issues.push(`pipelines.${name}: names no component`);
+    for (const [kind, ids] of refs) {
+      ids.forEach((id, i) => {
+        const key = `${kind}:${id}`;
+        const configured = file[`${kind}s` as 'receivers' | 'processors' | 'sinks'][id] !== undefined;
+        if (!configured) issues.push(`pipelines.${name}.${kind}s[${i}]: references ${kind} "${id}" which is not configured`);
+        else used.add(key);
+      });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const only = file.service.only;
+  for (const sel of only) {
+    const matches = [...all.values()].some((c) => c.id === sel || c.type === sel);
+    if (!matches) issues.push(`service.only: "${sel}" names no configured component`);
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const components = [...all.entries()]
+    .filter(([key, c]) => used.has(key) && (only.length === 0 || only.includes(c.id) || only.includes(c.type)))
+    .map(([, c]) => Object.freeze(c));
+  const unused = [...all.entries()].filter(([key]) => !used.has(key)).map(([, c]) => `${c.kind} ${c.id}`);
+  return deepFreeze({ service: file.service, topics: file.topics, components, unused });
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    // Factories are shared code, not configuration: leave them as they are.
+    for (const [k, v] of Object.entries(o as object)) if (typeof v === 'object' && k !== 'factory') deepFreeze(v);
+  }
+  return o;
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+
+export const DEFAULT_DATA_DIR = './airdig-data';
+export const DEFAULT_QUERY_ADDR = '127.0.0.1:8123';
+export const DEFAULT_ADMIN_ADDR = '127.0.0.1:8888';
+export const DEFAULT_OTLP_GRPC_ADDR = '127.0.0.1:4317';
+export const DEFAULT_OTLP_HTTP_ADDR = '127.0.0.1:4318';
+export const DEFAULT_REMOTE_WRITE_ADDR = '127.0.0.1:9201';
+export const DEFAULT_LOG_LEVEL = 'info';
+export const DEFAULT_TOPIC_PARTITIONS = 4;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** host:port, with an IPv6 host in brackets; '' switches the listener off. */
+export const listenAddress = z
+  .string()
+  .refine((s) => s === '' || /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s), {
+    message: 'must be host:port (e.g. 127.0.0.1:8123), or "" to switch it off',
+  })
+  .refine((s) => s === '' || Number(s.slice(s.lastIndexOf(':') + 1)) <= 65_535, { message: 'port must be at most 65535' });
+
+export const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, ".", "_" and "-"');
+
+const kafkaSchema = z
+  .object({
+    brokers: z.string().default(''),
+    compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('lz4'),
+    replication_factor: z.number().int().min(1).default(1),
+    connect_timeout_ms: z.number().int().positive().default(10_000),
+    /** Passed to librdkafka as they are: security.protocol, sasl.*, ssl.* … */
+    librdkafka: z.record(z.union([z.string(), z.number(), z.boolean()])).default({}),
+  })
+  .strict();
+
+const clickhouseSchema = z
+  .object({
+    url: z.string().default(''),
+    database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
+    request_timeout_ms: z.number().int().positive().default(30_000),
+  })
+  .strict();
+
+const memoryBusSchema = z
+  .object({
+    max_queued_records: z.number().int().positive().default(200_000),
+    max_queued_bytes: z.number().int().positive().default(256 * 1024 * 1024),
+    retain_records: z.number().int().min(0).default(10_000),
+  })
+  .strict();
+
+export const serviceSchema = z
+  .object({
+    data_dir: z.string().min(1).default(DEFAULT_DATA_DIR),
+    log_level: z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
+    query: listenAddress.default(DEFAULT_QUERY_ADDR),
+    admin: listenAddress.default(DEFAULT_ADMIN_ADDR),
+    otlp_grpc: listenAddress.default(DEFAULT_OTLP_GRPC_ADDR),
+    otlp_http: listenAddress.default(DEFAULT_OTLP_HTTP_ADDR),
+    remote_write: listenAddress.default(DEFAULT_REMOTE_WRITE_ADDR),
+    shutdown_timeout_ms: z.number().int().positive().default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    /** Run only these components (ids or types); empty runs all. */
+    only: z.array(z.string()).default([]),
+    kafka: kafkaSchema.default({}),
+    clickhouse: clickhouseSchema.default({}),
+    memory_bus: memoryBusSchema.default({}),
+  })
+  .strict();
+
+const topicSchema = z
+  .object({
+    partitions: z.number().int().min(1).max(10_000).default(DEFAULT_TOPIC_PARTITIONS),
+    compacted: z.boolean().default(false),
+    retention_ms: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const pipelineSchema = z
+  .object({
+    receivers: z.array(z.string()).default([]),
+    processors: z.array(z.string()).default([]),
+    sinks: z.array(z.string()).default([]),
+  })
+  .strict();
+
+/** Component configs are checked by their factory's own schema, after this pass. */
+const componentMap = z.record(z.string().regex(/^[a-z][a-z0-9_]*(\/[A-Za-z0-9_.-]+)?$/, 'type or type/name'), z.unknown().default({}));
+
+export const fileSchema = z
+  .object({
+    service: serviceSchema.default({}),
+    topics: z.record(topicName, topicSchema.default({})).default({}),
+    receivers: componentMap.default({}),
+    processors: componentMap.default({}),
+    sinks: componentMap.default({}),
+    pipelines: z.record(pipelineSchema).default({}),
+  })
+  .strict();
+
+export type ServiceConfig = z.infer<typeof serviceSchema>;
+export type TopicConfig = z.infer<typeof topicSchema>;
+export type PipelineFile = z.infer<typeof fileSchema>;
+
+/** "a.b[2].c: message", one line per issue; unknown keys each get their own line. */
+export function formatZodIssues(error: z.ZodError, prefix: (string | number)[] = []): string[] {
+  const out: string[] = [];
+  for (const issue of error.issues) {
+    const base = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) out.push(`${formatPath([...base, k])}: unknown key`);
+    } else {
+      out.push(`${formatPath(base)}: ${issue.message}`);
+    }
+  }
+  return out;
+}
+
+export function formatPath(path: readonly (string | number)[]): string {
+  let s = '';
+  for (const p of path) {
+    if (typeof p === 'number') s += `[${p}]`;
+    else s += s ? `.${p}` : p;
+  }
+  return s || '(top level)';
+}

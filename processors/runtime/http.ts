@@ -1,0 +1,56 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Splits host:port ([v6]:port too). */
+export function parseHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  const host = addr.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(addr.slice(i + 1)) };
+}
+
+export interface Listening {
+  server: http.Server;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts an HTTP server on host:port (port 0 picks a free one) and resolves once it listens. */
+export async function listenHttp(addr: string, handler: http.RequestListener): Promise<Listening> {
+  const { host, port } = parseHostPort(addr);
+  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  const shown = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    port: a.port,
+    url: `http://${shown}:${a.port}`,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+/** Reads a request body up to limit bytes; undefined when it is larger. */
+export async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,52 @@
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Bus } from '../bus/types.js';
+import type { Store } from '../store/store.js';
+import type { Clock } from '../clock.js';
+import type { ServiceConfig } from '../config/schema.js';
+import type { ComponentMetrics } from '../metrics.js';
+
+export type ComponentKind = 'receiver' | 'processor' | 'sink';
+
+/** What a component needs from the runtime; everything is passed in, nothing is global. */
+export interface ComponentSettings {
+  /** "type" or "type/name", as configured. */
+  id: string;
+  kind: ComponentKind;
+  logger: Logger;
+  metrics: ComponentMetrics;
+  registry: Registry;
+  bus: Bus;
+  store: Store;
+  clock: Clock;
+  service: Readonly<ServiceConfig>;
+}
+
+export interface Component {
+  /** Resolves once the component does its work (listening, consuming). */
+  start(): Promise<void>;
+  /** Drains what it holds and stops. A second call is safe. */
+  shutdown(): Promise<void>;
+  /** Addresses it listens on, for the start-up summary. */
+  listening?(): { name: string; url: string }[];
+}
+
+/** Topics a component reads and writes, so the loader can check them against `topics`. */
+export interface TopicUse {
+  consumes: readonly string[];
+  produces: readonly string[];
+}
+
+export interface Factory<C = unknown> {
+  kind: ComponentKind;
+  type: string;
+  /** Strict schema with defaults: parse({}) gives the default config. */
+  configSchema: z.ZodType<C, z.ZodTypeDef, unknown>;
+  topics(config: C): TopicUse;
+  create(settings: ComponentSettings, config: C): Component;
+}
+
+export function createDefaultConfig<C>(factory: Factory<C>): C {
+  return factory.configSchema.parse({});
+}

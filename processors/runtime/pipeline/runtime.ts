@@ -1,0 +1,206 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { KafkaBus } from '../bus/kafka.js';
+import { MemoryBus } from '../bus/memory.js';
+import type { Bus, TopicSpec } from '../bus/types.js';
+import { backoffMs, sleep, systemClock, type Clock } from '../clock.js';
+import type { AirdigConfig, ResolvedComponent } from '../config/load.js';
+import { errorMessage, isRetryable } from '../errors.js';
+import type { PipelineMetrics } from '../metrics.js';
+import { loadMigrations, migrate } from '../store/migrate.js';
+import { openStore, type Store } from '../store/store.js';
+import type { Component } from './component.js';
+
+export interface RuntimeDeps {
+  logger: Logger;
+  metrics: PipelineMetrics;
+  migrationsDir: string;
+  clock?: Clock;
+}
+
+interface Running {
+  resolved: ResolvedComponent;
+  component: Component;
+}
+
+export function openBus(config: AirdigConfig): Bus {
+  const { kafka, memory_bus } = config.service;
+  if (kafka.brokers) {
+    return new KafkaBus({
+      brokers: kafka.brokers,
+      compression: kafka.compression,
+      replicationFactor: kafka.replication_factor,
+      connectTimeoutMs: kafka.connect_timeout_ms,
+      librdkafka: kafka.librdkafka,
+    });
+  }
+  return new MemoryBus({
+    maxQueuedRecordsPerPartition: memory_bus.max_queued_records,
+    maxQueuedBytesPerPartition: memory_bus.max_queued_bytes,
+    retainRecordsPerPartition: memory_bus.retain_records,
+  });
+}
+
+export function openConfiguredStore(config: AirdigConfig): Store {
+  const { clickhouse, data_dir } = config.service;
+  return openStore({
+    ...(clickhouse.url ? { url: clickhouse.url } : { dataDir: data_dir }),
+    database: clickhouse.database,
+    requestTimeoutMs: clickhouse.request_timeout_ms,
+  });
+}
+
+/**
+ * Builds and runs the configured components: store and bus first (retrying with backoff while
+ * they are unreachable), then sinks, processors and receivers, so that nothing is produced before
+ * its consumers exist. Stops in the reverse order, so buffers drain downstream.
+ */
+export class Runtime {
+  readonly #config: AirdigConfig;
+  readonly #deps: RuntimeDeps;
+  readonly #abort = new AbortController();
+  #store: Store | undefined;
+  #bus: Bus | undefined;
+  #running: Running[] = [];
+  #checks = new Map<string, string>([
+    ['clickhouse', 'connecting'],
+    ['bus', 'connecting'],
+  ]);
+  #state: 'new' | 'starting' | 'ready' | 'stopping' | 'stopped' = 'new';
+
+  constructor(config: AirdigConfig, deps: RuntimeDeps) {
+    this.#config = config;
+    this.#deps = deps;
+    for (const c of config.components) this.#checks.set(`${c.kind} ${c.id}`, 'not started');
+  }
+
+  get store(): Store | undefined {
+    return this.#store;
+  }
+
+  get bus(): Bus | undefined {
+    return this.#bus;
+  }
+
+  readiness(): { ready: boolean; state: string; checks: Record<string, string> } {
+    return { ready: this.#state === 'ready', state: this.#state, checks: Object.fromEntries(this.#checks) };
+  }
+
+  listening(): { name: string; url: string }[] {
+    return this.#running.flatMap((r) => r.component.listening?.() ?? []);
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'new') return;
+    this.#state = 'starting';
+    const { logger } = this.#deps;
+    const signal = this.#abort.signal;
+    const cfg = this.#config;
+
+    const store = openConfiguredStore(cfg);
+    this.#store = store;
+    const where = store.kind === 'chdb' ? `embedded ClickHouse (chDB) in ${path.resolve(cfg.service.data_dir, 'clickhouse')}` : `ClickHouse at ${redact(cfg.service.clickhouse.url)}`;
+    await this.#retry('clickhouse', where, async () => {
+      await store.ping();
+      const result = await migrate(store, loadMigrations(this.#deps.migrationsDir));
+      if (result.applied.length) logger.info({ applied: result.applied.map((m) => `${m.version}_${m.name}`) }, 'applied migrations');
+    });
+    if (signal.aborted) return;
+
+    const bus = openBus(cfg);
+    this.#bus = bus;
+    const topics: TopicSpec[] = Object.entries(cfg.topics).map(([name, t]) => ({
+      name,
+      partitions: t.partitions,
+      compacted: t.compacted,
+      ...(t.retention_ms === undefined ? {} : { retentionMs: t.retention_ms }),
+    }));
+    await this.#retry('bus', bus.kind === 'kafka' ? `Kafka at ${cfg.service.kafka.brokers}` : 'in-process bus', async () => {
+      await bus.ping();
+      await bus.ensureTopics(topics);
+    });
+    if (signal.aborted) return;
+
+    for (const resolved of cfg.components) {
+      if (signal.aborted) return;
+      const label = `${resolved.kind} ${resolved.id}`;
+      const metrics = this.#deps.metrics.forComponent(resolved.id, resolved.kind);
+      const component = resolved.factory.create(
+        {
+          id: resolved.id,
+          kind: resolved.kind,
+          logger: logger.child({ component: resolved.id }),
+          metrics,
+          registry: this.#deps.metrics.registry,
+          bus,
+          store,
+          clock: this.#deps.clock ?? systemClock,
+          service: cfg.service,
+        },
+        resolved.config,
+      );
+      await this.#retry(label, label, () => component.start());
+      if (signal.aborted) {
+        await component.shutdown();
+        return;
+      }
+      metrics.up(true);
+      this.#running.push({ resolved, component });
+    }
+    for (const u of cfg.unused) logger.warn(`${u} is configured but no pipeline uses it; not started`);
+    this.#state = 'ready';
+  }
+
+  /** Stops receivers first, then processors, then sinks; each gets what is left of the shutdown timeout. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return;
+    this.#state = 'stopping';
+    this.#abort.abort();
+    const { logger } = this.#deps;
+    for (const r of [...this.#running].reverse()) {
+      const label = `${r.resolved.kind} ${r.resolved.id}`;
+      try {
+        await r.component.shutdown();
+        this.#deps.metrics.forComponent(r.resolved.id, r.resolved.kind).up(false);
+        this.#checks.set(label, 'stopped');
+      } catch (err) {
+        logger.error({ err: errorMessage(err) }, `${label} did not stop cleanly`);
+      }
+    }
+    this.#running = [];
+    await this.#bus?.close().catch((err) => logger.error({ err: errorMessage(err) }, 'closing the bus failed'));
+    await this.#store?.close().catch((err) => logger.error({ err: errorMessage(err) }, 'closing ClickHouse failed'));
+    this.#state = 'stopped';
+  }
+
+  /** Runs fn until it succeeds or stop() is called; a permanent error ends the start. */
+  async #retry(check: string, what: string, fn: () => Promise<void>): Promise<void> {
+    const { logger } = this.#deps;
+    for (let attempt = 0; !this.#abort.signal.aborted; attempt++) {
+      try {
+        await fn();
+        this.#checks.set(check, 'ok');
+        return;
+      } catch (err) {
+        if (!isRetryable(err)) {
+          this.#checks.set(check, `failed: ${errorMessage(err)}`);
+          throw err;
+        }
+        const wait = backoffMs(attempt, 500, 30_000);
+        this.#checks.set(check, `unavailable: ${errorMessage(err)}`);
+        logger.warn(`${what} unavailable (${errorMessage(err)}); retrying in ${(wait / 1000).toFixed(1)} s`);
+        await sleep(wait, this.#abort.signal);
+      }
+    }
+  }
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
