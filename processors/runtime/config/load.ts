@@ -124,7 +124,7 @@ export function resolveConfig(raw: unknown, registry: FactoryRegistry): AirdigCo
 
   const components = [...all.entries()]
     .filter(([key, c]) => used.has(key) && (only.length === 0 || only.includes(c.id) || only.includes(c.type)))
-    .map(([, c]) => Object.freeze(c));
+    .map(([, c]) => c);
   const unused = [...all.entries()].filter(([key]) => !used.has(key)).map(([, c]) => `${c.kind} ${c.id}`);
   return deepFreeze({ service: file.service, topics: file.topics, components, unused });
 }

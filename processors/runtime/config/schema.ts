@@ -13,12 +13,12 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** host:port, with an IPv6 host in brackets; '' switches the listener off. */
-export const listenAddress = z
-  .string()
-  .refine((s) => s === '' || /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s), {
-    message: 'must be host:port (e.g. 127.0.0.1:8123), or "" to switch it off',
-  })
-  .refine((s) => s === '' || Number(s.slice(s.lastIndexOf(':') + 1)) <= 65_535, { message: 'port must be at most 65535' });
+export const listenAddress = z.string().superRefine((s, ctx) => {
+  if (s === '') return;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+  if (!m) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be host:port (e.g. 127.0.0.1:8123), or "" to switch it off' });
+  else if (Number(m[2]) > 65_535) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'port must be at most 65535' });
+});
 
 export const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, ".", "_" and "-"');
 

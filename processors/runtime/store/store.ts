@@ -1,4 +1,4 @@
-import { createClient, ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
+import { createClient, ClickHouseError, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -119,7 +119,8 @@ export function openStore(options: StoreOptions): Store {
 }
 
 function openServer(url: string, database: string, requestTimeoutMs: number): Store {
-  const client = createClient({ url, database, request_timeout: requestTimeoutMs, compression: { request: false, response: true } });
+  // The client's own console logging is off: failures surface as StoreErrors and are logged by AirDig.
+  const client = createClient({ url, database, request_timeout: requestTimeoutMs, compression: { request: false, response: true }, log: { level: ClickHouseLogLevel.OFF } });
   let closed = false;
   return {
     kind: 'server',

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { readConfigFile, resolveConfig, withServiceOverrides } from './load.js';
+import { ConfigError } from '../errors.js';
+import { defaultRegistry } from '../../components.js';
+import { repoRoot } from '../../../tests/helpers/kafka.js';
+
+const testdata = path.join(repoRoot, 'processors/runtime/config/testdata');
+
+function issuesOf(file: string): string[] {
+  try {
+    resolveConfig(readConfigFile(file), defaultRegistry());
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return [...err.issues];
+  }
+  assert.fail(`${file} was accepted`);
+}
+
+for (const f of readdirSync(testdata).filter((f) => f.endsWith('.expected.txt'))) {
+  const name = f.replace('.expected.txt', '');
+  test(`invalid config ${name}: every problem is reported with its key path`, () => {
+    const expected = readFileSync(path.join(testdata, f), 'utf8').trim().split('\n');
+    assert.deepEqual(issuesOf(path.join(testdata, `${name}.yaml`)).sort(), expected.sort());
+  });
+}
+
+test('invalid YAML is reported with file, line and column', () => {
+  const [issue] = issuesOf(path.join(testdata, 'not-yaml.yaml'));
+  assert.match(issue!, /not-yaml\.yaml:\d+:\d+: invalid YAML/);
+});
+
+test('a valid config: defaults filled in, components selected by pipelines and --only, frozen', () => {
+  const cfg = resolveConfig(readConfigFile(path.join(testdata, 'valid.yaml')), defaultRegistry());
+  assert.equal(cfg.service.query, '127.0.0.1:8123');
+  assert.equal(cfg.service.data_dir, './airdig-data');
+  assert.equal(cfg.topics['airdig.dlq']!.partitions, 4);
+  assert.deepEqual(cfg.components.map((c) => c.id), ['dead_letters/b']);
+  assert.deepEqual(cfg.components[0]!.consumes, ['other']);
+  assert.deepEqual(cfg.unused, ['sink dead_letters/unused']);
+  assert.ok(Object.isFrozen(cfg.service) && Object.isFrozen(cfg.components[0]!.config));
+  assert.throws(() => ((cfg.service as { query: string }).query = 'x'));
+});
+
+test('the shipped pipelines are valid, and flags override the service section', () => {
+  for (const f of ['embedded.yaml', 'distributed.yaml']) {
+    const cfg = resolveConfig(readConfigFile(path.join(repoRoot, 'pipelines', f)), defaultRegistry());
+    assert.ok(cfg.components.length > 0, `${f} runs something`);
+  }
+  const raw = withServiceOverrides(readConfigFile(path.join(repoRoot, 'pipelines/embedded.yaml')), {
+    query: '127.0.0.1:9999',
+    kafka: { brokers: '127.0.0.1:1' },
+    admin: undefined,
+  });
+  const cfg = resolveConfig(raw, defaultRegistry());
+  assert.equal(cfg.service.query, '127.0.0.1:9999');
+  assert.equal(cfg.service.admin, '127.0.0.1:8888');
+  assert.equal(cfg.service.kafka.brokers, '127.0.0.1:1');
+  assert.equal(cfg.service.kafka.compression, 'lz4');
+  assert.throws(() => resolveConfig(withServiceOverrides({}, { only: ['nosuch'] }), defaultRegistry()), /service\.only: "nosuch" names no configured component/);
+});
+
+test('the registry refuses two factories of one kind and type', async () => {
+  const { deadLettersFactory } = await import('../../deadletters/factory.js');
+  assert.throws(() => defaultRegistry().add(deadLettersFactory), /duplicate sink factory "dead_letters"/);
+});

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CLI, startAirdig } from '../helpers/airdig.js';
+import { kafkaBrokers } from '../helpers/kafka.js';
+import { waitFor, uniqueName } from '../helpers/wait.js';
+import { KafkaBus } from '../../processors/runtime/bus/kafka.js';
+import { sendToDlq } from '../../processors/runtime/bus/dlq.js';
+import { MalformedInputError } from '../../processors/runtime/errors.js';
+
+const execFileP = promisify(execFile);
+const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
+
+function tmp(): string {
+  return mkdtempSync(path.join(tmpdir(), 'airdig-e2e-'));
+}
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+test('embedded: airdig run answers /ping, /readyz, /metrics and SELECT, and stops cleanly on SIGTERM', async () => {
+  const a = await startAirdig(['--data-dir', tmp(), ...FREE], /^airdig: ready$/m);
+  try {
+    const query = a.url('query');
+    const admin = a.url('admin');
+    assert.equal(await (await fetch(`${query}/ping`)).text(), 'Ok.\n');
+    const ready = await fetch(`${admin}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { clickhouse: 'ok', bus: 'ok', 'sink dead_letters': 'ok' });
+    assert.equal((await fetch(`${admin}/healthz`)).status, 200);
+    assert.equal(await (await fetch(`${query}/?query=SELECT+1`)).text(), '1\n');
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    assert.match(metrics, /airdig_component_up\{component="dead_letters",kind="sink"\} 1/);
+    assert.match(metrics, /airdig_component_queue_depth\{component="dead_letters"\} 0/);
+    assert.match(metrics, /airdig_process_cpu_seconds_total/);
+    // `airdig query` against the running instance.
+    const q = await cli(['query', '--url', query, 'SELECT name FROM system.tables WHERE name = \'dead_letters\'']);
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal(q.stdout, 'dead_letters\n');
+    const refused = await cli(['query', '--url', query, 'DROP TABLE dead_letters']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^Code: 164\. DB::Exception: /);
+  } finally {
+    assert.equal(await a.stop('SIGTERM'), 0);
+  }
+  assert.match(a.stdout(), /airdig: stopped/);
+  assert.match(a.stderr(), /SIGTERM: stopping/);
+});
+
+test('a bad config exits 2 naming the key path, without a stack trace', async () => {
+  const dir = tmp();
+  const file = path.join(dir, 'bad.yaml');
+  writeFileSync(file, 'service:\n  admin: nowhere\n  colour: blue\n');
+  const r = await cli(['run', '--config', file]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /invalid configuration:\n {2}service\.admin: must be host:port/);
+  assert.match(r.stderr, /service\.colour: unknown key/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  const flag = await cli(['run', '--no-such-flag']);
+  assert.equal(flag.code, 2);
+  assert.match(flag.stderr, /Unknown option '--no-such-flag'/);
+  const missing = await cli(['run', '--config', path.join(dir, 'none.yaml')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--config: file .*none\.yaml does not exist/);
+});
+
+test('--help on every command', async () => {
+  for (const args of [['--help'], ['run', '--help'], ['migrate', '--help'], ['query', '--help'], ['help', 'run']]) {
+    const r = await cli(args);
+    assert.equal(r.code, 0, args.join(' '));
+    assert.match(r.stdout, /Usage: airdig/);
+  }
+  assert.match((await cli(['run', '--help'])).stdout, /--kafka BROKERS/);
+});
+
+test('airdig migrate applies the migrations once', async () => {
+  const dir = tmp();
+  const first = await cli(['migrate', '--data-dir', dir]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /applied 0001_dead_letters/);
+  const second = await cli(['migrate', '--data-dir', dir]);
+  assert.match(second.stdout, /^0 applied, \d+ already applied$/m);
+});
+
+test('ClickHouse server unreachable at start: not ready, retrying, no crash', async () => {
+  const a = await startAirdig(['--data-dir', tmp(), ...FREE, '--clickhouse', 'http://127.0.0.1:1']);
+  try {
+    const admin = a.url('admin');
+    await waitFor(async () => {
+      const r = await fetch(`${admin}/readyz`);
+      const j = (await r.json()) as { checks: Record<string, string> };
+      return r.status === 503 && j.checks.clickhouse?.startsWith('unavailable');
+    }, 30_000, 'clickhouse unavailable in /readyz');
+    await waitFor(() => /ClickHouse at http:\/\/127\.0\.0\.1:1\/ unavailable .*retrying in/.test(a.stderr()), 30_000, 'a retry log line');
+    assert.doesNotMatch(a.stderr(), /\[WARN\]\[@clickhouse\/client\]/, 'no client console noise');
+  } finally {
+    assert.equal(await a.stop('SIGTERM'), 0);
+  }
+});
+
+test('Kafka unreachable at start: not ready, retrying with backoff, no crash; SIGTERM still stops it', async () => {
+  const a = await startAirdig(['--data-dir', tmp(), ...FREE, '--kafka', '127.0.0.1:1', '--clickhouse', '']);
+  try {
+    const admin = a.url('admin');
+    const body = await waitFor(async () => {
+      const r = await fetch(`${admin}/readyz`);
+      const j = (await r.json()) as { checks: Record<string, string> };
+      return r.status === 503 && j.checks.bus?.startsWith('unavailable') ? j : undefined;
+    }, 30_000, 'bus unavailable in /readyz');
+    assert.equal(body.checks.clickhouse, 'ok');
+    await waitFor(() => /retrying in/.test(a.stderr()), 30_000, 'a retry log line');
+    assert.equal(a.child.exitCode, null, 'still running');
+  } finally {
+    assert.equal(await a.stop('SIGTERM'), 0);
+  }
+});
+
+test('distributed: the same pipeline on the real Kafka broker; a DLQ record reaches dead_letters', async () => {
+  const brokers = kafkaBrokers();
+  const a = await startAirdig(['--config', 'pipelines/distributed.yaml', '--kafka', brokers, '--clickhouse', '', '--data-dir', tmp(), ...FREE], /^airdig: ready$/m, 90_000);
+  const bus = new KafkaBus({ brokers });
+  try {
+    const source = uniqueName('e2e-source');
+    await sendToDlq(bus.producer(), { topic: source, partition: 0, offset: 7, key: Buffer.from('k'), value: Buffer.from('bad bytes'), headers: {}, timestamp: Date.now() }, new MalformedInputError('broken'), 'e2e');
+    const query = a.url('query');
+    const sql = `SELECT component, error, base64Decode(value_base64) AS v FROM dead_letters FINAL WHERE source_topic = '${source}' FORMAT JSONEachRow`;
+    const row = await waitFor(async () => {
+      const text = await (await fetch(`${query}/?query=${encodeURIComponent(sql)}`)).text();
+      return text.trim() ? JSON.parse(text.trim()) : undefined;
+    }, 60_000, 'the dead letter in ClickHouse');
+    assert.deepEqual(row, { component: 'e2e', error: 'broken', v: 'bad bytes' });
+  } finally {
+    await bus.close();
+    assert.equal(await a.stop('SIGTERM'), 0);
+  }
+});

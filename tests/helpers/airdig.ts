@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { repoRoot } from './kafka.js';
+
+export const CLI = path.join(repoRoot, 'dist/processors/runtime/cli/main.js');
+
+export interface RunningAirdig {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** URL printed for a listener ("admin", "query", …). */
+  url(name: string): string;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `airdig run` with args and waits until it printed `waitFor` (default: the admin line). */
+export async function startAirdig(args: string[], waitFor: RegExp = /^ {2}admin /m, timeoutMs = 60_000): Promise<RunningAirdig> {
+  const child = spawn(process.execPath, [CLI, 'run', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + timeoutMs;
+  while (!waitFor.test(out)) {
+    if (child.exitCode !== null) throw new Error(`airdig exited with ${child.exitCode}\nstdout:\n${out}\nstderr:\n${err}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`airdig did not print ${waitFor} within ${timeoutMs} ms\nstdout:\n${out}\nstderr:\n${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    url(name) {
+      const m = new RegExp(`^ {2}${name} +(http://\\S+?)(/\\S*)?(\\s|$)`, 'm').exec(out);
+      if (!m) throw new Error(`no ${name} line in:\n${out}`);
+      return m[1]!;
+    },
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}

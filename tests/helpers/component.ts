@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { PipelineMetrics } from '../../processors/runtime/metrics.js';
+import { systemClock } from '../../processors/runtime/clock.js';
+import { serviceSchema } from '../../processors/runtime/config/schema.js';
+import { createDefaultConfig, type ComponentSettings, type Factory } from '../../processors/runtime/pipeline/component.js';
+import type { Bus } from '../../processors/runtime/bus/types.js';
+import type { Store } from '../../processors/runtime/store/store.js';
+
+export function componentSettings(factory: Factory<any>, bus: Bus, store: Store, id = factory.type): ComponentSettings & { registry: Registry } {
+  const registry = new Registry();
+  return {
+    id,
+    kind: factory.kind,
+    logger: pino({ level: 'silent' }),
+    metrics: new PipelineMetrics(registry).forComponent(id, factory.kind),
+    registry,
+    bus,
+    store,
+    clock: systemClock,
+    service: serviceSchema.parse({ query: '', admin: '' }),
+  };
+}
+
+/** What every component owes the runtime: create → start → shutdown, a second shutdown is safe, its metrics appear. */
+export async function assertComponentContract(factory: Factory<any>, bus: Bus, store: Store): Promise<void> {
+  const settings = componentSettings(factory, bus, store);
+  const component = factory.create(settings, createDefaultConfig(factory));
+  await component.start();
+  const text = await settings.registry.metrics();
+  assert.match(text, new RegExp(`airdig_component_received_total\\{component="${factory.type}",kind="${factory.kind}"\\} 0`));
+  await component.shutdown();
+  await component.shutdown();
+}
