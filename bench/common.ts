@@ -1,0 +1,40 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >>> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function machine(): string {
+  return `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+/** Replaces the section between <!-- bench:NAME --> markers in bench/RESULTS.md (appends it the first time). */
+export function writeResults(name: string, markdown: string): void {
+  const file = path.join(repoRoot, 'bench/RESULTS.md');
+  const start = `<!-- bench:${name} -->`;
+  const end = `<!-- /bench:${name} -->`;
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n\nEach section is rewritten by its runner (`npm run bench:<name>`). Ratios compare AirDig with the reference measured in the same run, on the same machine.\n';
+  const block = `${start}\n${markdown.trim()}\n${end}`;
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  text = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(file, text);
+}
+
+/** A Kafka broker for a benchmark: AIRDIG_BENCH_KAFKA, or one started (and later stopped) by scripts/kafka.sh. */
+export function benchBroker(): { brokers: string; stop: () => void } {
+  if (process.env.AIRDIG_BENCH_KAFKA) return { brokers: process.env.AIRDIG_BENCH_KAFKA, stop: () => {} };
+  const dir = path.join(repoRoot, '.airdig-test/bench-kafka');
+  const out = execFileSync('bash', [path.join(repoRoot, 'scripts/kafka.sh'), 'start', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const m = /BOOTSTRAP=(\S+)/.exec(out);
+  if (!m) throw new Error('could not start a Kafka broker');
+  return { brokers: m[1]!, stop: () => execFileSync('bash', [path.join(repoRoot, 'scripts/kafka.sh'), 'stop', dir], { stdio: 'inherit' }) };
+}
