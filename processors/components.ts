@@ -1,7 +1,8 @@
 // Every component AirDig ships, listed once. A factory is registered here and nowhere else.
 import { FactoryRegistry } from './runtime/pipeline/registry.js';
 import { deadLettersFactory } from './deadletters/factory.js';
+import { otlpFactory } from './otlp/factory.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory]);
 }

@@ -77,3 +77,10 @@ test('truncated and malformed protobuf raise MalformedInputError; an empty reque
 test('toHex gives lowercase hex', () => {
   assert.equal(toHex(Buffer.from([0, 15, 171, 255]), 0, 4), '000fabff');
 });
+
+test('long integers in OTLP/JSON are quoted before JSON.parse; strings are left alone', async () => {
+  const { quoteLongIntegers } = await import('./traces.js');
+  assert.equal(quoteLongIntegers('{"a":1700000000000500000,"b":12,"c":"1700000000000500000","d":-1234567890123456789,"e":1.5e300}'),
+    '{"a":"1700000000000500000","b":12,"c":"1700000000000500000","d":"-1234567890123456789","e":1.5e300}');
+  assert.equal(quoteLongIntegers('{"s":"x\\"12345678901234567"}'), '{"s":"x\\"12345678901234567"}');
+});

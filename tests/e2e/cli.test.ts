@@ -37,7 +37,11 @@ test('embedded: airdig run answers /ping, /readyz, /metrics and SELECT, and stop
     assert.equal(await (await fetch(`${query}/ping`)).text(), 'Ok.\n');
     const ready = await fetch(`${admin}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { clickhouse: 'ok', bus: 'ok', 'sink dead_letters': 'ok' });
+    assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { clickhouse: 'ok', bus: 'ok', 'sink dead_letters': 'ok', 'receiver otlp': 'ok' });
+    // OTLP/HTTP reaches the bus through the running process.
+    const otlp = await fetch(a.url('otlp http') + '/v1/traces', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: '0102030405060708', name: 'x' }] }] }] }) });
+    assert.equal(otlp.status, 200);
+    assert.match(await (await fetch(`${admin}/metrics`)).text(), /airdig_component_sent_total\{component="otlp",kind="receiver"\} 1/);
     assert.equal((await fetch(`${admin}/healthz`)).status, 200);
     assert.equal(await (await fetch(`${query}/?query=SELECT+1`)).text(), '1\n');
     const metrics = await (await fetch(`${admin}/metrics`)).text();

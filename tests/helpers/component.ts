@@ -24,9 +24,9 @@ export function componentSettings(factory: Factory<any>, bus: Bus, store: Store,
 }
 
 /** What every component owes the runtime: create → start → shutdown, a second shutdown is safe, its metrics appear. */
-export async function assertComponentContract(factory: Factory<any>, bus: Bus, store: Store): Promise<void> {
+export async function assertComponentContract(factory: Factory<any>, bus: Bus, store: Store, rawConfig?: unknown): Promise<void> {
   const settings = componentSettings(factory, bus, store);
-  const component = factory.create(settings, createDefaultConfig(factory));
+  const component = factory.create(settings, rawConfig === undefined ? createDefaultConfig(factory) : factory.configSchema.parse(rawConfig));
   await component.start();
   const text = await settings.registry.metrics();
   assert.match(text, new RegExp(`airdig_component_received_total\\{component="${factory.type}",kind="${factory.kind}"\\} 0`));

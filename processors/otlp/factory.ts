@@ -1,0 +1,264 @@
+import http from 'node:http';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { BusFullError, MalformedInputError, errorMessage, isRetryable } from '../runtime/errors.js';
+import { listenHttp, type Listening } from '../runtime/http.js';
+import { parseHostPort } from '../runtime/http.js';
+import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
+import { otlpConfigSchema, type OtlpConfig } from './config.js';
+import { ExportTraceServiceResponse } from './proto.js';
+import { prepareTraces, tracesJsonToProtobuf, type PreparedTraces } from './traces.js';
+import { encodeRpcStatus, GrpcCode } from './status.js';
+
+const gunzipAsync = promisify(gunzip);
+
+type BodyKind = 'protobuf' | 'json';
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
+}
+
+/** OTLP over HTTP and gRPC: validates, splits by trace id and answers only once the bus has the data. */
+class OtlpReceiver implements Component {
+  readonly #s: ComponentSettings;
+  readonly #cfg: OtlpConfig;
+  #http: Listening | undefined;
+  #grpc: grpc.Server | undefined;
+  #grpcUrl: string | undefined;
+  #stopped = false;
+
+  constructor(settings: ComponentSettings, config: OtlpConfig) {
+    this.#s = settings;
+    this.#cfg = config;
+  }
+
+  listening(): { name: string; url: string }[] {
+    const out = [];
+    if (this.#grpcUrl) out.push({ name: 'otlp grpc', url: this.#grpcUrl });
+    if (this.#http) out.push({ name: 'otlp http', url: `${this.#http.url}/v1/traces` });
+    return out;
+  }
+
+  async start(): Promise<void> {
+    const httpAddr = this.#cfg.http ?? this.#s.service.otlp_http;
+    const grpcAddr = this.#cfg.grpc ?? this.#s.service.otlp_grpc;
+    if (httpAddr) this.#http = await listenHttp(httpAddr, (req, res) => void this.#handleHttp(req, res));
+    if (grpcAddr) await this.#startGrpc(grpcAddr);
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.#http?.close();
+    const g = this.#grpc;
+    if (g) await new Promise<void>((resolve) => g.tryShutdown(() => resolve()));
+  }
+
+  /** Sends what a request holds to the bus; resolves once the bus has it. */
+  async #publish(prepared: PreparedTraces): Promise<void> {
+    const { metrics } = this.#s;
+    metrics.received(prepared.spans);
+    if (prepared.rejected) metrics.dropped('invalid_span', prepared.rejected);
+    if (prepared.messages.length === 0) return;
+    try {
+      await this.#s.bus.producer().send(this.#cfg.spans_topic, prepared.messages);
+      metrics.sent(prepared.spans - prepared.rejected);
+    } catch (err) {
+      metrics.failed(err instanceof BusFullError ? 'bus_full' : 'bus_error', prepared.spans - prepared.rejected);
+      throw err;
+    }
+  }
+
+  #authorized(header: string | undefined): boolean {
+    return !this.#cfg.bearer_token || header === `Bearer ${this.#cfg.bearer_token}`;
+  }
+
+  #cors(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const origin = req.headers.origin;
+    const allowed = this.#cfg.cors_allowed_origins;
+    if (!origin || allowed.length === 0) return;
+    if (allowed.includes('*') || allowed.includes(origin)) {
+      res.setHeader('Access-Control-Allow-Origin', allowed.includes('*') ? '*' : origin);
+      res.setHeader('Vary', 'Origin');
+    }
+  }
+
+  async #handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    this.#cors(req, res);
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'OPTIONS') {
+      res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
+      res.setHeader('Access-Control-Allow-Headers', req.headers['access-control-request-headers'] ?? 'Content-Type, Content-Encoding, Authorization');
+      res.setHeader('Access-Control-Max-Age', '7200');
+      res.writeHead(204).end();
+      return;
+    }
+    let kind: BodyKind = 'protobuf';
+    try {
+      if (path !== '/v1/traces') throw new HttpError(404, `no OTLP endpoint at ${path}; traces go to POST /v1/traces`);
+      if (req.method !== 'POST') throw new HttpError(405, 'OTLP/HTTP takes POST', { Allow: 'POST, OPTIONS' });
+      kind = bodyKind(req.headers['content-type']);
+      if (!this.#authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
+      const body = await this.#readBody(req);
+      const protobuf = kind === 'json' ? tracesJsonToProtobuf(body.toString('utf8')) : body;
+      const prepared = prepareTraces(protobuf);
+      await this.#publish(prepared);
+      this.#respondOk(res, kind, prepared);
+    } catch (err) {
+      this.#respondError(res, kind, err);
+    }
+  }
+
+  async #readBody(req: http.IncomingMessage): Promise<Buffer> {
+    const limit = this.#cfg.max_request_bytes;
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      req.resume();
+      throw new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        req.resume();
+        throw new HttpError(413, `request body is over the limit of ${limit} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const raw = Buffer.concat(chunks);
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
+    if (encoding === 'identity' || encoding === '') return raw;
+    if (encoding !== 'gzip') throw new HttpError(415, `unsupported Content-Encoding "${encoding}"; use gzip or none`);
+    try {
+      const out = await gunzipAsync(raw, { maxOutputLength: limit });
+      return out;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new HttpError(413, `decompressed body is over the limit of ${limit} bytes`);
+      throw new HttpError(400, `broken gzip body: ${errorMessage(err)}`);
+    }
+  }
+
+  #respondOk(res: http.ServerResponse, kind: BodyKind, prepared: PreparedTraces): void {
+    const response = prepared.rejected
+      ? { partialSuccess: { rejectedSpans: prepared.rejected, errorMessage: `${prepared.rejected} span(s) rejected: ${prepared.rejectReason}` } }
+      : {};
+    if (kind === 'json') {
+      const body = ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.fromObject(response), { longs: String });
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    } else {
+      res.writeHead(200, { 'Content-Type': 'application/x-protobuf' }).end(ExportTraceServiceResponse.encode(response).finish());
+    }
+  }
+
+  #respondError(res: http.ServerResponse, kind: BodyKind, err: unknown): void {
+    let status: number;
+    const headers: Record<string, string> = {};
+    if (err instanceof HttpError) {
+      status = err.status;
+      Object.assign(headers, err.headers);
+    } else if (err instanceof MalformedInputError) {
+      status = 400;
+    } else if (err instanceof BusFullError) {
+      status = 503;
+      headers['Retry-After'] = String(this.#cfg.retry_after_s);
+    } else if (isRetryable(err)) {
+      status = 503;
+      headers['Retry-After'] = String(this.#cfg.retry_after_s);
+    } else {
+      status = 500;
+      this.#s.logger.error({ err: errorMessage(err) }, 'OTLP request failed');
+    }
+    if (status >= 500) this.#s.metrics.failed('unavailable');
+    const grpcCode = status === 400 ? GrpcCode.INVALID_ARGUMENT : status === 503 ? GrpcCode.UNAVAILABLE : status === 413 ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.INTERNAL;
+    const message = errorMessage(err);
+    if (kind === 'json') {
+      res.writeHead(status, { ...headers, 'Content-Type': 'application/json' }).end(JSON.stringify({ code: grpcCode, message }));
+    } else {
+      res.writeHead(status, { ...headers, 'Content-Type': 'application/x-protobuf' }).end(encodeRpcStatus(grpcCode, message));
+    }
+  }
+
+  async #startGrpc(addr: string): Promise<void> {
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': this.#cfg.max_request_bytes });
+    const identity = (b: Buffer) => b;
+    const definition: grpc.ServiceDefinition = {
+      Export: {
+        path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+    };
+    server.addService(definition, {
+      Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        void this.#handleGrpc(call, callback);
+      },
+    });
+    const { host, port } = parseHostPort(addr);
+    const bound = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.#grpc = server;
+    this.#grpcUrl = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+  }
+
+  async #handleGrpc(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): Promise<void> {
+    const auth = call.metadata.get('authorization')[0];
+    if (!this.#authorized(typeof auth === 'string' ? auth : auth?.toString())) {
+      callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
+      return;
+    }
+    try {
+      const prepared = prepareTraces(call.request);
+      await this.#publish(prepared);
+      const response = prepared.rejected
+        ? { partialSuccess: { rejectedSpans: prepared.rejected, errorMessage: `${prepared.rejected} span(s) rejected: ${prepared.rejectReason}` } }
+        : {};
+      callback(null, Buffer.from(ExportTraceServiceResponse.encode(response).finish()));
+    } catch (err) {
+      if (err instanceof MalformedInputError) {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: err.message });
+      } else if (isRetryable(err)) {
+        // RetryInfo (google.rpc.RetryInfo, retry_delay = Duration{seconds}) tells the exporter when to try again.
+        const md = new grpc.Metadata();
+        md.set('grpc-status-details-bin', retryStatusDetails(err instanceof BusFullError ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.UNAVAILABLE, errorMessage(err), this.#cfg.retry_after_s));
+        callback({ code: err instanceof BusFullError ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE, details: errorMessage(err), metadata: md });
+      } else {
+        this.#s.logger.error({ err: errorMessage(err) }, 'OTLP gRPC export failed');
+        callback({ code: grpc.status.INTERNAL, details: errorMessage(err) });
+      }
+    }
+  }
+}
+
+/** google.rpc.Status{code, message, details: [Any{type_url: RetryInfo, value: RetryInfo{retry_delay: Duration{seconds}}}]}. */
+function retryStatusDetails(code: number, message: string, seconds: number): Buffer {
+  const duration = Buffer.from([0x08, seconds]); // Duration.seconds (field 1), small values fit one byte
+  const retryInfo = Buffer.concat([Buffer.from([0x0a, duration.length]), duration]); // RetryInfo.retry_delay (field 1)
+  const typeUrl = Buffer.from('type.googleapis.com/google.rpc.RetryInfo');
+  const any = Buffer.concat([Buffer.from([0x0a, typeUrl.length]), typeUrl, Buffer.from([0x12, retryInfo.length]), retryInfo]);
+  const status = encodeRpcStatus(code, message);
+  return Buffer.concat([status, Buffer.from([0x1a, any.length]), any]);
+}
+
+function bodyKind(contentType: string | undefined): BodyKind {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/x-protobuf' || type === 'application/protobuf') return 'protobuf';
+  if (type === 'application/json') return 'json';
+  throw new HttpError(415, `unsupported Content-Type "${contentType ?? ''}"; OTLP/HTTP takes application/x-protobuf or application/json`);
+}
+
+export const otlpFactory: Factory<OtlpConfig> = {
+  kind: 'receiver',
+  type: 'otlp',
+  configSchema: otlpConfigSchema,
+  topics: (c) => ({ consumes: [], produces: [c.spans_topic] }),
+  create: (settings, config) => new OtlpReceiver(settings, config),
+};
