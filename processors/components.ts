@@ -2,7 +2,8 @@
 import { FactoryRegistry } from './runtime/pipeline/registry.js';
 import { deadLettersFactory } from './deadletters/factory.js';
 import { otlpFactory } from './otlp/factory.js';
+import { otelTracesFactory } from './oteltraces/factory.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory]);
 }

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { DLQ_TOPIC, type BusRecord, type Consumer } from '../runtime/bus/types.js';
+import { DLQ_TOPIC, type BusRecord } from '../runtime/bus/types.js';
 import { DlqHeaders, headerString } from '../runtime/bus/dlq.js';
-import { InsertBatcher } from '../runtime/store/batcher.js';
 import { topicName } from '../runtime/config/schema.js';
-import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
+import type { Factory } from '../runtime/pipeline/component.js';
+import { TableSink } from '../runtime/pipeline/table-sink.js';
 
 export const DEFAULT_DEAD_LETTERS_TABLE = 'dead_letters';
 
@@ -49,60 +49,12 @@ export function deadLetterRow(r: BusRecord): DeadLetterRow {
   };
 }
 
-class DeadLettersSink implements Component {
-  readonly #s: ComponentSettings;
-  readonly #cfg: DeadLettersConfig;
-  readonly #batcher: InsertBatcher<DeadLetterRow>;
-  #consumer: Consumer | undefined;
-
-  constructor(settings: ComponentSettings, config: DeadLettersConfig) {
-    this.#s = settings;
-    this.#cfg = config;
-    this.#batcher = new InsertBatcher({
-      store: settings.store,
-      table: config.table,
-      onInsert: (_rows, ms) => settings.metrics.insertSeconds(config.table, ms / 1000),
-      onRetry: (err) => settings.logger.warn({ err: err.message }, 'dead_letters insert failed; retrying'),
-    });
-  }
-
-  async start(): Promise<void> {
-    const { metrics, logger } = this.#s;
-    this.#consumer = this.#s.bus.consumer({
-      groupId: `airdig.${this.#s.id}`,
-      topics: [this.#cfg.input],
-      maxBatch: this.#cfg.max_batch,
-      handler: async (batch) => {
-        metrics.received(batch.length);
-        const rows = batch.map(deadLetterRow);
-        const rejected = await this.#batcher.write(rows);
-        // A dead letter has nowhere further to go: count and log what ClickHouse refused.
-        for (const { index, error } of rejected) {
-          logger.error({ topic: rows[index]!.source_topic, offset: rows[index]!.source_offset, err: error.message }, 'dead letter not stored');
-        }
-        if (rejected.length) metrics.dropped('clickhouse_rejected', rejected.length);
-        metrics.sent(rows.length - rejected.length);
-      },
-      onHandlerError: (err, attempt) => {
-        metrics.failed('write');
-        logger.warn({ err: (err as Error).message, attempt }, 'dead letters batch failed; it will be delivered again');
-      },
-    });
-    await this.#consumer.start();
-    metrics.queueDepth(() => this.#consumer?.lag() ?? 0);
-  }
-
-  async shutdown(): Promise<void> {
-    await this.#consumer?.stop();
-    await this.#batcher.close();
-    this.#s.metrics.queueDepth(undefined);
-  }
-}
-
 export const deadLettersFactory: Factory<DeadLettersConfig> = {
   kind: 'sink',
   type: 'dead_letters',
   configSchema: deadLettersConfigSchema,
   topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, config) => new DeadLettersSink(settings, config),
+  // A dead letter has nowhere further to go: what ClickHouse refuses is counted and logged.
+  create: (settings, config) =>
+    new TableSink<DeadLetterRow>(settings, { input: config.input, table: config.table, maxBatch: config.max_batch, toRows: (r) => [deadLetterRow(r)], onRefused: 'drop' }),
 };

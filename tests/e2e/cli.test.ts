@@ -37,10 +37,13 @@ test('embedded: airdig run answers /ping, /readyz, /metrics and SELECT, and stop
     assert.equal(await (await fetch(`${query}/ping`)).text(), 'Ok.\n');
     const ready = await fetch(`${admin}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { clickhouse: 'ok', bus: 'ok', 'sink dead_letters': 'ok', 'receiver otlp': 'ok' });
+    assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { clickhouse: 'ok', bus: 'ok', 'sink otel_traces': 'ok', 'sink dead_letters': 'ok', 'receiver otlp': 'ok' });
     // OTLP/HTTP reaches the bus through the running process.
-    const otlp = await fetch(a.url('otlp http') + '/v1/traces', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: '0102030405060708', name: 'x' }] }] }] }) });
+    const start = `${Date.now()}000000`;
+    const otlp = await fetch(a.url('otlp http') + '/v1/traces', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'e2e' } }] }, scopeSpans: [{ spans: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: '0102030405060708', name: 'x', kind: 2, startTimeUnixNano: start, endTimeUnixNano: start }] }] }] }) });
     assert.equal(otlp.status, 200);
+    const stored = await waitFor(async () => (await (await fetch(`${query}/?query=${encodeURIComponent("SELECT ServiceName, SpanName, SpanKind FROM otel_traces WHERE TraceId = '0af7651916cd43dd8448eb211c80319c'")}`)).text()) || undefined, 10_000, 'the span in otel_traces');
+    assert.equal(stored, 'e2e\tx\tSPAN_KIND_SERVER\n');
     assert.match(await (await fetch(`${admin}/metrics`)).text(), /airdig_component_sent_total\{component="otlp",kind="receiver"\} 1/);
     assert.equal((await fetch(`${admin}/healthz`)).status, 200);
     assert.equal(await (await fetch(`${query}/?query=SELECT+1`)).text(), '1\n');
@@ -144,6 +147,13 @@ test('distributed: the same pipeline on the real Kafka broker; a DLQ record reac
       return text.trim() ? JSON.parse(text.trim()) : undefined;
     }, 60_000, 'the dead letter in ClickHouse');
     assert.deepEqual(row, { component: 'e2e', error: 'broken', v: 'bad bytes' });
+    // OTLP → Kafka (otlp_spans) → otel_traces, across the real broker.
+    const traceId = Buffer.from(uniqueName('t')).toString('hex').padEnd(32, '0').slice(0, 32);
+    const start = `${Date.now()}000000`;
+    const otlp = await fetch(a.url('otlp http') + '/v1/traces', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'kafka-e2e' } }] }, scopeSpans: [{ spans: [{ traceId, spanId: '0102030405060708', name: 'via kafka', kind: 3, startTimeUnixNano: start, endTimeUnixNano: start }] }] }] }) });
+    assert.equal(otlp.status, 200);
+    const stored = await waitFor(async () => (await (await fetch(`${query}/?query=${encodeURIComponent(`SELECT ServiceName, SpanName FROM otel_traces WHERE TraceId = '${traceId}'`)}`)).text()) || undefined, 60_000, 'the span in otel_traces via Kafka');
+    assert.equal(stored, 'kafka-e2e\tvia kafka\n');
   } finally {
     await bus.close();
     assert.equal(await a.stop('SIGTERM'), 0);

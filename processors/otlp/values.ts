@@ -1,0 +1,55 @@
+import type { IAnyValue, IKeyValue } from './proto.js';
+
+/** A decoded fixed64/int64 (protobufjs Long, number or string) as a bigint, read as unsigned. */
+export function toBigInt(v: unknown): bigint {
+  if (v === null || v === undefined) return 0n;
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') return BigInt(Math.trunc(v));
+  if (typeof v === 'string') return BigInt(v);
+  const l = v as { low: number; high: number };
+  return (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
+}
+
+/** Unix nanoseconds as an ISO 8601 UTC timestamp with all nine fraction digits. */
+export function nanosToIso(nanos: bigint): string {
+  const seconds = nanos / 1_000_000_000n;
+  const fraction = (nanos % 1_000_000_000n).toString().padStart(9, '0');
+  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${fraction}Z`;
+}
+
+/** An attribute value as text, as the Collector's clickhouseexporter stores it in Map(String, String). */
+export function anyValueToString(v: IAnyValue | null | undefined): string {
+  if (!v) return '';
+  if (v.stringValue !== undefined && v.stringValue !== null) return v.stringValue;
+  if (v.boolValue !== undefined && v.boolValue !== null) return v.boolValue ? 'true' : 'false';
+  if (v.intValue !== undefined && v.intValue !== null) return toSignedString(v.intValue);
+  if (v.doubleValue !== undefined && v.doubleValue !== null) return String(v.doubleValue);
+  if (v.bytesValue) return Buffer.from(v.bytesValue).toString('base64');
+  if (v.arrayValue || v.kvlistValue) return JSON.stringify(anyValueToJson(v));
+  return '';
+}
+
+function toSignedString(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'string') return String(v);
+  return BigInt.asIntN(64, toBigInt(v)).toString();
+}
+
+function anyValueToJson(v: IAnyValue | null | undefined): unknown {
+  if (!v) return null;
+  if (v.arrayValue) return (v.arrayValue.values ?? []).map(anyValueToJson);
+  if (v.kvlistValue) return Object.fromEntries((v.kvlistValue.values ?? []).map((kv) => [kv.key ?? '', anyValueToJson(kv.value)]));
+  if (v.intValue !== undefined && v.intValue !== null) return Number(toSignedString(v.intValue));
+  if (v.doubleValue !== undefined && v.doubleValue !== null) return v.doubleValue;
+  if (v.boolValue !== undefined && v.boolValue !== null) return v.boolValue;
+  return anyValueToString(v);
+}
+
+export function attributesToMap(attrs: IKeyValue[] | null | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (attrs) for (const kv of attrs) out[kv.key ?? ''] = anyValueToString(kv.value);
+  return out;
+}
+
+export function hex(b: Uint8Array | null | undefined): string {
+  return b && b.length ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex') : '';
+}
