@@ -3,7 +3,8 @@ import { FactoryRegistry } from './runtime/pipeline/registry.js';
 import { deadLettersFactory } from './deadletters/factory.js';
 import { otlpFactory } from './otlp/factory.js';
 import { otelTracesFactory } from './oteltraces/factory.js';
+import { serviceEdgesFactory, serviceGraphFactory } from './servicegraph/factory.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, serviceGraphFactory, serviceEdgesFactory]);
 }

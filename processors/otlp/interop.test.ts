@@ -2,9 +2,7 @@
 // as test peers: every span they send must reach otlp_spans, under its trace id.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { context, trace, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
@@ -15,38 +13,9 @@ import { otlpFactory } from './factory.js';
 import { ExportTraceServiceRequest } from './proto.js';
 import { componentSettings } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
+import { sendTopology, TOPOLOGY_SPANS_PER_REQUEST, type SentSpan } from '../../tests/helpers/otel.js';
 
-interface Sent {
-  traceId: string;
-  spanId: string;
-  service: string;
-  name: string;
-}
-
-/** frontend → checkout → (payments, postgres): one trace per request, with one failing payment. */
-function emitTopology(tracers: Record<string, Tracer>, requests: number): void {
-  for (let i = 0; i < requests; i++) {
-    const root = tracers.frontend!.startSpan('GET /checkout', { kind: SpanKind.SERVER });
-    const ctxRoot = trace.setSpan(context.active(), root);
-    const call = tracers.frontend!.startSpan('POST checkout', { kind: SpanKind.CLIENT, attributes: { 'peer.service': 'checkout' } }, ctxRoot);
-    const ctxCall = trace.setSpan(context.active(), call);
-    const server = tracers.checkout!.startSpan('POST /orders', { kind: SpanKind.SERVER }, ctxCall);
-    const ctxServer = trace.setSpan(context.active(), server);
-    const db = tracers.checkout!.startSpan('INSERT orders', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'db.name': 'orders' } }, ctxServer);
-    db.end();
-    const pay = tracers.checkout!.startSpan('POST payments', { kind: SpanKind.CLIENT }, ctxServer);
-    const ctxPay = trace.setSpan(context.active(), pay);
-    const payServer = tracers.payments!.startSpan('POST /charge', { kind: SpanKind.SERVER }, ctxPay);
-    if (i % 4 === 0) payServer.setStatus({ code: SpanStatusCode.ERROR, message: 'card declined' });
-    payServer.end();
-    pay.end();
-    server.end();
-    call.end();
-    root.end();
-  }
-}
-
-async function runExporter(makeExporter: (http: string, grpc: string) => SpanExporter): Promise<{ sent: Sent[]; received: BusRecord[] }> {
+async function runExporter(makeExporter: (http: string, grpc: string) => SpanExporter): Promise<{ sent: SentSpan[]; received: BusRecord[] }> {
   const bus = new MemoryBus();
   await bus.ensureTopics([{ name: 'otlp_spans', partitions: 4 }]);
   const received: BusRecord[] = [];
@@ -54,28 +23,8 @@ async function runExporter(makeExporter: (http: string, grpc: string) => SpanExp
   const receiver = otlpFactory.create(componentSettings(otlpFactory, bus, {} as Store), otlpFactory.configSchema.parse({ http: '127.0.0.1:0', grpc: '127.0.0.1:0' }));
   await receiver.start();
   const urls = Object.fromEntries(receiver.listening!().map((l) => [l.name, l.url]));
-  const sent: Sent[] = [];
-  const providers: BasicTracerProvider[] = [];
-  const tracers: Record<string, Tracer> = {};
-  for (const service of ['frontend', 'checkout', 'payments']) {
-    const exporter = makeExporter(urls['otlp http']!, urls['otlp grpc']!);
-    const recording: SpanExporter = {
-      export(spans, done) {
-        for (const s of spans) sent.push({ traceId: s.spanContext().traceId, spanId: s.spanContext().spanId, service, name: s.name });
-        exporter.export(spans, done);
-      },
-      shutdown: () => exporter.shutdown(),
-      forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
-    };
-    const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': service, 'service.namespace': 'shop' }), spanProcessors: [new SimpleSpanProcessor(recording)] });
-    providers.push(provider);
-    tracers[service] = provider.getTracer('interop-test');
-  }
-  emitTopology(tracers, 8);
-  for (const p of providers) await p.forceFlush();
-  for (const p of providers) await p.shutdown();
-  const expected = sent.length;
-  await waitFor(() => countSpans(received) >= expected, 15_000, `${expected} spans on otlp_spans`);
+  const sent = await sendTopology(() => makeExporter(urls['otlp http']!, urls['otlp grpc']!), 8);
+  await waitFor(() => countSpans(received) >= sent.length, 15_000, `${sent.length} spans on otlp_spans`);
   await receiver.shutdown();
   await bus.close();
   return { sent, received };
@@ -87,9 +36,9 @@ function countSpans(records: BusRecord[]): number {
   return n;
 }
 
-function assertAllArrived({ sent, received }: { sent: Sent[]; received: BusRecord[] }): void {
-  assert.equal(sent.length, 8 * 6);
-  const got: Sent[] = [];
+function assertAllArrived({ sent, received }: { sent: SentSpan[]; received: BusRecord[] }): void {
+  assert.equal(sent.length, 8 * TOPOLOGY_SPANS_PER_REQUEST);
+  const got: SentSpan[] = [];
   for (const r of received) {
     const key = r.key!.toString();
     for (const rs of ExportTraceServiceRequest.decode(r.value).resourceSpans) {
@@ -103,7 +52,7 @@ function assertAllArrived({ sent, received }: { sent: Sent[]; received: BusRecor
       }
     }
   }
-  const order = (a: Sent, b: Sent) => (a.spanId < b.spanId ? -1 : 1);
+  const order = (a: SentSpan, b: SentSpan) => (a.spanId < b.spanId ? -1 : 1);
   assert.deepEqual(got.sort(order), [...sent].sort(order));
   assert.equal(new Set(got.map((g) => g.traceId)).size, 8, 'eight traces');
 }

@@ -1,0 +1,154 @@
+import { z } from 'zod';
+import { avroCodec } from '../runtime/avro.js';
+import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
+import type { Consumer, OutMessage } from '../runtime/bus/types.js';
+import { topicName } from '../runtime/config/schema.js';
+import { errorMessage } from '../runtime/errors.js';
+import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
+import { TableSink } from '../runtime/pipeline/table-sink.js';
+import { serviceGraphConfigSchema, type ServiceGraphConfig } from './config.js';
+import { ServiceGraph, type EdgeFact } from './graph.js';
+import { forEachSpanView } from './spans.js';
+
+const edgeCodec = avroCodec<EdgeFact>('edge');
+
+/** otlp_spans → airdig.edges: pairs spans into call edges in a window, holding commits while a half waits. */
+class ServiceGraphProcessor implements Component {
+  readonly #s: ComponentSettings;
+  readonly #cfg: ServiceGraphConfig;
+  readonly #graph: ServiceGraph;
+  #outbox: EdgeFact[] = [];
+  #consumer: Consumer | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #partitions = new Set<string>();
+
+  constructor(settings: ComponentSettings, config: ServiceGraphConfig) {
+    this.#s = settings;
+    this.#cfg = config;
+    this.#graph = new ServiceGraph({
+      clock: settings.clock,
+      ttlMs: config.store_ttl_ms,
+      maxItems: config.store_max_items,
+      emit: (e) => this.#outbox.push(e),
+      onDrop: (reason) => settings.metrics.dropped(reason),
+    });
+  }
+
+  async start(): Promise<void> {
+    const { bus, metrics, logger, id } = this.#s;
+    const producer = bus.producer();
+    this.#consumer = bus.consumer({
+      groupId: `airdig.${id}`,
+      topics: [this.#cfg.input],
+      maxBatch: this.#cfg.max_batch,
+      handler: async (batch, ctx) => {
+        let spans = 0;
+        const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
+          this.#partitions.add(`${record.topic}\u0000${record.partition}`);
+          const origin = { topic: record.topic, partition: record.partition, offset: record.offset };
+          forEachSpanView(record.value, (v) => {
+            spans++;
+            this.#graph.addSpan(v, origin);
+          });
+        });
+        if (dead) metrics.dlq(dead);
+        metrics.received(spans);
+        this.#graph.expire();
+        await this.#flush();
+        // Commit no further than the oldest record a pending half edge came from: after a crash it is read again.
+        const held = this.#graph.heldOffsets();
+        for (const k of this.#partitions) {
+          const [topic, partition] = k.split('\u0000') as [string, string];
+          ctx.holdCommit(topic, Number(partition), held.get(k)?.offset);
+        }
+      },
+      onHandlerError: (err, attempt) => {
+        metrics.failed('process');
+        logger.warn({ err: errorMessage(err), attempt }, 'span batch failed; it will be delivered again');
+      },
+    });
+    await this.#consumer.start();
+    metrics.queueDepth(() => (this.#consumer?.lag() ?? 0) + this.#graph.pending);
+    this.#timer = setInterval(() => {
+      this.#graph.expire();
+      this.#flush().catch((err) => logger.warn({ err: errorMessage(err) }, 'sending expired edges failed; they are kept and sent with the next batch'));
+    }, this.#cfg.expire_interval_ms);
+    this.#timer.unref();
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#outbox.length === 0) return;
+    const edges = this.#outbox;
+    this.#outbox = [];
+    const messages: OutMessage[] = edges.map((e) => ({ key: `${e.client}|${e.server}`, value: edgeCodec.encode(e), timestamp: e.ts_ms }));
+    try {
+      await this.#s.bus.producer().send(this.#cfg.output, messages);
+      this.#s.metrics.sent(edges.length);
+    } catch (err) {
+      this.#outbox = edges.concat(this.#outbox);
+      throw err;
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#consumer?.stop();
+    // What is still pending is not lost: its records were not committed and are read again on restart.
+    await this.#flush().catch(() => {});
+    this.#s.metrics.queueDepth(undefined);
+  }
+}
+
+export const serviceGraphFactory: Factory<ServiceGraphConfig> = {
+  kind: 'processor',
+  type: 'servicegraph',
+  configSchema: serviceGraphConfigSchema,
+  topics: (c) => ({ consumes: [c.input], produces: [c.output] }),
+  create: (settings, config) => new ServiceGraphProcessor(settings, config),
+};
+
+export const serviceEdgesConfigSchema = z
+  .object({
+    input: topicName.default('airdig.edges'),
+    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default('edge_facts'),
+    max_batch: z.number().int().positive().default(5_000),
+  })
+  .strict();
+export type ServiceEdgesConfig = z.infer<typeof serviceEdgesConfigSchema>;
+
+export interface EdgeRow {
+  id: string;
+  ts: string;
+  trace_id: string;
+  client: string;
+  server: string;
+  connection_type: string;
+  failed: number;
+  latency_ms: number;
+  client_latency_ms: number;
+}
+
+export function edgeRow(e: EdgeFact): EdgeRow {
+  return {
+    id: e.id,
+    ts: new Date(e.ts_ms).toISOString(),
+    trace_id: e.trace_id,
+    client: e.client,
+    server: e.server,
+    connection_type: e.connection_type,
+    failed: e.failed ? 1 : 0,
+    latency_ms: e.latency_ms,
+    client_latency_ms: e.client_latency_ms,
+  };
+}
+
+/** airdig.edges → edge_facts, which the service_edges materialized view aggregates per minute. */
+export const serviceEdgesFactory: Factory<ServiceEdgesConfig> = {
+  kind: 'sink',
+  type: 'service_edges',
+  configSchema: serviceEdgesConfigSchema,
+  topics: (c) => ({ consumes: [c.input], produces: [] }),
+  create: (settings, config) =>
+    new TableSink<EdgeRow>(settings, { input: config.input, table: config.table, maxBatch: config.max_batch, toRows: (r) => [edgeRow(edgeCodec.decode(r.value))], onRefused: 'dlq' }),
+};
