@@ -149,7 +149,7 @@ Requests of ${TRACES_PER_REQUEST} traces × 4 spans (root server, client, its se
 | receipt → edge queryable in ClickHouse (embedded, one trace at a time, ${latencies.length} samples) | p50 ${f(p(0.5))} ms, p99 ${f(p(0.99))} ms | | |
 
 Target: ≥ 300 000 spans/s per core on pairing${median(pairing) >= 300_000 ? ' — met' : ' — **not met**: spans are fully decoded with protobufjs before pairing; a wire-level reader of the few fields pairing needs is the next step'}.
-Receipt → queryable is dominated by the edge sink's insert batching delay (200 ms, `InsertBatcher` default).
+Receipt → queryable is dominated by the edge sink's insert batching delay (200 ms, the InsertBatcher default).
 
 Run: \`npm run bench:servicegraph\` (BENCH_RUNS).`;
 writeResults('servicegraph', md);
