@@ -4,7 +4,9 @@ import { deadLettersFactory } from './deadletters/factory.js';
 import { otlpFactory } from './otlp/factory.js';
 import { otelTracesFactory } from './oteltraces/factory.js';
 import { serviceEdgesFactory, serviceGraphFactory } from './servicegraph/factory.js';
+import { placementFactory } from './placement/factory.js';
+import { graphEdgesFactory, graphNodesFactory } from './graph/factory.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, serviceGraphFactory, serviceEdgesFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory]);
 }

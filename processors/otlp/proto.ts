@@ -9,3 +9,4 @@ export type IExportTraceServiceRequest = opentelemetry.proto.collector.trace.v1.
 export type ISpan = opentelemetry.proto.trace.v1.ISpan;
 export type IKeyValue = opentelemetry.proto.common.v1.IKeyValue;
 export type IAnyValue = opentelemetry.proto.common.v1.IAnyValue;
+export const Resource = opentelemetry.proto.resource.v1.Resource;
