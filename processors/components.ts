@@ -3,10 +3,11 @@ import { FactoryRegistry } from './runtime/pipeline/registry.js';
 import { deadLettersFactory } from './deadletters/factory.js';
 import { otlpFactory } from './otlp/factory.js';
 import { otelTracesFactory } from './oteltraces/factory.js';
+import { otelLogsFactory } from './otellogs/factory.js';
 import { serviceEdgesFactory, serviceGraphFactory } from './servicegraph/factory.js';
 import { placementFactory } from './placement/factory.js';
 import { graphEdgesFactory, graphNodesFactory } from './graph/factory.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory]);
 }

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { MemoryBus } from '../../processors/runtime/bus/memory.js';
 import { otlpFactory } from '../../processors/otlp/factory.js';
-import { prepareTraces } from '../../processors/otlp/traces.js';
+import { tracesSignal } from '../../processors/otlp/signals.js';
 import { ExportTraceServiceRequest } from '../../processors/otlp/proto.js';
 import type { Store } from '../../processors/runtime/store/store.js';
 import { componentSettings } from '../../tests/helpers/component.js';
@@ -76,7 +76,7 @@ for (const spans of SIZES) {
     const bus = newBus();
     await drain(bus);
     const producer = bus.producer();
-    m.gateway.push(await loop(payloads, spans, (p) => producer.send('otlp_spans', prepareTraces(p).messages)));
+    m.gateway.push(await loop(payloads, spans, (p) => producer.send('otlp_spans', tracesSignal.prepare(p).messages)));
     await bus.close();
     m.http.push(await endToEnd('http', spans));
     m.grpc.push(await endToEnd('grpc', spans));

@@ -3,6 +3,8 @@ import { listenAddress, topicName } from '../runtime/config/schema.js';
 
 export const DEFAULT_OTLP_MAX_REQUEST_BYTES = 20 * 1024 * 1024;
 export const DEFAULT_SPANS_TOPIC = 'otlp_spans';
+export const DEFAULT_METRICS_TOPIC = 'otlp_metrics';
+export const DEFAULT_LOGS_TOPIC = 'otlp_logs';
 export const DEFAULT_RETRY_AFTER_S = 5;
 
 export const otlpConfigSchema = z
@@ -13,6 +15,8 @@ export const otlpConfigSchema = z
     /** Largest request body, compressed and decompressed (HTTP 413, gRPC RESOURCE_EXHAUSTED past it). */
     max_request_bytes: z.number().int().positive().default(DEFAULT_OTLP_MAX_REQUEST_BYTES),
     spans_topic: topicName.default(DEFAULT_SPANS_TOPIC),
+    metrics_topic: topicName.default(DEFAULT_METRICS_TOPIC),
+    logs_topic: topicName.default(DEFAULT_LOGS_TOPIC),
     /** Origins allowed to POST from a browser (CORS); "*" allows any. Empty: no CORS headers. */
     cors_allowed_origins: z.array(z.string()).default([]),
     /** When set, requests must carry "Authorization: Bearer <token>". */

@@ -7,8 +7,7 @@ import { listenHttp, type Listening } from '../runtime/http.js';
 import { parseHostPort } from '../runtime/http.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { otlpConfigSchema, type OtlpConfig } from './config.js';
-import { ExportTraceServiceResponse } from './proto.js';
-import { prepareTraces, tracesJsonToProtobuf, type PreparedTraces } from './traces.js';
+import { SIGNALS, type Prepared, type Signal } from './signals.js';
 import { encodeRpcStatus, GrpcCode } from './status.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -38,7 +37,11 @@ class OtlpReceiver implements Component {
   listening(): { name: string; url: string }[] {
     const out = [];
     if (this.#grpcUrl) out.push({ name: 'otlp grpc', url: this.#grpcUrl });
-    if (this.#http) out.push({ name: 'otlp http', url: `${this.#http.url}/v1/traces` });
+    if (this.#http) {
+      out.push({ name: 'otlp http', url: `${this.#http.url}/v1/traces` });
+      out.push({ name: 'otlp metrics', url: `${this.#http.url}/v1/metrics` });
+      out.push({ name: 'otlp logs', url: `${this.#http.url}/v1/logs` });
+    }
     return out;
   }
 
@@ -58,16 +61,16 @@ class OtlpReceiver implements Component {
   }
 
   /** Sends what a request holds to the bus; resolves once the bus has it. */
-  async #publish(prepared: PreparedTraces): Promise<void> {
+  async #publish(signal: Signal, prepared: Prepared): Promise<void> {
     const { metrics } = this.#s;
-    metrics.received(prepared.spans);
-    if (prepared.rejected) metrics.dropped('invalid_span', prepared.rejected);
+    metrics.received(prepared.items);
+    if (prepared.rejected) metrics.dropped(`invalid_${signal.name}`, prepared.rejected);
     if (prepared.messages.length === 0) return;
     try {
-      await this.#s.bus.producer().send(this.#cfg.spans_topic, prepared.messages);
-      metrics.sent(prepared.spans - prepared.rejected);
+      await this.#s.bus.producer().send(signal.topic(this.#cfg), prepared.messages);
+      metrics.sent(prepared.items - prepared.rejected);
     } catch (err) {
-      metrics.failed(err instanceof BusFullError ? 'bus_full' : 'bus_error', prepared.spans - prepared.rejected);
+      metrics.failed(err instanceof BusFullError ? 'bus_full' : 'bus_error', prepared.items - prepared.rejected);
       throw err;
     }
   }
@@ -98,15 +101,15 @@ class OtlpReceiver implements Component {
     }
     let kind: BodyKind = 'protobuf';
     try {
-      if (path !== '/v1/traces') throw new HttpError(404, `no OTLP endpoint at ${path}; traces go to POST /v1/traces`);
+      const signal = SIGNALS.find((s) => s.httpPath === path);
+      if (!signal) throw new HttpError(404, `no OTLP endpoint at ${path}; use POST /v1/traces, /v1/metrics or /v1/logs`);
       if (req.method !== 'POST') throw new HttpError(405, 'OTLP/HTTP takes POST', { Allow: 'POST, OPTIONS' });
       kind = bodyKind(req.headers['content-type']);
       if (!this.#authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
       const body = await this.#readBody(req);
-      const protobuf = kind === 'json' ? tracesJsonToProtobuf(body.toString('utf8')) : body;
-      const prepared = prepareTraces(protobuf);
-      await this.#publish(prepared);
-      this.#respondOk(res, kind, prepared);
+      const prepared = signal.prepare(kind === 'json' ? signal.fromJson(body.toString('utf8')) : body);
+      await this.#publish(signal, prepared);
+      res.writeHead(200, { 'Content-Type': kind === 'json' ? 'application/json' : 'application/x-protobuf' }).end(signal.response(prepared, kind));
     } catch (err) {
       this.#respondError(res, kind, err);
     }
@@ -142,18 +145,6 @@ class OtlpReceiver implements Component {
     }
   }
 
-  #respondOk(res: http.ServerResponse, kind: BodyKind, prepared: PreparedTraces): void {
-    const response = prepared.rejected
-      ? { partialSuccess: { rejectedSpans: prepared.rejected, errorMessage: `${prepared.rejected} span(s) rejected: ${prepared.rejectReason}` } }
-      : {};
-    if (kind === 'json') {
-      const body = ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.fromObject(response), { longs: String });
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
-    } else {
-      res.writeHead(200, { 'Content-Type': 'application/x-protobuf' }).end(ExportTraceServiceResponse.encode(response).finish());
-    }
-  }
-
   #respondError(res: http.ServerResponse, kind: BodyKind, err: unknown): void {
     let status: number;
     const headers: Record<string, string> = {};
@@ -185,22 +176,25 @@ class OtlpReceiver implements Component {
   async #startGrpc(addr: string): Promise<void> {
     const server = new grpc.Server({ 'grpc.max_receive_message_length': this.#cfg.max_request_bytes });
     const identity = (b: Buffer) => b;
-    const definition: grpc.ServiceDefinition = {
-      Export: {
-        path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: identity,
-        requestDeserialize: identity,
-        responseSerialize: identity,
-        responseDeserialize: identity,
-      },
-    };
-    server.addService(definition, {
-      Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        void this.#handleGrpc(call, callback);
-      },
-    });
+    // Requests stay bytes: the gateway walks the wire format itself.
+    for (const signal of SIGNALS) {
+      const definition: grpc.ServiceDefinition = {
+        Export: {
+          path: signal.grpcPath,
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: identity,
+          requestDeserialize: identity,
+          responseSerialize: identity,
+          responseDeserialize: identity,
+        },
+      };
+      server.addService(definition, {
+        Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+          void this.#handleGrpc(signal, call, callback);
+        },
+      });
+    }
     const { host, port } = parseHostPort(addr);
     const bound = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -209,19 +203,16 @@ class OtlpReceiver implements Component {
     this.#grpcUrl = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
   }
 
-  async #handleGrpc(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): Promise<void> {
+  async #handleGrpc(signal: Signal, call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): Promise<void> {
     const auth = call.metadata.get('authorization')[0];
     if (!this.#authorized(typeof auth === 'string' ? auth : auth?.toString())) {
       callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
       return;
     }
     try {
-      const prepared = prepareTraces(call.request);
-      await this.#publish(prepared);
-      const response = prepared.rejected
-        ? { partialSuccess: { rejectedSpans: prepared.rejected, errorMessage: `${prepared.rejected} span(s) rejected: ${prepared.rejectReason}` } }
-        : {};
-      callback(null, Buffer.from(ExportTraceServiceResponse.encode(response).finish()));
+      const prepared = signal.prepare(call.request);
+      await this.#publish(signal, prepared);
+      callback(null, Buffer.from(signal.response(prepared, 'protobuf')));
     } catch (err) {
       if (err instanceof MalformedInputError) {
         callback({ code: grpc.status.INVALID_ARGUMENT, details: err.message });
@@ -259,6 +250,6 @@ export const otlpFactory: Factory<OtlpConfig> = {
   kind: 'receiver',
   type: 'otlp',
   configSchema: otlpConfigSchema,
-  topics: (c) => ({ consumes: [], produces: [c.spans_topic] }),
+  topics: (c) => ({ consumes: [], produces: [c.spans_topic, c.metrics_topic, c.logs_topic] }),
   create: (settings, config) => new OtlpReceiver(settings, config),
 };

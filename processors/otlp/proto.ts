@@ -10,3 +10,7 @@ export type ISpan = opentelemetry.proto.trace.v1.ISpan;
 export type IKeyValue = opentelemetry.proto.common.v1.IKeyValue;
 export type IAnyValue = opentelemetry.proto.common.v1.IAnyValue;
 export const Resource = opentelemetry.proto.resource.v1.Resource;
+export const ExportMetricsServiceRequest = opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
+export const ExportMetricsServiceResponse = opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse;
+export const ExportLogsServiceRequest = opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest;
+export const ExportLogsServiceResponse = opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse;

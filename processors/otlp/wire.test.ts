@@ -79,7 +79,7 @@ test('toHex gives lowercase hex', () => {
 });
 
 test('long integers in OTLP/JSON are quoted before JSON.parse; strings are left alone', async () => {
-  const { quoteLongIntegers } = await import('./traces.js');
+  const { quoteLongIntegers } = await import('./json.js');
   assert.equal(quoteLongIntegers('{"a":1700000000000500000,"b":12,"c":"1700000000000500000","d":-1234567890123456789,"e":1.5e300}'),
     '{"a":"1700000000000500000","b":12,"c":"1700000000000500000","d":"-1234567890123456789","e":1.5e300}');
   assert.equal(quoteLongIntegers('{"s":"x\\"12345678901234567"}'), '{"s":"x\\"12345678901234567"}');
