@@ -193,6 +193,26 @@ test('a full bus: HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED with RetryI
   }
 });
 
+test('OTLP/gRPC with gzip-compressed messages is accepted', async () => {
+  const bus = new MemoryBus();
+  await bus.ensureTopics([{ name: 'otlp_spans', partitions: 1 }]);
+  const got = await collect(bus);
+  const { receiver, grpc: grpcAddr } = await startReceiver(bus);
+  // Compression algorithm 2 is gzip in grpc-js.
+  const client = new grpc.Client(grpcAddr, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 });
+  try {
+    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+      client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, Buffer.from(body()), (e) => resolve(e)),
+    );
+    assert.equal(err, null);
+    await waitFor(() => got.length >= 2, 5_000, 'messages from the gzip request');
+  } finally {
+    client.close();
+    await receiver.shutdown();
+    await bus.close();
+  }
+});
+
 test('OTLP/gRPC: Export publishes by trace id; garbage is INVALID_ARGUMENT and the server keeps serving', async () => {
   const bus = new MemoryBus();
   await bus.ensureTopics([{ name: 'otlp_spans', partitions: 2 }]);
