@@ -6,8 +6,10 @@ import { otelTracesFactory } from './oteltraces/factory.js';
 import { otelLogsFactory } from './otellogs/factory.js';
 import { serviceEdgesFactory, serviceGraphFactory } from './servicegraph/factory.js';
 import { placementFactory } from './placement/factory.js';
+import { remoteWriteFactory } from './remotewrite/factory.js';
+import { promSamplesFactory } from './remotewrite/sink.js';
 import { graphEdgesFactory, graphNodesFactory } from './graph/factory.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory]);
 }

@@ -20,6 +20,7 @@ export function componentSettings(factory: Factory<any>, bus: Bus, store: Store,
     store,
     clock: systemClock,
     service: serviceSchema.parse({ query: '', admin: '' }),
+    topics: {},
   };
 }
 

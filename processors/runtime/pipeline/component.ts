@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Bus } from '../bus/types.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
-import type { ServiceConfig } from '../config/schema.js';
+import type { ServiceConfig, TopicConfig } from '../config/schema.js';
 import type { ComponentMetrics } from '../metrics.js';
 
 export type ComponentKind = 'receiver' | 'processor' | 'sink';
@@ -21,6 +21,8 @@ export interface ComponentSettings {
   store: Store;
   clock: Clock;
   service: Readonly<ServiceConfig>;
+  /** The declared topics, for components that place records on partitions themselves. */
+  topics: Readonly<Record<string, Readonly<TopicConfig>>>;
 }
 
 export interface Component {

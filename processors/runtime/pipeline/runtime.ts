@@ -136,6 +136,7 @@ export class Runtime {
           store,
           clock: this.#deps.clock ?? systemClock,
           service: cfg.service,
+          topics: cfg.topics,
         },
         resolved.config,
       );

@@ -3,12 +3,18 @@ import type { BusRecord, Consumer } from '../bus/types.js';
 import { InsertBatcher } from '../store/batcher.js';
 import type { Component, ComponentSettings } from './component.js';
 
+/** Rows of one record, by table. */
+export type RowsByTable = ReadonlyMap<string, readonly object[]>;
+
 export interface TableSinkOptions<Row extends object> {
   input: string;
+  /** The table rows go to, unless toRowsByTable routes them. */
   table: string;
   maxBatch: number;
   /** Rows for one record; throwing a MalformedInputError sends the record to the DLQ. */
-  toRows: (record: BusRecord) => Row[];
+  toRows?: (record: BusRecord) => Row[];
+  /** Or rows for several tables (the record counts as written once all of them are). */
+  toRowsByTable?: (record: BusRecord) => RowsByTable;
   /** What to do with a record whose rows ClickHouse refuses for good: DLQ it, or (for the DLQ's own sink) count and drop it. */
   onRefused: 'dlq' | 'drop';
 }
@@ -21,18 +27,32 @@ export interface TableSinkOptions<Row extends object> {
 export class TableSink<Row extends object> implements Component {
   readonly #s: ComponentSettings;
   readonly #o: TableSinkOptions<Row>;
-  readonly #batcher: InsertBatcher<Row>;
+  readonly #batchers = new Map<string, InsertBatcher<object>>();
   #consumer: Consumer | undefined;
 
   constructor(settings: ComponentSettings, options: TableSinkOptions<Row>) {
     this.#s = settings;
     this.#o = options;
-    this.#batcher = new InsertBatcher({
-      store: settings.store,
-      table: options.table,
-      onInsert: (_rows, ms) => settings.metrics.insertSeconds(options.table, ms / 1000),
-      onRetry: (err) => settings.logger.warn({ err: err.message }, `${options.table} insert failed; retrying`),
-    });
+  }
+
+  #batcher(table: string): InsertBatcher<object> {
+    let b = this.#batchers.get(table);
+    if (!b) {
+      const { metrics, logger, store } = this.#s;
+      b = new InsertBatcher({
+        store,
+        table,
+        onInsert: (_rows, ms) => metrics.insertSeconds(table, ms / 1000),
+        onRetry: (err) => logger.warn({ err: err.message }, `${table} insert failed; retrying`),
+      });
+      this.#batchers.set(table, b);
+    }
+    return b;
+  }
+
+  #rowsOf(record: BusRecord): RowsByTable {
+    if (this.#o.toRowsByTable) return this.#o.toRowsByTable(record);
+    return new Map([[this.#o.table, this.#o.toRows!(record)]]);
   }
 
   async start(): Promise<void> {
@@ -43,34 +63,43 @@ export class TableSink<Row extends object> implements Component {
       topics: [this.#o.input],
       maxBatch: this.#o.maxBatch,
       handler: async (batch) => {
-        const rows: Row[] = [];
-        const source: BusRecord[] = [];
+        const byTable = new Map<string, { rows: object[]; source: BusRecord[] }>();
         const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
-          for (const row of this.#o.toRows(record)) {
-            rows.push(row);
-            source.push(record);
+          for (const [table, rows] of this.#rowsOf(record)) {
+            let t = byTable.get(table);
+            if (!t) byTable.set(table, (t = { rows: [], source: [] }));
+            for (const row of rows) {
+              t.rows.push(row);
+              t.source.push(record);
+            }
           }
         });
         if (dead) metrics.dlq(dead);
-        metrics.received(rows.length);
-        const rejected = await this.#batcher.write(rows);
+        const written = await Promise.all([...byTable].map(async ([table, t]) => ({ table, t, rejected: await this.#batcher(table).write(t.rows) })));
         const refused = new Set<BusRecord>();
-        for (const { index, error } of rejected) {
-          const record = source[index]!;
-          if (refused.has(record)) continue;
-          refused.add(record);
-          if (this.#o.onRefused === 'dlq') await sendToDlq(producer, record, error, id);
-          else logger.error({ topic: record.topic, partition: record.partition, offset: record.offset, err: error.message }, `record refused by ${this.#o.table}`);
+        let rows = 0;
+        let rejectedRows = 0;
+        for (const { table, t, rejected } of written) {
+          rows += t.rows.length;
+          rejectedRows += rejected.length;
+          for (const { index, error } of rejected) {
+            const record = t.source[index]!;
+            if (refused.has(record)) continue;
+            refused.add(record);
+            if (this.#o.onRefused === 'dlq') await sendToDlq(producer, record, error, id);
+            else logger.error({ topic: record.topic, partition: record.partition, offset: record.offset, err: error.message }, `record refused by ${table}`);
+          }
         }
+        metrics.received(rows);
         if (refused.size) {
           if (this.#o.onRefused === 'dlq') metrics.dlq(refused.size);
           else metrics.dropped('clickhouse_rejected', refused.size);
         }
-        metrics.sent(rows.length - rejected.length);
+        metrics.sent(rows - rejectedRows);
       },
       onHandlerError: (err, attempt) => {
         metrics.failed('write');
-        logger.warn({ err: (err as Error).message, attempt }, `batch for ${this.#o.table} failed; it will be delivered again`);
+        logger.warn({ err: (err as Error).message, attempt }, `batch for ${this.#o.input} failed; it will be delivered again`);
       },
     });
     await this.#consumer.start();
@@ -79,7 +108,7 @@ export class TableSink<Row extends object> implements Component {
 
   async shutdown(): Promise<void> {
     await this.#consumer?.stop();
-    await this.#batcher.close();
+    await Promise.all([...this.#batchers.values()].map((b) => b.close()));
     this.#s.metrics.queueDepth(undefined);
   }
 }

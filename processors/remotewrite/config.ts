@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { listenAddress, topicName } from '../runtime/config/schema.js';
+
+export const DEFAULT_RW_MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_RW_MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024;
+export const DEFAULT_RW_TOPIC = 'prometheus_remote_write';
+
+export const remoteWriteConfigSchema = z
+  .object({
+    /** Listen address; unset takes the service's --remote-write, "" switches it off. */
+    listen: listenAddress.optional(),
+    path: z.string().startsWith('/').default('/api/v1/write'),
+    /** Largest compressed body (413 past it). */
+    max_request_bytes: z.number().int().positive().default(DEFAULT_RW_MAX_REQUEST_BYTES),
+    /** Largest body once decompressed, checked from snappy's length header before decompressing. */
+    max_decompressed_bytes: z.number().int().positive().default(DEFAULT_RW_MAX_DECOMPRESSED_BYTES),
+    output: topicName.default(DEFAULT_RW_TOPIC),
+    bearer_token: z.string().default(''),
+    basic_auth: z.object({ username: z.string(), password: z.string() }).strict().optional(),
+    retry_after_s: z.number().int().positive().default(5),
+  })
+  .strict();
+export type RemoteWriteConfig = z.infer<typeof remoteWriteConfigSchema>;

@@ -1,0 +1,198 @@
+import type http from 'node:http';
+import { uncompressSync } from 'snappy';
+import { BusFullError, errorMessage, isRetryable, MalformedInputError } from '../runtime/errors.js';
+import { listenHttp, type Listening } from '../runtime/http.js';
+import { partitionForKey } from '../runtime/bus/partitioner.js';
+import type { OutMessage } from '../runtime/bus/types.js';
+import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
+import { encodePieces, type Piece } from '../otlp/wire.js';
+import { remoteWriteConfigSchema, type RemoteWriteConfig } from './config.js';
+import { PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion, type SeriesView, type WalkResult } from './wire.js';
+
+/** Header naming the protobuf message of a prometheus_remote_write record. */
+export const RW_PROTO_HEADER = 'airdig.rw.proto';
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
+}
+
+/** The remote write version a Content-Type names (1.0 without a proto parameter, as the 1.0 spec sends it). */
+export function versionOf(contentType: string | undefined): RemoteWriteVersion {
+  const [type, ...params] = (contentType ?? '').split(';').map((p) => p.trim());
+  if (type?.toLowerCase() !== 'application/x-protobuf') {
+    throw new HttpError(415, `unsupported Content-Type "${contentType ?? ''}"; remote write takes application/x-protobuf`);
+  }
+  const proto = params.find((p) => p.toLowerCase().startsWith('proto='))?.slice(6).replace(/^"|"$/g, '');
+  if (proto === undefined || proto === PROTO_V1) return '1.0';
+  if (proto === PROTO_V2) return '2.0';
+  throw new HttpError(415, `unsupported proto "${proto}"; accepted: ${PROTO_V1}, ${PROTO_V2}`);
+}
+
+const FRAMED_SNAPPY_MAGIC = Buffer.from([0xff, 0x06, 0x00, 0x00, 0x73, 0x4e, 0x61, 0x50, 0x70, 0x59]);
+
+/** Snappy block format (not framed), with the decompressed size checked from its header first. */
+export function decompress(body: Buffer, maxDecompressed: number): Buffer {
+  if (body.length === 0) throw new HttpError(400, 'empty body: a remote write request is a snappy-compressed protobuf');
+  if (body.subarray(0, FRAMED_SNAPPY_MAGIC.length).equals(FRAMED_SNAPPY_MAGIC)) {
+    throw new HttpError(400, 'body is in the snappy framed (stream) format; remote write uses the snappy block format');
+  }
+  let declared = 0;
+  let mul = 1;
+  for (let i = 0; i < 5 && i < body.length; i++) {
+    declared += (body[i]! & 0x7f) * mul;
+    if (body[i]! < 0x80) break;
+    mul *= 128;
+  }
+  if (declared > maxDecompressed) throw new HttpError(413, `body decompresses to ${declared} bytes, over the limit of ${maxDecompressed}`);
+  try {
+    return uncompressSync(body, { asBuffer: true }) as Buffer;
+  } catch (err) {
+    throw new HttpError(400, `broken snappy body: ${errorMessage(err)}`);
+  }
+}
+
+/**
+ * The series of a request grouped by the partition of their target (job, instance), each group a
+ * smaller request of the same version made of byte slices of the original: one target's samples
+ * stay on one partition, so the health processor sees them in one consumer.
+ */
+export function splitByTarget(body: Buffer, version: RemoteWriteVersion, series: SeriesView[], walk: WalkResult, partitions: number): OutMessage[] {
+  const groups = new Map<number, Piece[]>();
+  for (const s of series) {
+    const p = partitions > 1 ? partitionForKey(Buffer.from(`${s.job}\u0000${s.instance}`), partitions) : 0;
+    let g = groups.get(p);
+    if (!g) groups.set(p, (g = []));
+    g.push({ field: version === '1.0' ? 1 : 5, bytes: body.subarray(s.start, s.end) });
+  }
+  const header = { [RW_PROTO_HEADER]: version === '1.0' ? PROTO_V1 : PROTO_V2 };
+  const messages: OutMessage[] = [];
+  let first = true;
+  for (const [partition, pieces] of groups) {
+    const extra: Piece[] =
+      version === '2.0'
+        ? walk.symbolFields.map(([s, e]) => ({ field: 4, bytes: body.subarray(s, e) }))
+        : first
+          ? walk.metadataFields.map(([s, e]) => ({ field: 3, bytes: body.subarray(s, e) }))
+          : [];
+    first = false;
+    messages.push({ value: encodePieces([...extra, ...pieces]), headers: header, ...(partitions > 1 ? { partition } : {}) });
+  }
+  return messages;
+}
+
+/** Prometheus remote write 1.0 and 2.0 receiver: validates, splits by target, answers once the bus has it. */
+class RemoteWriteReceiver implements Component {
+  readonly #s: ComponentSettings;
+  readonly #cfg: RemoteWriteConfig;
+  #http: Listening | undefined;
+
+  constructor(settings: ComponentSettings, config: RemoteWriteConfig) {
+    this.#s = settings;
+    this.#cfg = config;
+  }
+
+  listening(): { name: string; url: string }[] {
+    return this.#http ? [{ name: 'remote write', url: `${this.#http.url}${this.#cfg.path}` }] : [];
+  }
+
+  async start(): Promise<void> {
+    const addr = this.#cfg.listen ?? this.#s.service.remote_write;
+    if (addr) this.#http = await listenHttp(addr, (req, res) => void this.#handle(req, res));
+  }
+
+  async shutdown(): Promise<void> {
+    await this.#http?.close();
+  }
+
+  #authorized(header: string | undefined): boolean {
+    const { bearer_token, basic_auth } = this.#cfg;
+    if (!bearer_token && !basic_auth) return true;
+    if (bearer_token && header === `Bearer ${bearer_token}`) return true;
+    if (basic_auth && header === `Basic ${Buffer.from(`${basic_auth.username}:${basic_auth.password}`).toString('base64')}`) return true;
+    return false;
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const { metrics } = this.#s;
+    try {
+      if ((req.url ?? '').split('?')[0] !== this.#cfg.path) throw new HttpError(404, `no remote write endpoint here; use POST ${this.#cfg.path}`);
+      if (req.method !== 'POST') throw new HttpError(405, 'remote write takes POST', { Allow: 'POST' });
+      if (!this.#authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong credentials', { 'WWW-Authenticate': 'Bearer, Basic' });
+      const version = versionOf(req.headers['content-type']);
+      const encoding = (req.headers['content-encoding'] ?? '').toLowerCase().trim();
+      if (encoding !== 'snappy') throw new HttpError(415, `unsupported Content-Encoding "${encoding}"; remote write bodies are snappy-compressed (block format)`);
+      const body = decompress(await this.#readBody(req), this.#cfg.max_decompressed_bytes);
+      const series: SeriesView[] = [];
+      const walk = walkRemoteWrite(body, version, false, (s) => series.push(s));
+      metrics.received(walk.samples + walk.histograms);
+      const partitions = this.#s.topics[this.#cfg.output]?.partitions ?? 1;
+      const messages = series.length ? splitByTarget(body, version, series, walk, partitions) : [];
+      if (messages.length) {
+        try {
+          await this.#s.bus.producer().send(this.#cfg.output, messages);
+        } catch (err) {
+          metrics.failed(err instanceof BusFullError ? 'bus_full' : 'bus_error', walk.samples + walk.histograms);
+          throw err;
+        }
+      }
+      metrics.sent(walk.samples + walk.histograms);
+      res.writeHead(204, {
+        'X-Prometheus-Remote-Write-Samples-Written': String(walk.samples),
+        'X-Prometheus-Remote-Write-Histograms-Written': String(walk.histograms),
+        'X-Prometheus-Remote-Write-Exemplars-Written': String(walk.exemplars),
+      });
+      res.end();
+    } catch (err) {
+      this.#fail(res, err);
+    }
+  }
+
+  async #readBody(req: http.IncomingMessage): Promise<Buffer> {
+    const limit = this.#cfg.max_request_bytes;
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      req.resume();
+      throw new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        req.resume();
+        throw new HttpError(413, `request body is over the limit of ${limit} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  #fail(res: http.ServerResponse, err: unknown): void {
+    let status = 500;
+    const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
+    if (err instanceof HttpError) {
+      status = err.status;
+      Object.assign(headers, err.headers);
+    } else if (err instanceof MalformedInputError) {
+      status = 400;
+    } else if (isRetryable(err)) {
+      // Prometheus retries 5xx with backoff; 400s are dropped, so only what a retry can fix is 5xx.
+      status = 503;
+      headers['Retry-After'] = String(this.#cfg.retry_after_s);
+    } else {
+      this.#s.logger.error({ err: errorMessage(err) }, 'remote write request failed');
+    }
+    if (status === 400) this.#s.metrics.dropped('invalid_request');
+    res.writeHead(status, headers).end(`${errorMessage(err)}\n`);
+  }
+}
+
+export const remoteWriteFactory: Factory<RemoteWriteConfig> = {
+  kind: 'receiver',
+  type: 'remote_write',
+  configSchema: remoteWriteConfigSchema,
+  topics: (c) => ({ consumes: [], produces: [c.output] }),
+  create: (settings, config) => new RemoteWriteReceiver(settings, config),
+};

@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { topicName } from '../runtime/config/schema.js';
+import type { BusRecord } from '../runtime/bus/types.js';
+import { headerString } from '../runtime/bus/dlq.js';
+import { MalformedInputError } from '../runtime/errors.js';
+import type { Factory } from '../runtime/pipeline/component.js';
+import { TableSink, type RowsByTable } from '../runtime/pipeline/table-sink.js';
+import { RW_PROTO_HEADER } from './factory.js';
+import { PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion } from './wire.js';
+
+export const promSamplesConfigSchema = z
+  .object({
+    input: topicName.default('prometheus_remote_write'),
+    max_batch: z.number().int().positive().default(1_000),
+  })
+  .strict();
+export type PromSamplesConfig = z.infer<typeof promSamplesConfigSchema>;
+
+const METRIC_TYPES = ['', 'counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'info', 'stateset'];
+
+/** Non-finite floats as ClickHouse reads them from JSON strings (JSON itself has no NaN or Inf). */
+function float(v: number): number | string {
+  if (Number.isFinite(v)) return v;
+  return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
+}
+
+/** 64-bit hash of the sorted labels, in hex: the series' fingerprint. */
+export function fingerprint(labels: [string, string][]): string {
+  const h = createHash('sha256');
+  for (const [n, v] of labels) h.update(n).update('\u0000').update(v).update('\u0000');
+  return h.digest('hex').slice(0, 16);
+}
+
+/** A resource identity from Prometheus target labels (pod and namespace, node, else the target itself). */
+export function resourceOf(labels: Record<string, string>): string {
+  if (labels.pod && labels.namespace) return `k8s:${labels.cluster ?? ''}/${labels.namespace}/pod/${labels.pod}`;
+  if (labels.node) return `k8s:${labels.cluster ?? ''}//node/${labels.node}`;
+  if (labels.instance) return `target:${labels.job ?? ''}/${labels.instance}`;
+  return '';
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Rows for prom_series, prom_samples, prom_histograms and prom_exemplars from one prometheus_remote_write record. */
+export function promRows(record: BusRecord): RowsByTable {
+  const proto = headerString(record.headers, RW_PROTO_HEADER) ?? PROTO_V1;
+  if (proto !== PROTO_V1 && proto !== PROTO_V2) throw new MalformedInputError(`unknown ${RW_PROTO_HEADER} "${proto}"`);
+  const version: RemoteWriteVersion = proto === PROTO_V1 ? '1.0' : '2.0';
+  const series: object[] = [];
+  const samples: object[] = [];
+  const histograms: object[] = [];
+  const exemplars: object[] = [];
+  walkRemoteWrite(record.value, version, true, (s) => {
+    const labels = s.labels!;
+    const map = Object.fromEntries(labels);
+    const metric = map.__name__ ?? '';
+    const fp = fingerprint(labels);
+    let last = 0;
+    for (const x of s.sampleValues!) {
+      samples.push({ metric_name: metric, fingerprint: fp, ts: iso(x.timestamp), value: float(x.value), stale: x.stale ? 1 : 0 });
+      last = Math.max(last, x.timestamp);
+    }
+    for (const h of s.histogramValues!) {
+      histograms.push({
+        metric_name: metric, fingerprint: fp, ts: iso(h.timestamp), count: float(h.count), sum: float(h.sum), schema: h.schema,
+        zero_threshold: float(h.zero_threshold), zero_count: float(h.zero_count),
+        positive_spans: h.positive_spans, positive_deltas: h.positive_deltas, positive_counts: h.positive_counts.map(float),
+        negative_spans: h.negative_spans, negative_deltas: h.negative_deltas, negative_counts: h.negative_counts.map(float),
+        custom_values: h.custom_values.map(float), reset_hint: h.reset_hint,
+      });
+      last = Math.max(last, h.timestamp);
+    }
+    for (const e of s.exemplarValues!) exemplars.push({ metric_name: metric, fingerprint: fp, ts: iso(e.timestamp), value: float(e.value), labels: Object.fromEntries(e.labels) });
+    series.push({
+      fingerprint: fp, metric_name: metric, labels: map, job: s.job, instance: s.instance, resource_id: resourceOf(map),
+      type: METRIC_TYPES[s.metadata?.type ?? 0] ?? '', help: s.metadata?.help ?? '', unit: s.metadata?.unit ?? '', last_seen: iso(last || record.timestamp),
+    });
+  });
+  const out = new Map<string, object[]>([['prom_series', series], ['prom_samples', samples]]);
+  if (histograms.length) out.set('prom_histograms', histograms);
+  if (exemplars.length) out.set('prom_exemplars', exemplars);
+  return out;
+}
+
+/** prometheus_remote_write → prom_series, prom_samples, prom_histograms, prom_exemplars. */
+export const promSamplesFactory: Factory<PromSamplesConfig> = {
+  kind: 'sink',
+  type: 'prometheus_samples',
+  configSchema: promSamplesConfigSchema,
+  topics: (c) => ({ consumes: [c.input], produces: [] }),
+  create: (settings, c) => new TableSink(settings, { input: c.input, table: 'prom_samples', maxBatch: c.max_batch, toRowsByTable: promRows, onRefused: 'dlq' }),
+};

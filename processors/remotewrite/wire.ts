@@ -1,0 +1,459 @@
+import { MalformedInputError } from '../runtime/errors.js';
+
+/*
+ * Prometheus remote write on the wire, for both protocol versions, without generated code:
+ *   1.0 prometheus.WriteRequest: timeseries = 1 (labels = 1 {name = 1, value = 2}, samples = 2
+ *       {value = 1 double, timestamp = 2 int64}, exemplars = 3, histograms = 4), metadata = 3.
+ *   2.0 io.prometheus.write.v2.Request: symbols = 4 (symbols[0] is ""), timeseries = 5
+ *       (labels_refs = 1 packed uint32, samples = 2, histograms = 3, exemplars = 4, metadata = 5,
+ *       created_timestamp = 6).
+ * One walk validates (sorted, unique label names, __name__ present, symbol refs in range) and
+ * counts; values are decoded only when the caller asks for them.
+ */
+
+export type RemoteWriteVersion = '1.0' | '2.0';
+
+export const PROTO_V1 = 'prometheus.WriteRequest';
+export const PROTO_V2 = 'io.prometheus.write.v2.Request';
+
+/** Prometheus' stale marker: a NaN with this exact bit pattern (little-endian on the wire). */
+const STALE_NAN_BYTES = [0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0x7f];
+const NAME_LABEL = Buffer.from('__name__');
+const JOB_LABEL = Buffer.from('job');
+const INSTANCE_LABEL = Buffer.from('instance');
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export class InvalidRemoteWrite extends MalformedInputError {}
+
+export interface SampleValue {
+  value: number;
+  timestamp: number;
+  stale: boolean;
+}
+
+export interface NativeHistogram {
+  count: number;
+  sum: number;
+  schema: number;
+  zero_threshold: number;
+  zero_count: number;
+  negative_spans: [number, number][];
+  negative_deltas: number[];
+  negative_counts: number[];
+  positive_spans: [number, number][];
+  positive_deltas: number[];
+  positive_counts: number[];
+  reset_hint: number;
+  timestamp: number;
+  custom_values: number[];
+}
+
+export interface ExemplarValue {
+  labels: [string, string][];
+  value: number;
+  timestamp: number;
+}
+
+/** One series as the walk sees it. Decoded fields are filled only with decode: true. */
+export interface SeriesView {
+  /** Byte range of the TimeSeries message in the request, for slicing it into smaller requests. */
+  start: number;
+  end: number;
+  job: string;
+  instance: string;
+  samples: number;
+  histograms: number;
+  exemplars: number;
+  labels?: [string, string][];
+  sampleValues?: SampleValue[];
+  histogramValues?: NativeHistogram[];
+  exemplarValues?: ExemplarValue[];
+  /** 2.0: metric type, help and unit from the series' metadata; 1.0: from the request's metadata. */
+  metadata?: { type: number; help: string; unit: string };
+  createdTimestamp?: number;
+}
+
+export interface WalkResult {
+  series: number;
+  samples: number;
+  histograms: number;
+  exemplars: number;
+  /** 2.0: payload byte ranges of every symbols entry, to copy into split requests. */
+  symbolFields: [number, number][];
+  /** 1.0: payload byte ranges of the request's metadata entries. */
+  metadataFields: [number, number][];
+}
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Uint8Array) {}
+  varint(end: number): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= end) throw new InvalidRemoteWrite('truncated protobuf: varint runs past the end of its message');
+      const b = this.buf[this.pos++]!;
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) return result >= 2 ** 63 ? result - 2 ** 64 : result;
+      mul *= 128;
+    }
+    throw new InvalidRemoteWrite('malformed protobuf: varint longer than 10 bytes');
+  }
+  len(end: number): number {
+    const n = this.varint(end);
+    const e = this.pos + n;
+    if (n < 0 || e > end) throw new InvalidRemoteWrite('truncated protobuf: a field runs past the end of its message');
+    return e;
+  }
+  double(end: number): number {
+    if (this.pos + 8 > end) throw new InvalidRemoteWrite('truncated protobuf: double runs past the end of its message');
+    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getFloat64(0, true);
+    this.pos += 8;
+    return v;
+  }
+  skip(wire: number, end: number): void {
+    if (wire === 0) this.varint(end);
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) {
+      const n = this.varint(end);
+      this.pos += n;
+    } else if (wire === 5) this.pos += 4;
+    else throw new InvalidRemoteWrite(`malformed protobuf: wire type ${wire} is not supported`);
+    if (this.pos > end) throw new InvalidRemoteWrite('truncated protobuf: a field runs past the end of its message');
+  }
+}
+
+function compareBytes(buf: Uint8Array, a0: number, a1: number, b0: number, b1: number): number {
+  const n = Math.min(a1 - a0, b1 - b0);
+  for (let i = 0; i < n; i++) {
+    const d = buf[a0 + i]! - buf[b0 + i]!;
+    if (d !== 0) return d;
+  }
+  return a1 - a0 - (b1 - b0);
+}
+
+function bytesEqual(buf: Uint8Array, s: number, e: number, what: Buffer): boolean {
+  if (e - s !== what.length) return false;
+  for (let i = 0; i < what.length; i++) if (buf[s + i] !== what[i]) return false;
+  return true;
+}
+
+function text(buf: Uint8Array, s: number, e: number): string {
+  try {
+    return decoder.decode(buf.subarray(s, e));
+  } catch {
+    throw new InvalidRemoteWrite('label or symbol is not valid UTF-8');
+  }
+}
+
+function zigzag(n: number): number {
+  return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+}
+
+/** Checks one series' label names (as byte ranges, in order): sorted, unique, __name__ present. */
+function checkLabels(buf: Uint8Array, names: number[], where: string): void {
+  let hasName = false;
+  for (let i = 0; i < names.length; i += 2) {
+    const s = names[i]!;
+    const e = names[i + 1]!;
+    if (e === s) throw new InvalidRemoteWrite(`${where}: empty label name`);
+    if (bytesEqual(buf, s, e, NAME_LABEL)) hasName = true;
+    if (i > 0) {
+      const c = compareBytes(buf, names[i - 2]!, names[i - 1]!, s, e);
+      if (c === 0) throw new InvalidRemoteWrite(`${where}: duplicate label name "${text(buf, s, e)}"`);
+      if (c > 0) throw new InvalidRemoteWrite(`${where}: labels are not sorted by name ("${text(buf, names[i - 2]!, names[i - 1]!)}" before "${text(buf, s, e)}")`);
+    }
+  }
+  if (!hasName) throw new InvalidRemoteWrite(`${where}: no __name__ label`);
+}
+
+function readPackedOrSingle(r: Reader, wire: number, end: number, read: (end: number) => number, out: number[]): void {
+  if (wire === 2) {
+    const e = r.len(end);
+    while (r.pos < e) out.push(read(e));
+    r.pos = e;
+  } else out.push(read(end));
+}
+
+function readSpans(r: Reader, end: number, out: [number, number][]): void {
+  const e = r.len(end);
+  let offset = 0;
+  let length = 0;
+  while (r.pos < e) {
+    const t = r.varint(e);
+    if (t >>> 3 === 1 && (t & 7) === 0) offset = zigzag(r.varint(e));
+    else if (t >>> 3 === 2 && (t & 7) === 0) length = r.varint(e);
+    else r.skip(t & 7, e);
+  }
+  out.push([offset, length]);
+}
+
+function readHistogram(r: Reader, end: number): NativeHistogram {
+  const h: NativeHistogram = { count: 0, sum: 0, schema: 0, zero_threshold: 0, zero_count: 0, negative_spans: [], negative_deltas: [], negative_counts: [], positive_spans: [], positive_deltas: [], positive_counts: [], reset_hint: 0, timestamp: 0, custom_values: [] };
+  while (r.pos < end) {
+    const t = r.varint(end);
+    const f = t >>> 3;
+    const w = t & 7;
+    switch (f) {
+      case 1: h.count = r.varint(end); break;
+      case 2: h.count = r.double(end); break;
+      case 3: h.sum = r.double(end); break;
+      case 4: h.schema = zigzag(r.varint(end)); break;
+      case 5: h.zero_threshold = r.double(end); break;
+      case 6: h.zero_count = r.varint(end); break;
+      case 7: h.zero_count = r.double(end); break;
+      case 8: readSpans(r, end, h.negative_spans); break;
+      case 9: readPackedOrSingle(r, w, end, (e) => zigzag(r.varint(e)), h.negative_deltas); break;
+      case 10: readPackedOrSingle(r, w, end, (e) => r.double(e), h.negative_counts); break;
+      case 11: readSpans(r, end, h.positive_spans); break;
+      case 12: readPackedOrSingle(r, w, end, (e) => zigzag(r.varint(e)), h.positive_deltas); break;
+      case 13: readPackedOrSingle(r, w, end, (e) => r.double(e), h.positive_counts); break;
+      case 14: h.reset_hint = r.varint(end); break;
+      case 15: h.timestamp = r.varint(end); break;
+      case 16: readPackedOrSingle(r, w, end, (e) => r.double(e), h.custom_values); break;
+      default: r.skip(w, end);
+    }
+  }
+  return h;
+}
+
+/** A Sample (value = 1 double, timestamp = 2 int64), with Prometheus' stale NaN recognised by its bits. */
+function readSample(r: Reader, end: number): SampleValue {
+  let value = 0;
+  let timestamp = 0;
+  let stale = false;
+  while (r.pos < end) {
+    const t = r.varint(end);
+    if (t === 0x09) {
+      const p = r.pos;
+      stale = STALE_NAN_BYTES.every((b, i) => r.buf[p + i] === b);
+      value = r.double(end);
+    } else if (t === 0x10) timestamp = r.varint(end);
+    else r.skip(t & 7, end);
+  }
+  return { value, timestamp, stale };
+}
+
+function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => void): WalkResult {
+  const r = new Reader(buf);
+  const result: WalkResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, symbolFields: [], metadataFields: [] };
+  const end = buf.length;
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const f = tag >>> 3;
+    const w = tag & 7;
+    if (f === 1 && w === 2) {
+      const tsEnd = r.len(end);
+      const series: SeriesView = { start: r.pos, end: tsEnd, job: '', instance: '', samples: 0, histograms: 0, exemplars: 0 };
+      const names: number[] = [];
+      if (decode) {
+        series.labels = [];
+        series.sampleValues = [];
+        series.histogramValues = [];
+        series.exemplarValues = [];
+      }
+      while (r.pos < tsEnd) {
+        const t = r.varint(tsEnd);
+        const ft = t >>> 3;
+        if ((t & 7) !== 2) {
+          r.skip(t & 7, tsEnd);
+          continue;
+        }
+        const e = r.len(tsEnd);
+        if (ft === 1) {
+          let ns = r.pos;
+          let ne = r.pos;
+          let vs = r.pos;
+          let ve = r.pos;
+          while (r.pos < e) {
+            const lt = r.varint(e);
+            if ((lt & 7) !== 2) {
+              r.skip(lt & 7, e);
+              continue;
+            }
+            const le = r.len(e);
+            if (lt >>> 3 === 1) [ns, ne] = [r.pos, le];
+            else if (lt >>> 3 === 2) [vs, ve] = [r.pos, le];
+            r.pos = le;
+          }
+          names.push(ns, ne);
+          if (bytesEqual(buf, ns, ne, JOB_LABEL)) series.job = text(buf, vs, ve);
+          else if (bytesEqual(buf, ns, ne, INSTANCE_LABEL)) series.instance = text(buf, vs, ve);
+          if (decode) series.labels!.push([text(buf, ns, ne), text(buf, vs, ve)]);
+        } else if (ft === 2) {
+          series.samples++;
+          if (decode) series.sampleValues!.push(readSample(r, e));
+        } else if (ft === 3) {
+          series.exemplars++;
+          if (decode) series.exemplarValues!.push(readExemplarV1(r, e));
+        } else if (ft === 4) {
+          series.histograms++;
+          if (decode) series.histogramValues!.push(readHistogram(r, e));
+        }
+        r.pos = e;
+      }
+      checkLabels(buf, names, `timeseries[${result.series}]`);
+      result.series++;
+      result.samples += series.samples;
+      result.histograms += series.histograms;
+      result.exemplars += series.exemplars;
+      onSeries(series);
+    } else if (f === 3 && w === 2) {
+      const e = r.len(end);
+      result.metadataFields.push([r.pos, e]);
+      r.pos = e;
+    } else r.skip(w, end);
+  }
+  return result;
+}
+
+function readExemplarV1(r: Reader, end: number): ExemplarValue {
+  const ex: ExemplarValue = { labels: [], value: 0, timestamp: 0 };
+  while (r.pos < end) {
+    const t = r.varint(end);
+    if (t >>> 3 === 1 && (t & 7) === 2) {
+      const e = r.len(end);
+      let name = '';
+      let value = '';
+      while (r.pos < e) {
+        const lt = r.varint(e);
+        if ((lt & 7) !== 2) {
+          r.skip(lt & 7, e);
+          continue;
+        }
+        const le = r.len(e);
+        if (lt >>> 3 === 1) name = text(r.buf, r.pos, le);
+        else if (lt >>> 3 === 2) value = text(r.buf, r.pos, le);
+        r.pos = le;
+      }
+      ex.labels.push([name, value]);
+    } else if (t === 0x11) ex.value = r.double(end);
+    else if (t === 0x18) ex.timestamp = r.varint(end);
+    else r.skip(t & 7, end);
+  }
+  return ex;
+}
+
+function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => void): WalkResult {
+  const r = new Reader(buf);
+  const result: WalkResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, symbolFields: [], metadataFields: [] };
+  const end = buf.length;
+  // Symbols come first in well-formed requests but may follow series on the wire: collect both, then check.
+  const symbols: number[] = [];
+  const seriesRanges: number[] = [];
+  while (r.pos < end) {
+    const tag = r.varint(end);
+    const f = tag >>> 3;
+    const w = tag & 7;
+    if (f === 4 && w === 2) {
+      const e = r.len(end);
+      symbols.push(r.pos, e);
+      result.symbolFields.push([r.pos, e]);
+      r.pos = e;
+    } else if (f === 5 && w === 2) {
+      const e = r.len(end);
+      seriesRanges.push(r.pos, e);
+      r.pos = e;
+    } else if (f >= 1 && f <= 3) {
+      throw new InvalidRemoteWrite(`field ${f} is not part of ${PROTO_V2}: this looks like a remote write 1.0 body (${PROTO_V1}) sent as 2.0`);
+    } else r.skip(w, end);
+  }
+  const nSymbols = symbols.length / 2;
+  if (seriesRanges.length > 0 && (nSymbols === 0 || symbols[1] !== symbols[0])) {
+    throw new InvalidRemoteWrite('symbols must start with the empty string');
+  }
+  const sym = (ref: number, where: string): [number, number] => {
+    if (ref >= nSymbols) throw new InvalidRemoteWrite(`${where}: symbol reference ${ref} is out of range (${nSymbols} symbols)`);
+    return [symbols[2 * ref]!, symbols[2 * ref + 1]!];
+  };
+  for (let i = 0; i < seriesRanges.length; i += 2) {
+    const where = `timeseries[${result.series}]`;
+    const series: SeriesView = { start: seriesRanges[i]!, end: seriesRanges[i + 1]!, job: '', instance: '', samples: 0, histograms: 0, exemplars: 0 };
+    if (decode) {
+      series.labels = [];
+      series.sampleValues = [];
+      series.histogramValues = [];
+      series.exemplarValues = [];
+    }
+    const refs: number[] = [];
+    r.pos = series.start;
+    const e0 = series.end;
+    while (r.pos < e0) {
+      const t = r.varint(e0);
+      const ft = t >>> 3;
+      const wt = t & 7;
+      if (ft === 1) {
+        readPackedOrSingle(r, wt, e0, (e) => r.varint(e), refs);
+      } else if (ft === 2 && wt === 2) {
+        const e = r.len(e0);
+        series.samples++;
+        if (decode) series.sampleValues!.push(readSample(r, e));
+        r.pos = e;
+      } else if (ft === 3 && wt === 2) {
+        const e = r.len(e0);
+        series.histograms++;
+        if (decode) series.histogramValues!.push(readHistogram(r, e));
+        r.pos = e;
+      } else if (ft === 4 && wt === 2) {
+        const e = r.len(e0);
+        series.exemplars++;
+        if (decode) {
+          const ex: ExemplarValue = { labels: [], value: 0, timestamp: 0 };
+          const exRefs: number[] = [];
+          while (r.pos < e) {
+            const xt = r.varint(e);
+            if (xt >>> 3 === 1) readPackedOrSingle(r, xt & 7, e, (ee) => r.varint(ee), exRefs);
+            else if (xt === 0x11) ex.value = r.double(e);
+            else if (xt === 0x18) ex.timestamp = r.varint(e);
+            else r.skip(xt & 7, e);
+          }
+          for (let k = 0; k + 1 < exRefs.length; k += 2) ex.labels.push([text(buf, ...sym(exRefs[k]!, where)), text(buf, ...sym(exRefs[k + 1]!, where))]);
+          series.exemplarValues!.push(ex);
+        }
+        r.pos = e;
+      } else if (ft === 5 && wt === 2) {
+        const e = r.len(e0);
+        let type = 0;
+        let help = 0;
+        let unit = 0;
+        while (r.pos < e) {
+          const mt = r.varint(e);
+          if (mt === 0x08) type = r.varint(e);
+          else if (mt === 0x18) help = r.varint(e);
+          else if (mt === 0x20) unit = r.varint(e);
+          else r.skip(mt & 7, e);
+        }
+        const hs = sym(help, where);
+        const us = sym(unit, where);
+        if (decode) series.metadata = { type, help: text(buf, ...hs), unit: text(buf, ...us) };
+        r.pos = e;
+      } else if (ft === 6 && wt === 0) {
+        const ct = r.varint(e0);
+        if (decode) series.createdTimestamp = ct;
+      } else r.skip(wt, e0);
+    }
+    if (refs.length % 2 !== 0) throw new InvalidRemoteWrite(`${where}: labels_refs has an odd length (${refs.length})`);
+    const names: number[] = [];
+    for (let k = 0; k < refs.length; k += 2) {
+      const [ns, ne] = sym(refs[k]!, where);
+      const [vs, ve] = sym(refs[k + 1]!, where);
+      names.push(ns, ne);
+      if (bytesEqual(buf, ns, ne, JOB_LABEL)) series.job = text(buf, vs, ve);
+      else if (bytesEqual(buf, ns, ne, INSTANCE_LABEL)) series.instance = text(buf, vs, ve);
+      if (decode) series.labels!.push([text(buf, ns, ne), text(buf, vs, ve)]);
+    }
+    checkLabels(buf, names, where);
+    if (series.samples > 0 && series.histograms > 0) throw new InvalidRemoteWrite(`${where}: a series carries samples or histograms, not both`);
+    result.series++;
+    result.samples += series.samples;
+    result.histograms += series.histograms;
+    result.exemplars += series.exemplars;
+    onSeries(series);
+  }
+  return result;
+}
+
+/** Validates a decompressed remote write body and calls onSeries for each series, in order. */
+export function walkRemoteWrite(buf: Uint8Array, version: RemoteWriteVersion, decode: boolean, onSeries: (s: SeriesView) => void = () => {}): WalkResult {
+  return version === '1.0' ? walkV1(buf, decode, onSeries) : walkV2(buf, decode, onSeries);
+}
