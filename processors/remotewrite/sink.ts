@@ -4,7 +4,7 @@ import { topicName } from '../runtime/config/schema.js';
 import type { BusRecord } from '../runtime/bus/types.js';
 import { headerString } from '../runtime/bus/dlq.js';
 import { MalformedInputError } from '../runtime/errors.js';
-import type { Factory } from '../runtime/pipeline/component.js';
+import type { ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { TableSink, type RowsByTable } from '../runtime/pipeline/table-sink.js';
 import { RW_PROTO_HEADER } from './factory.js';
 import { PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion } from './wire.js';
@@ -20,7 +20,7 @@ export type PromSamplesConfig = z.infer<typeof promSamplesConfigSchema>;
 const METRIC_TYPES = ['', 'counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'info', 'stateset'];
 
 /** Non-finite floats as ClickHouse reads them from JSON strings (JSON itself has no NaN or Inf). */
-function float(v: number): number | string {
+export function float(v: number): number | string {
   if (Number.isFinite(v)) return v;
   return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
 }
@@ -32,18 +32,52 @@ export function fingerprint(labels: [string, string][]): string {
   return h.digest('hex').slice(0, 16);
 }
 
-/** A resource identity from Prometheus target labels (pod and namespace, node, else the target itself). */
+/**
+ * A resource identity from series labels, Prometheus' (pod, namespace, node, instance) or
+ * OpenTelemetry's (cloud.resource_id, k8s.*), in the ids the placement processor gives the same
+ * resources: pod, then node, then the scrape target itself.
+ */
 export function resourceOf(labels: Record<string, string>): string {
-  if (labels.pod && labels.namespace) return `k8s:${labels.cluster ?? ''}/${labels.namespace}/pod/${labels.pod}`;
-  if (labels.node) return `k8s:${labels.cluster ?? ''}//node/${labels.node}`;
+  if (labels['cloud.resource_id']) return labels['cloud.resource_id'];
+  const cluster = labels.cluster ?? labels['k8s.cluster.name'] ?? '';
+  const pod = labels.pod ?? labels['k8s.pod.name'];
+  const namespace = labels.namespace ?? labels['k8s.namespace.name'];
+  if (pod && namespace) return `k8s:${cluster}/${namespace}/pod/${pod}`;
+  const node = labels.node ?? labels['k8s.node.name'];
+  if (node) return `k8s:${cluster}//node/${node}`;
   if (labels.instance) return `target:${labels.job ?? ''}/${labels.instance}`;
   return '';
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
+export const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The rows one request adds to the prom_* tables. */
+export interface PromRows {
+  series: object[];
+  samples: object[];
+  histograms: object[];
+  exemplars: object[];
+}
+
+export function promRowsByTable(rows: PromRows): RowsByTable {
+  const out = new Map<string, object[]>([['prom_series', rows.series], ['prom_samples', rows.samples]]);
+  if (rows.histograms.length) out.set('prom_histograms', rows.histograms);
+  if (rows.exemplars.length) out.set('prom_exemplars', rows.exemplars);
+  return out;
+}
+
+/** A prom_series row: labels as given (sorted), its fingerprint, its resource and metadata. */
+export function seriesRow(fp: string, labels: Record<string, string>, type: string, help: string, unit: string, lastSeenMs: number): object {
+  return { fingerprint: fp, metric_name: labels.__name__ ?? '', labels, job: labels.job ?? '', instance: labels.instance ?? '', resource_id: resourceOf(labels), type, help, unit, last_seen: iso(lastSeenMs) };
+}
+
+/** prom_* tables fed by a sink, from the rows its decoder builds for each record. */
+export function promSink(input: string, maxBatch: number, rowsOf: (r: BusRecord) => PromRows): (settings: ComponentSettings) => TableSink<object> {
+  return (settings) => new TableSink(settings, { input, table: 'prom_samples', maxBatch, toRowsByTable: (r) => promRowsByTable(rowsOf(r)), onRefused: 'dlq' });
+}
 
 /** Rows for prom_series, prom_samples, prom_histograms and prom_exemplars from one prometheus_remote_write record. */
-export function promRows(record: BusRecord): RowsByTable {
+export function promRows(record: BusRecord): PromRows {
   const proto = headerString(record.headers, RW_PROTO_HEADER) ?? PROTO_V1;
   if (proto !== PROTO_V1 && proto !== PROTO_V2) throw new MalformedInputError(`unknown ${RW_PROTO_HEADER} "${proto}"`);
   const version: RemoteWriteVersion = proto === PROTO_V1 ? '1.0' : '2.0';
@@ -72,15 +106,9 @@ export function promRows(record: BusRecord): RowsByTable {
       last = Math.max(last, h.timestamp);
     }
     for (const e of s.exemplarValues!) exemplars.push({ metric_name: metric, fingerprint: fp, ts: iso(e.timestamp), value: float(e.value), labels: Object.fromEntries(e.labels) });
-    series.push({
-      fingerprint: fp, metric_name: metric, labels: map, job: s.job, instance: s.instance, resource_id: resourceOf(map),
-      type: METRIC_TYPES[s.metadata?.type ?? 0] ?? '', help: s.metadata?.help ?? '', unit: s.metadata?.unit ?? '', last_seen: iso(last || record.timestamp),
-    });
+    series.push(seriesRow(fp, map, METRIC_TYPES[s.metadata?.type ?? 0] ?? '', s.metadata?.help ?? '', s.metadata?.unit ?? '', last || record.timestamp));
   });
-  const out = new Map<string, object[]>([['prom_series', series], ['prom_samples', samples]]);
-  if (histograms.length) out.set('prom_histograms', histograms);
-  if (exemplars.length) out.set('prom_exemplars', exemplars);
-  return out;
+  return { series, samples, histograms, exemplars };
 }
 
 /** prometheus_remote_write → prom_series, prom_samples, prom_histograms, prom_exemplars. */
@@ -89,5 +117,5 @@ export const promSamplesFactory: Factory<PromSamplesConfig> = {
   type: 'prometheus_samples',
   configSchema: promSamplesConfigSchema,
   topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, c) => new TableSink(settings, { input: c.input, table: 'prom_samples', maxBatch: c.max_batch, toRowsByTable: promRows, onRefused: 'dlq' }),
+  create: (settings, c) => promSink(c.input, c.max_batch, promRows)(settings),
 };
