@@ -9,8 +9,9 @@ import { placementFactory } from './placement/factory.js';
 import { remoteWriteFactory } from './remotewrite/factory.js';
 import { promSamplesFactory } from './remotewrite/sink.js';
 import { otlpMetricsFactory } from './otlpmetrics/factory.js';
+import { healthFactory, healthFactsFactory } from './health/factory.js';
 import { graphEdgesFactory, graphNodesFactory } from './graph/factory.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory, healthFactory, healthFactsFactory]);
 }

@@ -37,7 +37,7 @@ test('embedded: airdig run answers /ping, /readyz, /metrics and SELECT, and stop
     assert.equal(await (await fetch(`${query}/ping`)).text(), 'Ok.\n');
     const ready = await fetch(`${admin}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { clickhouse: 'ok', bus: 'ok', 'sink otlp_metrics': 'ok', 'sink prometheus_samples': 'ok', 'sink graph_nodes': 'ok', 'sink graph_edges': 'ok', 'sink service_edges': 'ok', 'sink otel_traces': 'ok', 'sink otel_logs': 'ok', 'sink dead_letters': 'ok', 'processor servicegraph': 'ok', 'processor placement': 'ok', 'receiver remote_write': 'ok', 'receiver otlp': 'ok' });
+    assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { clickhouse: 'ok', bus: 'ok', 'sink health_facts': 'ok', 'sink otlp_metrics': 'ok', 'sink prometheus_samples': 'ok', 'sink graph_nodes': 'ok', 'sink graph_edges': 'ok', 'sink service_edges': 'ok', 'sink otel_traces': 'ok', 'sink otel_logs': 'ok', 'sink dead_letters': 'ok', 'processor health': 'ok', 'processor servicegraph': 'ok', 'processor placement': 'ok', 'receiver remote_write': 'ok', 'receiver otlp': 'ok' });
     // OTLP/HTTP reaches the bus through the running process.
     const start = `${Date.now()}000000`;
     const otlp = await fetch(a.url('otlp http') + '/v1/traces', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'e2e' } }] }, scopeSpans: [{ spans: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: '0102030405060708', name: 'x', kind: 2, startTimeUnixNano: start, endTimeUnixNano: start }] }] }] }) });

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { compressSync } from 'snappy';
+import { prometheus } from '../../protos/gen/prometheus.js';
+import { MemoryBus } from '../runtime/bus/memory.js';
+import { openStore, type Store } from '../runtime/store/store.js';
+import { loadMigrations, migrate } from '../runtime/store/migrate.js';
+import type { Component } from '../runtime/pipeline/component.js';
+import { remoteWriteFactory } from '../remotewrite/factory.js';
+import { promSamplesFactory } from '../remotewrite/sink.js';
+import { healthFactory, healthFactsFactory } from './factory.js';
+import { assertComponentContract, componentSettings } from '../../tests/helpers/component.js';
+import { repoRoot } from '../../tests/helpers/kafka.js';
+import { waitFor } from '../../tests/helpers/wait.js';
+
+let store: Store;
+test.before(async () => {
+  store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-health-')) });
+  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+});
+test.after(() => store.close());
+
+const T0 = Date.now() - 10 * 60_000;
+const body = (job: string, value: number, i: number) =>
+  compressSync(Buffer.from(prometheus.WriteRequest.encode({ timeseries: [{ labels: [{ name: '__name__', value: 'up' }, { name: 'instance', value: 'db:9100' }, { name: 'job', value: job }], samples: [{ value, timestamp: T0 + i * 15_000 }] }] }).finish()));
+
+async function pipeline() {
+  const bus = new MemoryBus();
+  await bus.ensureTopics([{ name: 'prometheus_remote_write', partitions: 2 }, { name: 'airdig.health', partitions: 2 }, { name: 'airdig.dlq', partitions: 1 }]);
+  const topics = { prometheus_remote_write: { partitions: 2, compacted: false } };
+  const sinks = [healthFactsFactory.create(componentSettings(healthFactsFactory, bus, store), healthFactsFactory.configSchema.parse({})), promSamplesFactory.create(componentSettings(promSamplesFactory, bus, store), promSamplesFactory.configSchema.parse({}))];
+  for (const s of sinks) await s.start();
+  const receiver = remoteWriteFactory.create({ ...componentSettings(remoteWriteFactory, bus, store), topics }, remoteWriteFactory.configSchema.parse({ listen: '127.0.0.1:0' }));
+  await receiver.start();
+  const url = receiver.listening!()[0]!.url;
+  const startHealth = async (): Promise<Component> => {
+    const h = healthFactory.create(componentSettings(healthFactory, bus, store), healthFactory.configSchema.parse({}));
+    await h.start();
+    return h;
+  };
+  const send = async (job: string, value: number, i: number) => {
+    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy' }, body: body(job, value, i) });
+    assert.equal(res.status, 204);
+  };
+  const stop = async () => {
+    await receiver.shutdown();
+    for (const s of sinks) await s.shutdown();
+    await bus.close();
+  };
+  return { send, startHealth, stop };
+}
+
+const q = async <T>(sql: string) => (await store.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+const facts = (job: string) => q<{ ts: string; status: string; state: string; rule: string }>(`SELECT ts, status, state, rule FROM health_facts FINAL WHERE resource_id = 'target:${job}/db:9100' ORDER BY ts`);
+const health = async (job: string) => (await q<{ status: string; reason: string }>(`SELECT status, reason FROM resource_health WHERE resource_id = 'target:${job}/db:9100'`))[0];
+const at = (i: number) => new Date(T0 + i * 15_000).toISOString().replace('T', ' ').replace('Z', '');
+
+test('health and health_facts pass the component contract', async () => {
+  const bus = new MemoryBus();
+  await assertComponentContract(healthFactory, bus, store);
+  await assertComponentContract(healthFactsFactory, bus, store);
+  await bus.close();
+});
+
+test('a target whose up drops to 0 is critical in resource_health within one sample, and healthy again when it recovers', async () => {
+  const job = 'hp-live';
+  const p = await pipeline();
+  const h = await p.startHealth();
+  try {
+    await p.send(job, 1, 0);
+    await waitFor(async () => (await health(job))?.status === 'healthy', 10_000, 'healthy from its first samples');
+    await p.send(job, 0, 1);
+    const down = await waitFor(async () => ((await health(job))?.status === 'critical' ? health(job) : undefined), 10_000, 'critical');
+    assert.equal(down!.reason, 'scrape target is down (up == 0)');
+    await p.send(job, 1, 2);
+    await waitFor(async () => (await health(job))?.status === 'healthy', 10_000, 'healthy again');
+    assert.deepEqual(await facts(job), [
+      { ts: at(1), status: 'critical', state: 'firing', rule: 'target_down' },
+      { ts: at(2), status: 'healthy', state: 'resolved', rule: 'target_down' },
+    ]);
+  } finally {
+    await h.shutdown();
+    await p.stop();
+  }
+});
+
+test('crash: the health processor stopped while a target is down and restarted ends with the same health_facts', async () => {
+  const job = 'hp-crash';
+  const p = await pipeline();
+  let h = await p.startHealth();
+  try {
+    await p.send(job, 1, 0);
+    await p.send(job, 0, 1);
+    await waitFor(async () => (await facts(job)).length === 1, 10_000, 'the firing fact');
+    // The crash: the processor's state (target_down firing) is gone; its opening record was not committed.
+    await h.shutdown();
+    await p.send(job, 0, 2);
+    await p.send(job, 1, 3);
+    h = await p.startHealth();
+    await waitFor(async () => (await facts(job)).length === 2, 10_000, 'the resolved fact after the restart');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(await facts(job), [
+      { ts: at(1), status: 'critical', state: 'firing', rule: 'target_down' },
+      { ts: at(3), status: 'healthy', state: 'resolved', rule: 'target_down' },
+    ]);
+  } finally {
+    await h.shutdown();
+    await p.stop();
+  }
+});

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { avroCodec } from '../runtime/avro.js';
+import { eachRecordOrDlq, headerString } from '../runtime/bus/dlq.js';
+import type { Consumer, OutMessage } from '../runtime/bus/types.js';
+import { topicName } from '../runtime/config/schema.js';
+import { errorMessage } from '../runtime/errors.js';
+import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
+import { TableSink } from '../runtime/pipeline/table-sink.js';
+import { RW_PROTO_HEADER } from '../remotewrite/factory.js';
+import { PROTO_V2, walkRemoteWrite } from '../remotewrite/wire.js';
+import { fingerprint, iso, resourceOf } from '../remotewrite/sink.js';
+import { anomalySchema, DEFAULT_RULES, thresholdRuleSchema } from './rules.js';
+import { HealthEvaluator, type HealthFact } from './evaluator.js';
+
+export const healthConfigSchema = z
+  .object({
+    input: topicName.default('prometheus_remote_write'),
+    output: topicName.default('airdig.health'),
+    rules: z.array(thresholdRuleSchema).default(DEFAULT_RULES),
+    anomaly: anomalySchema.default({}),
+    max_series: z.number().int().positive().default(200_000),
+    max_batch: z.number().int().positive().default(500),
+  })
+  .strict();
+export type HealthConfig = z.infer<typeof healthConfigSchema>;
+
+export const healthCodec = avroCodec<HealthFact>('health');
+
+/** prometheus_remote_write → airdig.health: rules and anomaly detection per resource, facts on every change. */
+class HealthProcessor implements Component {
+  readonly #s: ComponentSettings;
+  readonly #cfg: HealthConfig;
+  readonly #eval: HealthEvaluator;
+  #outbox: HealthFact[] = [];
+  #consumer: Consumer | undefined;
+  readonly #partitions = new Set<string>();
+
+  constructor(settings: ComponentSettings, config: HealthConfig) {
+    this.#s = settings;
+    this.#cfg = config;
+    this.#eval = new HealthEvaluator({ rules: config.rules, anomaly: config.anomaly, maxSeries: config.max_series, emit: (f) => this.#outbox.push(f) });
+  }
+
+  async start(): Promise<void> {
+    const { bus, metrics, logger, id } = this.#s;
+    const producer = bus.producer();
+    this.#consumer = bus.consumer({
+      groupId: `airdig.${id}`,
+      topics: [this.#cfg.input],
+      maxBatch: this.#cfg.max_batch,
+      handler: async (batch, ctx) => {
+        let samples = 0;
+        const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
+          this.#partitions.add(`${record.topic}\u0000${record.partition}`);
+          const origin = { topic: record.topic, partition: record.partition, offset: record.offset };
+          const version = headerString(record.headers, RW_PROTO_HEADER) === PROTO_V2 ? '2.0' : '1.0';
+          walkRemoteWrite(record.value, version, true, (s) => {
+            const labels = Object.fromEntries(s.labels!);
+            const fp = fingerprint(s.labels!);
+            const resource = resourceOf(labels);
+            for (const x of s.sampleValues!) {
+              samples++;
+              this.#eval.observe(labels, fp, resource, x.timestamp, x.value, x.stale, origin);
+            }
+          });
+        });
+        if (dead) metrics.dlq(dead);
+        metrics.received(samples);
+        const facts = this.#outbox;
+        this.#outbox = [];
+        if (facts.length) {
+          const messages: OutMessage[] = facts.map((f) => ({ key: f.resource_id, value: healthCodec.encode(f), timestamp: f.ts_ms }));
+          await producer.send(this.#cfg.output, messages);
+          metrics.sent(facts.length);
+        }
+        // A firing rule's opening record stays uncommitted: after a crash it is read again and the state rebuilt.
+        const held = this.#eval.heldOffsets();
+        for (const k of this.#partitions) {
+          const [topic, partition] = k.split('\u0000') as [string, string];
+          ctx.holdCommit(topic, Number(partition), held.get(k));
+        }
+      },
+      onHandlerError: (err, attempt) => {
+        metrics.failed('process');
+        logger.warn({ err: errorMessage(err), attempt }, 'health batch failed; it will be delivered again');
+      },
+    });
+    await this.#consumer.start();
+    metrics.queueDepth(() => this.#consumer?.lag() ?? 0);
+  }
+
+  async shutdown(): Promise<void> {
+    await this.#consumer?.stop();
+    this.#s.metrics.queueDepth(undefined);
+  }
+}
+
+export const healthFactory: Factory<HealthConfig> = {
+  kind: 'processor',
+  type: 'health',
+  configSchema: healthConfigSchema,
+  topics: (c) => ({ consumes: [c.input], produces: [c.output] }),
+  create: (settings, config) => new HealthProcessor(settings, config),
+};
+
+const healthFactsConfig = z
+  .object({
+    input: topicName.default('airdig.health'),
+    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default('health_facts'),
+    max_batch: z.number().int().positive().default(2_000),
+  })
+  .strict();
+
+/** airdig.health → health_facts (history); the view resource_health gives the latest per resource. */
+export const healthFactsFactory: Factory<z.infer<typeof healthFactsConfig>> = {
+  kind: 'sink',
+  type: 'health_facts',
+  configSchema: healthFactsConfig,
+  topics: (c) => ({ consumes: [c.input], produces: [] }),
+  create: (settings, c) =>
+    new TableSink(settings, {
+      input: c.input,
+      table: c.table,
+      maxBatch: c.max_batch,
+      onRefused: 'dlq',
+      toRows: (r) => {
+        const f = healthCodec.decode(r.value);
+        return [{ id: f.id, ts: iso(f.ts_ms), resource_id: f.resource_id, status: f.status, state: f.state, rule: f.rule, reason: f.reason, metric: f.metric, value: Number.isFinite(f.value) ? f.value : String(f.value).toLowerCase(), threshold: f.threshold, labels: f.labels }];
+      },
+    }),
+};
