@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq, headerString } from '../runtime/bus/dlq.js';
-import type { Consumer, OutMessage } from '../runtime/bus/types.js';
+import { applyCommitHolds, type Consumer, type OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
 import { errorMessage } from '../runtime/errors.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
@@ -74,11 +74,7 @@ class HealthProcessor implements Component {
           metrics.sent(facts.length);
         }
         // A firing rule's opening record stays uncommitted: after a crash it is read again and the state rebuilt.
-        const held = this.#eval.heldOffsets();
-        for (const k of this.#partitions) {
-          const [topic, partition] = k.split('\u0000') as [string, string];
-          ctx.holdCommit(topic, Number(partition), held.get(k));
-        }
+        applyCommitHolds(ctx, this.#partitions, this.#eval.heldOffsets());
       },
       onHandlerError: (err, attempt) => {
         metrics.failed('process');

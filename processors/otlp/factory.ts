@@ -3,8 +3,7 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { BusFullError, MalformedInputError, errorMessage, isRetryable } from '../runtime/errors.js';
-import { listenHttp, type Listening } from '../runtime/http.js';
-import { parseHostPort } from '../runtime/http.js';
+import { HttpError, listenHttp, parseHostPort, readLimitedBody, type Listening } from '../runtime/http.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { otlpConfigSchema, type OtlpConfig } from './config.js';
 import { SIGNALS, type Prepared, type Signal } from './signals.js';
@@ -13,12 +12,6 @@ import { encodeRpcStatus, GrpcCode } from './status.js';
 const gunzipAsync = promisify(gunzip);
 
 type BodyKind = 'protobuf' | 'json';
-
-class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
-  }
-}
 
 /** OTLP over HTTP and gRPC: validates, splits by trace id and answers only once the bus has the data. */
 class OtlpReceiver implements Component {
@@ -117,22 +110,7 @@ class OtlpReceiver implements Component {
 
   async #readBody(req: http.IncomingMessage): Promise<Buffer> {
     const limit = this.#cfg.max_request_bytes;
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) {
-      req.resume();
-      throw new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > limit) {
-        req.resume();
-        throw new HttpError(413, `request body is over the limit of ${limit} bytes`);
-      }
-      chunks.push(chunk as Buffer);
-    }
-    const raw = Buffer.concat(chunks);
+    const raw = await readLimitedBody(req, limit);
     const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
     if (encoding === 'identity' || encoding === '') return raw;
     if (encoding !== 'gzip') throw new HttpError(415, `unsupported Content-Encoding "${encoding}"; use gzip or none`);

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { uncompressSync } from 'snappy';
 import { BusFullError, errorMessage, isRetryable, MalformedInputError } from '../runtime/errors.js';
-import { listenHttp, type Listening } from '../runtime/http.js';
+import { HttpError, listenHttp, readLimitedBody, type Listening } from '../runtime/http.js';
 import { partitionForKey } from '../runtime/bus/partitioner.js';
 import type { OutMessage } from '../runtime/bus/types.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
@@ -11,12 +11,6 @@ import { PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion, type Seri
 
 /** Header naming the protobuf message of a prometheus_remote_write record. */
 export const RW_PROTO_HEADER = 'airdig.rw.proto';
-
-class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
-  }
-}
 
 /** The remote write version a Content-Type names (1.0 without a proto parameter, as the 1.0 spec sends it). */
 export function versionOf(contentType: string | undefined): RemoteWriteVersion {
@@ -123,7 +117,7 @@ class RemoteWriteReceiver implements Component {
       const version = versionOf(req.headers['content-type']);
       const encoding = (req.headers['content-encoding'] ?? '').toLowerCase().trim();
       if (encoding !== 'snappy') throw new HttpError(415, `unsupported Content-Encoding "${encoding}"; remote write bodies are snappy-compressed (block format)`);
-      const body = decompress(await this.#readBody(req), this.#cfg.max_decompressed_bytes);
+      const body = decompress(await readLimitedBody(req, this.#cfg.max_request_bytes), this.#cfg.max_decompressed_bytes);
       const series: SeriesView[] = [];
       const walk = walkRemoteWrite(body, version, false, (s) => series.push(s));
       metrics.received(walk.samples + walk.histograms);
@@ -147,26 +141,6 @@ class RemoteWriteReceiver implements Component {
     } catch (err) {
       this.#fail(res, err);
     }
-  }
-
-  async #readBody(req: http.IncomingMessage): Promise<Buffer> {
-    const limit = this.#cfg.max_request_bytes;
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) {
-      req.resume();
-      throw new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > limit) {
-        req.resume();
-        throw new HttpError(413, `request body is over the limit of ${limit} bytes`);
-      }
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks);
   }
 
   #fail(res: http.ServerResponse, err: unknown): void {

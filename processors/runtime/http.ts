@@ -54,3 +54,25 @@ export async function readBody(req: http.IncomingMessage, limit: number): Promis
   }
   return Buffer.concat(chunks);
 }
+
+/** An answer with a status, for request handlers to throw. */
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
+}
+
+/** Reads a request body, refusing with 413 past limit bytes (from Content-Length when it says so, else while reading). */
+export async function readLimitedBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    throw new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`);
+  }
+  const body = await readBody(req, limit);
+  if (body === undefined) {
+    req.resume();
+    throw new HttpError(413, `request body is over the limit of ${limit} bytes`);
+  }
+  return body;
+}

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
-import type { Consumer, OutMessage } from '../runtime/bus/types.js';
+import { applyCommitHolds, type Consumer, type OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
 import { errorMessage } from '../runtime/errors.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
@@ -56,11 +56,7 @@ class ServiceGraphProcessor implements Component {
         this.#graph.expire();
         await this.#flush();
         // Commit no further than the oldest record a pending half edge came from: after a crash it is read again.
-        const held = this.#graph.heldOffsets();
-        for (const k of this.#partitions) {
-          const [topic, partition] = k.split('\u0000') as [string, string];
-          ctx.holdCommit(topic, Number(partition), held.get(k)?.offset);
-        }
+        applyCommitHolds(ctx, this.#partitions, this.#graph.heldOffsets());
       },
       onHandlerError: (err, attempt) => {
         metrics.failed('process');

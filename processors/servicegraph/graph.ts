@@ -153,13 +153,13 @@ export class ServiceGraph {
   }
 
   /** Lowest offset per "topic\0partition" that a pending edge still needs. */
-  heldOffsets(): Map<string, Origin> {
-    const held = new Map<string, Origin>();
+  heldOffsets(): Map<string, number> {
+    const held = new Map<string, number>();
     for (const e of this.#store.values()) {
       if (!e.origin) continue;
       const k = `${e.origin.topic}\u0000${e.origin.partition}`;
       const cur = held.get(k);
-      if (!cur || e.origin.offset < cur.offset) held.set(k, e.origin);
+      if (cur === undefined || e.origin.offset < cur) held.set(k, e.origin.offset);
     }
     return held;
   }

@@ -87,3 +87,14 @@ export function toKeyBuffer(key: Buffer | string | null | undefined): Buffer | n
   if (key === undefined || key === null) return null;
   return typeof key === 'string' ? Buffer.from(key) : key;
 }
+
+/**
+ * Sets the commit hold of every partition a windowed processor has read: the lowest offset its
+ * open windows still need (held, by "topic\0partition"), or none.
+ */
+export function applyCommitHolds(ctx: ConsumeContext, seen: ReadonlySet<string>, held: ReadonlyMap<string, number>): void {
+  for (const k of seen) {
+    const i = k.indexOf('\u0000');
+    ctx.holdCommit(k.slice(0, i), Number(k.slice(i + 1)), held.get(k));
+  }
+}
