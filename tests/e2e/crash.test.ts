@@ -62,12 +62,14 @@ test('SIGKILL of the service graph process mid-stream: after restart, service_ed
     graph = await startAirdig(graphArgs, /^airdig: ready$/m, 90_000);
     const final = await waitFor(async () => {
       const e = await edges();
-      return e.length === 2 && Number(e[0]!.calls) === n ? e : undefined;
+      return e.length === 2 && e.every((x) => Number(x.calls) === n) ? e : undefined;
     }, 90_000, 'web → api edges after the restart');
-    assert.deepEqual(final.map((e) => ({ client: e.client, server: e.server, calls: Number(e.calls), errors: Number(e.errors) })), [
+    // The random tag may sort before or after "user": compare in one fixed order.
+    const byPair = (a: { client: string; server: string }, b: { client: string; server: string }) => `${a.client}|${a.server}`.localeCompare(`${b.client}|${b.server}`);
+    assert.deepEqual(final.map((e) => ({ client: e.client, server: e.server, calls: Number(e.calls), errors: Number(e.errors) })).sort(byPair), [
       { client: `${tag}-web`, server: `${tag}-api`, calls: n, errors: n / 5 },
       { client: 'user', server: `${tag}-web`, calls: n, errors: 0 },
-    ]);
+    ].sort(byPair));
   } finally {
     await graph?.stop('SIGTERM');
     await main.stop('SIGTERM');
