@@ -11,7 +11,8 @@ import { promSamplesFactory } from './remotewrite/sink.js';
 import { otlpMetricsFactory } from './otlpmetrics/factory.js';
 import { healthFactory, healthFactsFactory } from './health/factory.js';
 import { graphEdgesFactory, graphNodesFactory } from './graph/factory.js';
+import { runtimeEventsFactory } from './falco/factory.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory, healthFactory, healthFactsFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory, healthFactory, healthFactsFactory, runtimeEventsFactory]);
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HealthEvaluator, type HealthFact } from './evaluator.js';
-import { anomalySchema, DEFAULT_RULES } from './rules.js';
+import { HealthEvaluator, histogramQuantile, type HealthFact } from './evaluator.js';
+import { anomalySchema, DEFAULT_RULES, ruleSchema } from './rules.js';
 
 function evaluator(anomalyMetrics: string[] = []) {
   const facts: HealthFact[] = [];
@@ -67,4 +67,174 @@ test('warm-up: no anomaly before enough samples; a firing state holds its record
   assert.equal(e.heldOffsets().get('t\u00001'), 41);
   e.observe(up, 'fp', 'r2', 6, 1, false, { topic: 't', partition: 1, offset: 42 });
   assert.equal(e.heldOffsets().size, 0);
+});
+
+const O = (offset: number, partition = 0) => ({ topic: 'rw', partition, offset });
+const W = 60_000;
+
+/** Feeds records of one partition: each [record time, samples]; returns the facts. */
+function run(records: [number, [Record<string, string>, number][]][], rules = DEFAULT_RULES) {
+  const facts: HealthFact[] = [];
+  const e = new HealthEvaluator({ rules, anomaly: anomalySchema.parse({}), windowMs: W, emit: (f) => facts.push(f) });
+  records.forEach(([t, samples], i) => {
+    e.beginRecord(O(i), t);
+    for (const [labels, v] of samples) e.observe(labels, JSON.stringify(labels), 'target:api/a', t, v, false, O(i));
+  });
+  return { e, facts };
+}
+
+const req = (code: string) => ({ __name__: 'http_requests_total', job: 'api', instance: 'a', code });
+
+test('error ratio: 5xx over all requests per window fires above 5 % and resolves when it falls', () => {
+  // per window: two samples per series; increases ok 100 / err 1 (1 %), then ok 100 / err 20 (~17 %), then 1 %.
+  let ok = 0;
+  let err = 0;
+  const records: [number, [Record<string, string>, number][]][] = [];
+  const windows = [1, 20, 1];
+  windows.forEach((errInc, w) => {
+    records.push([w * W + 1_000, [[req('200'), ok], [req('500'), err]]]);
+    ok += 100;
+    err += errInc;
+    records.push([w * W + 31_000, [[req('200'), ok], [req('500'), err]]]);
+  });
+  records.push([3 * W + 1_000, []]); // closes the third window
+  const { facts } = run(records);
+  assert.deepEqual(facts.map((f) => [f.rule, f.state, f.status, f.ts_ms, Number(f.value.toFixed(3)), f.threshold]), [
+    ['http_error_ratio', 'firing', 'warning', 2 * W, Number((20 / 120).toFixed(3)), 0.05],
+    ['http_error_ratio', 'resolved', 'healthy', 3 * W, Number((1 / 101).toFixed(3)), 0.05],
+  ]);
+  assert.equal(facts[0]!.metric, 'http_requests_total');
+});
+
+test('a counter reset inside a window counts as PromQL counts it; below min_count a window is not judged', () => {
+  const { facts } = run([
+    [1_000, [[req('200'), 50], [req('503'), 7]]],
+    [20_000, [[req('200'), 2], [req('503'), 9]]], // 200s reset to 2 (increase 2); 503s +2
+    [40_000, [[req('200'), 6], [req('503'), 9]]], // +4 → total 6 < min_count 10: not judged
+    [W + 1_000, []],
+  ]);
+  assert.deepEqual(facts, []);
+  const judged = run([
+    [1_000, [[req('200'), 50], [req('503'), 7]]],
+    [20_000, [[req('200'), 8], [req('503'), 11]]], // reset: +8; 503s +4 → 4 / 12
+    [W + 1_000, []],
+  ]);
+  assert.equal(judged.facts.length, 1);
+  assert.equal(judged.facts[0]!.value, 4 / 12);
+});
+
+test('latency p99 from histogram buckets, interpolated within the bucket as histogram_quantile does', () => {
+  const b = (le: string) => ({ __name__: 'http_request_duration_seconds_bucket', job: 'api', instance: 'a', le });
+  const buckets = (n: [number, number, number, number]) => [[b('0.1'), n[0]], [b('0.5'), n[1]], [b('2.5'), n[2]], [b('+Inf'), n[3]]] as [Record<string, string>, number][];
+  const { facts } = run([
+    [1_000, buckets([0, 0, 0, 0])],
+    [30_000, buckets([90, 95, 100, 100])], // p99 = 0.5 + 2.0 * (99 - 95) / 5 = 2.1 s
+    [W + 1_000, buckets([90, 95, 100, 100])],
+    [W + 30_000, buckets([180, 190, 200, 200])], // the slow tail stays: still firing, no new fact
+    [2 * W + 1_000, buckets([180, 190, 200, 200])],
+    [2 * W + 30_000, buckets([380, 390, 400, 400])], // a fast window: all 200 within 0.1 s
+    [3 * W + 1_000, []],
+  ]);
+  assert.deepEqual(facts.map((f) => [f.rule, f.state, f.ts_ms, Number(f.value.toFixed(4))]), [
+    ['http_latency_p99', 'firing', W, 2.1],
+    ['http_latency_p99', 'resolved', 3 * W, Number((0.1 * 198 / 200).toFixed(4))],
+  ]);
+});
+
+test('increase: a restarted container fires pod_restarting for the window it restarted in', () => {
+  const r = { __name__: 'kube_pod_container_status_restarts_total', namespace: 'shop', pod: 'p', container: 'c' };
+  const { facts } = run([
+    [1_000, [[r, 3]]],
+    [30_000, [[r, 3]]],
+    [W + 1_000, [[r, 3]]],
+    [W + 30_000, [[r, 4]]],
+    [2 * W + 1_000, [[r, 4]]],
+    [2 * W + 30_000, [[r, 4]]],
+    [3 * W + 1_000, []],
+  ]);
+  assert.deepEqual(facts.map((f) => [f.rule, f.state, f.ts_ms, f.value]), [
+    ['pod_restarting', 'firing', 2 * W, 1],
+    ['pod_restarting', 'resolved', 3 * W, 0],
+  ]);
+});
+
+test('replay: an open window holds the record that opened it, and replaying from there gives the same facts', () => {
+  const records: [number, [Record<string, string>, number][]][] = [
+    [1_000, [[req('200'), 0], [req('500'), 0]]],
+    [30_000, [[req('200'), 100], [req('500'), 1]]],
+    [W + 1_000, [[req('200'), 100], [req('500'), 1]]],
+    [W + 30_000, [[req('200'), 200], [req('500'), 40]]],
+    [2 * W + 1_000, [[req('200'), 200], [req('500'), 40]]],
+    [2 * W + 30_000, [[req('200'), 300], [req('500'), 41]]],
+    [3 * W + 1_000, []],
+  ];
+  const full = run(records).facts;
+  assert.equal(full.length, 2);
+  const upTo = (n: number) => run(records.slice(0, n));
+  // After record 3 the second window is open: the hold is record 2, the window's first.
+  const mid = upTo(4);
+  assert.equal(mid.e.heldOffsets().get('rw\u00000'), 2);
+  // After record 5 (window 3 open, ratio firing): the firing state holds record 2, its window's first.
+  assert.equal(upTo(6).e.heldOffsets().get('rw\u00000'), 2);
+  // A restart that replays from record 2 ends with the same facts as the uninterrupted run.
+  const replay: HealthFact[] = [];
+  const e = new HealthEvaluator({ rules: DEFAULT_RULES, anomaly: anomalySchema.parse({}), windowMs: W, emit: (f) => replay.push(f) });
+  records.forEach(([t, samples], i) => {
+    if (i < 2) return;
+    e.beginRecord(O(i), t);
+    for (const [labels, v] of samples) e.observe(labels, JSON.stringify(labels), 'target:api/a', t, v, false, O(i));
+  });
+  assert.deepEqual(replay, full);
+});
+
+test('for_samples > 1: a streak under way holds its first record, so a restart does not fire late', () => {
+  const { e } = evaluator();
+  const ready = { __name__: 'kube_pod_container_status_ready', namespace: 'shop', pod: 'p', container: 'c' };
+  e.observe(ready, 'fr', 'k8s:/shop/pod/p', 1, 0, false, O(7));
+  assert.equal(e.heldOffsets().get('rw\u00000'), 7, 'pending streak');
+  e.observe(ready, 'fr', 'k8s:/shop/pod/p', 2, 0, false, O(8));
+  assert.equal(e.heldOffsets().get('rw\u00000'), 7, 'fired: held from the streak start');
+  e.observe(ready, 'fr', 'k8s:/shop/pod/p', 3, 1, false, O(9));
+  e.observe(ready, 'fr', 'k8s:/shop/pod/p', 4, 1, false, O(10));
+  assert.equal(e.heldOffsets().size, 0);
+});
+
+test('runtime events fire at once and resolve after the quiet time of event time; below warning nothing fires', () => {
+  const facts: HealthFact[] = [];
+  const e = new HealthEvaluator({ rules: [], anomaly: anomalySchema.parse({}), quietMs: 600_000, emit: (f) => facts.push(f) });
+  const ev = (ts: number, severity: 'warning' | 'critical' | undefined, resource = 'k8s:/shop/pod/p') => ({ resource, rule: 'falco: Terminal shell in container', severity, ts, reason: 'shell', labels: {} });
+  const o = (offset: number) => ({ topic: 'falco_events', partition: 0, offset });
+  e.event(ev(1_000, 'critical'), o(0));
+  e.event(ev(100_000, 'critical'), o(1)); // a repeat: still firing, no new fact
+  e.event(ev(200_000, undefined, 'k8s:/shop/pod/q'), o(2));
+  assert.deepEqual(facts.map((f) => [f.state, f.status, f.resource_id]), [['firing', 'critical', 'k8s:/shop/pod/p']]);
+  assert.equal(e.heldOffsets().get('falco_events\u00000'), 0);
+  e.event(ev(700_000, undefined, 'k8s:/shop/pod/q'), o(3)); // 600 s after the last repeat
+  assert.deepEqual(facts.map((f) => [f.state, f.status, f.ts_ms]), [['firing', 'critical', 1_000], ['resolved', 'healthy', 700_000]]);
+  assert.equal(e.heldOffsets().size, 0);
+});
+
+test('OpenTelemetry metric names match the rules with dots read as underscores', () => {
+  const facts: HealthFact[] = [];
+  const e = new HealthEvaluator({ rules: DEFAULT_RULES, anomaly: anomalySchema.parse({}), emit: (f) => facts.push(f) });
+  for (let i = 0; i < 3; i++) e.observe({ __name__: 'system.filesystem.utilization', 'host.id': 'h' }, 'fd', 'host:h', i, 0.97, false);
+  assert.deepEqual(facts.map((f) => [f.rule, f.state, f.metric]), [['disk_saturated', 'firing', 'system.filesystem.utilization']]);
+});
+
+test('histogramQuantile: PromQL edge cases', () => {
+  const m = (pairs: [number, number][]) => new Map(pairs.map(([le, inc], i) => [String(i), { le, inc, last: 0 }]));
+  assert.equal(histogramQuantile(0.5, m([[1, 10], [2, 20], [Infinity, 20]]), 1), 1);
+  assert.equal(histogramQuantile(0.75, m([[1, 10], [2, 20], [Infinity, 20]]), 1), 1.5);
+  assert.equal(histogramQuantile(0.99, m([[1, 10], [2, 10], [Infinity, 20]]), 1), 2, 'rank in +Inf: the highest finite bound');
+  assert.equal(histogramQuantile(0.5, m([[1, 10], [2, 20]]), 1), undefined, 'no +Inf bucket');
+  assert.equal(histogramQuantile(0.5, m([[1, 0], [Infinity, 0]]), 1), undefined, 'no observations');
+  assert.equal(histogramQuantile(0.5, m([[1, 3], [Infinity, 4]]), 10), undefined, 'below min_count');
+});
+
+test('rule config: exactly one shape, valid regular expressions', () => {
+  const base = { name: 'x', op: '>', threshold: 1, severity: 'warning' };
+  assert.throws(() => ruleSchema.parse(base), /exactly one of metric, ratio, quantile, increase \(got none\)/);
+  assert.throws(() => ruleSchema.parse({ ...base, metric: 'a', increase: { metric: 'b' } }), /got metric, increase/);
+  assert.throws(() => ruleSchema.parse({ ...base, metric: 'a', match_re: { code: '5(' } }), /not a valid regular expression/);
+  assert.deepEqual(ruleSchema.parse({ ...base, metric: 'a' }).metric, ['a']);
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { EwmaDetector, holds, type AnomalyConfig, type ThresholdRule } from './rules.js';
+import { EwmaDetector, holds, type AnomalyConfig, type Rule, type Selector } from './rules.js';
 
 export interface HealthFact {
   id: string;
@@ -21,50 +21,174 @@ export interface Origin {
   offset: number;
 }
 
+/** A runtime event (Falco) that marks a resource unhealthy until it has been quiet for a while. */
+export interface RuntimeEvent {
+  resource: string;
+  rule: string;
+  /** Undefined for events below warning: they only move the partition's event time. */
+  severity: 'warning' | 'critical' | undefined;
+  ts: number;
+  reason: string;
+  labels: Record<string, string>;
+}
+
 interface RuleState {
   firing: boolean;
-  /** Consecutive samples against the current state (toward a change). */
+  /** Consecutive observations against the current state (toward a change). */
   streak: number;
   severity: 'warning' | 'critical';
   reason: string;
-  /** The record that made it fire: held uncommitted while it fires, so a restart replays it. */
+  /** The record that began the streak that made it fire: held uncommitted while it fires. */
   origin: Origin | undefined;
+  /** The record that began the streak now under way, held while it lasts. */
+  pending: Origin | undefined;
+}
+
+type Role = 'sample' | 'numerator' | 'denominator' | 'bucket' | 'increase';
+
+/** A rule's interest in one metric name. */
+interface Binding {
+  rule: Rule;
+  role: Role;
+  match: [string, string][];
+  matchRe: [string, RegExp][];
+}
+
+/** A label's value by its Prometheus name, also when it came from OTLP spelled with dots. */
+function label(labels: Record<string, string>, name: string): string {
+  const v = labels[name];
+  if (v !== undefined) return v;
+  for (const k in labels) if (promName(k) === name) return labels[k]!;
+  return '';
+}
+
+interface Counter {
+  last: number;
+  inc: number;
+  le: number;
+}
+
+/** What one windowed rule has gathered about one resource in the current window. */
+interface WindowAgg {
+  rule: Rule;
+  resource: string;
+  numerator: Map<string, Counter>;
+  denominator: Map<string, Counter>;
+}
+
+/** The current window of one topic partition, by record time. */
+interface PartitionWindow {
+  index: number;
+  /** The record that opened it: replaying from there rebuilds it exactly. */
+  first: Origin | undefined;
+  aggs: Map<string, WindowAgg>;
+}
+
+interface QuietTimer {
+  part: string;
+  last: number;
+  event: RuntimeEvent;
 }
 
 const RANK = { healthy: 0, warning: 1, critical: 2 } as const;
 
+/** Prometheus' name for an OpenTelemetry metric name: characters outside [a-zA-Z0-9_:] read as `_`. */
+export function promName(name: string): string {
+  return /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name) ? name : name.replace(/[^a-zA-Z0-9_:]/g, '_');
+}
+
 /**
- * Health of resources from their samples: threshold rules (with for_samples on both edges) and
- * per-series anomaly detection. A fact is emitted only when a rule starts or stops firing on a
- * series, carrying the resource's worst status after the change.
+ * Health of resources from their samples and runtime events: threshold rules (with for_samples on
+ * both edges), windowed rules (ratio, quantile, increase), per-series anomaly detection and Falco
+ * events. A fact is emitted only when a rule starts or stops firing, carrying the resource's worst
+ * status after the change.
+ *
+ * Windows are cut per topic partition by record time: a record belongs to the latest window its
+ * partition has reached, so replaying a partition from the record that opened a window rebuilds
+ * that window exactly, whatever came before.
  */
 export class HealthEvaluator {
-  readonly #rules: readonly ThresholdRule[];
+  readonly #bindings = new Map<string, Binding[]>();
   readonly #anomaly: AnomalyConfig;
+  readonly #anomalyMetrics: Set<string>;
   readonly #emit: (f: HealthFact) => void;
   readonly #states = new Map<string, RuleState>();
   /** Firing states per resource, to compute its overall status. */
   readonly #active = new Map<string, Map<string, RuleState>>();
   readonly #detectors = new Map<string, EwmaDetector>();
   readonly #maxSeries: number;
+  readonly #windowMs: number;
+  readonly #quietMs: number;
+  readonly #windows = new Map<string, PartitionWindow>();
+  #current: PartitionWindow | undefined;
+  /** Latest event time per partition, and the runtime events still firing. */
+  readonly #eventTime = new Map<string, number>();
+  readonly #quiet = new Map<string, QuietTimer>();
 
-  constructor(options: { rules: readonly ThresholdRule[]; anomaly: AnomalyConfig; emit: (f: HealthFact) => void; maxSeries?: number }) {
-    this.#rules = options.rules;
+  constructor(options: { rules: readonly Rule[]; anomaly: AnomalyConfig; emit: (f: HealthFact) => void; maxSeries?: number; windowMs?: number; quietMs?: number }) {
     this.#anomaly = options.anomaly;
+    this.#anomalyMetrics = new Set(options.anomaly.metrics.map(promName));
     this.#emit = options.emit;
     this.#maxSeries = options.maxSeries ?? 200_000;
+    this.#windowMs = options.windowMs ?? 60_000;
+    this.#quietMs = options.quietMs ?? 600_000;
+    for (const rule of options.rules) {
+      const bind = (names: string[], role: Role, s: Pick<Selector, 'match' | 'match_re'>, suffix = '') => {
+        const b: Binding = { rule, role, match: Object.entries(s.match), matchRe: Object.entries(s.match_re).map(([k, re]) => [k, new RegExp(`^(?:${re})$`)]) };
+        for (const n of names) {
+          const key = promName(n) + suffix;
+          const list = this.#bindings.get(key);
+          if (list) list.push(b);
+          else this.#bindings.set(key, [b]);
+        }
+      };
+      if (rule.metric) bind(rule.metric, 'sample', rule);
+      if (rule.ratio) {
+        bind(rule.ratio.numerator.metric, 'numerator', rule.ratio.numerator);
+        bind(rule.ratio.denominator.metric, 'denominator', rule.ratio.denominator);
+      }
+      if (rule.quantile) bind(rule.quantile.metric, 'bucket', rule.quantile, '_bucket');
+      if (rule.increase) bind(rule.increase.metric, 'increase', rule.increase);
+    }
+  }
+
+  /**
+   * Starts one record of a partition at record time `ts`. When the record's time is past the
+   * partition's window, that window is closed and judged first.
+   */
+  beginRecord(origin: Origin, ts: number): void {
+    const part = `${origin.topic}\u0000${origin.partition}`;
+    const index = Math.floor(ts / this.#windowMs);
+    let w = this.#windows.get(part);
+    if (!w) {
+      this.#windows.set(part, (w = { index, first: origin, aggs: new Map() }));
+    } else if (index > w.index) {
+      this.#closeWindow(w);
+      w.index = index;
+      w.first = origin;
+      w.aggs = new Map();
+    }
+    this.#current = w;
   }
 
   /** One sample of a series. Stale markers are not data: they change nothing. */
   observe(labels: Record<string, string>, fingerprint: string, resource: string, ts: number, value: number, stale: boolean, origin?: Origin): void {
     if (stale || !resource) return;
-    const metric = labels.__name__ ?? '';
-    for (const rule of this.#rules) {
-      if (rule.metric !== metric) continue;
-      if (!Object.entries(rule.match).every(([k, v]) => labels[k] === v)) continue;
-      this.#step(`${rule.name}\u0000${fingerprint}`, rule.name, holds(rule.op, value, rule.threshold), rule.for_samples, rule.severity, rule.reason || `${metric} ${rule.op} ${rule.threshold}`, resource, labels, ts, value, rule.threshold, origin);
+    const raw = labels.__name__ ?? '';
+    const metric = promName(raw);
+    const bindings = this.#bindings.get(metric);
+    if (bindings) {
+      for (const b of bindings) {
+        if (!b.match.every(([k, v]) => label(labels, k) === v) || !b.matchRe.every(([k, re]) => re.test(label(labels, k)))) continue;
+        const rule = b.rule;
+        if (b.role === 'sample') {
+          this.#step(`${rule.name}\u0000${fingerprint}`, rule.name, holds(rule.op, value, rule.threshold), rule.for_samples, rule.severity, rule.reason || `${raw} ${rule.op} ${rule.threshold}`, resource, labels, ts, value, rule.threshold, origin);
+        } else {
+          this.#count(b, labels, fingerprint, resource, value);
+        }
+      }
     }
-    if (this.#anomaly.metrics.includes(metric)) {
+    if (this.#anomalyMetrics.has(metric)) {
       let d = this.#detectors.get(fingerprint);
       if (!d) {
         if (this.#detectors.size >= this.#maxSeries) return;
@@ -73,40 +197,102 @@ export class HealthEvaluator {
       const mean = d.mean;
       const { change, z } = d.observe(value);
       if (change) {
-        const reason = change === 'enter' ? `${metric} = ${value} is ${z.toFixed(1)} standard deviations from its baseline ${mean.toPrecision(4)}` : `${metric} back within its baseline`;
+        const reason = change === 'enter' ? `${raw} = ${value} is ${z.toFixed(1)} standard deviations from its baseline ${mean.toPrecision(4)}` : `${raw} back within its baseline`;
         this.#step(`anomaly\u0000${fingerprint}`, 'anomaly', change === 'enter', 1, this.#anomaly.severity, reason, resource, labels, ts, value, this.#anomaly.enter_z, origin);
       }
     }
   }
 
-  /** Lowest offset per "topic\0partition" of a record that opened a state still firing. */
+  /**
+   * A runtime event: its rule fires on the resource at once and resolves after `quietMs` of event
+   * time in the partition without another event of that rule on that resource.
+   */
+  event(e: RuntimeEvent, origin: Origin): void {
+    const part = `${origin.topic}\u0000${origin.partition}`;
+    const now = Math.max(this.#eventTime.get(part) ?? -Infinity, e.ts);
+    this.#eventTime.set(part, now);
+    if (e.resource && e.severity) {
+      const key = `runtime\u0000${e.rule}\u0000${e.resource}`;
+      this.#step(key, e.rule, true, 1, e.severity, e.reason, e.resource, e.labels, e.ts, 1, 0, origin);
+      const t = this.#quiet.get(key);
+      if (t) t.last = Math.max(t.last, e.ts);
+      else this.#quiet.set(key, { part, last: e.ts, event: e });
+    }
+    for (const [key, t] of this.#quiet) {
+      if (t.part !== part || t.last + this.#quietMs > now) continue;
+      this.#quiet.delete(key);
+      const ev = t.event;
+      this.#step(key, ev.rule, false, 1, ev.severity!, `${ev.rule}: quiet for ${Math.round(this.#quietMs / 1000)} s`, ev.resource, ev.labels, t.last + this.#quietMs, 0, 0, origin);
+    }
+  }
+
+  /** Lowest offset per "topic\0partition" of a record a firing state, a streak or an open window still needs. */
   heldOffsets(): Map<string, number> {
     const held = new Map<string, number>();
-    for (const s of this.#states.values()) {
-      if (!s.firing || !s.origin) continue;
-      const k = `${s.origin.topic}\u0000${s.origin.partition}`;
+    const hold = (o: Origin | undefined) => {
+      if (!o) return;
+      const k = `${o.topic}\u0000${o.partition}`;
       const cur = held.get(k);
-      if (cur === undefined || s.origin.offset < cur) held.set(k, s.origin.offset);
-    }
+      if (cur === undefined || o.offset < cur) held.set(k, o.offset);
+    };
+    for (const s of this.#states.values()) hold(s.firing ? s.origin : s.pending);
+    for (const w of this.#windows.values()) if (w.aggs.size) hold(w.first);
     return held;
+  }
+
+  #count(b: Binding, labels: Record<string, string>, fingerprint: string, resource: string, value: number): void {
+    const w = this.#current;
+    if (!w) return;
+    const key = `${b.rule.name}\u0000${resource}`;
+    let agg = w.aggs.get(key);
+    if (!agg) w.aggs.set(key, (agg = { rule: b.rule, resource, numerator: new Map(), denominator: new Map() }));
+    const counters = b.role === 'denominator' ? agg.denominator : agg.numerator;
+    const c = counters.get(fingerprint);
+    if (!c) {
+      const le = b.role === 'bucket' ? parseLe(labels.le) : 0;
+      if (Number.isNaN(le)) return;
+      counters.set(fingerprint, { last: value, inc: 0, le });
+    } else {
+      c.inc += value >= c.last ? value - c.last : value; // a drop is a counter reset
+      c.last = value;
+    }
+  }
+
+  #closeWindow(w: PartitionWindow): void {
+    const end = (w.index + 1) * this.#windowMs;
+    for (const agg of w.aggs.values()) {
+      const rule = agg.rule;
+      const value = windowValue(agg);
+      if (value === undefined) continue;
+      const metric = (rule.ratio?.numerator.metric ?? rule.quantile?.metric ?? rule.increase?.metric ?? [''])[0]!;
+      const reason = rule.reason || `${rule.name} ${rule.op} ${rule.threshold}`;
+      this.#step(`${rule.name}\u0000${agg.resource}`, rule.name, holds(rule.op, value, rule.threshold), rule.for_samples, rule.severity, reason, agg.resource, { __name__: metric }, end, value, rule.threshold, w.first);
+    }
   }
 
   #step(key: string, rule: string, condition: boolean, forSamples: number, severity: 'warning' | 'critical', reason: string, resource: string, labels: Record<string, string>, ts: number, value: number, threshold: number, origin: Origin | undefined): void {
     let s = this.#states.get(key);
     if (!s) {
       if (!condition) return; // healthy and never fired: nothing to remember
-      s = { firing: false, streak: 0, severity, reason, origin: undefined };
+      s = { firing: false, streak: 0, severity, reason, origin: undefined, pending: undefined };
       this.#states.set(key, s);
     }
-    s.streak = condition !== s.firing ? s.streak + 1 : 0;
-    if (s.streak < forSamples) return;
+    if (condition === s.firing) {
+      s.streak = 0;
+      s.pending = undefined;
+      if (!s.firing) this.#states.delete(key);
+      return;
+    }
+    if (s.streak === 0) s.pending = origin;
+    if (++s.streak < forSamples) return;
     s.streak = 0;
     s.firing = condition;
     s.reason = reason;
     let active = this.#active.get(resource);
     if (!active) this.#active.set(resource, (active = new Map()));
     if (s.firing) {
-      s.origin = origin;
+      s.origin = s.pending;
+      s.pending = undefined;
       active.set(key, s);
     } else {
       active.delete(key);
@@ -119,4 +305,52 @@ export class HealthEvaluator {
     const id = createHash('sha256').update(`${resource}\u0000${key}\u0000${ts}\u0000${state}`).digest('hex').slice(0, 32);
     this.#emit({ id, ts_ms: ts, resource_id: resource, status, state, rule, reason, metric: labels.__name__ ?? '', value, threshold, labels });
   }
+}
+
+function parseLe(le: string | undefined): number {
+  if (le === undefined) return NaN;
+  if (le === '+Inf' || le === 'Inf' || le === 'inf') return Infinity;
+  return Number(le);
+}
+
+function sumInc(m: Map<string, Counter>): number {
+  let n = 0;
+  for (const c of m.values()) n += c.inc;
+  return n;
+}
+
+/** The judged value of a window: the ratio, the quantile or the increase; undefined below min_count. */
+function windowValue(agg: WindowAgg): number | undefined {
+  const rule = agg.rule;
+  if (rule.ratio) {
+    const den = sumInc(agg.denominator);
+    if (den <= 0 || den < rule.min_count) return undefined;
+    return sumInc(agg.numerator) / den;
+  }
+  if (rule.increase) return sumInc(agg.numerator);
+  return histogramQuantile(rule.quantile!.q, agg.numerator, rule.min_count);
+}
+
+/**
+ * PromQL's histogram_quantile over the window's bucket increases (summed per `le` across series):
+ * linear interpolation inside the bucket holding the rank; the highest finite bound when the rank
+ * falls in +Inf; undefined without a +Inf bucket or with fewer than minCount observations.
+ */
+export function histogramQuantile(q: number, buckets: Map<string, Counter>, minCount: number): number | undefined {
+  const byLe = new Map<number, number>();
+  for (const c of buckets.values()) byLe.set(c.le, (byLe.get(c.le) ?? 0) + c.inc);
+  const les = [...byLe.keys()].sort((a, b) => a - b);
+  if (les.at(-1) !== Infinity) return undefined;
+  let cumulative = 0;
+  const counts = les.map((le) => (cumulative = Math.max(cumulative, byLe.get(le)!))); // buckets are cumulative; keep them monotonic
+  const total = counts.at(-1)!;
+  if (total <= 0 || total < minCount) return undefined;
+  const rank = q * total;
+  const i = counts.findIndex((c) => c >= rank);
+  if (les[i] === Infinity) return les.length > 1 ? les[les.length - 2] : undefined;
+  const upper = les[i]!;
+  const lower = i === 0 ? (upper > 0 ? 0 : upper) : les[i - 1]!;
+  const below = i === 0 ? 0 : counts[i - 1]!;
+  const inBucket = counts[i]! - below;
+  return inBucket > 0 ? lower + ((upper - lower) * (rank - below)) / inBucket : upper;
 }

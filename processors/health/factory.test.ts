@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { compressSync } from 'snappy';
 import { prometheus } from '../../protos/gen/prometheus.js';
+import { ExportMetricsServiceRequest } from '../otlp/proto.js';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import { openStore, type Store } from '../runtime/store/store.js';
 import { loadMigrations, migrate } from '../runtime/store/migrate.js';
@@ -109,5 +110,56 @@ test('crash: the health processor stopped while a target is down and restarted e
   } finally {
     await h.shutdown();
     await p.stop();
+  }
+});
+
+test('OTLP metrics: an HTTP server histogram (semantic conventions) raises error-ratio and p99-latency facts per window', async () => {
+  const bus = new MemoryBus();
+  await bus.ensureTopics(['otlp_metrics', 'prometheus_remote_write', 'falco_events', 'airdig.health', 'airdig.dlq'].map((name) => ({ name, partitions: 1 })));
+  const sink = healthFactsFactory.create(componentSettings(healthFactsFactory, bus, store), healthFactsFactory.configSchema.parse({}));
+  const h = healthFactory.create(componentSettings(healthFactory, bus, store), healthFactory.configSchema.parse({ window_ms: 60_000 }));
+  await sink.start();
+  await h.start();
+  const W = 60_000;
+  const base = Math.floor(T0 / W) * W;
+  const bounds = [0.1, 0.5, 2.5];
+  // Cumulative per status code: [count per bucket incl. +Inf]; a window of healthy traffic, then one with 20 % 5xx, all slow.
+  const totals: Record<string, number[]> = { '200': [0, 0, 0, 0], '500': [0, 0, 0, 0] };
+  const point = (code: string, t: number) => {
+    const counts = totals[code]!;
+    return { attributes: [{ key: 'http.response.status_code', value: { intValue: Number(code) } }], timeUnixNano: t * 1e6, startTimeUnixNano: base * 1e6, count: counts.reduce((a, b) => a + b, 0), sum: 1, bucketCounts: counts, explicitBounds: bounds };
+  };
+  const send = async (t: number) => {
+    const value = Buffer.from(ExportMetricsServiceRequest.encode({
+      resourceMetrics: [{
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }, { key: 'service.namespace', value: { stringValue: 'shop' } }, { key: 'service.instance.id', value: { stringValue: 'otel-1' } }] },
+        scopeMetrics: [{ metrics: [{ name: 'http.server.request.duration', unit: 's', histogram: { aggregationTemporality: 2, dataPoints: [point('200', t), point('500', t)] } }] }],
+      }],
+    }).finish());
+    await bus.producer().send('otlp_metrics', [{ key: 'checkout', value, timestamp: t }]);
+  };
+  const add = (code: string, perBucket: number[]) => perBucket.forEach((n, i) => (totals[code]![i]! += n));
+  try {
+    await send(base + 1_000);
+    add('200', [100, 0, 0, 0]); // fast, no errors
+    await send(base + 30_000);
+    await send(base + W + 1_000);
+    add('200', [0, 0, 80, 0]); // slow
+    add('500', [0, 0, 10, 10]); // 20 of 100 failed, half of them beyond 2.5 s
+    await send(base + W + 30_000);
+    await send(base + 2 * W + 1_000); // closes the second window
+    const rows = await waitFor(async () => {
+      const r = await q<{ rule: string; state: string; status: string; value: number; ts: string; resource_id: string }>("SELECT rule, state, status, value, ts, resource_id FROM health_facts FINAL WHERE resource_id = 'target:shop/checkout/otel-1' ORDER BY rule");
+      return r.length === 2 ? r : undefined;
+    }, 10_000, 'two facts');
+    assert.deepEqual(rows.map((r) => [r.rule, r.state, r.status, Number(r.value.toFixed(3))]), [
+      ['http_latency_p99', 'firing', 'warning', 2.5],
+      ['http_server_error_ratio', 'firing', 'warning', 0.2],
+    ]);
+    assert.equal(rows[0]!.ts, new Date(base + 2 * W).toISOString().replace('T', ' ').replace('Z', ''));
+  } finally {
+    await h.shutdown();
+    await sink.shutdown();
+    await bus.close();
   }
 });

@@ -9,14 +9,30 @@ import { TableSink } from '../runtime/pipeline/table-sink.js';
 import { RW_PROTO_HEADER } from '../remotewrite/factory.js';
 import { PROTO_V2, walkRemoteWrite } from '../remotewrite/wire.js';
 import { fingerprint, iso, resourceOf } from '../remotewrite/sink.js';
-import { anomalySchema, DEFAULT_RULES, thresholdRuleSchema } from './rules.js';
+import { walkOtlpMetrics } from '../otlpmetrics/factory.js';
+import { decodeFalcoRecord } from '../falco/events.js';
+import { anomalySchema, DEFAULT_RULES, ruleSchema } from './rules.js';
 import { HealthEvaluator, type HealthFact } from './evaluator.js';
 
 export const healthConfigSchema = z
   .object({
-    input: topicName.default('prometheus_remote_write'),
+    /** What it reads; "" leaves one out. */
+    inputs: z
+      .object({
+        remote_write: z.union([topicName, z.literal('')]).default('prometheus_remote_write'),
+        otlp_metrics: z.union([topicName, z.literal('')]).default('otlp_metrics'),
+        falco: z.union([topicName, z.literal('')]).default('falco_events'),
+      })
+      .strict()
+      .default({}),
     output: topicName.default('airdig.health'),
-    rules: z.array(thresholdRuleSchema).default(DEFAULT_RULES),
+    rules: z.array(ruleSchema).default(DEFAULT_RULES),
+    /** Windows of ratio, quantile and increase rules, by record time. */
+    window_ms: z.number().int().positive().default(60_000),
+    /** A Falco rule stops firing on a resource after this long without another alert. */
+    runtime_quiet_ms: z.number().int().positive().default(600_000),
+    /** Kubernetes cluster name for the pods Falco alerts name. */
+    cluster_name: z.string().default(''),
     anomaly: anomalySchema.default({}),
     max_series: z.number().int().positive().default(200_000),
     max_batch: z.number().int().positive().default(500),
@@ -26,7 +42,9 @@ export type HealthConfig = z.infer<typeof healthConfigSchema>;
 
 export const healthCodec = avroCodec<HealthFact>('health');
 
-/** prometheus_remote_write → airdig.health: rules and anomaly detection per resource, facts on every change. */
+const inputsOf = (c: HealthConfig) => [c.inputs.remote_write, c.inputs.otlp_metrics, c.inputs.falco].filter((t) => t !== '');
+
+/** prometheus_remote_write, otlp_metrics and falco_events → airdig.health: rules, windows, anomaly detection and runtime events per resource, facts on every change. */
 class HealthProcessor implements Component {
   readonly #s: ComponentSettings;
   readonly #cfg: HealthConfig;
@@ -38,7 +56,7 @@ class HealthProcessor implements Component {
   constructor(settings: ComponentSettings, config: HealthConfig) {
     this.#s = settings;
     this.#cfg = config;
-    this.#eval = new HealthEvaluator({ rules: config.rules, anomaly: config.anomaly, maxSeries: config.max_series, emit: (f) => this.#outbox.push(f) });
+    this.#eval = new HealthEvaluator({ rules: config.rules, anomaly: config.anomaly, maxSeries: config.max_series, windowMs: config.window_ms, quietMs: config.runtime_quiet_ms, emit: (f) => this.#outbox.push(f) });
   }
 
   async start(): Promise<void> {
@@ -46,13 +64,34 @@ class HealthProcessor implements Component {
     const producer = bus.producer();
     this.#consumer = bus.consumer({
       groupId: `airdig.${id}`,
-      topics: [this.#cfg.input],
+      topics: inputsOf(this.#cfg),
       maxBatch: this.#cfg.max_batch,
       handler: async (batch, ctx) => {
         let samples = 0;
+        const { inputs } = this.#cfg;
         const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
           this.#partitions.add(`${record.topic}\u0000${record.partition}`);
           const origin = { topic: record.topic, partition: record.partition, offset: record.offset };
+          if (record.topic === inputs.falco) {
+            const e = decodeFalcoRecord(record.value, this.#cfg.cluster_name);
+            samples++;
+            this.#eval.event({ resource: e.resource_id, rule: `falco: ${e.rule}`, severity: e.severity, ts: e.ts_ms, reason: `${e.priority}: ${e.output || e.rule}`.slice(0, 1000), labels: { rule: e.rule, priority: e.priority, hostname: e.hostname, container_id: e.container_id } }, origin);
+            return;
+          }
+          this.#eval.beginRecord(origin, record.timestamp);
+          if (record.topic === inputs.otlp_metrics) {
+            walkOtlpMetrics(record.value, {
+              series: (fp, labels, _type, _help, _unit, points) => {
+                const resource = resourceOf(labels);
+                for (const p of points) {
+                  samples++;
+                  this.#eval.observe(labels, fp, resource, p.ts, p.value, p.stale, origin);
+                }
+              },
+              histogram: () => {},
+            });
+            return;
+          }
           const version = headerString(record.headers, RW_PROTO_HEADER) === PROTO_V2 ? '2.0' : '1.0';
           walkRemoteWrite(record.value, version, true, (s) => {
             const labels = Object.fromEntries(s.labels!);
@@ -95,7 +134,7 @@ export const healthFactory: Factory<HealthConfig> = {
   kind: 'processor',
   type: 'health',
   configSchema: healthConfigSchema,
-  topics: (c) => ({ consumes: [c.input], produces: [c.output] }),
+  topics: (c) => ({ consumes: inputsOf(c), produces: [c.output] }),
   create: (settings, config) => new HealthProcessor(settings, config),
 };
 

@@ -6,12 +6,15 @@ import { BusFullError, MalformedInputError, errorMessage, isRetryable } from '..
 import { HttpError, listenHttp, parseHostPort, readLimitedBody, type Listening } from '../runtime/http.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { otlpConfigSchema, type OtlpConfig } from './config.js';
+import { parseFalcoBody } from '../falco/events.js';
 import { SIGNALS, type Prepared, type Signal } from './signals.js';
 import { encodeRpcStatus, GrpcCode } from './status.js';
 
 const gunzipAsync = promisify(gunzip);
 
 type BodyKind = 'protobuf' | 'json';
+
+const FALCO_PATH = '/v1/falco';
 
 /** OTLP over HTTP and gRPC: validates, splits by trace id and answers only once the bus has the data. */
 class OtlpReceiver implements Component {
@@ -34,6 +37,7 @@ class OtlpReceiver implements Component {
       out.push({ name: 'otlp http', url: `${this.#http.url}/v1/traces` });
       out.push({ name: 'otlp metrics', url: `${this.#http.url}/v1/metrics` });
       out.push({ name: 'otlp logs', url: `${this.#http.url}/v1/logs` });
+      out.push({ name: 'falco', url: `${this.#http.url}/v1/falco` });
     }
     return out;
   }
@@ -92,10 +96,14 @@ class OtlpReceiver implements Component {
       res.writeHead(204).end();
       return;
     }
+    if (path === FALCO_PATH) {
+      await this.#handleFalco(req, res);
+      return;
+    }
     let kind: BodyKind = 'protobuf';
     try {
       const signal = SIGNALS.find((s) => s.httpPath === path);
-      if (!signal) throw new HttpError(404, `no OTLP endpoint at ${path}; use POST /v1/traces, /v1/metrics or /v1/logs`);
+      if (!signal) throw new HttpError(404, `no OTLP endpoint at ${path}; use POST /v1/traces, /v1/metrics, /v1/logs (or /v1/falco for Falco alerts)`);
       if (req.method !== 'POST') throw new HttpError(405, 'OTLP/HTTP takes POST', { Allow: 'POST, OPTIONS' });
       kind = bodyKind(req.headers['content-type']);
       if (!this.#authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
@@ -105,6 +113,32 @@ class OtlpReceiver implements Component {
       res.writeHead(200, { 'Content-Type': kind === 'json' ? 'application/json' : 'application/x-protobuf' }).end(signal.response(prepared, kind));
     } catch (err) {
       this.#respondError(res, kind, err);
+    }
+  }
+
+  /** Falco's JSON alerts (http_output, falcosidekick's webhook): one event or a list → falco_topic, keyed by resource. */
+  async #handleFalco(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const { metrics } = this.#s;
+    try {
+      if (req.method !== 'POST') throw new HttpError(405, 'POST Falco alerts to /v1/falco', { Allow: 'POST, OPTIONS' });
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/json') throw new HttpError(415, `unsupported Content-Type "${req.headers['content-type'] ?? ''}"; /v1/falco takes application/json (Falco's json_output)`);
+      if (!this.#authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
+      const body = await this.#readBody(req);
+      const { events, errors } = parseFalcoBody(body.toString('utf8'), this.#cfg.cluster_name);
+      metrics.received(events.length + errors.length);
+      if (errors.length) metrics.dropped('invalid_falco', errors.length);
+      if (events.length === 0) throw new HttpError(400, errors.length ? errors.join('; ') : 'no Falco events in the body');
+      try {
+        await this.#s.bus.producer().send(this.#cfg.falco_topic, events.map((e) => ({ key: e.row.resource_id || null, value: Buffer.from(e.json) })));
+        metrics.sent(events.length);
+      } catch (err) {
+        metrics.failed(err instanceof BusFullError ? 'bus_full' : 'bus_error', events.length);
+        throw err;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ accepted: events.length, rejected: errors.length, errors }));
+    } catch (err) {
+      this.#respondError(res, 'json', err);
     }
   }
 
@@ -228,6 +262,6 @@ export const otlpFactory: Factory<OtlpConfig> = {
   kind: 'receiver',
   type: 'otlp',
   configSchema: otlpConfigSchema,
-  topics: (c) => ({ consumes: [], produces: [c.spans_topic, c.metrics_topic, c.logs_topic] }),
+  topics: (c) => ({ consumes: [], produces: [c.spans_topic, c.metrics_topic, c.logs_topic, c.falco_topic] }),
   create: (settings, config) => new OtlpReceiver(settings, config),
 };

@@ -15,22 +15,27 @@ export const otlpMetricsConfigSchema = z
 export type OtlpMetricsConfig = z.infer<typeof otlpMetricsConfigSchema>;
 
 /** Resource attributes kept as labels: the ones that say which resource it is (the rest would explode cardinality). */
-const IDENTITY_ATTRIBUTES = ['host.id', 'host.name', 'k8s.pod.uid', 'k8s.pod.name', 'k8s.namespace.name', 'k8s.node.name', 'k8s.cluster.name', 'cloud.resource_id', 'cloud.region', 'cloud.account.id'];
+const IDENTITY_ATTRIBUTES = ['host.id', 'host.name', 'k8s.pod.uid', 'k8s.pod.name', 'k8s.namespace.name', 'k8s.node.name', 'k8s.cluster.name', 'cloud.resource_id', 'cloud.region', 'cloud.account.id', 'container.id'];
 const NO_RECORDED_VALUE = 1;
 const ms = (nanos: unknown) => Number(toBigInt(nanos) / 1_000_000n);
 
 
-/** Adds one series (labels sorted as Prometheus keeps them) and its samples. */
-function emit(c: PromRows, base: Record<string, string>, name: string, extra: Record<string, string>, type: string, help: string, unit: string, points: { ts: number; value: number; stale: boolean }[]): void {
+export interface Point {
+  ts: number;
+  value: number;
+  stale: boolean;
+}
+
+/** What walking an OTLP metrics request yields: series with their points, and native histograms. */
+export interface OtlpSeriesVisitor {
+  series(fp: string, labels: Record<string, string>, type: string, help: string, unit: string, points: Point[]): void;
+  histogram(fp: string, labels: Record<string, string>, help: string, unit: string, ts: number, row: object): void;
+}
+
+/** One series: labels sorted as Prometheus keeps them, its fingerprint, its points. */
+function emit(v: OtlpSeriesVisitor, base: Record<string, string>, name: string, extra: Record<string, string>, type: string, help: string, unit: string, points: Point[]): void {
   const labels = Object.entries({ ...base, ...extra, __name__: name }).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const map = Object.fromEntries(labels);
-  const fp = fingerprint(labels);
-  let last = 0;
-  for (const p of points) {
-    c.samples.push({ metric_name: name, fingerprint: fp, ts: iso(p.ts), value: float(p.stale ? NaN : p.value), stale: p.stale ? 1 : 0 });
-    last = Math.max(last, p.ts);
-  }
-  c.series.push(seriesRow(fp, map, type, help, unit, last));
+  v.series(fingerprint(labels), Object.fromEntries(labels), type, help, unit, points);
 }
 
 /**
@@ -40,14 +45,13 @@ function emit(c: PromRows, base: Record<string, string>, name: string, extra: Re
  * {quantile} / _sum / _count; exponential histograms as native histograms. A data point flagged
  * "no recorded value" becomes a stale marker.
  */
-export function otlpMetricRows(value: Uint8Array): PromRows {
+export function walkOtlpMetrics(value: Uint8Array, c: OtlpSeriesVisitor): void {
   let req;
   try {
     req = ExportMetricsServiceRequest.decode(value);
   } catch (err) {
     throw new MalformedInputError(`otlp_metrics message is not an ExportMetricsServiceRequest: ${(err as Error).message}`);
   }
-  const c: PromRows = { series: [], samples: [], histograms: [], exemplars: [] };
   for (const rm of req.resourceMetrics) {
     const res = attributesToMap(rm.resource?.attributes);
     const base: Record<string, string> = {};
@@ -101,19 +105,37 @@ export function otlpMetricRows(value: Uint8Array): PromRows {
             // OTel bucket i covers (base^i, base^(i+1)]; Prometheus' covers (base^(i-1), base^i]: offsets shift by one.
             const pos = (p.positive?.bucketCounts ?? []).map((x) => Number(toBigInt(x)));
             const neg = (p.negative?.bucketCounts ?? []).map((x) => Number(toBigInt(x)));
-            c.histograms.push({
+            c.histogram(fp, Object.fromEntries(labels), help, unit, ts, {
               metric_name: name, fingerprint: fp, ts: iso(ts), count: Number(toBigInt(p.count)), sum: float(p.sum ?? 0), schema: p.scale ?? 0,
               zero_threshold: float(p.zeroThreshold ?? 0), zero_count: Number(toBigInt(p.zeroCount)),
               positive_spans: pos.length ? [[(p.positive?.offset ?? 0) + 1, pos.length]] : [], positive_deltas: [], positive_counts: pos,
               negative_spans: neg.length ? [[(p.negative?.offset ?? 0) + 1, neg.length]] : [], negative_deltas: [], negative_counts: neg,
               custom_values: [], reset_hint: 0,
             });
-            c.series.push(seriesRow(fp, Object.fromEntries(labels), 'histogram', help, unit, ts));
           }
         }
       }
     }
   }
+}
+
+/** The prom_* rows of one otlp_metrics record. */
+export function otlpMetricRows(value: Uint8Array): PromRows {
+  const c: PromRows = { series: [], samples: [], histograms: [], exemplars: [] };
+  walkOtlpMetrics(value, {
+    series(fp, labels, type, help, unit, points) {
+      let last = 0;
+      for (const p of points) {
+        c.samples.push({ metric_name: labels.__name__, fingerprint: fp, ts: iso(p.ts), value: float(p.stale ? NaN : p.value), stale: p.stale ? 1 : 0 });
+        last = Math.max(last, p.ts);
+      }
+      c.series.push(seriesRow(fp, labels, type, help, unit, last));
+    },
+    histogram(fp, labels, help, unit, ts, row) {
+      c.histograms.push(row);
+      c.series.push(seriesRow(fp, labels, 'histogram', help, unit, ts));
+    },
+  });
   return c;
 }
 

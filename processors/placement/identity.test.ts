@@ -41,3 +41,14 @@ test('cloud.resource_id is taken as it is, typed from its ARN; a bare host stays
   assert.equal(placementOf({ 'host.id': 'i-0123456789abcdef0' }, 1), undefined);
   assert.deepEqual(placementOf({ 'service.name': 'lonely' }, 1)!.targets, []);
 });
+
+test('container.id: the container is named by its first 12 hex digits (as Falco and Docker print it) and runs in its pod', () => {
+  const full = 'containerd://3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f';
+  const p = placementOf({ 'service.name': 'api', 'k8s.namespace.name': 'shop', 'k8s.pod.name': 'api-1', 'container.id': full, 'container.name': 'api' }, 1);
+  assert.deepEqual(ids(p).targets, [['k8s:/shop/pod/api-1', 'k8s:pod'], ['container:3f4e1c2b9a8d', 'container']]);
+  assert.ok(ids(p).edges.includes('container:3f4e1c2b9a8d -runs_on-> k8s:/shop/pod/api-1'));
+  assert.equal(p!.targets[1]!.attributes['container.id'], full);
+  const onHost = placementOf({ 'service.name': 'x', 'host.id': 'b7e1f0', 'container.id': '3F4E1C2B9A8D7E6F' }, 1);
+  assert.ok(ids(onHost).edges.includes('container:3f4e1c2b9a8d -runs_on-> host:b7e1f0'));
+  assert.deepEqual(ids(placementOf({ 'service.name': 'x', 'container.id': 'not-hex' }, 1)).targets, []);
+});

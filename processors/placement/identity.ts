@@ -1,11 +1,12 @@
 import type { TopologyRecord } from '../graph/factory.js';
+import { containerResource } from '../falco/events.js';
 
 /** Node ids of the design's identity model, built from OpenTelemetry resource attributes. */
 export interface Placement {
   service: TopologyRecord;
-  /** Nodes the service runs on (instance, pod, node, or the resource named by cloud.resource_id). */
+  /** Nodes the service runs on (instance, pod, node, container, or the resource named by cloud.resource_id). */
   targets: TopologyRecord[];
-  /** runs_on edges: service → each target, pod → node. */
+  /** runs_on edges: service → each target, pod → node, container → pod or host. */
   edges: TopologyRecord[];
 }
 
@@ -65,9 +66,16 @@ export function placementOf(attrs: Record<string, string>, seen: number): Placem
   const k8sNode = nodeName ? node(`k8s:${cluster}//node/${nodeName}`, 'k8s:node', seen, { provider: 'kubernetes', name: nodeName }) : undefined;
   if (k8sNode) targets.push(k8sNode);
 
+  const container = attrs['container.id'] ? containerResource(attrs['container.id']) : '';
+  const containerNode = container ? node(container, 'container', seen, { name: attrs['container.name'] ?? '', attributes: { 'container.id': attrs['container.id']! } }) : undefined;
+  if (containerNode) targets.push(containerNode);
+
   const seenIds = new Set<string>();
   const unique = targets.filter((t) => !seenIds.has(t.id) && seenIds.add(t.id));
   for (const t of unique) edges.push(edge(service.id, t.id, 'runs_on', seen));
   if (pod && k8sNode) edges.push(edge(pod.id, k8sNode.id, 'runs_on', seen));
+  // A container runs in its pod, else on its host.
+  const host = unique.find((t) => t.type === 'ec2:instance' || t.type === 'host');
+  if (containerNode && (pod ?? host)) edges.push(edge(containerNode.id, (pod ?? host)!.id, 'runs_on', seen));
   return { service, targets: unique, edges };
 }

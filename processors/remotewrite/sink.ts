@@ -4,6 +4,7 @@ import { topicName } from '../runtime/config/schema.js';
 import type { BusRecord } from '../runtime/bus/types.js';
 import { headerString } from '../runtime/bus/dlq.js';
 import { MalformedInputError } from '../runtime/errors.js';
+import { containerResource } from '../falco/events.js';
 import type { ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { TableSink, type RowsByTable } from '../runtime/pipeline/table-sink.js';
 import { RW_PROTO_HEADER } from './factory.js';
@@ -34,8 +35,8 @@ export function fingerprint(labels: [string, string][]): string {
 
 /**
  * A resource identity from series labels, Prometheus' (pod, namespace, node, instance) or
- * OpenTelemetry's (cloud.resource_id, k8s.*), in the ids the placement processor gives the same
- * resources: pod, then node, then the scrape target itself.
+ * OpenTelemetry's (cloud.resource_id, k8s.*, container.id), in the ids the placement processor
+ * gives the same resources: pod, then container, then node, then the scrape target itself.
  */
 export function resourceOf(labels: Record<string, string>): string {
   if (labels['cloud.resource_id']) return labels['cloud.resource_id'];
@@ -43,6 +44,8 @@ export function resourceOf(labels: Record<string, string>): string {
   const pod = labels.pod ?? labels['k8s.pod.name'];
   const namespace = labels.namespace ?? labels['k8s.namespace.name'];
   if (pod && namespace) return `k8s:${cluster}/${namespace}/pod/${pod}`;
+  const container = labels['container.id'] ? containerResource(labels['container.id']) : '';
+  if (container) return container;
   const node = labels.node ?? labels['k8s.node.name'];
   if (node) return `k8s:${cluster}//node/${node}`;
   if (labels.instance) return `target:${labels.job ?? ''}/${labels.instance}`;
