@@ -2,10 +2,8 @@ import type http from 'node:http';
 import { uncompressSync } from 'snappy';
 import { BusFullError, errorMessage, isRetryable, MalformedInputError } from '../runtime/errors.js';
 import { HttpError, listenHttp, readLimitedBody, type Listening } from '../runtime/http.js';
-import { partitionForKey } from '../runtime/bus/partitioner.js';
 import type { OutMessage } from '../runtime/bus/types.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
-import { encodePieces, type Piece } from '../otlp/wire.js';
 import { remoteWriteConfigSchema, type RemoteWriteConfig } from './config.js';
 import { PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion, type SeriesView, type WalkResult } from './wire.js';
 
@@ -47,31 +45,69 @@ export function decompress(body: Buffer, maxDecompressed: number): Buffer {
   }
 }
 
+/** Bytes a varint takes. */
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(out: Buffer, pos: number, n: number): number {
+  while (n >= 0x80) {
+    out[pos++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+  return pos;
+}
+
+/** A message of LEN fields, each a byte range of src (pairs of start, end in `ranges`) under the given field number. */
+function encodeRanges(src: Buffer, parts: { field: number; ranges: number[] }[]): Buffer {
+  let size = 0;
+  for (const { field, ranges } of parts) {
+    const tag = varintSize((field << 3) | 2);
+    for (let i = 0; i < ranges.length; i += 2) {
+      const n = ranges[i + 1]! - ranges[i]!;
+      size += tag + varintSize(n) + n;
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  for (const { field, ranges } of parts) {
+    const tag = (field << 3) | 2;
+    for (let i = 0; i < ranges.length; i += 2) {
+      const s = ranges[i]!;
+      const e = ranges[i + 1]!;
+      pos = writeVarint(out, pos, tag);
+      pos = writeVarint(out, pos, e - s);
+      pos += src.copy(out, pos, s, e);
+    }
+  }
+  return out;
+}
+
 /**
  * The series of a request grouped by the partition of their target (job, instance), each group a
  * smaller request of the same version made of byte slices of the original: one target's samples
  * stay on one partition, so the health processor sees them in one consumer.
  */
 export function splitByTarget(body: Buffer, version: RemoteWriteVersion, series: SeriesView[], walk: WalkResult, partitions: number): OutMessage[] {
-  const groups = new Map<number, Piece[]>();
-  for (const s of series) {
-    const p = partitions > 1 ? partitionForKey(Buffer.from(`${s.job}\u0000${s.instance}`), partitions) : 0;
-    let g = groups.get(p);
-    if (!g) groups.set(p, (g = []));
-    g.push({ field: version === '1.0' ? 1 : 5, bytes: body.subarray(s.start, s.end) });
-  }
+  const groups: number[][] = Array.from({ length: partitions }, () => []);
+  for (const s of series) groups[partitions > 1 ? s.target % partitions : 0]!.push(s.start, s.end);
   const header = { [RW_PROTO_HEADER]: version === '1.0' ? PROTO_V1 : PROTO_V2 };
+  const seriesField = version === '1.0' ? 1 : 5;
   const messages: OutMessage[] = [];
   let first = true;
-  for (const [partition, pieces] of groups) {
-    const extra: Piece[] =
-      version === '2.0'
-        ? walk.symbolFields.map(([s, e]) => ({ field: 4, bytes: body.subarray(s, e) }))
-        : first
-          ? walk.metadataFields.map(([s, e]) => ({ field: 3, bytes: body.subarray(s, e) }))
-          : [];
+  for (let partition = 0; partition < partitions; partition++) {
+    const ranges = groups[partition]!;
+    if (ranges.length === 0) continue;
+    // 2.0: every piece needs the symbols table; 1.0: the request's metadata goes with the first piece.
+    const extra = version === '2.0' ? { field: 4, ranges: walk.symbolFields.flat() } : { field: 3, ranges: first ? walk.metadataFields.flat() : [] };
     first = false;
-    messages.push({ value: encodePieces([...extra, ...pieces]), headers: header, ...(partitions > 1 ? { partition } : {}) });
+    messages.push({ value: encodeRanges(body, [extra, { field: seriesField, ranges }]), headers: header, ...(partitions > 1 ? { partition } : {}) });
   }
   return messages;
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { topicName } from '../runtime/config/schema.js';
 import type { BusRecord } from '../runtime/bus/types.js';
@@ -26,12 +25,36 @@ export function float(v: number): number | string {
   return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
 }
 
-/** 64-bit hash of the sorted labels, in hex: the series' fingerprint. */
+/**
+ * 64-bit hash of the sorted labels, in hex: the series' fingerprint. Two 32-bit FNV-1a lanes over
+ * the UTF-16 code units (names and values separated by 0xffff, which no label contains), each
+ * finished with murmur3's avalanche: not cryptographic, a series id.
+ */
 export function fingerprint(labels: [string, string][]): string {
-  const h = createHash('sha256');
-  for (const [n, v] of labels) h.update(n).update('\u0000').update(v).update('\u0000');
-  return h.digest('hex').slice(0, 16);
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  const add = (c: number) => {
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (a >>> 15);
+  };
+  for (const [n, v] of labels) {
+    for (let i = 0; i < n.length; i++) add(n.charCodeAt(i));
+    add(0xffff);
+    for (let i = 0; i < v.length; i++) add(v.charCodeAt(i));
+    add(0xffff);
+  }
+  return hex32(fmix(a)) + hex32(fmix(b ^ a));
 }
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const hex32 = (n: number) => n.toString(16).padStart(8, '0');
 
 /**
  * A resource identity from series labels, Prometheus' (pod, namespace, node, instance) or
@@ -52,7 +75,16 @@ export function resourceOf(labels: Record<string, string>): string {
   return '';
 }
 
-export const iso = (ms: number) => new Date(ms).toISOString();
+let lastMs = NaN;
+let lastIso = '';
+/** Unix milliseconds as ISO 8601; the samples of a request mostly share a timestamp, so the last one is kept. */
+export function iso(ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
+}
 
 /** The rows one request adds to the prom_* tables. */
 export interface PromRows {

@@ -59,8 +59,8 @@ export interface SeriesView {
   /** Byte range of the TimeSeries message in the request, for slicing it into smaller requests. */
   start: number;
   end: number;
-  job: string;
-  instance: string;
+  /** 32-bit FNV-1a of the job and instance label values' bytes: which target the series is from. */
+  target: number;
   samples: number;
   histograms: number;
   exemplars: number;
@@ -146,25 +146,47 @@ function text(buf: Uint8Array, s: number, e: number): string {
   }
 }
 
+const FNV_OFFSET = 0x811c9dc5;
+
+/** FNV-1a over bytes s..e continuing from h; a non-ASCII byte has the range checked as UTF-8. */
+function fnv(buf: Uint8Array, s: number, e: number, h: number): number {
+  let ascii = true;
+  for (let i = s; i < e; i++) {
+    const b = buf[i]!;
+    if (b >= 0x80) ascii = false;
+    h = Math.imul(h ^ b, 0x01000193);
+  }
+  if (!ascii) text(buf, s, e);
+  return h;
+}
+
+/** The target hash of a series from its job and instance value ranges (-1 when absent). */
+function targetHash(buf: Uint8Array, js: number, je: number, is: number, ie: number): number {
+  return fnv(buf, is, ie, Math.imul(fnv(buf, js, je, FNV_OFFSET) ^ 0xff, 0x01000193)) >>> 0;
+}
+
+/** Label-name ranges of the series being checked; reused, the walk is synchronous. */
+const scratchNames: number[] = [];
+
 function zigzag(n: number): number {
   return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
 }
 
 /** Checks one series' label names (as byte ranges, in order): sorted, unique, __name__ present. */
-function checkLabels(buf: Uint8Array, names: number[], where: string): void {
+function checkLabels(buf: Uint8Array, names: number[], index: number): void {
   let hasName = false;
   for (let i = 0; i < names.length; i += 2) {
     const s = names[i]!;
     const e = names[i + 1]!;
-    if (e === s) throw new InvalidRemoteWrite(`${where}: empty label name`);
+    if (e === s) throw new InvalidRemoteWrite(`timeseries[${index}]: empty label name`);
     if (bytesEqual(buf, s, e, NAME_LABEL)) hasName = true;
     if (i > 0) {
       const c = compareBytes(buf, names[i - 2]!, names[i - 1]!, s, e);
-      if (c === 0) throw new InvalidRemoteWrite(`${where}: duplicate label name "${text(buf, s, e)}"`);
-      if (c > 0) throw new InvalidRemoteWrite(`${where}: labels are not sorted by name ("${text(buf, names[i - 2]!, names[i - 1]!)}" before "${text(buf, s, e)}")`);
+      if (c === 0) throw new InvalidRemoteWrite(`timeseries[${index}]: duplicate label name "${text(buf, s, e)}"`);
+      if (c > 0) throw new InvalidRemoteWrite(`timeseries[${index}]: labels are not sorted by name ("${text(buf, names[i - 2]!, names[i - 1]!)}" before "${text(buf, s, e)}")`);
     }
   }
-  if (!hasName) throw new InvalidRemoteWrite(`${where}: no __name__ label`);
+  if (!hasName) throw new InvalidRemoteWrite(`timeseries[${index}]: no __name__ label`);
 }
 
 function readPackedOrSingle(r: Reader, wire: number, end: number, read: (end: number) => number, out: number[]): void {
@@ -244,8 +266,10 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
     const w = tag & 7;
     if (f === 1 && w === 2) {
       const tsEnd = r.len(end);
-      const series: SeriesView = { start: r.pos, end: tsEnd, job: '', instance: '', samples: 0, histograms: 0, exemplars: 0 };
-      const names: number[] = [];
+      const series: SeriesView = { start: r.pos, end: tsEnd, target: 0, samples: 0, histograms: 0, exemplars: 0 };
+      const names = scratchNames;
+      names.length = 0;
+      let js = 0, je = 0, is = 0, ie = 0;
       if (decode) {
         series.labels = [];
         series.sampleValues = [];
@@ -272,13 +296,23 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
               continue;
             }
             const le = r.len(e);
-            if (lt >>> 3 === 1) [ns, ne] = [r.pos, le];
-            else if (lt >>> 3 === 2) [vs, ve] = [r.pos, le];
+            if (lt >>> 3 === 1) {
+              ns = r.pos;
+              ne = le;
+            } else if (lt >>> 3 === 2) {
+              vs = r.pos;
+              ve = le;
+            }
             r.pos = le;
           }
           names.push(ns, ne);
-          if (bytesEqual(buf, ns, ne, JOB_LABEL)) series.job = text(buf, vs, ve);
-          else if (bytesEqual(buf, ns, ne, INSTANCE_LABEL)) series.instance = text(buf, vs, ve);
+          if (bytesEqual(buf, ns, ne, JOB_LABEL)) {
+            js = vs;
+            je = ve;
+          } else if (bytesEqual(buf, ns, ne, INSTANCE_LABEL)) {
+            is = vs;
+            ie = ve;
+          }
           if (decode) series.labels!.push([text(buf, ns, ne), text(buf, vs, ve)]);
         } else if (ft === 2) {
           series.samples++;
@@ -292,7 +326,8 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
         }
         r.pos = e;
       }
-      checkLabels(buf, names, `timeseries[${result.series}]`);
+      checkLabels(buf, names, result.series);
+      series.target = targetHash(buf, js, je, is, ie);
       result.series++;
       result.samples += series.samples;
       result.histograms += series.histograms;
@@ -362,28 +397,32 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
   if (seriesRanges.length > 0 && (nSymbols === 0 || symbols[1] !== symbols[0])) {
     throw new InvalidRemoteWrite('symbols must start with the empty string');
   }
-  const sym = (ref: number, where: string): [number, number] => {
-    if (ref >= nSymbols) throw new InvalidRemoteWrite(`${where}: symbol reference ${ref} is out of range (${nSymbols} symbols)`);
+  const sym = (ref: number, index: number): [number, number] => {
+    if (ref >= nSymbols) throw new InvalidRemoteWrite(`timeseries[${index}]: symbol reference ${ref} is out of range (${nSymbols} symbols)`);
     return [symbols[2 * ref]!, symbols[2 * ref + 1]!];
   };
+  const refs: number[] = [];
   for (let i = 0; i < seriesRanges.length; i += 2) {
-    const where = `timeseries[${result.series}]`;
-    const series: SeriesView = { start: seriesRanges[i]!, end: seriesRanges[i + 1]!, job: '', instance: '', samples: 0, histograms: 0, exemplars: 0 };
+    const where = result.series;
+    const series: SeriesView = { start: seriesRanges[i]!, end: seriesRanges[i + 1]!, target: 0, samples: 0, histograms: 0, exemplars: 0 };
     if (decode) {
       series.labels = [];
       series.sampleValues = [];
       series.histogramValues = [];
       series.exemplarValues = [];
     }
-    const refs: number[] = [];
+    refs.length = 0;
     r.pos = series.start;
     const e0 = series.end;
     while (r.pos < e0) {
       const t = r.varint(e0);
       const ft = t >>> 3;
       const wt = t & 7;
-      if (ft === 1) {
-        readPackedOrSingle(r, wt, e0, (e) => r.varint(e), refs);
+      if (ft === 1 && wt === 2) {
+        const e = r.len(e0);
+        while (r.pos < e) refs.push(r.varint(e));
+      } else if (ft === 1 && wt === 0) {
+        refs.push(r.varint(e0));
       } else if (ft === 2 && wt === 2) {
         const e = r.len(e0);
         series.samples++;
@@ -432,18 +471,30 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
         if (decode) series.createdTimestamp = ct;
       } else r.skip(wt, e0);
     }
-    if (refs.length % 2 !== 0) throw new InvalidRemoteWrite(`${where}: labels_refs has an odd length (${refs.length})`);
-    const names: number[] = [];
+    if (refs.length % 2 !== 0) throw new InvalidRemoteWrite(`timeseries[${where}]: labels_refs has an odd length (${refs.length})`);
+    const names = scratchNames;
+    names.length = 0;
+    let js = 0, je = 0, is = 0, ie = 0;
     for (let k = 0; k < refs.length; k += 2) {
-      const [ns, ne] = sym(refs[k]!, where);
-      const [vs, ve] = sym(refs[k + 1]!, where);
+      const nr = refs[k]!;
+      const vr = refs[k + 1]!;
+      if (nr >= nSymbols) sym(nr, where);
+      if (vr >= nSymbols) sym(vr, where);
+      const ns = symbols[2 * nr]!, ne = symbols[2 * nr + 1]!;
+      const vs = symbols[2 * vr]!, ve = symbols[2 * vr + 1]!;
       names.push(ns, ne);
-      if (bytesEqual(buf, ns, ne, JOB_LABEL)) series.job = text(buf, vs, ve);
-      else if (bytesEqual(buf, ns, ne, INSTANCE_LABEL)) series.instance = text(buf, vs, ve);
+      if (bytesEqual(buf, ns, ne, JOB_LABEL)) {
+        js = vs;
+        je = ve;
+      } else if (bytesEqual(buf, ns, ne, INSTANCE_LABEL)) {
+        is = vs;
+        ie = ve;
+      }
       if (decode) series.labels!.push([text(buf, ns, ne), text(buf, vs, ve)]);
     }
     checkLabels(buf, names, where);
-    if (series.samples > 0 && series.histograms > 0) throw new InvalidRemoteWrite(`${where}: a series carries samples or histograms, not both`);
+    series.target = targetHash(buf, js, je, is, ie);
+    if (series.samples > 0 && series.histograms > 0) throw new InvalidRemoteWrite(`timeseries[${where}]: a series carries samples or histograms, not both`);
     result.series++;
     result.samples += series.samples;
     result.histograms += series.histograms;
