@@ -12,7 +12,8 @@ import { otlpMetricsFactory } from './otlpmetrics/factory.js';
 import { healthFactory, healthFactsFactory } from './health/factory.js';
 import { graphEdgesFactory, graphNodesFactory } from './graph/factory.js';
 import { runtimeEventsFactory } from './falco/factory.js';
+import { changeEventsFactory, changesFactory } from './cloudtrail/factory.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory, healthFactory, healthFactsFactory, runtimeEventsFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory, healthFactory, healthFactsFactory, runtimeEventsFactory, changesFactory, changeEventsFactory]);
 }

@@ -6,6 +6,7 @@ export const DEFAULT_SPANS_TOPIC = 'otlp_spans';
 export const DEFAULT_METRICS_TOPIC = 'otlp_metrics';
 export const DEFAULT_LOGS_TOPIC = 'otlp_logs';
 export const DEFAULT_FALCO_TOPIC = 'falco_events';
+export const DEFAULT_CLOUDTRAIL_TOPIC = 'cloudtrail_events';
 export const DEFAULT_RETRY_AFTER_S = 5;
 
 export const otlpConfigSchema = z
@@ -20,6 +21,8 @@ export const otlpConfigSchema = z
     logs_topic: topicName.default(DEFAULT_LOGS_TOPIC),
     /** Falco alerts POSTed to /v1/falco on the HTTP port. */
     falco_topic: topicName.default(DEFAULT_FALCO_TOPIC),
+    /** CloudTrail log files, EventBridge events and records POSTed to /v1/cloudtrail. */
+    cloudtrail_topic: topicName.default(DEFAULT_CLOUDTRAIL_TOPIC),
     /** Kubernetes cluster name for the pods Falco alerts name (Falco does not send one). */
     cluster_name: z.string().default(''),
     /** Origins allowed to POST from a browser (CORS); "*" allows any. Empty: no CORS headers. */

@@ -7,6 +7,9 @@ import { HttpError, listenHttp, parseHostPort, readLimitedBody, type Listening }
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { otlpConfigSchema, type OtlpConfig } from './config.js';
 import { parseFalcoBody } from '../falco/events.js';
+import { parseCloudTrailBody } from '../cloudtrail/records.js';
+import { resolveResources } from '../cloudtrail/identity.js';
+import type { OutMessage } from '../runtime/bus/types.js';
 import { SIGNALS, type Prepared, type Signal } from './signals.js';
 import { encodeRpcStatus, GrpcCode } from './status.js';
 
@@ -14,7 +17,41 @@ const gunzipAsync = promisify(gunzip);
 
 type BodyKind = 'protobuf' | 'json';
 
-const FALCO_PATH = '/v1/falco';
+/** A non-OTLP intake the HTTP port also serves: each valid item of a body becomes one record. */
+interface Intake {
+  name: string;
+  what: string;
+  path: string;
+  contentTypes: string[];
+  topic(config: OtlpConfig): string;
+  parse(body: Buffer, config: OtlpConfig): { messages: OutMessage[]; errors: string[] };
+}
+
+const INTAKES: Intake[] = [
+  {
+    name: 'falco',
+    what: 'Falco alerts',
+    path: '/v1/falco',
+    contentTypes: ['application/json'],
+    topic: (c) => c.falco_topic,
+    parse(body, c) {
+      const { events, errors } = parseFalcoBody(body.toString('utf8'), c.cluster_name);
+      return { messages: events.map((e) => ({ key: e.row.resource_id || null, value: Buffer.from(e.json) })), errors };
+    },
+  },
+  {
+    name: 'cloudtrail',
+    what: 'CloudTrail records',
+    path: '/v1/cloudtrail',
+    // S3 log files as stored (.json.gz) or unpacked, EventBridge events, records.
+    contentTypes: ['application/json', 'application/gzip', 'application/x-gzip', 'application/octet-stream'],
+    topic: (c) => c.cloudtrail_topic,
+    parse(body) {
+      const { records, errors } = parseCloudTrailBody(body);
+      return { messages: records.map((r) => ({ key: resolveResources(r)[0] ?? (r.eventID as string), value: Buffer.from(JSON.stringify(r)) })), errors };
+    },
+  },
+];
 
 /** OTLP over HTTP and gRPC: validates, splits by trace id and answers only once the bus has the data. */
 class OtlpReceiver implements Component {
@@ -37,7 +74,7 @@ class OtlpReceiver implements Component {
       out.push({ name: 'otlp http', url: `${this.#http.url}/v1/traces` });
       out.push({ name: 'otlp metrics', url: `${this.#http.url}/v1/metrics` });
       out.push({ name: 'otlp logs', url: `${this.#http.url}/v1/logs` });
-      out.push({ name: 'falco', url: `${this.#http.url}/v1/falco` });
+      for (const i of INTAKES) out.push({ name: i.name, url: `${this.#http.url}${i.path}` });
     }
     return out;
   }
@@ -96,14 +133,15 @@ class OtlpReceiver implements Component {
       res.writeHead(204).end();
       return;
     }
-    if (path === FALCO_PATH) {
-      await this.#handleFalco(req, res);
+    const intake = INTAKES.find((i) => i.path === path);
+    if (intake) {
+      await this.#handleIntake(intake, req, res);
       return;
     }
     let kind: BodyKind = 'protobuf';
     try {
       const signal = SIGNALS.find((s) => s.httpPath === path);
-      if (!signal) throw new HttpError(404, `no OTLP endpoint at ${path}; use POST /v1/traces, /v1/metrics, /v1/logs (or /v1/falco for Falco alerts)`);
+      if (!signal) throw new HttpError(404, `no OTLP endpoint at ${path}; use POST /v1/traces, /v1/metrics, /v1/logs (or /v1/falco, /v1/cloudtrail)`);
       if (req.method !== 'POST') throw new HttpError(405, 'OTLP/HTTP takes POST', { Allow: 'POST, OPTIONS' });
       kind = bodyKind(req.headers['content-type']);
       if (!this.#authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
@@ -116,27 +154,27 @@ class OtlpReceiver implements Component {
     }
   }
 
-  /** Falco's JSON alerts (http_output, falcosidekick's webhook): one event or a list → falco_topic, keyed by resource. */
-  async #handleFalco(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  /** A JSON intake on the OTLP HTTP port (Falco alerts, CloudTrail): checked, each item its own record. */
+  async #handleIntake(intake: Intake, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const { metrics } = this.#s;
     try {
-      if (req.method !== 'POST') throw new HttpError(405, 'POST Falco alerts to /v1/falco', { Allow: 'POST, OPTIONS' });
+      if (req.method !== 'POST') throw new HttpError(405, `POST ${intake.what} to ${intake.path}`, { Allow: 'POST, OPTIONS' });
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type !== 'application/json') throw new HttpError(415, `unsupported Content-Type "${req.headers['content-type'] ?? ''}"; /v1/falco takes application/json (Falco's json_output)`);
+      if (!intake.contentTypes.includes(type)) throw new HttpError(415, `unsupported Content-Type "${req.headers['content-type'] ?? ''}"; ${intake.path} takes ${intake.contentTypes.join(', ')}`);
       if (!this.#authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
       const body = await this.#readBody(req);
-      const { events, errors } = parseFalcoBody(body.toString('utf8'), this.#cfg.cluster_name);
-      metrics.received(events.length + errors.length);
-      if (errors.length) metrics.dropped('invalid_falco', errors.length);
-      if (events.length === 0) throw new HttpError(400, errors.length ? errors.join('; ') : 'no Falco events in the body');
+      const { messages, errors } = intake.parse(body, this.#cfg);
+      metrics.received(messages.length + errors.length);
+      if (errors.length) metrics.dropped(`invalid_${intake.name}`, errors.length);
+      if (messages.length === 0) throw new HttpError(400, errors.length ? errors.slice(0, 20).join('; ') : `no ${intake.what} in the body`);
       try {
-        await this.#s.bus.producer().send(this.#cfg.falco_topic, events.map((e) => ({ key: e.row.resource_id || null, value: Buffer.from(e.json) })));
-        metrics.sent(events.length);
+        await this.#s.bus.producer().send(intake.topic(this.#cfg), messages);
+        metrics.sent(messages.length);
       } catch (err) {
-        metrics.failed(err instanceof BusFullError ? 'bus_full' : 'bus_error', events.length);
+        metrics.failed(err instanceof BusFullError ? 'bus_full' : 'bus_error', messages.length);
         throw err;
       }
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ accepted: events.length, rejected: errors.length, errors }));
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ accepted: messages.length, rejected: errors.length, errors: errors.slice(0, 100) }));
     } catch (err) {
       this.#respondError(res, 'json', err);
     }
@@ -262,6 +300,6 @@ export const otlpFactory: Factory<OtlpConfig> = {
   kind: 'receiver',
   type: 'otlp',
   configSchema: otlpConfigSchema,
-  topics: (c) => ({ consumes: [], produces: [c.spans_topic, c.metrics_topic, c.logs_topic, c.falco_topic] }),
+  topics: (c) => ({ consumes: [], produces: [c.spans_topic, c.metrics_topic, c.logs_topic, c.falco_topic, c.cloudtrail_topic] }),
   create: (settings, config) => new OtlpReceiver(settings, config),
 };

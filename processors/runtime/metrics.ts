@@ -8,6 +8,7 @@ export class PipelineMetrics {
   readonly #failed: Counter<'component' | 'kind' | 'reason'>;
   readonly #dropped: Counter<'component' | 'kind' | 'reason'>;
   readonly #dlq: Counter<'component' | 'kind'>;
+  readonly #noted: Counter<'component' | 'kind' | 'reason'>;
   readonly #insertSeconds: Histogram<'table'>;
   readonly #queues = new Map<string, () => number>();
   readonly #up: Gauge<'component' | 'kind'>;
@@ -20,6 +21,7 @@ export class PipelineMetrics {
     this.#sent = new Counter({ name: 'airdig_component_sent_total', help: 'Records a component passed on (to the bus or ClickHouse).', labelNames: ['component', 'kind'], registers: r });
     this.#failed = new Counter({ name: 'airdig_component_failed_total', help: 'Records a component failed to process, by reason; retried or sent to the DLQ.', labelNames: ['component', 'kind', 'reason'], registers: r });
     this.#dropped = new Counter({ name: 'airdig_component_dropped_total', help: 'Records a component dropped for good, by reason.', labelNames: ['component', 'kind', 'reason'], registers: r });
+    this.#noted = new Counter({ name: 'airdig_component_noted_total', help: 'Records a component kept but flagged, by reason (e.g. a CloudTrail record with no resolvable resource).', labelNames: ['component', 'kind', 'reason'], registers: r });
     this.#dlq = new Counter({ name: 'airdig_component_dlq_total', help: 'Records a component sent to airdig.dlq.', labelNames: ['component', 'kind'], registers: r });
     this.#insertSeconds = new Histogram({
       name: 'airdig_clickhouse_insert_seconds',
@@ -60,6 +62,7 @@ export class PipelineMetrics {
       failed: (reason, n = 1) => this.#failed.inc({ ...labels, reason }, n),
       dropped: (reason, n = 1) => this.#dropped.inc({ ...labels, reason }, n),
       dlq: (n = 1) => this.#dlq.inc(labels, n),
+      noted: (reason, n = 1) => this.#noted.inc({ ...labels, reason }, n),
       insertSeconds: (table, seconds) => this.#insertSeconds.observe({ table }, seconds),
       queueDepth: (depth) => {
         if (depth) this.#queues.set(component, depth);
@@ -76,6 +79,8 @@ export interface ComponentMetrics {
   failed(reason: string, n?: number): void;
   dropped(reason: string, n?: number): void;
   dlq(n?: number): void;
+  /** Records kept as they are but worth counting (no resolvable resource, a duplicate skipped, …). */
+  noted(reason: string, n?: number): void;
   insertSeconds(table: string, seconds: number): void;
   /** Registers how to read the component's queue depth at scrape time; undefined unregisters. */
   queueDepth(depth: (() => number) | undefined): void;

@@ -1,0 +1,132 @@
+import { gunzipSync } from 'node:zlib';
+import { MalformedInputError } from '../runtime/errors.js';
+import { resolveResources } from './identity.js';
+
+type Doc = Record<string, unknown>;
+
+/** A CloudTrail record as AirDig keeps it (Avro schemas/avro/change.avsc, table change_events). */
+export interface ChangeEvent {
+  event_id: string;
+  ts_ms: number;
+  source: string;
+  event_source: string;
+  event_name: string;
+  actor: string;
+  actor_type: string;
+  account: string;
+  region: string;
+  resource_ids: string[];
+  read_only: boolean;
+  error_code: string;
+  error_message: string;
+  source_ip: string;
+  user_agent: string;
+}
+
+const EVENTBRIDGE_DETAIL_TYPE = 'AWS API Call via CloudTrail';
+const str = (v: unknown) => (typeof v === 'string' ? v : '');
+
+/**
+ * The records in a body as AWS delivers CloudTrail: an S3 log file (`{"Records": [...]}`, gzip or
+ * not), an EventBridge event (`detail-type: "AWS API Call via CloudTrail"`, the record in
+ * `detail`), a list of either, or a single record. Records that are not records are named in
+ * `errors`; the rest is kept.
+ */
+export function parseCloudTrailBody(body: Buffer): { records: Doc[]; errors: string[] } {
+  let buf = body;
+  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+    try {
+      buf = gunzipSync(buf);
+    } catch (err) {
+      throw new MalformedInputError(`broken gzip CloudTrail file: ${(err as Error).message}`);
+    }
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(buf.toString('utf8'));
+  } catch (err) {
+    throw new MalformedInputError(`CloudTrail body is not JSON: ${(err as Error).message}`);
+  }
+  const records: Doc[] = [];
+  const errors: string[] = [];
+  const take = (o: unknown, where: string) => {
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) {
+      errors.push(`${where}: not a JSON object`);
+      return;
+    }
+    const d = o as Doc;
+    if ('detail-type' in d) {
+      if (d['detail-type'] !== EVENTBRIDGE_DETAIL_TYPE) {
+        errors.push(`${where}: EventBridge event of detail-type ${JSON.stringify(d['detail-type'])}; only "${EVENTBRIDGE_DETAIL_TYPE}" carries a CloudTrail record`);
+        return;
+      }
+      return take(d.detail, `${where}.detail`);
+    }
+    const problem = recordProblem(d);
+    if (problem) errors.push(`${where}: ${problem}`);
+    else records.push(d);
+  };
+  if (typeof doc === 'object' && doc !== null && !Array.isArray(doc) && 'Records' in doc) {
+    const list = (doc as Doc).Records;
+    if (!Array.isArray(list)) throw new MalformedInputError(`"Records" is ${list === null ? 'null' : typeof list}, not an array: a CloudTrail log file is {"Records": [...]}`);
+    list.forEach((r, i) => take(r, `Records[${i}]`));
+  } else if (Array.isArray(doc)) {
+    doc.forEach((r, i) => take(r, `[${i}]`));
+  } else if (typeof doc === 'object' && doc !== null) {
+    take(doc, 'body');
+  } else {
+    throw new MalformedInputError('CloudTrail body is neither a log file ({"Records": [...]}), an EventBridge event, a record nor a list of them');
+  }
+  return { records, errors };
+}
+
+/** What keeps an object from being a CloudTrail record; undefined when it is one. */
+export function recordProblem(d: Doc): string | undefined {
+  for (const k of ['eventID', 'eventTime', 'eventSource', 'eventName']) if (typeof d[k] !== 'string' || d[k] === '') return `not a CloudTrail record: no "${k}"`;
+  if (Number.isNaN(Date.parse(d.eventTime as string))) return `eventTime ${JSON.stringify(d.eventTime)} is not a time`;
+  return undefined;
+}
+
+/** Who made the call: the principal's ARN, else the AWS service that called on its behalf, else its principal id. */
+function actorOf(u: Doc | undefined): string {
+  if (!u) return '';
+  return str(u.arn) || str(u.invokedBy) || str(u.principalId) || str(u.userName);
+}
+
+/** A checked record as a change event, with the resources it touched. */
+export function changeEvent(d: Doc): ChangeEvent {
+  const problem = recordProblem(d);
+  if (problem) throw new MalformedInputError(problem);
+  const u = (typeof d.userIdentity === 'object' && d.userIdentity !== null ? d.userIdentity : undefined) as Doc | undefined;
+  const name = d.eventName as string;
+  const readOnly = d.readOnly === true || d.readOnly === 'true' || (d.readOnly === undefined && /^(Describe|List|Get|Lookup|Head)/.test(name));
+  return {
+    event_id: d.eventID as string,
+    ts_ms: Date.parse(d.eventTime as string),
+    source: 'cloudtrail',
+    event_source: d.eventSource as string,
+    event_name: name,
+    actor: actorOf(u),
+    actor_type: str(u?.type),
+    account: str(d.recipientAccountId) || str(u?.accountId),
+    region: str(d.awsRegion),
+    resource_ids: resolveResources(d),
+    read_only: readOnly,
+    error_code: str(d.errorCode),
+    error_message: str(d.errorMessage),
+    source_ip: str(d.sourceIPAddress),
+    user_agent: str(d.userAgent),
+  };
+}
+
+/** A cloudtrail_events record (one CloudTrail record's JSON) back into a change event. */
+export function decodeCloudTrailRecord(value: Buffer): ChangeEvent {
+  let d: unknown;
+  try {
+    d = JSON.parse(value.toString('utf8'));
+  } catch (err) {
+    throw new MalformedInputError(`cloudtrail_events record is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new MalformedInputError('cloudtrail_events record is not a JSON object');
+  return changeEvent(d as Doc);
+}
