@@ -12,7 +12,6 @@ type Kind =
   | 'rds:db'
   | 'iam:role'
   | 'iam:user'
-  | 'iam:policy'
   | 's3:bucket'
   | 'lambda:function'
   | 'eks:cluster'
@@ -213,7 +212,6 @@ function arnOf(id: string, kind: Kind, region: string, account: string): string 
     case 'rds:db': return `arn:aws:rds:${region}:${account}:db:${id}`;
     case 'iam:role': return `arn:aws:iam::${account}:role/${id}`;
     case 'iam:user': return `arn:aws:iam::${account}:user/${id}`;
-    case 'iam:policy': return `arn:aws:iam::${account}:policy/${id}`;
     case 's3:bucket': return `arn:aws:s3:::${id}`;
     case 'lambda:function': return `arn:aws:lambda:${region}:${account}:function:${id}`;
     case 'eks:cluster': return `arn:aws:eks:${region}:${account}:cluster/${id}`;

@@ -126,6 +126,30 @@ export function encodePieces(children: Piece[]): Buffer {
   return out;
 }
 
+/** A message of LEN fields, each a byte range of src (start, end pairs in `ranges`) under its field number. */
+export function encodeRanges(src: Buffer, parts: { field: number; ranges: readonly number[] }[]): Buffer {
+  let size = 0;
+  for (const { field, ranges } of parts) {
+    const tag = varintSize(field * 8 + WIRE_LEN);
+    for (let i = 0; i < ranges.length; i += 2) {
+      const n = ranges[i + 1]! - ranges[i]!;
+      size += tag + varintSize(n) + n;
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  for (const { field, ranges } of parts) {
+    for (let i = 0; i < ranges.length; i += 2) {
+      const s = ranges[i]!;
+      const e = ranges[i + 1]!;
+      pos = writeVarint(out, pos, field * 8 + WIRE_LEN);
+      pos = writeVarint(out, pos, e - s);
+      pos += src.copy(out, pos, s, e);
+    }
+  }
+  return out;
+}
+
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 export function toHex(buf: Uint8Array, start: number, end: number): string {

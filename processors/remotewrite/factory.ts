@@ -3,6 +3,7 @@ import { uncompressSync } from 'snappy';
 import { BusFullError, errorMessage, isRetryable, MalformedInputError } from '../runtime/errors.js';
 import { HttpError, listenHttp, readLimitedBody, type Listening } from '../runtime/http.js';
 import type { OutMessage } from '../runtime/bus/types.js';
+import { encodeRanges } from '../otlp/wire.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { remoteWriteConfigSchema, type RemoteWriteConfig } from './config.js';
 import { PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion, type SeriesView, type WalkResult } from './wire.js';
@@ -45,50 +46,6 @@ export function decompress(body: Buffer, maxDecompressed: number): Buffer {
   }
 }
 
-/** Bytes a varint takes. */
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Buffer, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[pos++] = n;
-  return pos;
-}
-
-/** A message of LEN fields, each a byte range of src (pairs of start, end in `ranges`) under the given field number. */
-function encodeRanges(src: Buffer, parts: { field: number; ranges: number[] }[]): Buffer {
-  let size = 0;
-  for (const { field, ranges } of parts) {
-    const tag = varintSize((field << 3) | 2);
-    for (let i = 0; i < ranges.length; i += 2) {
-      const n = ranges[i + 1]! - ranges[i]!;
-      size += tag + varintSize(n) + n;
-    }
-  }
-  const out = Buffer.allocUnsafe(size);
-  let pos = 0;
-  for (const { field, ranges } of parts) {
-    const tag = (field << 3) | 2;
-    for (let i = 0; i < ranges.length; i += 2) {
-      const s = ranges[i]!;
-      const e = ranges[i + 1]!;
-      pos = writeVarint(out, pos, tag);
-      pos = writeVarint(out, pos, e - s);
-      pos += src.copy(out, pos, s, e);
-    }
-  }
-  return out;
-}
-
 /**
  * The series of a request grouped by the partition of their target (job, instance), each group a
  * smaller request of the same version made of byte slices of the original: one target's samples
@@ -100,12 +57,13 @@ export function splitByTarget(body: Buffer, version: RemoteWriteVersion, series:
   const header = { [RW_PROTO_HEADER]: version === '1.0' ? PROTO_V1 : PROTO_V2 };
   const seriesField = version === '1.0' ? 1 : 5;
   const messages: OutMessage[] = [];
+  // 2.0: every piece needs the symbols table; 1.0: the request's metadata goes with the first piece.
+  const symbols = version === '2.0' ? { field: 4, ranges: walk.symbolFields.flat() } : undefined;
   let first = true;
   for (let partition = 0; partition < partitions; partition++) {
     const ranges = groups[partition]!;
     if (ranges.length === 0) continue;
-    // 2.0: every piece needs the symbols table; 1.0: the request's metadata goes with the first piece.
-    const extra = version === '2.0' ? { field: 4, ranges: walk.symbolFields.flat() } : { field: 3, ranges: first ? walk.metadataFields.flat() : [] };
+    const extra = symbols ?? { field: 3, ranges: first ? walk.metadataFields.flat() : [] };
     first = false;
     messages.push({ value: encodeRanges(body, [extra, { field: seriesField, ranges }]), headers: header, ...(partitions > 1 ? { partition } : {}) });
   }
