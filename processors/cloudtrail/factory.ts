@@ -1,9 +1,9 @@
+import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import type { Consumer, OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
-import { errorMessage } from '../runtime/errors.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { TableSink } from '../runtime/pipeline/table-sink.js';
 import { decodeCloudTrailRecord, type ChangeEvent } from './records.js';
@@ -52,10 +52,10 @@ class ChangesProcessor implements Component {
   }
 
   async start(): Promise<void> {
-    const { bus, metrics, logger, id } = this.#s;
+    const { bus, metrics, id } = this.#s;
     const producer = bus.producer();
-    this.#consumer = bus.consumer({
-      groupId: `airdig.${id}`,
+    this.#consumer = await consumeTopics(this.#s, {
+      what: 'changes batch',
       topics: [this.#cfg.input],
       maxBatch: this.#cfg.max_batch,
       handler: async (batch) => {
@@ -82,18 +82,11 @@ class ChangesProcessor implements Component {
         }
         metrics.sent(out.length);
       },
-      onHandlerError: (err, attempt) => {
-        metrics.failed('process');
-        logger.warn({ err: errorMessage(err), attempt }, 'changes batch failed; it will be delivered again');
-      },
     });
-    await this.#consumer.start();
-    metrics.queueDepth(() => this.#consumer?.lag() ?? 0);
   }
 
   async shutdown(): Promise<void> {
-    await this.#consumer?.stop();
-    this.#s.metrics.queueDepth(undefined);
+    await stopConsuming(this.#s, this.#consumer);
   }
 }
 

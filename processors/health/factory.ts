@@ -1,9 +1,9 @@
+import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq, headerString } from '../runtime/bus/dlq.js';
 import { applyCommitHolds, type Consumer, type OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
-import { errorMessage } from '../runtime/errors.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { TableSink } from '../runtime/pipeline/table-sink.js';
 import { RW_PROTO_HEADER } from '../remotewrite/factory.js';
@@ -60,10 +60,10 @@ class HealthProcessor implements Component {
   }
 
   async start(): Promise<void> {
-    const { bus, metrics, logger, id } = this.#s;
+    const { bus, metrics, id } = this.#s;
     const producer = bus.producer();
-    this.#consumer = bus.consumer({
-      groupId: `airdig.${id}`,
+    this.#consumer = await consumeTopics(this.#s, {
+      what: 'health batch',
       topics: inputsOf(this.#cfg),
       maxBatch: this.#cfg.max_batch,
       handler: async (batch, ctx) => {
@@ -115,18 +115,11 @@ class HealthProcessor implements Component {
         // A firing rule's opening record stays uncommitted: after a crash it is read again and the state rebuilt.
         applyCommitHolds(ctx, this.#partitions, this.#eval.heldOffsets());
       },
-      onHandlerError: (err, attempt) => {
-        metrics.failed('process');
-        logger.warn({ err: errorMessage(err), attempt }, 'health batch failed; it will be delivered again');
-      },
     });
-    await this.#consumer.start();
-    metrics.queueDepth(() => this.#consumer?.lag() ?? 0);
   }
 
   async shutdown(): Promise<void> {
-    await this.#consumer?.stop();
-    this.#s.metrics.queueDepth(undefined);
+    await stopConsuming(this.#s, this.#consumer);
   }
 }
 

@@ -1,8 +1,8 @@
+import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { z } from 'zod';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import type { Consumer, OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
-import { errorMessage } from '../runtime/errors.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { forEachField } from '../otlp/wire.js';
 import { Resource } from '../otlp/proto.js';
@@ -48,10 +48,10 @@ class PlacementProcessor implements Component {
   }
 
   async start(): Promise<void> {
-    const { bus, metrics, logger, id, clock } = this.#s;
+    const { bus, metrics, id, clock } = this.#s;
     const producer = bus.producer();
-    this.#consumer = bus.consumer({
-      groupId: `airdig.${id}`,
+    this.#consumer = await consumeTopics(this.#s, {
+      what: 'placement batch',
       topics: [this.#cfg.input],
       maxBatch: this.#cfg.max_batch,
       handler: async (batch) => {
@@ -84,18 +84,11 @@ class PlacementProcessor implements Component {
         }
         metrics.sent(out.length);
       },
-      onHandlerError: (err, attempt) => {
-        metrics.failed('process');
-        logger.warn({ err: errorMessage(err), attempt }, 'placement batch failed; it will be delivered again');
-      },
     });
-    await this.#consumer.start();
-    metrics.queueDepth(() => this.#consumer?.lag() ?? 0);
   }
 
   async shutdown(): Promise<void> {
-    await this.#consumer?.stop();
-    this.#s.metrics.queueDepth(undefined);
+    await stopConsuming(this.#s, this.#consumer);
   }
 }
 

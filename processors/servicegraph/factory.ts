@@ -1,3 +1,4 @@
+import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
@@ -37,8 +38,9 @@ class ServiceGraphProcessor implements Component {
   async start(): Promise<void> {
     const { bus, metrics, logger, id } = this.#s;
     const producer = bus.producer();
-    this.#consumer = bus.consumer({
-      groupId: `airdig.${id}`,
+    this.#consumer = await consumeTopics(this.#s, {
+      what: 'span batch',
+      pending: () => this.#graph.pending,
       topics: [this.#cfg.input],
       maxBatch: this.#cfg.max_batch,
       handler: async (batch, ctx) => {
@@ -58,13 +60,7 @@ class ServiceGraphProcessor implements Component {
         // Commit no further than the oldest record a pending half edge came from: after a crash it is read again.
         applyCommitHolds(ctx, this.#partitions, this.#graph.heldOffsets());
       },
-      onHandlerError: (err, attempt) => {
-        metrics.failed('process');
-        logger.warn({ err: errorMessage(err), attempt }, 'span batch failed; it will be delivered again');
-      },
     });
-    await this.#consumer.start();
-    metrics.queueDepth(() => (this.#consumer?.lag() ?? 0) + this.#graph.pending);
     this.#timer = setInterval(() => {
       this.#graph.expire();
       this.#flush().catch((err) => logger.warn({ err: errorMessage(err) }, 'sending expired edges failed; they are kept and sent with the next batch'));
@@ -89,10 +85,9 @@ class ServiceGraphProcessor implements Component {
   async shutdown(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.#consumer?.stop();
+    await stopConsuming(this.#s, this.#consumer);
     // What is still pending is not lost: its records were not committed and are read again on restart.
     await this.#flush().catch(() => {});
-    this.#s.metrics.queueDepth(undefined);
   }
 }
 

@@ -1,3 +1,4 @@
+import { consumeTopics, stopConsuming } from './consume.js';
 import { eachRecordOrDlq, sendToDlq } from '../bus/dlq.js';
 import type { BusRecord, Consumer } from '../bus/types.js';
 import { InsertBatcher } from '../store/batcher.js';
@@ -58,8 +59,9 @@ export class TableSink<Row extends object> implements Component {
   async start(): Promise<void> {
     const { metrics, logger, bus, id } = this.#s;
     const producer = bus.producer();
-    this.#consumer = bus.consumer({
-      groupId: `airdig.${id}`,
+    this.#consumer = await consumeTopics(this.#s, {
+      what: `batch for ${this.#o.input}`,
+      failReason: 'write',
       topics: [this.#o.input],
       maxBatch: this.#o.maxBatch,
       handler: async (batch) => {
@@ -97,18 +99,11 @@ export class TableSink<Row extends object> implements Component {
         }
         metrics.sent(rows - rejectedRows);
       },
-      onHandlerError: (err, attempt) => {
-        metrics.failed('write');
-        logger.warn({ err: (err as Error).message, attempt }, `batch for ${this.#o.input} failed; it will be delivered again`);
-      },
     });
-    await this.#consumer.start();
-    metrics.queueDepth(() => this.#consumer?.lag() ?? 0);
   }
 
   async shutdown(): Promise<void> {
-    await this.#consumer?.stop();
+    await stopConsuming(this.#s, this.#consumer);
     await Promise.all([...this.#batchers.values()].map((b) => b.close()));
-    this.#s.metrics.queueDepth(undefined);
   }
 }
