@@ -1,11 +1,11 @@
-import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import type { Consumer, OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
-import { TableSink } from '../runtime/pipeline/table-sink.js';
+import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
+import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { decodeCloudTrailRecord, type ChangeEvent } from './records.js';
 
 export const changeCodec = avroCodec<ChangeEvent>('change');
@@ -98,29 +98,12 @@ export const changesFactory: Factory<ChangesConfig> = {
   create: (settings, config) => new ChangesProcessor(settings, config),
 };
 
-const changeEventsConfig = z
-  .object({
-    input: topicName.default('airdig.changes'),
-    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default('change_event_log'),
-    max_batch: z.number().int().positive().default(2_000),
-  })
-  .strict();
-
 /** airdig.changes → change_event_log; the view change_events shows each event id once. */
-export const changeEventsFactory: Factory<z.infer<typeof changeEventsConfig>> = {
-  kind: 'sink',
+export const changeEventsFactory = tableSinkFactory({
   type: 'change_events',
-  configSchema: changeEventsConfig,
-  topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, c) =>
-    new TableSink(settings, {
-      input: c.input,
-      table: c.table,
-      maxBatch: c.max_batch,
-      onRefused: 'dlq',
-      toRows: (r) => {
-        const { ts_ms, ...e } = changeCodec.decode(r.value);
-        return [{ ...e, ts: new Date(ts_ms).toISOString() }];
-      },
-    }),
-};
+  configSchema: tableSinkConfig('airdig.changes', 'change_event_log', 2_000),
+  toRows: (r) => {
+    const { ts_ms, ...e } = changeCodec.decode(r.value);
+    return [{ ...e, ts: new Date(ts_ms).toISOString() }];
+  },
+});

@@ -1,19 +1,11 @@
 import { z } from 'zod';
 import { DLQ_TOPIC, type BusRecord } from '../runtime/bus/types.js';
 import { DlqHeaders, headerString } from '../runtime/bus/dlq.js';
-import { topicName } from '../runtime/config/schema.js';
-import type { Factory } from '../runtime/pipeline/component.js';
-import { TableSink } from '../runtime/pipeline/table-sink.js';
+import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 
 export const DEFAULT_DEAD_LETTERS_TABLE = 'dead_letters';
 
-export const deadLettersConfigSchema = z
-  .object({
-    input: topicName.default(DLQ_TOPIC),
-    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default(DEFAULT_DEAD_LETTERS_TABLE),
-    max_batch: z.number().int().positive().default(1_000),
-  })
-  .strict();
+export const deadLettersConfigSchema = tableSinkConfig(DLQ_TOPIC, DEFAULT_DEAD_LETTERS_TABLE, 1_000);
 export type DeadLettersConfig = z.infer<typeof deadLettersConfigSchema>;
 
 export interface DeadLetterRow {
@@ -49,12 +41,5 @@ export function deadLetterRow(r: BusRecord): DeadLetterRow {
   };
 }
 
-export const deadLettersFactory: Factory<DeadLettersConfig> = {
-  kind: 'sink',
-  type: 'dead_letters',
-  configSchema: deadLettersConfigSchema,
-  topics: (c) => ({ consumes: [c.input], produces: [] }),
-  // A dead letter has nowhere further to go: what ClickHouse refuses is counted and logged.
-  create: (settings, config) =>
-    new TableSink<DeadLetterRow>(settings, { input: config.input, table: config.table, maxBatch: config.max_batch, toRows: (r) => [deadLetterRow(r)], onRefused: 'drop' }),
-};
+// A dead letter has nowhere further to go: what ClickHouse refuses is counted and logged.
+export const deadLettersFactory = tableSinkFactory({ type: 'dead_letters', configSchema: deadLettersConfigSchema, toRows: (r) => [deadLetterRow(r)], onRefused: 'drop' });

@@ -1,9 +1,6 @@
-import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import type { BusRecord } from '../runtime/bus/types.js';
-import { topicName } from '../runtime/config/schema.js';
-import type { Factory } from '../runtime/pipeline/component.js';
-import { TableSink } from '../runtime/pipeline/table-sink.js';
+import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 
 export interface TopologyRecord {
   kind: 'node' | 'edge';
@@ -25,17 +22,6 @@ export function topologyKey(r: TopologyRecord): string {
   return r.kind === 'node' ? r.id : `${r.id}|${r.type}|${r.dst}`;
 }
 
-const graphSinkConfig = (table: string) =>
-  z
-    .object({
-      input: topicName.default('airdig.topology'),
-      table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default(table),
-      max_batch: z.number().int().positive().default(5_000),
-    })
-    .strict();
-const nodesConfig = graphSinkConfig('graph_node_versions');
-const edgesConfig = graphSinkConfig('graph_edge_versions');
-type GraphSinkConfig = z.infer<typeof nodesConfig>;
 
 function nodeRows(r: BusRecord) {
   const t = topologyCodec.decode(r.value);
@@ -50,19 +36,7 @@ function edgeRows(r: BusRecord) {
 }
 
 /** airdig.topology → graph_node_versions (read through the view graph_nodes). */
-export const graphNodesFactory: Factory<GraphSinkConfig> = {
-  kind: 'sink',
-  type: 'graph_nodes',
-  configSchema: nodesConfig,
-  topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, c) => new TableSink(settings, { input: c.input, table: c.table, maxBatch: c.max_batch, toRows: nodeRows, onRefused: 'dlq' }),
-};
+export const graphNodesFactory = tableSinkFactory({ type: 'graph_nodes', configSchema: tableSinkConfig('airdig.topology', 'graph_node_versions', 5_000), toRows: nodeRows });
 
 /** airdig.topology → graph_edge_versions (read through the view graph_edges). */
-export const graphEdgesFactory: Factory<GraphSinkConfig> = {
-  kind: 'sink',
-  type: 'graph_edges',
-  configSchema: edgesConfig,
-  topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, c) => new TableSink(settings, { input: c.input, table: c.table, maxBatch: c.max_batch, toRows: edgeRows, onRefused: 'dlq' }),
-};
+export const graphEdgesFactory = tableSinkFactory({ type: 'graph_edges', configSchema: tableSinkConfig('airdig.topology', 'graph_edge_versions', 5_000), toRows: edgeRows });

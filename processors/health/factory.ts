@@ -1,11 +1,11 @@
-import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq, headerString } from '../runtime/bus/dlq.js';
 import { applyCommitHolds, type Consumer, type OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
-import { TableSink } from '../runtime/pipeline/table-sink.js';
+import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
+import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { RW_PROTO_HEADER } from '../remotewrite/factory.js';
 import { PROTO_V2, walkRemoteWrite } from '../remotewrite/wire.js';
 import { fingerprint, iso, resourceOf } from '../remotewrite/sink.js';
@@ -131,29 +131,12 @@ export const healthFactory: Factory<HealthConfig> = {
   create: (settings, config) => new HealthProcessor(settings, config),
 };
 
-const healthFactsConfig = z
-  .object({
-    input: topicName.default('airdig.health'),
-    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default('health_facts'),
-    max_batch: z.number().int().positive().default(2_000),
-  })
-  .strict();
-
 /** airdig.health → health_facts (history); the view resource_health gives the latest per resource. */
-export const healthFactsFactory: Factory<z.infer<typeof healthFactsConfig>> = {
-  kind: 'sink',
+export const healthFactsFactory = tableSinkFactory({
   type: 'health_facts',
-  configSchema: healthFactsConfig,
-  topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, c) =>
-    new TableSink(settings, {
-      input: c.input,
-      table: c.table,
-      maxBatch: c.max_batch,
-      onRefused: 'dlq',
-      toRows: (r) => {
-        const f = healthCodec.decode(r.value);
-        return [{ id: f.id, ts: iso(f.ts_ms), resource_id: f.resource_id, status: f.status, state: f.state, rule: f.rule, reason: f.reason, metric: f.metric, value: Number.isFinite(f.value) ? f.value : String(f.value).toLowerCase(), threshold: f.threshold, labels: f.labels }];
-      },
-    }),
-};
+  configSchema: tableSinkConfig('airdig.health', 'health_facts', 2_000),
+  toRows: (r) => {
+    const f = healthCodec.decode(r.value);
+    return [{ id: f.id, ts: iso(f.ts_ms), resource_id: f.resource_id, status: f.status, state: f.state, rule: f.rule, reason: f.reason, metric: f.metric, value: Number.isFinite(f.value) ? f.value : String(f.value).toLowerCase(), threshold: f.threshold, labels: f.labels }];
+  },
+});

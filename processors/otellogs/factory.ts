@@ -1,18 +1,10 @@
 import { z } from 'zod';
 import { MalformedInputError } from '../runtime/errors.js';
-import { topicName } from '../runtime/config/schema.js';
-import type { Factory } from '../runtime/pipeline/component.js';
-import { TableSink } from '../runtime/pipeline/table-sink.js';
+import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { ExportLogsServiceRequest } from '../otlp/proto.js';
 import { anyValueToString, attributesToMap, hex, nanosToIso, toBigInt } from '../otlp/values.js';
 
-export const otelLogsConfigSchema = z
-  .object({
-    input: topicName.default('otlp_logs'),
-    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default('otel_logs'),
-    max_batch: z.number().int().positive().default(2_000),
-  })
-  .strict();
+export const otelLogsConfigSchema = tableSinkConfig('otlp_logs', 'otel_logs', 2_000);
 export type OtelLogsConfig = z.infer<typeof otelLogsConfigSchema>;
 
 export interface LogRow {
@@ -72,10 +64,4 @@ export function logRows(value: Uint8Array): LogRow[] {
 }
 
 /** otlp_logs → otel_logs. */
-export const otelLogsFactory: Factory<OtelLogsConfig> = {
-  kind: 'sink',
-  type: 'otel_logs',
-  configSchema: otelLogsConfigSchema,
-  topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, c) => new TableSink<LogRow>(settings, { input: c.input, table: c.table, maxBatch: c.max_batch, toRows: (r) => logRows(r.value), onRefused: 'dlq' }),
-};
+export const otelLogsFactory = tableSinkFactory({ type: 'otel_logs', configSchema: otelLogsConfigSchema, toRows: (r) => logRows(r.value) });

@@ -1,20 +1,12 @@
 import { z } from 'zod';
 import { MalformedInputError } from '../runtime/errors.js';
-import { topicName } from '../runtime/config/schema.js';
-import type { Factory } from '../runtime/pipeline/component.js';
-import { TableSink } from '../runtime/pipeline/table-sink.js';
+import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { ExportTraceServiceRequest } from '../otlp/proto.js';
 import { attributesToMap, hex, nanosToIso, toBigInt } from '../otlp/values.js';
 
 export const DEFAULT_OTEL_TRACES_TABLE = 'otel_traces';
 
-export const otelTracesConfigSchema = z
-  .object({
-    input: topicName.default('otlp_spans'),
-    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default(DEFAULT_OTEL_TRACES_TABLE),
-    max_batch: z.number().int().positive().default(2_000),
-  })
-  .strict();
+export const otelTracesConfigSchema = tableSinkConfig('otlp_spans', DEFAULT_OTEL_TRACES_TABLE, 2_000);
 export type OtelTracesConfig = z.infer<typeof otelTracesConfigSchema>;
 
 const SPAN_KINDS = ['SPAN_KIND_UNSPECIFIED', 'SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER'];
@@ -95,11 +87,4 @@ export function traceRows(value: Uint8Array): TraceRow[] {
   return rows;
 }
 
-export const otelTracesFactory: Factory<OtelTracesConfig> = {
-  kind: 'sink',
-  type: 'otel_traces',
-  configSchema: otelTracesConfigSchema,
-  topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, config) =>
-    new TableSink<TraceRow>(settings, { input: config.input, table: config.table, maxBatch: config.max_batch, toRows: (r) => traceRows(r.value), onRefused: 'dlq' }),
-};
+export const otelTracesFactory = tableSinkFactory({ type: 'otel_traces', configSchema: otelTracesConfigSchema, toRows: (r) => traceRows(r.value) });

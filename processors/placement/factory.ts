@@ -1,9 +1,9 @@
-import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { z } from 'zod';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import type { Consumer, OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
+import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { forEachField } from '../otlp/wire.js';
 import { Resource } from '../otlp/proto.js';
 import { attributesToMap } from '../otlp/values.js';

@@ -1,12 +1,11 @@
-import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import { applyCommitHolds, type Consumer, type OutMessage } from '../runtime/bus/types.js';
-import { topicName } from '../runtime/config/schema.js';
 import { errorMessage } from '../runtime/errors.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
-import { TableSink } from '../runtime/pipeline/table-sink.js';
+import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
+import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { serviceGraphConfigSchema, type ServiceGraphConfig } from './config.js';
 import { ServiceGraph, type EdgeFact } from './graph.js';
 import { forEachSpanView } from './spans.js';
@@ -99,13 +98,7 @@ export const serviceGraphFactory: Factory<ServiceGraphConfig> = {
   create: (settings, config) => new ServiceGraphProcessor(settings, config),
 };
 
-export const serviceEdgesConfigSchema = z
-  .object({
-    input: topicName.default('airdig.edges'),
-    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default('edge_facts'),
-    max_batch: z.number().int().positive().default(5_000),
-  })
-  .strict();
+export const serviceEdgesConfigSchema = tableSinkConfig('airdig.edges', 'edge_facts', 5_000);
 export type ServiceEdgesConfig = z.infer<typeof serviceEdgesConfigSchema>;
 
 export interface EdgeRow {
@@ -135,11 +128,4 @@ export function edgeRow(e: EdgeFact): EdgeRow {
 }
 
 /** airdig.edges → edge_facts, which the service_edges materialized view aggregates per minute. */
-export const serviceEdgesFactory: Factory<ServiceEdgesConfig> = {
-  kind: 'sink',
-  type: 'service_edges',
-  configSchema: serviceEdgesConfigSchema,
-  topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, config) =>
-    new TableSink<EdgeRow>(settings, { input: config.input, table: config.table, maxBatch: config.max_batch, toRows: (r) => [edgeRow(edgeCodec.decode(r.value))], onRefused: 'dlq' }),
-};
+export const serviceEdgesFactory = tableSinkFactory({ type: 'service_edges', configSchema: serviceEdgesConfigSchema, toRows: (r) => [edgeRow(edgeCodec.decode(r.value))] });

@@ -1,8 +1,10 @@
-import { consumeTopics, stopConsuming } from './consume.js';
+import { z } from 'zod';
 import { eachRecordOrDlq, sendToDlq } from '../bus/dlq.js';
 import type { BusRecord, Consumer } from '../bus/types.js';
 import { InsertBatcher } from '../store/batcher.js';
-import type { Component, ComponentSettings } from './component.js';
+import { topicName } from '../config/schema.js';
+import type { Component, ComponentSettings, Factory } from './component.js';
+import { consumeTopics, stopConsuming } from './consume.js';
 
 /** Rows of one record, by table. */
 export type RowsByTable = ReadonlyMap<string, readonly object[]>;
@@ -106,4 +108,35 @@ export class TableSink<Row extends object> implements Component {
     await stopConsuming(this.#s, this.#consumer);
     await Promise.all([...this.#batchers.values()].map((b) => b.close()));
   }
+}
+
+/** A ClickHouse table name, optionally database-qualified. */
+export const tableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/);
+
+/** The config of a sink that writes one topic into one table: its topic, its table, its batch size. */
+export function tableSinkConfig(input: string, table: string, maxBatch: number) {
+  return z
+    .object({
+      input: topicName.default(input),
+      table: tableName.default(table),
+      max_batch: z.number().int().positive().default(maxBatch),
+    })
+    .strict();
+}
+export type TableSinkConfig = z.infer<ReturnType<typeof tableSinkConfig>>;
+
+/** A sink factory writing each record of `input` as rows of `table`; refused records go to the DLQ unless told otherwise. */
+export function tableSinkFactory<C extends TableSinkConfig>(options: {
+  type: string;
+  configSchema: z.ZodType<C, z.ZodTypeDef, unknown>;
+  toRows: (record: BusRecord, config: C) => object[];
+  onRefused?: 'dlq' | 'drop';
+}): Factory<C> {
+  return {
+    kind: 'sink',
+    type: options.type,
+    configSchema: options.configSchema,
+    topics: (c) => ({ consumes: [c.input], produces: [] }),
+    create: (settings, c) => new TableSink(settings, { input: c.input, table: c.table, maxBatch: c.max_batch, toRows: (r) => options.toRows(r, c), onRefused: options.onRefused ?? 'dlq' }),
+  };
 }
