@@ -39,7 +39,7 @@ test('records: actor, read-only and error kept; a record without eventID is name
   assert.deepEqual(errors, ['Records[0]: not a CloudTrail record: no "eventID"', 'Records[2]: not a JSON object']);
   assert.throws(() => parseCloudTrailBody(Buffer.from('{"Records": {"eventID": "a"}}')), /"Records" is object, not an array/);
   assert.throws(() => parseCloudTrailBody(Buffer.from('<xml/>')), /CloudTrail body is not JSON/);
-  assert.throws(() => parseCloudTrailBody(gzipSync(file('cloudtrail-s3.json')).subarray(0, 500)), /broken gzip CloudTrail file/);
+  assert.throws(() => parseCloudTrailBody(gzipSync(file('cloudtrail-s3.json')).subarray(0, 500)), /broken gzip CloudTrail body/);
   assert.deepEqual(parseCloudTrailBody(Buffer.from(JSON.stringify({ 'detail-type': 'EC2 Instance State-change Notification', detail: {} }))).errors, ['body: EventBridge event of detail-type "EC2 Instance State-change Notification"; only "AWS API Call via CloudTrail" carries a CloudTrail record']);
 });
 

@@ -4,38 +4,14 @@
  * ARNs with the record's region and recipientAccountId.
  */
 
+import { awsArn, type ArnKind } from '../inventory/aws.js';
+
 type Doc = Record<string, unknown>;
 
-/** How a found id becomes an ARN (an id that already is an ARN is kept). */
-type Kind =
-  | 'ec2' // by id prefix: sg-, i-, vol-, eni-, vpc-, subnet-, igw-, rtb-, nat-, ami-, snap-
-  | 'rds:db'
-  | 'iam:role'
-  | 'iam:user'
-  | 's3:bucket'
-  | 'lambda:function'
-  | 'eks:cluster'
-  | 'ecs:cluster'
-  | 'arn';
+type Kind = ArnKind;
 
 /** [path, kind]: `request.` or `response.` then keys; `[]` walks every element of a list. */
 type Lookup = [string, Kind];
-
-const EC2_TYPES: [string, string][] = [
-  ['sg-', 'security-group'],
-  ['i-', 'instance'],
-  ['vol-', 'volume'],
-  ['eni-', 'network-interface'],
-  ['vpc-', 'vpc'],
-  ['subnet-', 'subnet'],
-  ['igw-', 'internet-gateway'],
-  ['rtb-', 'route-table'],
-  ['nat-', 'natgateway'],
-  ['ami-', 'image'],
-  ['snap-', 'snapshot'],
-  ['lt-', 'launch-template'],
-  ['sgr-', 'security-group-rule'],
-];
 
 const SG = (p: string): Lookup[] => [[`request.${p}`, 'ec2']];
 const ec2: Record<string, Lookup[]> = {
@@ -202,24 +178,6 @@ function collect(doc: unknown, keys: string[], i: number, out: string[]): void {
   if (typeof doc === 'object') collect((doc as Doc)[k], keys, i + 1, out);
 }
 
-function arnOf(id: string, kind: Kind, region: string, account: string): string {
-  if (id.startsWith('arn:')) return id;
-  switch (kind) {
-    case 'ec2': {
-      const t = EC2_TYPES.find(([prefix]) => id.startsWith(prefix));
-      return t ? `arn:aws:ec2:${region}:${account}:${t[1]}/${id}` : '';
-    }
-    case 'rds:db': return `arn:aws:rds:${region}:${account}:db:${id}`;
-    case 'iam:role': return `arn:aws:iam::${account}:role/${id}`;
-    case 'iam:user': return `arn:aws:iam::${account}:user/${id}`;
-    case 's3:bucket': return `arn:aws:s3:::${id}`;
-    case 'lambda:function': return `arn:aws:lambda:${region}:${account}:function:${id}`;
-    case 'eks:cluster': return `arn:aws:eks:${region}:${account}:cluster/${id}`;
-    case 'ecs:cluster': return `arn:aws:ecs:${region}:${account}:cluster/${id}`;
-    case 'arn': return '';
-  }
-}
-
 /**
  * The resource ARNs a record is about, in order, without repeats: resources[].ARN first, then the
  * ids its event's table entry names. Lambda's qualified function ARNs (…:function:f:3) keep the
@@ -241,7 +199,7 @@ export function resolveResources(record: Doc): string[] {
       const { side, keys } = parsed(path);
       collect(side === 'request' ? record.requestParameters : record.responseElements, keys, 0, ids);
       for (const id of ids) {
-        let arn = arnOf(id, kind, region, account);
+        let arn = awsArn(id, kind, region, account);
         if (kind === 'lambda:function' || arn.startsWith('arn:aws:lambda:')) arn = arn.replace(/^(arn:aws:lambda:[^:]*:[^:]*:function:[^:]+):.*$/, '$1');
         if (arn) out.add(arn);
       }

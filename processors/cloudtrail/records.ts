@@ -1,5 +1,5 @@
-import { gunzipSync } from 'node:zlib';
 import { MalformedInputError } from '../runtime/errors.js';
+import { parseJsonBody } from '../runtime/json-body.js';
 import { resolveResources } from './identity.js';
 
 type Doc = Record<string, unknown>;
@@ -33,20 +33,7 @@ const str = (v: unknown) => (typeof v === 'string' ? v : '');
  * `errors`; the rest is kept.
  */
 export function parseCloudTrailBody(body: Buffer): { records: Doc[]; errors: string[] } {
-  let buf = body;
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
-    try {
-      buf = gunzipSync(buf);
-    } catch (err) {
-      throw new MalformedInputError(`broken gzip CloudTrail file: ${(err as Error).message}`);
-    }
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(buf.toString('utf8'));
-  } catch (err) {
-    throw new MalformedInputError(`CloudTrail body is not JSON: ${(err as Error).message}`);
-  }
+  const doc = parseJsonBody(body, 'CloudTrail body');
   const records: Doc[] = [];
   const errors: string[] = [];
   const take = (o: unknown, where: string) => {

@@ -14,6 +14,8 @@ export interface TopologyRecord {
   attributes: Record<string, string>;
   seen_ms: number;
   source: string;
+  /** A complete scan of its scope no longer saw it. */
+  gone: boolean;
 }
 
 export const topologyCodec = avroCodec<TopologyRecord>('topology');
@@ -26,13 +28,13 @@ export function topologyKey(r: TopologyRecord): string {
 function nodeRows(r: BusRecord) {
   const t = topologyCodec.decode(r.value);
   if (t.kind !== 'node') return [];
-  return [{ id: t.id, type: t.type, provider: t.provider, account: t.account, region: t.region, name: t.name, attributes: t.attributes, seen: new Date(t.seen_ms).toISOString(), source: t.source }];
+  return [{ id: t.id, type: t.type, provider: t.provider, account: t.account, region: t.region, name: t.name, attributes: t.attributes, seen: new Date(t.seen_ms).toISOString(), source: t.source, gone: t.gone }];
 }
 
 function edgeRows(r: BusRecord) {
   const t = topologyCodec.decode(r.value);
   if (t.kind !== 'edge') return [];
-  return [{ src: t.id, dst: t.dst, type: t.type, seen: new Date(t.seen_ms).toISOString(), source: t.source }];
+  return [{ src: t.id, dst: t.dst, type: t.type, seen: new Date(t.seen_ms).toISOString(), source: t.source, gone: t.gone }];
 }
 
 /** airdig.topology → graph_node_versions (read through the view graph_nodes). */

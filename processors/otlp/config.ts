@@ -7,6 +7,8 @@ export const DEFAULT_METRICS_TOPIC = 'otlp_metrics';
 export const DEFAULT_LOGS_TOPIC = 'otlp_logs';
 export const DEFAULT_FALCO_TOPIC = 'falco_events';
 export const DEFAULT_CLOUDTRAIL_TOPIC = 'cloudtrail_events';
+export const DEFAULT_SCANNER_TOPIC = 'scanner_resources';
+export const DEFAULT_TERRAFORM_TOPIC = 'terraform_state';
 export const DEFAULT_RETRY_AFTER_S = 5;
 
 export const otlpConfigSchema = z
@@ -23,6 +25,10 @@ export const otlpConfigSchema = z
     falco_topic: topicName.default(DEFAULT_FALCO_TOPIC),
     /** CloudTrail log files, EventBridge events and records POSTed to /v1/cloudtrail. */
     cloudtrail_topic: topicName.default(DEFAULT_CLOUDTRAIL_TOPIC),
+    /** Scans (resource inventories) POSTed to /v1/resources. */
+    scanner_topic: topicName.default(DEFAULT_SCANNER_TOPIC),
+    /** Terraform state files POSTed to /v1/terraform-state. */
+    terraform_topic: topicName.default(DEFAULT_TERRAFORM_TOPIC),
     /** Kubernetes cluster name for the pods Falco alerts name (Falco does not send one). */
     cluster_name: z.string().default(''),
     /** Origins allowed to POST from a browser (CORS); "*" allows any. Empty: no CORS headers. */

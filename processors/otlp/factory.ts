@@ -9,6 +9,7 @@ import { otlpConfigSchema, type OtlpConfig } from './config.js';
 import { parseFalcoBody } from '../falco/events.js';
 import { parseCloudTrailBody } from '../cloudtrail/records.js';
 import { resolveResources } from '../cloudtrail/identity.js';
+import { parseScanBody, parseTerraformState, scannerCodec, terraformCodec } from '../inventory/records.js';
 import type { OutMessage } from '../runtime/bus/types.js';
 import { SIGNALS, type Prepared, type Signal } from './signals.js';
 import { encodeRpcStatus, GrpcCode } from './status.js';
@@ -24,7 +25,18 @@ interface Intake {
   path: string;
   contentTypes: string[];
   topic(config: OtlpConfig): string;
-  parse(body: Buffer, config: OtlpConfig): { messages: OutMessage[]; errors: string[] };
+  /** `accepted`: items taken, when messages also carry markers (a scan's or a state's end). */
+  parse(body: Buffer, config: OtlpConfig, now: number): { messages: OutMessage[]; errors: string[]; accepted?: number };
+}
+
+/** Every record of a scan or a state snapshot under one key, so its end marker follows its resources. */
+function inventoryIntake<R extends { kind: string; seen_ms: number }>(codec: { encode(r: R): Buffer }, key: (r: R) => string, parsed: { records: R[]; errors: string[] }) {
+  const { records, errors } = parsed;
+  return {
+    messages: records.map((r) => ({ key: key(r), value: codec.encode(r), timestamp: r.seen_ms })),
+    errors,
+    accepted: records.filter((r) => r.kind === 'resource').length,
+  };
 }
 
 const INTAKES: Intake[] = [
@@ -50,6 +62,22 @@ const INTAKES: Intake[] = [
       const { records, errors } = parseCloudTrailBody(body);
       return { messages: records.map((r) => ({ key: resolveResources(r)[0] ?? (r.eventID as string), value: Buffer.from(JSON.stringify(r)) })), errors };
     },
+  },
+  {
+    name: 'resources',
+    what: 'scans (resource inventories)',
+    path: '/v1/resources',
+    contentTypes: ['application/json', 'application/gzip', 'application/x-gzip', 'application/octet-stream'],
+    topic: (c) => c.scanner_topic,
+    parse: (body, _c, now) => inventoryIntake(scannerCodec, (r) => r.scope, parseScanBody(body, now)),
+  },
+  {
+    name: 'terraform',
+    what: 'Terraform state files',
+    path: '/v1/terraform-state',
+    contentTypes: ['application/json', 'application/gzip', 'application/x-gzip', 'application/octet-stream'],
+    topic: (c) => c.terraform_topic,
+    parse: (body, _c, now) => inventoryIntake(terraformCodec, (r) => r.lineage, parseTerraformState(body, now)),
   },
 ];
 
@@ -141,7 +169,7 @@ class OtlpReceiver implements Component {
     let kind: BodyKind = 'protobuf';
     try {
       const signal = SIGNALS.find((s) => s.httpPath === path);
-      if (!signal) throw new HttpError(404, `no OTLP endpoint at ${path}; use POST /v1/traces, /v1/metrics, /v1/logs (or /v1/falco, /v1/cloudtrail)`);
+      if (!signal) throw new HttpError(404, `no OTLP endpoint at ${path}; use POST /v1/traces, /v1/metrics, /v1/logs (or /v1/falco, /v1/cloudtrail, /v1/resources, /v1/terraform-state)`);
       if (req.method !== 'POST') throw new HttpError(405, 'OTLP/HTTP takes POST', { Allow: 'POST, OPTIONS' });
       kind = bodyKind(req.headers['content-type']);
       if (!this.#authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
@@ -163,18 +191,18 @@ class OtlpReceiver implements Component {
       if (!intake.contentTypes.includes(type)) throw new HttpError(415, `unsupported Content-Type "${req.headers['content-type'] ?? ''}"; ${intake.path} takes ${intake.contentTypes.join(', ')}`);
       if (!this.#authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
       const body = await this.#readBody(req);
-      const { messages, errors } = intake.parse(body, this.#cfg);
-      metrics.received(messages.length + errors.length);
+      const { messages, errors, accepted = messages.length } = intake.parse(body, this.#cfg, this.#s.clock.now());
+      metrics.received(accepted + errors.length);
       if (errors.length) metrics.dropped(`invalid_${intake.name}`, errors.length);
       if (messages.length === 0) throw new HttpError(400, errors.length ? errors.slice(0, 20).join('; ') : `no ${intake.what} in the body`);
       try {
         await this.#s.bus.producer().send(intake.topic(this.#cfg), messages);
-        metrics.sent(messages.length);
+        metrics.sent(accepted);
       } catch (err) {
-        metrics.failed(err instanceof BusFullError ? 'bus_full' : 'bus_error', messages.length);
+        metrics.failed(err instanceof BusFullError ? 'bus_full' : 'bus_error', accepted);
         throw err;
       }
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ accepted: messages.length, rejected: errors.length, errors: errors.slice(0, 100) }));
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ accepted, rejected: errors.length, errors: errors.slice(0, 100) }));
     } catch (err) {
       this.#respondError(res, 'json', err);
     }
@@ -300,6 +328,6 @@ export const otlpFactory: Factory<OtlpConfig> = {
   kind: 'receiver',
   type: 'otlp',
   configSchema: otlpConfigSchema,
-  topics: (c) => ({ consumes: [], produces: [c.spans_topic, c.metrics_topic, c.logs_topic, c.falco_topic, c.cloudtrail_topic] }),
+  topics: (c) => ({ consumes: [], produces: [c.spans_topic, c.metrics_topic, c.logs_topic, c.falco_topic, c.cloudtrail_topic, c.scanner_topic, c.terraform_topic] }),
   create: (settings, config) => new OtlpReceiver(settings, config),
 };

@@ -1,5 +1,6 @@
 import type { TopologyRecord } from '../graph/factory.js';
 import { containerResource } from '../falco/events.js';
+import { arnParts } from '../inventory/aws.js';
 
 /** Node ids of the design's identity model, built from OpenTelemetry resource attributes. */
 export interface Placement {
@@ -13,20 +14,11 @@ export interface Placement {
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 
 function node(id: string, type: string, seen: number, extra: Partial<TopologyRecord> = {}): TopologyRecord {
-  return { kind: 'node', id, dst: '', type, provider: '', account: '', region: '', name: '', attributes: {}, seen_ms: seen, source: 'traces', ...extra };
+  return { kind: 'node', id, dst: '', type, provider: '', account: '', region: '', name: '', attributes: {}, seen_ms: seen, source: 'traces', gone: false, ...extra };
 }
 
 function edge(src: string, dst: string, type: string, seen: number): TopologyRecord {
-  return { kind: 'edge', id: src, dst, type, provider: '', account: '', region: '', name: '', attributes: {}, seen_ms: seen, source: 'traces' };
-}
-
-/** ec2:instance from arn:aws:ec2:eu-west-1:123:instance/i-1 (service:resource-type), 'aws' for other shapes. */
-function arnType(arn: string): { type: string; region: string; account: string } {
-  const parts = arn.split(':');
-  if (parts.length < 6 || parts[0] !== 'arn') return { type: 'resource', region: '', account: '' };
-  const resource = parts.slice(5).join(':');
-  const resourceType = resource.split(/[/:]/)[0] ?? '';
-  return { type: `${parts[2]}:${resourceType}`, region: parts[3] ?? '', account: parts[4] ?? '' };
+  return { kind: 'edge', id: src, dst, type, provider: '', account: '', region: '', name: '', attributes: {}, seen_ms: seen, source: 'traces', gone: false };
 }
 
 /** Where a service runs, from its resource attributes; undefined without service.name. */
@@ -43,7 +35,7 @@ export function placementOf(attrs: Record<string, string>, seen: number): Placem
 
   const resourceId = attrs['cloud.resource_id'];
   if (resourceId) {
-    const t = resourceId.startsWith('arn:') ? arnType(resourceId) : { type: 'resource', region, account };
+    const t = resourceId.startsWith('arn:') ? arnParts(resourceId) : { type: 'resource', region, account };
     targets.push(node(resourceId, t.type, seen, { provider: provider || (resourceId.startsWith('arn:aws') ? 'aws' : ''), region: t.region || region, account: t.account || account }));
   }
   const hostId = attrs['host.id'];

@@ -1,0 +1,132 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { avroCodec } from '../runtime/avro.js';
+import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
+import { applyCommitHolds, type Consumer, type OutMessage } from '../runtime/bus/types.js';
+import { topicName } from '../runtime/config/schema.js';
+import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
+import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
+import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
+import { scannerCodec, terraformCodec } from '../inventory/records.js';
+import { changeCodec } from '../cloudtrail/factory.js';
+import { DriftIgnore } from './ignore.js';
+import { DriftTracker, type DriftEvent } from './tracker.js';
+
+export const driftCodec = avroCodec<DriftEvent>('drift');
+
+export const DEFAULT_CAUSE_WINDOW_MS = 6 * 3600_000;
+
+const driftConfigSchema = z
+  .object({
+    inputs: z
+      .object({
+        terraform_state: topicName.default('terraform_state'),
+        scanner_resources: topicName.default('scanner_resources'),
+        changes: topicName.default('airdig.changes'),
+      })
+      .strict()
+      .default({}),
+    output: topicName.default('airdig.drift'),
+    /** A CloudTrail change this long or less before a drift was seen, to the same resource, is named as its cause. */
+    cause_window_ms: z.number().int().positive().default(DEFAULT_CAUSE_WINDOW_MS),
+    /** A .driftignore file; its rules and `ignore`'s apply together. */
+    ignore_file: z.string().default(''),
+    /** .driftignore rules inline: type.id or type.id.attribute.path, with * wildcards. */
+    ignore: z.array(z.string()).default([]),
+    max_batch: z.number().int().positive().default(2_000),
+  })
+  .strict();
+type DriftConfig = z.infer<typeof driftConfigSchema>;
+
+function loadIgnore(c: DriftConfig): DriftIgnore {
+  let text = c.ignore.join('\n');
+  if (c.ignore_file) {
+    try {
+      text += `\n${readFileSync(c.ignore_file, 'utf8')}`;
+    } catch (err) {
+      throw new Error(`drift: cannot read ignore_file ${c.ignore_file}: ${(err as Error).message}`);
+    }
+  }
+  return new DriftIgnore(text);
+}
+
+/**
+ * terraform_state + scanner_resources + airdig.changes → airdig.drift. The comparison is global
+ * (a resource is unmanaged only if no state has it), so one consumer reads every partition: run a
+ * single instance of it.
+ */
+class DriftProcessor implements Component {
+  readonly #s: ComponentSettings;
+  readonly #cfg: DriftConfig;
+  readonly #tracker: DriftTracker;
+  readonly #partitions = new Set<string>();
+  #consumer: Consumer | undefined;
+
+  constructor(settings: ComponentSettings, config: DriftConfig) {
+    this.#s = settings;
+    this.#cfg = config;
+    this.#tracker = new DriftTracker({ causeWindowMs: config.cause_window_ms, ignore: loadIgnore(config) });
+  }
+
+  async start(): Promise<void> {
+    const { bus, metrics, id } = this.#s;
+    const producer = bus.producer();
+    const { terraform_state, scanner_resources, changes } = this.#cfg.inputs;
+    this.#consumer = await consumeTopics(this.#s, {
+      what: 'drift batch',
+      topics: [terraform_state, scanner_resources, changes],
+      maxBatch: this.#cfg.max_batch,
+      handler: async (batch, ctx) => {
+        const fresh: DriftEvent[] = [];
+        const caused: DriftEvent[] = [];
+        const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
+          const at = `${record.topic}\u0000${record.partition}`;
+          this.#partitions.add(at);
+          const origin = { at, offset: record.offset };
+          if (record.topic === terraform_state) fresh.push(...this.#tracker.observeState(terraformCodec.decode(record.value), origin));
+          else if (record.topic === scanner_resources) fresh.push(...this.#tracker.observeScan(scannerCodec.decode(record.value), origin));
+          else caused.push(...this.#tracker.observeChange(changeCodec.decode(record.value), origin));
+        });
+        if (dead) metrics.dlq(dead);
+        metrics.received(batch.length);
+        // A drift sent again because a late change explains it follows the drift itself.
+        const out = [...fresh, ...caused];
+        if (out.length) {
+          const messages: OutMessage[] = out.map((d) => ({ key: d.resource_id, value: driftCodec.encode(d), timestamp: d.ts_ms }));
+          try {
+            await producer.send(this.#cfg.output, messages);
+          } catch (err) {
+            this.#tracker.forget(out);
+            throw err;
+          }
+          metrics.sent(out.length);
+          for (const d of fresh) metrics.noted(d.drift);
+          if (caused.length) metrics.noted('cause_found', caused.length);
+        }
+        applyCommitHolds(ctx, this.#partitions, this.#tracker.heldOffsets());
+      },
+    });
+  }
+
+  async shutdown(): Promise<void> {
+    await stopConsuming(this.#s, this.#consumer);
+  }
+}
+
+export const driftFactory: Factory<DriftConfig> = {
+  kind: 'processor',
+  type: 'drift',
+  configSchema: driftConfigSchema,
+  topics: (c) => ({ consumes: [c.inputs.terraform_state, c.inputs.scanner_resources, c.inputs.changes], produces: [c.output] }),
+  create: (settings, config) => new DriftProcessor(settings, config),
+};
+
+/** airdig.drift → drift_event_log; the view drift_events shows each drift once. */
+export const driftEventsFactory = tableSinkFactory({
+  type: 'drift_events',
+  configSchema: tableSinkConfig('airdig.drift', 'drift_event_log', 2_000),
+  toRows: (r) => {
+    const { ts_ms, cause_ts_ms, ...d } = driftCodec.decode(r.value);
+    return [{ ...d, ts: new Date(ts_ms).toISOString(), cause_ts: new Date(cause_ts_ms).toISOString() }];
+  },
+});

@@ -1,0 +1,287 @@
+import { createHash } from 'node:crypto';
+import { awsTypeOfNode, awsTypeOfTf, arnParts } from '../inventory/aws.js';
+import type { ManagedResource, ScannedResource, ScannerRecord, TerraformRecord } from '../inventory/records.js';
+import type { ChangeEvent } from '../cloudtrail/records.js';
+import type { Origin } from '../topology/scopes.js';
+import { diffAttributes } from './normalize.js';
+import type { DriftIgnore } from './ignore.js';
+
+type Doc = Record<string, unknown>;
+
+export type DriftKind = 'modified' | 'missing' | 'unmanaged';
+
+/** One drift (Avro schemas/avro/drift.avsc, table drift_events). */
+export interface DriftEvent {
+  id: string;
+  ts_ms: number;
+  resource_id: string;
+  resource_type: string;
+  address: string;
+  drift: DriftKind;
+  attribute: string;
+  expected: string;
+  actual: string;
+  lineage: string;
+  serial: number;
+  scan_id: string;
+  cause_event_id: string;
+  cause_ts_ms: number;
+  cause_actor: string;
+  cause_event_name: string;
+}
+
+interface Snapshot {
+  lineage: string;
+  serial: number;
+  seen_ms: number;
+  resources: Map<string, ManagedResource>;
+  first: Origin;
+}
+
+interface Scan {
+  scan_id: string;
+  provider: string;
+  account: string;
+  region: string;
+  seen_ms: number;
+  /** Node types covered; empty: all. */
+  types: Set<string>;
+  resources: Map<string, ScannedResource>;
+  first: Origin;
+}
+
+interface Change {
+  event: ChangeEvent;
+  origin: Origin;
+}
+
+export interface DriftOptions {
+  /** How long before a drift was seen a change to the resource still counts as its cause. */
+  causeWindowMs: number;
+  ignore: DriftIgnore;
+}
+
+function driftId(resource: string, drift: DriftKind, attribute: string, expected: string, actual: string): string {
+  return createHash('sha256').update(`${resource}\u0000${drift}\u0000${attribute}\u0000${expected}\u0000${actual}`).digest('hex').slice(0, 32);
+}
+
+/** The id a resource's .driftignore rules match besides its canonical id: sg-0abc from the ARN. */
+function nativeId(id: string): string {
+  return id.startsWith('arn:') ? arnParts(id).resource : id;
+}
+
+/**
+ * DeepDrift: compares the latest Terraform state (per lineage) with the latest complete scan (per
+ * scope) and reports what differs, naming the CloudTrail change that most likely caused it.
+ *   missing: in state, not in a complete scan that covers its account, region and type, and that
+ *            ran after the state was received (a scan older than the state says nothing about new
+ *            resources);
+ *   unmanaged: in a complete scan, in no state (judged once some state is known);
+ *   modified: both, an attribute differs after normalisation (normalize.ts).
+ * Judged when a state snapshot or a complete scan ends. Everything is rebuilt from Kafka: snapshots,
+ * scans and changes hold the first record they were built from.
+ */
+export class DriftTracker {
+  readonly #o: DriftOptions;
+  readonly #states = new Map<string, Snapshot>();
+  readonly #pendingStates = new Map<string, Snapshot>();
+  readonly #scans = new Map<string, Scan>();
+  readonly #pendingScans = new Map<string, Scan & { scope: string }>();
+  /** Changes by resource id, and all of them in arrival order (for pruning and holds). */
+  readonly #changesByResource = new Map<string, Change[]>();
+  #changes: Change[] = [];
+  #latestChangeMs = 0;
+  /** Drifts reported and still present, by id. */
+  #reported = new Map<string, DriftEvent>();
+  readonly #reportedByResource = new Map<string, Set<string>>();
+
+  constructor(options: DriftOptions) {
+    this.#o = options;
+  }
+
+  /** A Terraform state record; drifts when it ended a snapshot. */
+  observeState(r: TerraformRecord, origin: Origin): DriftEvent[] {
+    const key = `${r.lineage}\u0000${r.serial}`;
+    let snap = this.#pendingStates.get(key);
+    if (!snap) this.#pendingStates.set(key, (snap = { lineage: r.lineage, serial: r.serial, seen_ms: r.seen_ms, resources: new Map(), first: origin }));
+    if (r.kind === 'resource') {
+      snap.resources.set(r.resource!.id, r.resource!);
+      return [];
+    }
+    this.#pendingStates.delete(key);
+    const current = this.#states.get(r.lineage);
+    // An older serial arriving late does not replace a newer one; the same serial again is a refresh.
+    if (current && current.serial > r.serial) return [];
+    snap.seen_ms = r.seen_ms;
+    this.#states.set(r.lineage, snap);
+    return this.#judge();
+  }
+
+  /** A scanner record; drifts when it ended a complete scan. */
+  observeScan(r: ScannerRecord, origin: Origin): DriftEvent[] {
+    let scan = this.#pendingScans.get(r.scan_id);
+    if (!scan) {
+      scan = { scan_id: r.scan_id, scope: r.scope, provider: r.provider, account: r.account, region: r.region, seen_ms: r.seen_ms, types: new Set(), resources: new Map(), first: origin };
+      this.#pendingScans.set(r.scan_id, scan);
+    }
+    if (r.kind === 'resource') {
+      scan.resources.set(r.resource!.id, r.resource!);
+      return [];
+    }
+    this.#pendingScans.delete(r.scan_id);
+    if (r.completeness !== 'complete') return [];
+    scan.seen_ms = r.seen_ms;
+    scan.types = new Set(r.types);
+    this.#scans.set(r.scope, scan);
+    return this.#judge();
+  }
+
+  /** A change; drifts already reported get it as their cause when it fits better than what they had. */
+  observeChange(e: ChangeEvent, origin: Origin): DriftEvent[] {
+    if (e.read_only || e.error_code || e.resource_ids.length === 0) return [];
+    const c: Change = { event: e, origin };
+    this.#changes.push(c);
+    if (e.ts_ms > this.#latestChangeMs) this.#latestChangeMs = e.ts_ms;
+    const out: DriftEvent[] = [];
+    for (const id of e.resource_ids) {
+      let list = this.#changesByResource.get(id);
+      if (!list) this.#changesByResource.set(id, (list = []));
+      list.push(c);
+      for (const driftKey of this.#reportedByResource.get(id) ?? []) {
+        const d = this.#reported.get(driftKey)!;
+        if (e.ts_ms <= d.ts_ms && d.ts_ms - e.ts_ms <= this.#o.causeWindowMs && e.ts_ms > d.cause_ts_ms) {
+          const updated = { ...d, ...causeFields(e) };
+          this.#reported.set(driftKey, updated);
+          out.push(updated);
+        }
+      }
+    }
+    this.#prune();
+    return out;
+  }
+
+  /** Forgets that these were reported (their output was not written): the next judgement reports them again. */
+  forget(events: readonly DriftEvent[]): void {
+    for (const d of events) {
+      this.#reported.delete(d.id);
+      this.#reportedByResource.get(d.resource_id)?.delete(d.id);
+    }
+  }
+
+  /** Lowest offset still needed per "topic\0partition". */
+  heldOffsets(): Map<string, number> {
+    const held = new Map<string, number>();
+    const hold = (o: Origin) => {
+      const h = held.get(o.at);
+      if (h === undefined || o.offset < h) held.set(o.at, o.offset);
+    };
+    for (const s of this.#states.values()) hold(s.first);
+    for (const s of this.#pendingStates.values()) hold(s.first);
+    for (const s of this.#scans.values()) hold(s.first);
+    for (const s of this.#pendingScans.values()) hold(s.first);
+    for (const c of this.#changes) hold(c.origin);
+    return held;
+  }
+
+  /** Resources held in memory (states, scans, changes). */
+  size(): number {
+    let n = this.#changes.length;
+    for (const s of this.#states.values()) n += s.resources.size;
+    for (const s of this.#scans.values()) n += s.resources.size;
+    return n;
+  }
+
+  /** Forgets changes older than the cause window before the newest one. */
+  #prune(): void {
+    const horizon = this.#latestChangeMs - this.#o.causeWindowMs;
+    if (this.#changes.length === 0 || this.#changes[0]!.event.ts_ms >= horizon) return;
+    const kept = this.#changes.filter((c) => c.event.ts_ms >= horizon);
+    const dropped = new Set(this.#changes.filter((c) => c.event.ts_ms < horizon));
+    this.#changes = kept;
+    for (const c of dropped) {
+      for (const id of c.event.resource_ids) {
+        const list = this.#changesByResource.get(id)?.filter((x) => !dropped.has(x));
+        if (list?.length) this.#changesByResource.set(id, list);
+        else this.#changesByResource.delete(id);
+      }
+    }
+  }
+
+  /** The latest change to a resource at or before ts, within the window. */
+  #cause(resource: string, ts: number): ChangeEvent | undefined {
+    let best: ChangeEvent | undefined;
+    for (const c of this.#changesByResource.get(resource) ?? []) {
+      const e = c.event;
+      if (e.ts_ms <= ts && ts - e.ts_ms <= this.#o.causeWindowMs && (!best || e.ts_ms > best.ts_ms)) best = e;
+    }
+    return best;
+  }
+
+  /** Whether a complete scan that ran after `since` covers this resource's account, region and type. */
+  #covering(r: ManagedResource, since: number): Scan | undefined {
+    const nodeType = awsTypeOfTf(r.tf_type)?.node;
+    if (!nodeType) return undefined;
+    for (const s of this.#scans.values()) {
+      if (s.provider === 'aws' && s.account === r.account && s.region === r.region && (s.types.size === 0 || s.types.has(nodeType)) && s.seen_ms >= since) return s;
+    }
+    return undefined;
+  }
+
+  /** All drifts as the latest states and scans show them; returns those not reported before. */
+  #judge(): DriftEvent[] {
+    if (this.#states.size === 0) return [];
+    const actual = new Map<string, { res: ScannedResource; scan: Scan }>();
+    for (const scan of this.#scans.values()) for (const [id, res] of scan.resources) if (!actual.has(id)) actual.set(id, { res, scan });
+    const found = new Map<string, DriftEvent>();
+    const managed = new Set<string>();
+    const ignore = this.#o.ignore;
+    const add = (d: Omit<DriftEvent, 'id' | 'cause_event_id' | 'cause_ts_ms' | 'cause_actor' | 'cause_event_name'>) => {
+      const id = driftId(d.resource_id, d.drift, d.attribute, d.expected, d.actual);
+      const known = this.#reported.get(id);
+      if (known) return found.set(id, known);
+      const cause = this.#cause(d.resource_id, d.ts_ms);
+      found.set(id, { ...d, id, ...causeFields(cause) });
+    };
+    for (const snap of this.#states.values()) {
+      for (const [id, m] of snap.resources) {
+        if (managed.has(id)) continue;
+        managed.add(id);
+        const ids = [m.native_id || nativeId(id), id];
+        if (ignore.ignores(m.tf_type, ids, '')) continue;
+        const base = { resource_id: id, resource_type: m.tf_type, address: m.address, lineage: snap.lineage, serial: snap.serial };
+        const a = actual.get(id);
+        if (!a) {
+          const scan = this.#covering(m, snap.seen_ms);
+          if (scan) add({ ...base, ts_ms: scan.seen_ms, drift: 'missing', attribute: '', expected: '', actual: '', scan_id: scan.scan_id });
+          continue;
+        }
+        const expected = JSON.parse(m.attributes) as Doc;
+        const seen = JSON.parse(a.res.attributes) as Doc;
+        if (Object.keys(a.res.tags).length && !Object.hasOwn(seen, 'tags')) seen.tags = a.res.tags;
+        for (const diff of diffAttributes(m.tf_type, expected, seen)) {
+          if (ignore.ignores(m.tf_type, ids, diff.path)) continue;
+          add({ ...base, ts_ms: a.scan.seen_ms, drift: 'modified', attribute: diff.path, expected: diff.expected, actual: diff.actual, scan_id: a.scan.scan_id });
+        }
+      }
+    }
+    for (const [id, { res, scan }] of actual) {
+      if (managed.has(id)) continue;
+      const type = awsTypeOfNode(res.type)?.tf ?? res.type;
+      if (ignore.ignores(type, [nativeId(id), id], '')) continue;
+      add({ resource_id: id, resource_type: type, address: '', ts_ms: scan.seen_ms, drift: 'unmanaged', attribute: '', expected: '', actual: '', lineage: '', serial: 0, scan_id: scan.scan_id });
+    }
+    const fresh = [...found.values()].filter((d) => !this.#reported.has(d.id));
+    this.#reported = found;
+    this.#reportedByResource.clear();
+    for (const d of found.values()) {
+      let set = this.#reportedByResource.get(d.resource_id);
+      if (!set) this.#reportedByResource.set(d.resource_id, (set = new Set()));
+      set.add(d.id);
+    }
+    return fresh;
+  }
+}
+
+function causeFields(e: ChangeEvent | undefined): Pick<DriftEvent, 'cause_event_id' | 'cause_ts_ms' | 'cause_actor' | 'cause_event_name'> {
+  return e ? { cause_event_id: e.event_id, cause_ts_ms: e.ts_ms, cause_actor: e.actor, cause_event_name: e.event_name } : { cause_event_id: '', cause_ts_ms: 0, cause_actor: '', cause_event_name: '' };
+}
