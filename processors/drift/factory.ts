@@ -15,6 +15,7 @@ import { DriftTracker, type DriftEvent } from './tracker.js';
 export const driftCodec = avroCodec<DriftEvent>('drift');
 
 export const DEFAULT_CAUSE_WINDOW_MS = 6 * 3600_000;
+export const DEFAULT_IGNORE_FILE = '.driftignore';
 
 const driftConfigSchema = z
   .object({
@@ -29,8 +30,8 @@ const driftConfigSchema = z
     output: topicName.default('airdig.drift'),
     /** A CloudTrail change this long or less before a drift was seen, to the same resource, is named as its cause. */
     cause_window_ms: z.number().int().positive().default(DEFAULT_CAUSE_WINDOW_MS),
-    /** A .driftignore file; its rules and `ignore`'s apply together. */
-    ignore_file: z.string().default(''),
+    /** A .driftignore file; its rules and `ignore`'s apply together. The default, .driftignore in the working directory, may be absent. */
+    ignore_file: z.string().default(DEFAULT_IGNORE_FILE),
     /** .driftignore rules inline: type.id or type.id.attribute.path, with * wildcards. */
     ignore: z.array(z.string()).default([]),
     max_batch: z.number().int().positive().default(2_000),
@@ -44,6 +45,7 @@ function loadIgnore(c: DriftConfig): DriftIgnore {
     try {
       text += `\n${readFileSync(c.ignore_file, 'utf8')}`;
     } catch (err) {
+      if (c.ignore_file === DEFAULT_IGNORE_FILE && (err as { code?: string }).code === 'ENOENT') return new DriftIgnore(text);
       throw new Error(`drift: cannot read ignore_file ${c.ignore_file}: ${(err as Error).message}`);
     }
   }

@@ -102,11 +102,11 @@ export function parseScanBody(body: Buffer, now: number): { records: ScannerReco
   if (!isObject(scan)) throw new MalformedInputError('"scan" is missing: it names the scan (id) and its scope (provider and account/region, or cluster)');
   const scanId = str(scan.id);
   if (!scanId) throw new MalformedInputError('"scan.id" is missing');
-  const provider = str(scan.provider) || (scan.cluster ? 'k8s' : '');
+  const provider = str(scan.provider) || (scan.cluster ? 'kubernetes' : '');
   if (!provider) throw new MalformedInputError('"scan.provider" is missing (aws, k8s, …)');
   const account = str(scan.account);
   const region = str(scan.region);
-  const scope = str(scan.scope) || (provider === 'k8s' ? `k8s/${str(scan.cluster)}` : `${provider}/${account}/${region}`);
+  const scope = str(scan.scope) || (scan.cluster !== undefined ? `k8s/${str(scan.cluster)}` : `${provider}/${account}/${region}`);
   if (provider === 'aws' && !account && !str(scan.scope)) throw new MalformedInputError('"scan.account" is missing: an AWS scan covers one account (and region)');
   const completeness = (scan.completeness ?? (scan.complete === true ? 'complete' : 'partial')) as Completeness;
   if (!COMPLETENESS.includes(completeness)) throw new MalformedInputError(`"scan.completeness" is ${JSON.stringify(scan.completeness)}; use complete, partial or failed`);

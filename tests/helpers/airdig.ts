@@ -15,8 +15,8 @@ export interface RunningAirdig {
 }
 
 /** Starts `airdig run` with args and waits until it printed `waitFor` (default: the admin line). */
-export async function startAirdig(args: string[], waitFor: RegExp = /^ {2}admin /m, timeoutMs = 60_000): Promise<RunningAirdig> {
-  const child = spawn(process.execPath, [CLI, 'run', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startAirdig(args: string[], waitFor: RegExp = /^ {2}admin /m, timeoutMs = 60_000, cwd = repoRoot): Promise<RunningAirdig> {
+  const child = spawn(process.execPath, [CLI, 'run', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,8 @@ import { startQueryServer } from '../query/server.js';
 import { loadMigrations, migrate } from '../store/migrate.js';
 import { defaultRegistry } from '../../components.js';
 import type { Listening } from '../http.js';
+import { INGEST_HELP, SCAN_HELP, runIngest, runScan } from './inventory.js';
+import { UsageError, parseCommand } from './args.js';
 
 /** The package root: dist/processors/runtime/cli/main.js is four levels below it. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -28,6 +30,8 @@ Commands:
   run       start the pipeline (embedded by default: in-process topics, embedded ClickHouse)
   migrate   apply the ClickHouse migrations in schemas/clickhouse and exit
   query     run a read-only SQL query against a running airdig or a ClickHouse server
+  ingest    send CloudTrail logs, Terraform state or scans to a running airdig
+  scan      scan AWS or Kubernetes and send the inventory to a running airdig
   help      show help for a command
 
 Run 'airdig <command> --help' for its options.`,
@@ -59,6 +63,8 @@ Runs one read-only statement and prints the answer.
                    (default http://127.0.0.1:8123)
   --clickhouse URL same as --url
   --format FORMAT  output format when the SQL names none (default TabSeparated)`,
+  ingest: INGEST_HELP,
+  scan: SCAN_HELP,
 };
 
 const RUN_OPTIONS = {
@@ -76,14 +82,8 @@ const RUN_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
-class UsageError extends Error {}
-
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, command: string) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError(`${errorMessage(err)}\n\n${HELP[command]}`);
-  }
+  return parseCommand(args, options, HELP[command] ?? HELP.main!);
 }
 
 /** Reads the config file and applies command-line flags over its service section. */
@@ -236,6 +236,10 @@ export async function main(argv: string[]): Promise<number> {
         return await runMigrate(rest);
       case 'query':
         return await runQuery(rest);
+      case 'ingest':
+        return await runIngest(rest);
+      case 'scan':
+        return await runScan(rest);
       case 'help':
         console.log(HELP[rest[0] ?? 'main'] ?? HELP.main);
         return 0;
