@@ -94,6 +94,8 @@ export class DriftTracker {
   /** Drifts reported and still present, by id. */
   #reported = new Map<string, DriftEvent>();
   readonly #reportedByResource = new Map<string, Set<string>>();
+  /** Attributes parsed once per resource record, for every judgement that compares it. */
+  readonly #parsed = new WeakMap<object, Doc>();
 
   constructor(options: DriftOptions) {
     this.#o = options;
@@ -191,6 +193,17 @@ export class DriftTracker {
     return n;
   }
 
+  /** A resource's attributes as a document; a scanned resource's tags count as its `tags` attribute. */
+  #attributes(r: ManagedResource | ScannedResource): Doc {
+    let doc = this.#parsed.get(r);
+    if (!doc) {
+      doc = JSON.parse(r.attributes) as Doc;
+      if ('tags' in r && typeof r.tags === 'object' && Object.keys(r.tags).length && !Object.hasOwn(doc, 'tags')) doc.tags = r.tags;
+      this.#parsed.set(r, doc);
+    }
+    return doc;
+  }
+
   /** Forgets changes older than the cause window before the newest one. */
   #prune(): void {
     const horizon = this.#latestChangeMs - this.#o.causeWindowMs;
@@ -255,10 +268,7 @@ export class DriftTracker {
           if (scan) add({ ...base, ts_ms: scan.seen_ms, drift: 'missing', attribute: '', expected: '', actual: '', scan_id: scan.scan_id });
           continue;
         }
-        const expected = JSON.parse(m.attributes) as Doc;
-        const seen = JSON.parse(a.res.attributes) as Doc;
-        if (Object.keys(a.res.tags).length && !Object.hasOwn(seen, 'tags')) seen.tags = a.res.tags;
-        for (const diff of diffAttributes(m.tf_type, expected, seen)) {
+        for (const diff of diffAttributes(m.tf_type, this.#attributes(m), this.#attributes(a.res))) {
           if (ignore.ignores(m.tf_type, ids, diff.path)) continue;
           add({ ...base, ts_ms: a.scan.seen_ms, drift: 'modified', attribute: diff.path, expected: diff.expected, actual: diff.actual, scan_id: a.scan.scan_id });
         }
