@@ -14,8 +14,9 @@ import { graphEdgesFactory, graphNodesFactory } from './graph/factory.js';
 import { runtimeEventsFactory } from './falco/factory.js';
 import { changeEventsFactory, changesFactory } from './cloudtrail/factory.js';
 import { topologyFactory } from './topology/factory.js';
+import { cloudtrailLookupFactory } from './cloudtrail/lookup.js';
 import { driftEventsFactory, driftFactory } from './drift/factory.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory, healthFactory, healthFactsFactory, runtimeEventsFactory, changesFactory, changeEventsFactory, topologyFactory, driftFactory, driftEventsFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory, healthFactory, healthFactsFactory, runtimeEventsFactory, changesFactory, changeEventsFactory, topologyFactory, driftFactory, driftEventsFactory, cloudtrailLookupFactory]);
 }

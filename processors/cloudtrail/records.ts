@@ -117,3 +117,8 @@ export function decodeCloudTrailRecord(value: Buffer): ChangeEvent {
   if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new MalformedInputError('cloudtrail_events record is not a JSON object');
   return changeEvent(d as Doc);
 }
+
+/** A record as the cloudtrail_events topic carries it: the record's JSON, keyed by its first resource (else its eventID). */
+export function cloudTrailMessage(record: Doc, json = JSON.stringify(record)): { key: string; value: Buffer } {
+  return { key: resolveResources(record)[0] ?? (record.eventID as string), value: Buffer.from(json) };
+}

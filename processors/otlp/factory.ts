@@ -7,8 +7,7 @@ import { HttpError, listenHttp, parseHostPort, readLimitedBody, type Listening }
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { otlpConfigSchema, type OtlpConfig } from './config.js';
 import { parseFalcoBody } from '../falco/events.js';
-import { parseCloudTrailBody } from '../cloudtrail/records.js';
-import { resolveResources } from '../cloudtrail/identity.js';
+import { cloudTrailMessage, parseCloudTrailBody } from '../cloudtrail/records.js';
 import { parseScanBody, parseTerraformState, scannerCodec, terraformCodec } from '../inventory/records.js';
 import type { OutMessage } from '../runtime/bus/types.js';
 import { SIGNALS, type Prepared, type Signal } from './signals.js';
@@ -60,7 +59,7 @@ const INTAKES: Intake[] = [
     topic: (c) => c.cloudtrail_topic,
     parse(body) {
       const { records, errors } = parseCloudTrailBody(body);
-      return { messages: records.map((r) => ({ key: resolveResources(r)[0] ?? (r.eventID as string), value: Buffer.from(JSON.stringify(r)) })), errors };
+      return { messages: records.map((r) => cloudTrailMessage(r)), errors };
     },
   },
   {
