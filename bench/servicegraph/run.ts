@@ -8,7 +8,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { ManualClock } from '../../processors/runtime/clock.js';
 import { ExportTraceServiceRequest } from '../../processors/otlp/proto.js';
-import { ServiceGraph, type EdgeFact } from '../../processors/servicegraph/graph.js';
+import { ServiceGraph } from '../../processors/servicegraph/graph.js';
 import { forEachSpanView } from '../../processors/servicegraph/spans.js';
 import { readConfigFile, resolveConfig, withServiceOverrides } from '../../processors/runtime/config/load.js';
 import { defaultRegistry } from '../../processors/components.js';

@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { MemoryBus } from '../runtime/bus/memory.js';
-import { openStore, type Store } from '../runtime/store/store.js';
-import { loadMigrations, migrate } from '../runtime/store/migrate.js';
+import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
 import { otlpFactory } from '../otlp/factory.js';
 import { changeEventsFactory, changesFactory } from './factory.js';
 import { baseEventName, resolveResources } from './identity.js';
 import { changeEvent, parseCloudTrailBody } from './records.js';
-import { assertComponentContract, componentSettings } from '../../tests/helpers/component.js';
+import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { repoRoot } from '../../tests/helpers/kafka.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
@@ -45,8 +43,7 @@ test('records: actor, read-only and error kept; a record without eventID is name
 
 let store: Store;
 test.before(async () => {
-  store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-ct-')) });
-  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  store = await openMigratedStore('ct');
 });
 test.after(() => store.close());
 

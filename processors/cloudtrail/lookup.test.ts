@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import http from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { MemoryBus } from '../runtime/bus/memory.js';
-import { openStore, type Store } from '../runtime/store/store.js';
-import { loadMigrations, migrate } from '../runtime/store/migrate.js';
+import type { Store } from '../runtime/store/store.js';
 import type { BusRecord } from '../runtime/bus/types.js';
 import { Pacer, pollOnce, cloudtrailLookupFactory, type LookupPage, type Position } from './lookup.js';
-import { assertComponentContract, componentSettings } from '../../tests/helpers/component.js';
-import { repoRoot } from '../../tests/helpers/kafka.js';
+import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
@@ -87,8 +82,7 @@ test('Pacer: 2 requests a second means calls at least 500 ms apart', async () =>
 
 let store: Store;
 test.before(async () => {
-  store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-lookup-')) });
-  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  store = await openMigratedStore('lookup');
 });
 test.after(() => store.close());
 

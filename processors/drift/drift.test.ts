@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import { ManualClock } from '../runtime/clock.js';
-import { openStore, type Store } from '../runtime/store/store.js';
-import { loadMigrations, migrate } from '../runtime/store/migrate.js';
+import type { Store } from '../runtime/store/store.js';
 import type { Component, Factory } from '../runtime/pipeline/component.js';
 import { otlpFactory } from '../otlp/factory.js';
 import { changeEventsFactory, changesFactory } from '../cloudtrail/factory.js';
@@ -17,7 +15,7 @@ import { parseScanBody, parseTerraformState } from '../inventory/records.js';
 import { driftEventsFactory, driftFactory } from './factory.js';
 import { diffAttributes } from './normalize.js';
 import { DriftIgnore } from './ignore.js';
-import { assertComponentContract, componentSettings } from '../../tests/helpers/component.js';
+import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { repoRoot } from '../../tests/helpers/kafka.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
@@ -118,8 +116,7 @@ test('scan: unknown types and invalid resources are named, the rest kept, and th
 
 let store: Store;
 test.before(async () => {
-  store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-drift-')) });
-  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  store = await openMigratedStore('drift');
 });
 test.after(() => store.close());
 

@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { MemoryBus } from '../runtime/bus/memory.js';
-import { openStore, type Store } from '../runtime/store/store.js';
-import { loadMigrations, migrate } from '../runtime/store/migrate.js';
+import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
 import { otlpFactory } from '../otlp/factory.js';
 import { ExportMetricsServiceRequest } from '../otlp/proto.js';
@@ -14,8 +10,7 @@ import { otlpMetricsFactory } from '../otlpmetrics/factory.js';
 import { healthFactory, healthFactsFactory } from '../health/factory.js';
 import { runtimeEventsFactory } from './factory.js';
 import { containerResource, normalizeFalcoEvent, parseFalcoBody, rfc3339Nanos } from './events.js';
-import { assertComponentContract, componentSettings } from '../../tests/helpers/component.js';
-import { repoRoot } from '../../tests/helpers/kafka.js';
+import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
 const FULL_ID = '3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f';
@@ -72,8 +67,7 @@ test('Falco bodies: a list keeps its valid events; what is wrong is said', () =>
 
 let store: Store;
 test.before(async () => {
-  store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-falco-')) });
-  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  store = await openMigratedStore('falco');
 });
 test.after(() => store.close());
 

@@ -1,26 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { compressSync } from 'snappy';
 import { prometheus } from '../../protos/gen/prometheus.js';
 import { ExportMetricsServiceRequest } from '../otlp/proto.js';
 import { MemoryBus } from '../runtime/bus/memory.js';
-import { openStore, type Store } from '../runtime/store/store.js';
-import { loadMigrations, migrate } from '../runtime/store/migrate.js';
+import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
 import { remoteWriteFactory } from '../remotewrite/factory.js';
 import { promSamplesFactory } from '../remotewrite/sink.js';
 import { healthFactory, healthFactsFactory } from './factory.js';
-import { assertComponentContract, componentSettings } from '../../tests/helpers/component.js';
-import { repoRoot } from '../../tests/helpers/kafka.js';
+import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
 let store: Store;
 test.before(async () => {
-  store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-health-')) });
-  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  store = await openMigratedStore('health');
 });
 test.after(() => store.close());
 

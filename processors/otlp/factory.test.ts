@@ -5,7 +5,6 @@ import * as grpc from '@grpc/grpc-js';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { BusRecord, Bus } from '../runtime/bus/types.js';
 import type { Store } from '../runtime/store/store.js';
-import type { Component } from '../runtime/pipeline/component.js';
 import { otlpFactory } from './factory.js';
 import { ExportTraceServiceRequest, ExportTraceServiceResponse } from './proto.js';
 import { assertComponentContract, componentSettings } from '../../tests/helpers/component.js';

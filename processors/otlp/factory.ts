@@ -28,6 +28,9 @@ interface Intake {
   parse(body: Buffer, config: OtlpConfig, now: number): { messages: OutMessage[]; errors: string[]; accepted?: number };
 }
 
+/** JSON documents as files hold them: plain, or gzip (told by the magic bytes, whatever the type says). */
+const JSON_FILE_TYPES = ['application/json', 'application/gzip', 'application/x-gzip', 'application/octet-stream'];
+
 /** Every record of a scan or a state snapshot under one key, so its end marker follows its resources. */
 function inventoryIntake<R extends { kind: string; seen_ms: number }>(codec: { encode(r: R): Buffer }, key: (r: R) => string, parsed: { records: R[]; errors: string[] }) {
   const { records, errors } = parsed;
@@ -55,7 +58,7 @@ const INTAKES: Intake[] = [
     what: 'CloudTrail records',
     path: '/v1/cloudtrail',
     // S3 log files as stored (.json.gz) or unpacked, EventBridge events, records.
-    contentTypes: ['application/json', 'application/gzip', 'application/x-gzip', 'application/octet-stream'],
+    contentTypes: JSON_FILE_TYPES,
     topic: (c) => c.cloudtrail_topic,
     parse(body) {
       const { records, errors } = parseCloudTrailBody(body);
@@ -66,7 +69,7 @@ const INTAKES: Intake[] = [
     name: 'resources',
     what: 'scans (resource inventories)',
     path: '/v1/resources',
-    contentTypes: ['application/json', 'application/gzip', 'application/x-gzip', 'application/octet-stream'],
+    contentTypes: JSON_FILE_TYPES,
     topic: (c) => c.scanner_topic,
     parse: (body, _c, now) => inventoryIntake(scannerCodec, (r) => r.scope, parseScanBody(body, now)),
   },
@@ -74,7 +77,7 @@ const INTAKES: Intake[] = [
     name: 'terraform',
     what: 'Terraform state files',
     path: '/v1/terraform-state',
-    contentTypes: ['application/json', 'application/gzip', 'application/x-gzip', 'application/octet-stream'],
+    contentTypes: JSON_FILE_TYPES,
     topic: (c) => c.terraform_topic,
     parse: (body, _c, now) => inventoryIntake(terraformCodec, (r) => r.lineage, parseTerraformState(body, now)),
   },

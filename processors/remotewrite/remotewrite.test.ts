@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { compressSync } from 'snappy';
 import { prometheus, io } from '../../protos/gen/prometheus.js';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { BusRecord } from '../runtime/bus/types.js';
-import { openStore, type Store } from '../runtime/store/store.js';
-import { loadMigrations, migrate } from '../runtime/store/migrate.js';
+import type { Store } from '../runtime/store/store.js';
 import { remoteWriteFactory } from './factory.js';
 import { promSamplesFactory } from './sink.js';
-import { assertComponentContract, componentSettings } from '../../tests/helpers/component.js';
-import { repoRoot } from '../../tests/helpers/kafka.js';
+import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
 const V1 = 'application/x-protobuf';
@@ -24,8 +19,7 @@ const SENTINEL = 123456.789;
 
 let store: Store;
 test.before(async () => {
-  store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-rw-')) });
-  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  store = await openMigratedStore('rw');
 });
 test.after(() => store.close());
 

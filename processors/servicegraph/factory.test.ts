@@ -1,23 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { OutMessage } from '../runtime/bus/types.js';
-import { openStore, type Store } from '../runtime/store/store.js';
-import { loadMigrations, migrate } from '../runtime/store/migrate.js';
+import type { Store } from '../runtime/store/store.js';
 import { ExportTraceServiceRequest, type ISpan } from '../otlp/proto.js';
 import type { Component } from '../runtime/pipeline/component.js';
 import { serviceEdgesFactory, serviceGraphFactory } from './factory.js';
-import { assertComponentContract, componentSettings } from '../../tests/helpers/component.js';
-import { repoRoot } from '../../tests/helpers/kafka.js';
+import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
 let store: Store;
 test.before(async () => {
-  store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-sg-')) });
-  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  store = await openMigratedStore('sg');
 });
 test.after(() => store.close());
 

@@ -6,7 +6,12 @@ import { systemClock } from '../../processors/runtime/clock.js';
 import { serviceSchema } from '../../processors/runtime/config/schema.js';
 import { createDefaultConfig, type ComponentSettings, type Factory } from '../../processors/runtime/pipeline/component.js';
 import type { Bus } from '../../processors/runtime/bus/types.js';
-import type { Store } from '../../processors/runtime/store/store.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { openStore, type Store } from '../../processors/runtime/store/store.js';
+import { loadMigrations, migrate } from '../../processors/runtime/store/migrate.js';
+import { repoRoot } from './kafka.js';
 
 export function componentSettings(factory: Factory<any>, bus: Bus, store: Store, id = factory.type): ComponentSettings & { registry: Registry } {
   const registry = new Registry();
@@ -33,4 +38,11 @@ export async function assertComponentContract(factory: Factory<any>, bus: Bus, s
   assert.match(text, new RegExp(`airdig_component_received_total\\{component="${factory.type}",kind="${factory.kind}"\\} 0`));
   await component.shutdown();
   await component.shutdown();
+}
+
+/** The embedded ClickHouse engine in a fresh directory, with every migration applied. */
+export async function openMigratedStore(name: string): Promise<Store> {
+  const store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), `airdig-${name}-`)) });
+  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  return store;
 }
