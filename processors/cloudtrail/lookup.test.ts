@@ -31,35 +31,33 @@ function lookupOver(events: { id: string; json: string; t: number }[]): LookupPa
   return fn;
 }
 
-const noWait = new Pacer(0);
-
 test('pollOnce: pages through NextToken, oldest first; the next poll repeats nothing and still finds a late event', async () => {
   const events = Array.from({ length: 120 }, (_, i) => event(i, T0 + i * 1000));
   const lookup = lookupOver(events);
-  const first = await pollOnce(lookup, noWait, { watermark: T0 - 3_600_000, seen: {} }, T0 + 200_000, 600_000);
+  const first = await pollOnce(lookup, { watermark: T0 - 3_600_000, seen: {} }, T0 + 200_000, 600_000);
   assert.equal(lookup.calls, 3, '120 events: 3 pages of 50');
   assert.deepEqual(first.records.map((r) => r.record.eventID), events.map((e) => e.id), 'all, oldest first');
   assert.equal(first.position.watermark, T0 + 119_000);
 
   // Nothing new: nothing again, though the overlap returns the last 10 minutes once more.
-  const second = await pollOnce(lookup, noWait, first.position, T0 + 300_000, 600_000);
+  const second = await pollOnce(lookup, first.position, T0 + 300_000, 600_000);
   assert.deepEqual(second.records, []);
   // An event that shows up late (eventTime before the watermark, inside the overlap) and a new one.
   events.push(event(500, T0 + 100_500), event(501, T0 + 250_000));
-  const third = await pollOnce(lookup, noWait, second.position, T0 + 300_000, 600_000);
+  const third = await pollOnce(lookup, second.position, T0 + 300_000, 600_000);
   assert.deepEqual(third.records.map((r) => r.record.eventID), ['e-0500', 'e-0501']);
   // Ids older than the overlap are forgotten; the position stays bounded.
-  const later = await pollOnce(lookup, noWait, third.position, T0 + 2_000_000, 600_000);
+  const later = await pollOnce(lookup, third.position, T0 + 2_000_000, 600_000);
   assert.deepEqual(later.records, []);
   assert.ok(Object.keys(later.position.seen).length <= 122);
-  const far = await pollOnce(lookupOver([event(900, T0 + 5_000_000)]), noWait, later.position, T0 + 5_000_000, 600_000);
+  const far = await pollOnce(lookupOver([event(900, T0 + 5_000_000)]), later.position, T0 + 5_000_000, 600_000);
   assert.deepEqual(Object.keys(far.position.seen), ['e-0900'], 'after a quiet hour only the newest id is remembered');
 });
 
 test('pollOnce: a CloudTrailEvent that is not a record is named and the rest kept', async () => {
   const good = event(1, T0);
   const lookup: LookupPage = async () => ({ events: [good, { id: 'bad-1', json: '{"eventName": 5' }, { id: 'bad-2', json: '{"eventID": "x"}' }] });
-  const r = await pollOnce(lookup, noWait, { watermark: T0 - 1000, seen: {} }, T0 + 1000, 0);
+  const r = await pollOnce(lookup, { watermark: T0 - 1000, seen: {} }, T0 + 1000, 0);
   assert.deepEqual(r.records.map((x) => x.record.eventID), ['e-0001']);
   assert.equal(r.errors.length, 2);
   assert.match(r.errors[0]!, /^event bad-1: CloudTrailEvent is not JSON/);
@@ -149,7 +147,9 @@ test('the poller with the AWS SDK: 120 events in pages of 50 at ≤ 2 requests/s
     const pages = server.calls.slice(1); // the first was throttled and retried
     assert.deepEqual(pages.map((c) => c.body.MaxResults), [50, 50, 50]);
     assert.deepEqual(pages.map((c) => c.body.NextToken), [undefined, '50', '100']);
-    for (let i = 2; i < pages.length; i++) assert.ok(pages[i]!.at - pages[i - 1]!.at >= 450, `page ${i} came ${pages[i]!.at - pages[i - 1]!.at} ms after the one before`);
+    // Every request 500 ms or more after the one before, the throttled one and its retry included.
+    assert.equal(server.calls.length, 4, 'one throttled request, its retry and two more pages');
+    for (let i = 1; i < server.calls.length; i++) assert.ok(server.calls[i]!.at - server.calls[i - 1]!.at >= 480, `request ${i} came ${server.calls[i]!.at - server.calls[i - 1]!.at} ms after the one before`);
 
     // Restart: from the checkpoint, nothing again; an event that arrives late is picked up.
     events.push(event(700, now - 500_000)); // older than the newest event already published: it arrived late

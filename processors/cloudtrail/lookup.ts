@@ -10,6 +10,7 @@
  * the two (then a repeat, which the changes processor drops by eventID).
  */
 import { CloudTrailClient, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
 import { errorMessage } from '../runtime/errors.js';
 import { topicName } from '../runtime/config/schema.js';
@@ -47,7 +48,7 @@ export class Pacer {
  * One poll: every event since `from.watermark - overlapMs` up to `now` that `from.ids` does not
  * hold, oldest first, and the position after them.
  */
-export async function pollOnce(lookup: LookupPage, pacer: Pacer, from: Position, now: number, overlapMs: number): Promise<{ records: { record: Doc; json: string }[]; errors: string[]; position: Position }> {
+export async function pollOnce(lookup: LookupPage, from: Position, now: number, overlapMs: number): Promise<{ records: { record: Doc; json: string }[]; errors: string[]; position: Position }> {
   const start = new Date(Math.max(0, from.watermark - overlapMs));
   const end = new Date(now);
   const known = new Set(Object.keys(from.seen));
@@ -55,7 +56,6 @@ export async function pollOnce(lookup: LookupPage, pacer: Pacer, from: Position,
   const errors: string[] = [];
   let nextToken: string | undefined;
   do {
-    await pacer.wait();
     const page = await lookup({ start, end, nextToken });
     for (const e of page.events) {
       if (known.has(e.id)) continue;
@@ -119,6 +119,27 @@ async function savePosition(store: Store, source: string, p: Position, now: numb
   await store.client.insert({ table: 'ingest_checkpoints', values: [{ source, position: JSON.stringify(p), updated: new Date(now).toISOString() }], format: 'JSONEachRow' });
 }
 
+/**
+ * The SDK's HTTP handler with every request paced, retries included: a throttled call retried by
+ * the SDK is a request to the API too.
+ */
+class PacedHandler {
+  constructor(readonly inner: NodeHttpHandler, readonly pacer: Pacer) {}
+  async handle(...args: Parameters<NodeHttpHandler['handle']>): ReturnType<NodeHttpHandler['handle']> {
+    await this.pacer.wait();
+    return this.inner.handle(...args);
+  }
+  updateHttpClientConfig(...args: Parameters<NodeHttpHandler['updateHttpClientConfig']>): void {
+    this.inner.updateHttpClientConfig(...args);
+  }
+  httpHandlerConfigs(): ReturnType<NodeHttpHandler['httpHandlerConfigs']> {
+    return this.inner.httpHandlerConfigs();
+  }
+  destroy(): void {
+    this.inner.destroy();
+  }
+}
+
 /** The SDK's LookupEvents as a LookupPage. */
 function sdkLookup(client: CloudTrailClient): LookupPage {
   return async ({ start, end, nextToken }) => {
@@ -133,6 +154,7 @@ class CloudTrailLookup implements Component {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
+  #clients: CloudTrailClient[] = [];
 
   constructor(settings: ComponentSettings, config: LookupConfig) {
     this.#s = settings;
@@ -140,11 +162,13 @@ class CloudTrailLookup implements Component {
   }
 
   async start(): Promise<void> {
-    const sources = this.#cfg.sources.map((src) => ({
-      name: `cloudtrail:${src.account}/${src.region}`,
-      lookup: sdkLookup(new CloudTrailClient({ region: src.region, maxAttempts: 8, retryMode: 'adaptive', ...(src.endpoint ? { endpoint: src.endpoint } : {}) })),
-      pacer: new Pacer(1000 / this.#cfg.requests_per_second, () => this.#s.clock.now()),
-    }));
+    const sources = this.#cfg.sources.map((src) => {
+      const pacer = new Pacer(1000 / this.#cfg.requests_per_second);
+      const requestHandler = new PacedHandler(new NodeHttpHandler(), pacer);
+      const client = new CloudTrailClient({ region: src.region, maxAttempts: 8, retryMode: 'adaptive', requestHandler, ...(src.endpoint ? { endpoint: src.endpoint } : {}) });
+      return { name: `cloudtrail:${src.account}/${src.region}`, lookup: sdkLookup(client), client };
+    });
+    this.#clients = sources.map((s) => s.client);
     const tick = () => {
       this.#running = Promise.all(sources.map((src) => this.#poll(src))).then(() => {
         if (!this.#stopped) this.#timer = setTimeout(tick, this.#cfg.interval_ms);
@@ -153,12 +177,12 @@ class CloudTrailLookup implements Component {
     tick();
   }
 
-  async #poll(src: { name: string; lookup: LookupPage; pacer: Pacer }): Promise<void> {
+  async #poll(src: { name: string; lookup: LookupPage }): Promise<void> {
     const { store, bus, metrics, logger, clock } = this.#s;
     try {
       const now = clock.now();
       const from = (await loadPosition(store, src.name)) ?? { watermark: now - this.#cfg.initial_lookback_ms, seen: {} };
-      const { records, errors, position } = await pollOnce(src.lookup, src.pacer, from, now, this.#cfg.overlap_ms);
+      const { records, errors, position } = await pollOnce(src.lookup, from, now, this.#cfg.overlap_ms);
       metrics.received(records.length + errors.length);
       if (errors.length) {
         metrics.dropped('invalid_cloudtrail', errors.length);
@@ -177,6 +201,7 @@ class CloudTrailLookup implements Component {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#running;
+    for (const c of this.#clients) c.destroy();
   }
 }
 

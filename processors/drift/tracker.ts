@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { awsTypeOfNode, awsTypeOfTf, arnParts } from '../inventory/aws.js';
 import type { ManagedResource, ScannedResource, ScannerRecord, TerraformRecord } from '../inventory/records.js';
 import type { ChangeEvent } from '../cloudtrail/records.js';
-import type { Origin } from '../topology/scopes.js';
+import { dropAbandoned, type Origin } from '../topology/scopes.js';
 import { diffAttributes } from './normalize.js';
 import type { DriftIgnore } from './ignore.js';
 
@@ -76,7 +76,8 @@ function nativeId(id: string): string {
  *   missing: in state, not in a complete scan that covers its account, region and type, and that
  *            ran after the state was received (a scan older than the state says nothing about new
  *            resources);
- *   unmanaged: in a complete scan, in no state (judged once some state is known);
+ *   unmanaged: in a complete scan, in no state, of a type Terraform has a resource for (judged
+ *              once some state is known);
  *   modified: both, an attribute differs after normalisation (normalize.ts).
  * Judged when a state snapshot or a complete scan ends. Everything is rebuilt from Kafka: snapshots,
  * scans and changes hold the first record they were built from.
@@ -103,6 +104,7 @@ export class DriftTracker {
 
   /** A Terraform state record; drifts when it ended a snapshot. */
   observeState(r: TerraformRecord, origin: Origin): DriftEvent[] {
+    dropAbandoned(this.#pendingStates, r.seen_ms);
     const key = `${r.lineage}\u0000${r.serial}`;
     let snap = this.#pendingStates.get(key);
     if (!snap) this.#pendingStates.set(key, (snap = { lineage: r.lineage, serial: r.serial, seen_ms: r.seen_ms, resources: new Map(), first: origin }));
@@ -121,6 +123,7 @@ export class DriftTracker {
 
   /** A scanner record; drifts when it ended a complete scan. */
   observeScan(r: ScannerRecord, origin: Origin): DriftEvent[] {
+    dropAbandoned(this.#pendingScans, r.seen_ms);
     let scan = this.#pendingScans.get(r.scan_id);
     if (!scan) {
       scan = { scan_id: r.scan_id, scope: r.scope, provider: r.provider, account: r.account, region: r.region, seen_ms: r.seen_ms, types: new Set(), resources: new Map(), first: origin };
@@ -276,8 +279,9 @@ export class DriftTracker {
     }
     for (const [id, { res, scan }] of actual) {
       if (managed.has(id)) continue;
-      const type = awsTypeOfNode(res.type)?.tf ?? res.type;
-      if (ignore.ignores(type, [nativeId(id), id], '')) continue;
+      // Unmanaged only where Terraform could manage it: types with a Terraform resource (not pods).
+      const type = awsTypeOfNode(res.type)?.tf;
+      if (!type || ignore.ignores(type, [nativeId(id), id], '')) continue;
       add({ resource_id: id, resource_type: type, address: '', ts_ms: scan.seen_ms, drift: 'unmanaged', attribute: '', expected: '', actual: '', lineage: '', serial: 0, scan_id: scan.scan_id });
     }
     const fresh = [...found.values()].filter((d) => !this.#reported.has(d.id));

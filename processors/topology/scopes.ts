@@ -21,6 +21,26 @@ interface ScopeState extends Holding {
 interface ScanState extends Holding {
   scope: string;
   first: Origin;
+  seen_ms: number;
+}
+
+/** A scan (or state snapshot) whose end has not come this long after it began is given up. */
+export const ABANDONED_AFTER_MS = 24 * 3600_000;
+
+/**
+ * Forgets the unfinished scans begun more than ABANDONED_AFTER_MS before `now` (record time): an
+ * end marker that never comes must not hold their partition's commits back for ever. Returns how
+ * many it forgot.
+ */
+export function dropAbandoned(pending: Map<string, { seen_ms: number }>, now: number): number {
+  let n = 0;
+  for (const [k, v] of pending) {
+    if (v.seen_ms < now - ABANDONED_AFTER_MS) {
+      pending.delete(k);
+      n++;
+    }
+  }
+  return n;
 }
 
 const empty = (): Holding => ({ nodes: new Map(), edges: new Set() });
@@ -74,9 +94,10 @@ export class ScopeTracker {
 
   /** The topology records one scanner record makes. */
   observe(r: ScannerRecord, origin: Origin): TopologyRecord[] {
+    dropAbandoned(this.#scans, r.seen_ms);
     if (r.kind === 'resource') {
       let scan = this.#scans.get(r.scan_id);
-      if (!scan) this.#scans.set(r.scan_id, (scan = { ...empty(), scope: r.scope, first: origin }));
+      if (!scan) this.#scans.set(r.scan_id, (scan = { ...empty(), scope: r.scope, first: origin, seen_ms: r.seen_ms }));
       const out = resourceRecords(r);
       for (const t of out) {
         if (t.kind === 'node') scan.nodes.set(t.id, t.type);
@@ -84,7 +105,7 @@ export class ScopeTracker {
       }
       return out;
     }
-    const scan = this.#scans.get(r.scan_id) ?? { ...empty(), scope: r.scope, first: origin };
+    const scan = this.#scans.get(r.scan_id) ?? { ...empty(), scope: r.scope, first: origin, seen_ms: r.seen_ms };
     this.#scans.delete(r.scan_id);
     const before = this.#scopes.get(r.scope);
     this.#undo.push({ scope: r.scope, before, scanId: r.scan_id, scan });

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseScanBody, parseTerraformState, type ScannerRecord, type TerraformRecord } from '../inventory/records.js';
+import { DriftIgnore } from './ignore.js';
+import { DriftTracker, type DriftEvent } from './tracker.js';
+import { ABANDONED_AFTER_MS } from '../topology/scopes.js';
+import { repoRoot } from '../../tests/helpers/kafka.js';
+
+const file = (name: string) => readFileSync(path.join(repoRoot, 'processors/drift/testdata', name));
+const STATE_AT = Date.parse('2026-11-23T10:00:00Z');
+type Logged = { topic: 'state' | 'scan'; r: TerraformRecord | ScannerRecord };
+
+const tracker = () => new DriftTracker({ causeWindowMs: 3_600_000, ignore: new DriftIgnore('aws_security_group.sg-0default000000000') });
+
+/** Feeds a log of records at offsets 0, 1, … per topic; returns what was reported. */
+function feed(t: DriftTracker, log: Logged[], from: Record<string, number> = {}): DriftEvent[] {
+  const offsets: Record<string, number> = { state: from.state ?? 0, scan: from.scan ?? 0 };
+  const out: DriftEvent[] = [];
+  for (const { topic, r } of log) {
+    const origin = { at: topic, offset: offsets[topic]!++ };
+    out.push(...(topic === 'state' ? t.observeState(r as TerraformRecord, origin) : t.observeScan(r as ScannerRecord, origin)));
+  }
+  return out;
+}
+
+const state = (): Logged[] => parseTerraformState(file('terraform.tfstate'), STATE_AT).records.map((r) => ({ topic: 'state', r }));
+const scan = (patch: Record<string, unknown> = {}, extra: unknown[] = []): Logged[] => {
+  const body = JSON.parse(file('scan.json').toString()) as { scan: Record<string, unknown>; resources: unknown[] };
+  return parseScanBody(Buffer.from(JSON.stringify({ scan: { ...body.scan, ...patch }, resources: [...body.resources, ...extra] })), 0).records.map((r) => ({ topic: 'scan', r }));
+};
+
+test('a scan older than the state judges nothing missing; Kubernetes objects are never unmanaged', () => {
+  const t = tracker();
+  const pod = { id: 'k8s:prod/shop/pod/api-1', type: 'k8s:pod', name: 'api-1' };
+  const drifts = feed(t, [...state(), ...scan({ time: '2026-11-23T09:00:00Z' }, [pod])]);
+  assert.deepEqual(drifts.filter((d) => d.drift === 'missing'), [], 'the scan ran before the state was received');
+  assert.deepEqual(drifts.filter((d) => d.drift === 'unmanaged').map((d) => d.resource_id), ['arn:aws:ec2:eu-west-1:123456789012:instance/i-0ccc0000000000003']);
+  const later = feed(t, scan({ id: 'scan-2', time: '2026-11-23T11:00:00Z' }), { scan: 100 });
+  assert.deepEqual(later.map((d) => d.drift), ['missing'], 'a later scan does; the other drifts were already reported');
+});
+
+test('a restart that replays from the held offsets reports the same drifts', () => {
+  const log = [...state(), ...scan()];
+  const t = tracker();
+  const first = feed(t, log);
+  assert.equal(first.length, 6);
+  const held = t.heldOffsets();
+  assert.deepEqual(held, new Map([['state', 0], ['scan', 0]]));
+  const again = feed(tracker(), log);
+  assert.deepEqual(again.map((d) => d.id).sort(), first.map((d) => d.id).sort());
+});
+
+test('a scan whose end never comes is given up after a day, releasing its hold', () => {
+  const t = tracker();
+  const unfinished = scan({ id: 'never-ends', time: '2026-11-23T10:00:00Z' }).slice(0, 3);
+  feed(t, [...state(), ...unfinished]);
+  assert.equal(t.heldOffsets().get('scan'), 0);
+  const dayLater = new Date(Date.parse('2026-11-23T10:00:00Z') + ABANDONED_AFTER_MS + 60_000).toISOString();
+  feed(t, scan({ id: 'next', time: dayLater }), { scan: 3 });
+  assert.equal(t.heldOffsets().get('scan'), 3, 'held from the complete scan, not the abandoned one');
+});
