@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
@@ -10,6 +12,7 @@ import { ScopeTracker } from '../topology/scopes.js';
 import type { TopologyRecord } from '../graph/factory.js';
 import { scanAws, type ScanBody } from './aws.js';
 import { instanceOfProviderId, scanK8sJson } from './k8s.js';
+import { listClusterObjects, readKubeconfig } from './k8s-api.js';
 import { startMoto } from '../../tests/helpers/moto.js';
 import { repoRoot } from '../../tests/helpers/kafka.js';
 
@@ -129,4 +132,45 @@ test('airdig scan k8s: kubectl JSON → pods on nodes, nodes on EC2 instances, s
   const podsOnly = JSON.stringify({ kind: 'List', items: (JSON.parse(text) as { items: { kind: string }[] }).items.filter((i) => i.kind === 'Pod') });
   assert.equal(scanK8sJson(podsOnly, { cluster: 'prod' }).body.scan.completeness, 'partial');
   assert.throws(() => scanK8sJson('pods:', { cluster: 'prod' }), /kubectl output is not JSON/);
+});
+
+test('airdig scan k8s from the API of a kubeconfig context: the same lists kubectl fetches, page by page, with its bearer token', async () => {
+  const text = readFileSync(path.join(repoRoot, 'processors/scanners/testdata/kubectl.json'), 'utf8');
+  const items = (JSON.parse(text) as { items: { kind: string }[] }).items;
+  const paths: Record<string, string> = { '/api/v1/nodes': 'Node', '/api/v1/pods': 'Pod', '/api/v1/services': 'Service', '/apis/apps/v1/deployments': 'Deployment', '/apis/apps/v1/replicasets': 'ReplicaSet' };
+  const requests: string[] = [];
+  // The API server's list responses: items without kind, pages of `limit`, `continue` tokens.
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    requests.push(`${url.pathname}?${url.searchParams}`);
+    if (req.headers.authorization !== 'Bearer s3cret') return res.writeHead(401).end('{"kind":"Status","code":401}');
+    const kind = paths[url.pathname];
+    if (!kind) return res.writeHead(404).end();
+    const all = items.filter((i) => i.kind === kind).map(({ kind: _k, ...rest }) => rest);
+    const from = Number(url.searchParams.get('continue') ?? 0);
+    const limit = Number(url.searchParams.get('limit'));
+    const next = from + limit < all.length ? String(from + limit) : undefined;
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ kind: `${kind}List`, metadata: next ? { continue: next } : {}, items: all.slice(from, from + limit) }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const dir = mkdtempSync(path.join(tmpdir(), 'airdig-kube-'));
+    const config = path.join(dir, 'config');
+    const port = (server.address() as { port: number }).port;
+    writeFileSync(config, `apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: prod\n  cluster:\n    server: http://127.0.0.1:${port}\ncontexts:\n- name: prod\n  context: {cluster: prod, user: scanner}\nusers:\n- name: scanner\n  user: {token: s3cret}\n`);
+    const target = readKubeconfig(config);
+    assert.equal(target.cluster, 'prod');
+    const fromApi = scanK8sJson(await listClusterObjects(target, 2), { cluster: 'prod', awsAccount: '123456789012', now: 0 });
+    const fromFile = scanK8sJson(text, { cluster: 'prod', awsAccount: '123456789012', now: 0 });
+    const byId = (b: ScanBody) => [...b.resources].sort((x, y) => (x.id < y.id ? -1 : 1));
+    assert.deepEqual(byId(fromApi.body), byId(fromFile.body));
+    assert.equal(fromApi.body.scan.completeness, 'complete');
+    assert.ok(requests.includes('/api/v1/pods?limit=2&continue=2'), 'three pods: two pages');
+    writeFileSync(config, readFileSync(config, 'utf8').replace('token: s3cret', 'token: wrong'));
+    await assert.rejects(listClusterObjects(readKubeconfig(config)), /GET \/api\/v1\/nodes\?limit=500: HTTP 401/);
+    writeFileSync(config, readFileSync(config, 'utf8').replace('{token: wrong}', '{exec: {command: aws}}'));
+    assert.throws(() => readKubeconfig(config), /exec or auth-provider plugin/);
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 });

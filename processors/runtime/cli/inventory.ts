@@ -1,9 +1,12 @@
 /* `airdig ingest` and `airdig scan`: files and scans sent to a running AirDig's OTLP HTTP port. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { errorMessage } from '../errors.js';
 import { UsageError, parseCommand } from './args.js';
 import { scanAws, type ScanBody } from '../../scanners/aws.js';
 import { scanK8sJson } from '../../scanners/k8s.js';
+import { listClusterObjects, readKubeconfig } from '../../scanners/k8s-api.js';
 
 export const INGEST_HELP = `Usage: airdig ingest cloudtrail|tfstate|resources FILE... [--url URL] [--token TOKEN]
 
@@ -24,8 +27,10 @@ Scans what exists and sends it to a running airdig (POST /v1/resources), or writ
       RDS, load balancers and target groups, Lambda, EKS; one scan per region. Credentials from the
       usual AWS chain (environment, profile, instance role). --region defaults to $AWS_REGION.
       --endpoint sends every call to one endpoint (a local emulator).
-  airdig scan k8s [--file FILE] [--cluster NAME] [--aws-account ID]
-      kubectl get pods,nodes,services,deployments,replicasets -A -o json, from FILE or stdin.
+  airdig scan k8s [--file FILE | --kubeconfig FILE [--context NAME]] [--cluster NAME] [--aws-account ID]
+      kubectl get pods,nodes,services,deployments,replicasets -A -o json from FILE or stdin, or the
+      same lists from the API of a kubeconfig's context (with no --file on a terminal: $KUBECONFIG
+      or ~/.kube/config). --cluster defaults to the context's cluster.
       --aws-account links nodes to their EC2 instances through spec.providerID.
 
   --url URL      the OTLP HTTP endpoint (default http://127.0.0.1:4318)
@@ -63,8 +68,8 @@ export async function runIngest(args: string[]): Promise<number> {
     return 0;
   }
   const [what, ...files] = positionals;
-  const path = PATHS[what ?? ''];
-  if (!path) throw new UsageError(`ingest: say what the files are: cloudtrail, tfstate or resources\n\n${INGEST_HELP}`);
+  const endpoint = PATHS[what ?? ''];
+  if (!endpoint) throw new UsageError(`ingest: say what the files are: cloudtrail, tfstate or resources\n\n${INGEST_HELP}`);
   if (files.length === 0) throw new UsageError(`ingest ${what}: no files given\n\n${INGEST_HELP}`);
   let failed = 0;
   for (const file of files) {
@@ -76,7 +81,7 @@ export async function runIngest(args: string[]): Promise<number> {
       failed++;
       continue;
     }
-    const r = await post(values.url ?? 'http://127.0.0.1:4318', path, body, values.token);
+    const r = await post(values.url ?? 'http://127.0.0.1:4318', endpoint, body, values.token);
     if (r.ok) console.log(`${file}: ${r.text}`);
     else {
       process.stderr.write(`${file}: ${r.text}\n`);
@@ -93,7 +98,7 @@ async function readStdin(): Promise<string> {
 }
 
 export async function runScan(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(args, { ...common, out: { type: 'string' }, region: { type: 'string' }, endpoint: { type: 'string' }, file: { type: 'string' }, cluster: { type: 'string' }, 'aws-account': { type: 'string' } }, SCAN_HELP);
+  const { values, positionals } = parseCommand(args, { ...common, out: { type: 'string' }, region: { type: 'string' }, endpoint: { type: 'string' }, file: { type: 'string' }, cluster: { type: 'string' }, 'aws-account': { type: 'string' }, kubeconfig: { type: 'string' }, context: { type: 'string' } }, SCAN_HELP);
   if (values.help) {
     console.log(SCAN_HELP);
     return 0;
@@ -110,8 +115,17 @@ export async function runScan(args: string[]): Promise<number> {
       if (b.scan.completeness !== 'complete') problems++;
     }
   } else if (positionals[0] === 'k8s') {
-    const text = values.file ? readFileSync(values.file, 'utf8') : await readStdin();
-    const { body, skipped } = scanK8sJson(text, { cluster: values.cluster ?? '', awsAccount: values['aws-account'] });
+    let text: string;
+    let cluster = values.cluster ?? '';
+    const defaultConfig = process.env.KUBECONFIG?.split(':')[0] || path.join(homedir(), '.kube/config');
+    const kubeconfig = values.kubeconfig ?? (!values.file && process.stdin.isTTY && existsSync(defaultConfig) ? defaultConfig : undefined);
+    if (values.file) text = readFileSync(values.file, 'utf8');
+    else if (kubeconfig) {
+      const target = readKubeconfig(kubeconfig, values.context);
+      cluster ||= target.cluster;
+      text = await listClusterObjects(target);
+    } else text = await readStdin();
+    const { body, skipped } = scanK8sJson(text, { cluster, awsAccount: values['aws-account'] });
     process.stderr.write(`scan k8s ${body.scan.cluster || '(no --cluster)'}: ${body.resources.length} resources, ${body.scan.completeness}${skipped.length ? `, ${skipped.length} items of other kinds skipped` : ''}\n`);
     bodies = [body];
   } else {
