@@ -256,6 +256,9 @@ class KafkaConsumer implements Consumer {
         'fetch.wait.max.ms': 50,
         'session.timeout.ms': 10_000,
         'heartbeat.interval.ms': 1_000,
+        // A subscribed topic the first metadata answer did not list yet (just created) is looked
+        // for again after this long; librdkafka's default is 5 minutes.
+        'topic.metadata.refresh.interval.ms': 5_000,
       } as Kafka.ConsumerGlobalConfig,
       { 'auto.offset.reset': 'earliest' },
     );
