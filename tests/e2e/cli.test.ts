@@ -83,12 +83,18 @@ test('a bad config exits 2 naming the key path, without a stack trace', async ()
 });
 
 test('--help on every command', async () => {
-  for (const args of [['--help'], ['run', '--help'], ['migrate', '--help'], ['query', '--help'], ['help', 'run']]) {
+  for (const args of [['--help'], ['run', '--help'], ['migrate', '--help'], ['query', '--help'], ['ingest', '--help'], ['scan', '--help'], ['help', 'run']]) {
     const r = await cli(args);
     assert.equal(r.code, 0, args.join(' '));
     assert.match(r.stdout, /Usage: airdig/);
   }
   assert.match((await cli(['run', '--help'])).stdout, /--kafka BROKERS/);
+  const usage = await cli(['ingest', 'terraform', 'x.tfstate']);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /say what the files are: cloudtrail, tfstate or resources/);
+  const missing = await cli(['ingest', 'tfstate', '/nonexistent/terraform.tfstate', '--url', 'http://127.0.0.1:1']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /nonexistent\/terraform.tfstate: ENOENT/);
 });
 
 test('airdig migrate applies the migrations once', async () => {
