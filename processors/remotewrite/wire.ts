@@ -165,8 +165,6 @@ function targetHash(buf: Uint8Array, js: number, je: number, is: number, ie: num
   return fnv(buf, is, ie, Math.imul(fnv(buf, js, je, FNV_OFFSET) ^ 0xff, 0x01000193)) >>> 0;
 }
 
-/** Label-name ranges of the series being checked; reused, the walk is synchronous. */
-const scratchNames: number[] = [];
 
 function zigzag(n: number): number {
   return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
@@ -187,6 +185,51 @@ function checkLabels(buf: Uint8Array, names: number[], index: number): void {
     }
   }
   if (!hasName) throw new InvalidRemoteWrite(`timeseries[${index}]: no __name__ label`);
+}
+
+/**
+ * The labels of the series being walked, one (name, value) pair of byte ranges at a time: the name
+ * ranges for checkLabels, where the job and instance values are for the target hash, and the text
+ * when decoding. One instance, reused: the walk is synchronous.
+ */
+class LabelScan {
+  readonly names: number[] = [];
+  #js = 0;
+  #je = 0;
+  #is = 0;
+  #ie = 0;
+
+  start(): void {
+    this.names.length = 0;
+    this.#js = this.#je = this.#is = this.#ie = 0;
+  }
+
+  add(buf: Uint8Array, ns: number, ne: number, vs: number, ve: number, labels: [string, string][] | undefined): void {
+    this.names.push(ns, ne);
+    if (bytesEqual(buf, ns, ne, JOB_LABEL)) {
+      this.#js = vs;
+      this.#je = ve;
+    } else if (bytesEqual(buf, ns, ne, INSTANCE_LABEL)) {
+      this.#is = vs;
+      this.#ie = ve;
+    }
+    labels?.push([text(buf, ns, ne), text(buf, vs, ve)]);
+  }
+
+  /** Checks the series' label names and returns its target hash. */
+  finish(buf: Uint8Array, index: number): number {
+    checkLabels(buf, this.names, index);
+    return targetHash(buf, this.#js, this.#je, this.#is, this.#ie);
+  }
+}
+const labelScan = new LabelScan();
+
+/** Adds a walked series to the body's counts. */
+function tally(result: WalkResult, series: SeriesView): void {
+  result.series++;
+  result.samples += series.samples;
+  result.histograms += series.histograms;
+  result.exemplars += series.exemplars;
 }
 
 function readPackedOrSingle(r: Reader, wire: number, end: number, read: (end: number) => number, out: number[]): void {
@@ -267,9 +310,7 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
     if (f === 1 && w === 2) {
       const tsEnd = r.len(end);
       const series: SeriesView = { start: r.pos, end: tsEnd, target: 0, samples: 0, histograms: 0, exemplars: 0 };
-      const names = scratchNames;
-      names.length = 0;
-      let js = 0, je = 0, is = 0, ie = 0;
+      labelScan.start();
       if (decode) {
         series.labels = [];
         series.sampleValues = [];
@@ -305,15 +346,7 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
             }
             r.pos = le;
           }
-          names.push(ns, ne);
-          if (bytesEqual(buf, ns, ne, JOB_LABEL)) {
-            js = vs;
-            je = ve;
-          } else if (bytesEqual(buf, ns, ne, INSTANCE_LABEL)) {
-            is = vs;
-            ie = ve;
-          }
-          if (decode) series.labels!.push([text(buf, ns, ne), text(buf, vs, ve)]);
+          labelScan.add(buf, ns, ne, vs, ve, series.labels);
         } else if (ft === 2) {
           series.samples++;
           if (decode) series.sampleValues!.push(readSample(r, e));
@@ -326,12 +359,8 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
         }
         r.pos = e;
       }
-      checkLabels(buf, names, result.series);
-      series.target = targetHash(buf, js, je, is, ie);
-      result.series++;
-      result.samples += series.samples;
-      result.histograms += series.histograms;
-      result.exemplars += series.exemplars;
+      series.target = labelScan.finish(buf, result.series);
+      tally(result, series);
       onSeries(series);
     } else if (f === 3 && w === 2) {
       const e = r.len(end);
@@ -472,9 +501,7 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
       } else r.skip(wt, e0);
     }
     if (refs.length % 2 !== 0) throw new InvalidRemoteWrite(`timeseries[${where}]: labels_refs has an odd length (${refs.length})`);
-    const names = scratchNames;
-    names.length = 0;
-    let js = 0, je = 0, is = 0, ie = 0;
+    labelScan.start();
     for (let k = 0; k < refs.length; k += 2) {
       const nr = refs[k]!;
       const vr = refs[k + 1]!;
@@ -482,23 +509,11 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
       if (vr >= nSymbols) sym(vr, where);
       const ns = symbols[2 * nr]!, ne = symbols[2 * nr + 1]!;
       const vs = symbols[2 * vr]!, ve = symbols[2 * vr + 1]!;
-      names.push(ns, ne);
-      if (bytesEqual(buf, ns, ne, JOB_LABEL)) {
-        js = vs;
-        je = ve;
-      } else if (bytesEqual(buf, ns, ne, INSTANCE_LABEL)) {
-        is = vs;
-        ie = ve;
-      }
-      if (decode) series.labels!.push([text(buf, ns, ne), text(buf, vs, ve)]);
+      labelScan.add(buf, ns, ne, vs, ve, series.labels);
     }
-    checkLabels(buf, names, where);
-    series.target = targetHash(buf, js, je, is, ie);
+    series.target = labelScan.finish(buf, where);
     if (series.samples > 0 && series.histograms > 0) throw new InvalidRemoteWrite(`timeseries[${where}]: a series carries samples or histograms, not both`);
-    result.series++;
-    result.samples += series.samples;
-    result.histograms += series.histograms;
-    result.exemplars += series.exemplars;
+    tally(result, series);
     onSeries(series);
   }
   return result;
