@@ -188,14 +188,6 @@ export class DriftTracker {
     return held;
   }
 
-  /** Resources held in memory (states, scans, changes). */
-  size(): number {
-    let n = this.#changes.length;
-    for (const s of this.#states.values()) n += s.resources.size;
-    for (const s of this.#scans.values()) n += s.resources.size;
-    return n;
-  }
-
   /** A resource's attributes as a document; a scanned resource's tags count as its `tags` attribute. */
   #attributes(r: ManagedResource | ScannedResource): Doc {
     let doc = this.#parsed.get(r);
@@ -211,15 +203,21 @@ export class DriftTracker {
   #prune(): void {
     const horizon = this.#latestChangeMs - this.#o.causeWindowMs;
     if (this.#changes.length === 0 || this.#changes[0]!.event.ts_ms >= horizon) return;
-    const kept = this.#changes.filter((c) => c.event.ts_ms >= horizon);
-    const dropped = new Set(this.#changes.filter((c) => c.event.ts_ms < horizon));
-    this.#changes = kept;
-    for (const c of dropped) {
-      for (const id of c.event.resource_ids) {
-        const list = this.#changesByResource.get(id)?.filter((x) => !dropped.has(x));
-        if (list?.length) this.#changesByResource.set(id, list);
-        else this.#changesByResource.delete(id);
+    const kept: Change[] = [];
+    const dropped = new Set<Change>();
+    const touched = new Set<string>();
+    for (const c of this.#changes) {
+      if (c.event.ts_ms >= horizon) kept.push(c);
+      else {
+        dropped.add(c);
+        for (const id of c.event.resource_ids) touched.add(id);
       }
+    }
+    this.#changes = kept;
+    for (const id of touched) {
+      const list = this.#changesByResource.get(id)?.filter((x) => !dropped.has(x));
+      if (list?.length) this.#changesByResource.set(id, list);
+      else this.#changesByResource.delete(id);
     }
   }
 

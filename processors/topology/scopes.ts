@@ -144,12 +144,4 @@ export class ScopeTracker {
     for (const s of this.#scans.values()) hold(s.first);
     return held;
   }
-
-  /** Resources remembered, for the queue-depth gauge and memory sizing. */
-  size(): number {
-    let n = 0;
-    for (const s of this.#scopes.values()) n += s.nodes.size;
-    for (const s of this.#scans.values()) n += s.nodes.size;
-    return n;
-  }
 }
