@@ -12,3 +12,12 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
     throw new UsageError(`${errorMessage(err)}\n\n${help}`);
   }
 }
+
+/** fetch() to a running airdig; a refused connection says so, naming where and suggesting why. */
+export async function fetchAirdig(target: URL, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(target, init);
+  } catch (err) {
+    throw new Error(`cannot reach ${target.origin}: ${errorMessage((err as { cause?: unknown }).cause ?? err)} (is 'airdig run' running?)`);
+  }
+}

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { errorMessage } from '../errors.js';
-import { UsageError, parseCommand } from './args.js';
+import { UsageError, fetchAirdig, parseCommand } from './args.js';
 import { scanAws, type ScanBody } from '../../scanners/aws.js';
 import { scanK8sJson } from '../../scanners/k8s.js';
 import { listClusterObjects, readKubeconfig } from '../../scanners/k8s-api.js';
@@ -42,12 +42,7 @@ const PATHS: Record<string, string> = { cloudtrail: '/v1/cloudtrail', tfstate: '
 async function post(url: string, path: string, body: Buffer, token: string | undefined): Promise<{ ok: boolean; text: string }> {
   const gzip = body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b;
   const target = new URL(path, url);
-  let res: Response;
-  try {
-    res = await fetch(target, { method: 'POST', body, headers: { 'Content-Type': gzip ? 'application/gzip' : 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) } });
-  } catch (err) {
-    throw new Error(`cannot reach ${target.origin}: ${errorMessage((err as { cause?: unknown }).cause ?? err)} (is 'airdig run' running?)`);
-  }
+  const res = await fetchAirdig(target, { method: 'POST', body, headers: { 'Content-Type': gzip ? 'application/gzip' : 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) } });
   const text = await res.text();
   if (res.ok) return { ok: true, text };
   let message = text;

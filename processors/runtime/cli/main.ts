@@ -15,7 +15,7 @@ import { loadMigrations, migrate } from '../store/migrate.js';
 import { defaultRegistry } from '../../components.js';
 import type { Listening } from '../http.js';
 import { INGEST_HELP, SCAN_HELP, runIngest, runScan } from './inventory.js';
-import { UsageError, parseCommand } from './args.js';
+import { UsageError, fetchAirdig, parseCommand } from './args.js';
 
 /** The package root: dist/processors/runtime/cli/main.js is four levels below it. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -211,12 +211,7 @@ async function runQuery(args: string[]): Promise<number> {
   target.password = '';
   target.searchParams.set('default_format', values.format ?? 'TabSeparated');
   target.searchParams.set('readonly', '2');
-  let res: Response;
-  try {
-    res = await fetch(target, { method: 'POST', body: sql, headers: auth ? { Authorization: auth } : {} });
-  } catch (err) {
-    throw new Error(`cannot reach ${target.origin}: ${errorMessage((err as { cause?: unknown }).cause ?? err)} (is 'airdig run' running?)`);
-  }
+  const res = await fetchAirdig(target, { method: 'POST', body: sql, headers: auth ? { Authorization: auth } : {} });
   const body = Buffer.from(await res.arrayBuffer());
   if (!res.ok) {
     process.stderr.write(body);
