@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
-import { applyCommitHolds, type Consumer, type OutMessage } from '../runtime/bus/types.js';
+import type { Consumer, OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
@@ -61,7 +61,6 @@ class DriftProcessor implements Component {
   readonly #s: ComponentSettings;
   readonly #cfg: DriftConfig;
   readonly #tracker: DriftTracker;
-  readonly #partitions = new Set<string>();
   #consumer: Consumer | undefined;
 
   constructor(settings: ComponentSettings, config: DriftConfig) {
@@ -83,7 +82,6 @@ class DriftProcessor implements Component {
         const caused: DriftEvent[] = [];
         const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
           const at = `${record.topic}\u0000${record.partition}`;
-          this.#partitions.add(at);
           const origin = { at, offset: record.offset };
           if (record.topic === terraform_state) fresh.push(...this.#tracker.observeState(terraformCodec.decode(record.value), origin));
           else if (record.topic === scanner_resources) fresh.push(...this.#tracker.observeScan(scannerCodec.decode(record.value), origin));
@@ -105,7 +103,7 @@ class DriftProcessor implements Component {
           for (const d of fresh) metrics.noted(d.drift);
           if (caused.length) metrics.noted('cause_found', caused.length);
         }
-        applyCommitHolds(ctx, this.#partitions, this.#tracker.heldOffsets());
+        ctx.setHolds(this.#tracker.heldOffsets());
       },
     });
   }

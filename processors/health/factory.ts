@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq, headerString } from '../runtime/bus/dlq.js';
-import { applyCommitHolds, type Consumer, type OutMessage } from '../runtime/bus/types.js';
+import type { Consumer, OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
@@ -51,7 +51,6 @@ class HealthProcessor implements Component {
   readonly #eval: HealthEvaluator;
   #outbox: HealthFact[] = [];
   #consumer: Consumer | undefined;
-  readonly #partitions = new Set<string>();
 
   constructor(settings: ComponentSettings, config: HealthConfig) {
     this.#s = settings;
@@ -70,7 +69,6 @@ class HealthProcessor implements Component {
         let samples = 0;
         const { inputs } = this.#cfg;
         const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
-          this.#partitions.add(`${record.topic}\u0000${record.partition}`);
           const origin = { topic: record.topic, partition: record.partition, offset: record.offset };
           if (record.topic === inputs.falco) {
             const e = decodeFalcoRecord(record.value, this.#cfg.cluster_name);
@@ -113,7 +111,7 @@ class HealthProcessor implements Component {
           metrics.sent(facts.length);
         }
         // A firing rule's opening record stays uncommitted: after a crash it is read again and the state rebuilt.
-        applyCommitHolds(ctx, this.#partitions, this.#eval.heldOffsets());
+        ctx.setHolds(this.#eval.heldOffsets());
       },
     });
   }

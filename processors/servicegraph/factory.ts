@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
-import { applyCommitHolds, type Consumer, type OutMessage } from '../runtime/bus/types.js';
+import type { Consumer, OutMessage } from '../runtime/bus/types.js';
 import { errorMessage } from '../runtime/errors.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
@@ -20,7 +20,6 @@ class ServiceGraphProcessor implements Component {
   #outbox: EdgeFact[] = [];
   #consumer: Consumer | undefined;
   #timer: NodeJS.Timeout | undefined;
-  readonly #partitions = new Set<string>();
 
   constructor(settings: ComponentSettings, config: ServiceGraphConfig) {
     this.#s = settings;
@@ -45,7 +44,6 @@ class ServiceGraphProcessor implements Component {
       handler: async (batch, ctx) => {
         let spans = 0;
         const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
-          this.#partitions.add(`${record.topic}\u0000${record.partition}`);
           const origin = { topic: record.topic, partition: record.partition, offset: record.offset };
           forEachSpanView(record.value, (v) => {
             spans++;
@@ -57,7 +55,7 @@ class ServiceGraphProcessor implements Component {
         this.#graph.expire();
         await this.#flush();
         // Commit no further than the oldest record a pending half edge came from: after a crash it is read again.
-        applyCommitHolds(ctx, this.#partitions, this.#graph.heldOffsets());
+        ctx.setHolds(this.#graph.heldOffsets());
       },
     });
     this.#timer = setInterval(() => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
-import { applyCommitHolds, type Consumer, type OutMessage } from '../runtime/bus/types.js';
+import type { Consumer, OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
@@ -22,7 +22,6 @@ class TopologyProcessor implements Component {
   readonly #s: ComponentSettings;
   readonly #cfg: TopologyConfig;
   readonly #tracker = new ScopeTracker();
-  readonly #partitions = new Set<string>();
   #consumer: Consumer | undefined;
 
   constructor(settings: ComponentSettings, config: TopologyConfig) {
@@ -43,7 +42,6 @@ class TopologyProcessor implements Component {
         this.#tracker.begin();
         const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
           const at = `${record.topic}\u0000${record.partition}`;
-          this.#partitions.add(at);
           const r = scannerCodec.decode(record.value);
           const made = this.#tracker.observe(r, { at, offset: record.offset });
           if (r.kind === 'scan_end') {
@@ -65,7 +63,7 @@ class TopologyProcessor implements Component {
           }
           metrics.sent(out.length);
         }
-        applyCommitHolds(ctx, this.#partitions, this.#tracker.heldOffsets());
+        ctx.setHolds(this.#tracker.heldOffsets());
       },
     });
   }

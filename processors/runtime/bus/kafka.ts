@@ -233,7 +233,7 @@ class KafkaConsumer implements Consumer {
   #loop: Promise<void> | undefined;
   #abort = new AbortController();
   #state: 'new' | 'running' | 'stopped' = 'new';
-  readonly #holds = new Map<string, number>();
+  #holds = new Map<string, number>();
   /** Highest committed offset per "topic\0partition" we know of, for lag. */
   readonly #committed = new Map<string, number>();
 
@@ -306,10 +306,8 @@ class KafkaConsumer implements Consumer {
     const max = this.#opts.maxBatch ?? DEFAULT_MAX_BATCH;
     const signal = this.#abort.signal;
     const ctx: ConsumeContext = {
-      holdCommit: (topic, partition, offset) => {
-        const k = `${topic}\u0000${partition}`;
-        if (offset === undefined) this.#holds.delete(k);
-        else this.#holds.set(k, offset);
+      setHolds: (held) => {
+        this.#holds = new Map(held);
       },
     };
     let attempt = 0;

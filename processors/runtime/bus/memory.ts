@@ -320,10 +320,8 @@ class MemoryConsumer implements Consumer {
     const signal = this.#abort.signal;
     let attempt = 0;
     const ctx: ConsumeContext = {
-      holdCommit: (topic, partition, offset) => {
-        const k = `${topic}\u0000${partition}`;
-        if (offset === undefined) this.#holds.delete(k);
-        else this.#holds.set(k, offset);
+      setHolds: (held) => {
+        this.#holds = new Map(held);
       },
     };
     while (!signal.aborted && !this.#bus.closed) {

@@ -41,11 +41,11 @@ export interface Producer {
 
 export interface ConsumeContext {
   /**
-   * Keep the committed offset of a partition at or below this offset while a window still needs
-   * the record (stateless processors rebuild their windows from Kafka after a crash).
-   * Call with undefined to release.
+   * The lowest offset of each partition that open windows still need, by "topic\0partition":
+   * commits stay at or below it (stateless processors rebuild their windows from Kafka after a
+   * crash). Replaces the holds given before; a partition not listed is released.
    */
-  holdCommit(topic: string, partition: number, offset: number | undefined): void;
+  setHolds(held: ReadonlyMap<string, number>): void;
 }
 
 export type BatchHandler = (batch: readonly BusRecord[], ctx: ConsumeContext) => Promise<void>;
@@ -86,15 +86,4 @@ export const DLQ_TOPIC = 'airdig.dlq';
 export function toKeyBuffer(key: Buffer | string | null | undefined): Buffer | null {
   if (key === undefined || key === null) return null;
   return typeof key === 'string' ? Buffer.from(key) : key;
-}
-
-/**
- * Sets the commit hold of every partition a windowed processor has read: the lowest offset its
- * open windows still need (held, by "topic\0partition"), or none.
- */
-export function applyCommitHolds(ctx: ConsumeContext, seen: ReadonlySet<string>, held: ReadonlyMap<string, number>): void {
-  for (const k of seen) {
-    const i = k.indexOf('\u0000');
-    ctx.holdCommit(k.slice(0, i), Number(k.slice(i + 1)), held.get(k));
-  }
 }
