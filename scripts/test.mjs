@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: starts one real Kafka broker (scripts/kafka.sh) for the whole run, runs every compiled
-// *.test.js under dist/ with node's test runner, and stops the broker whatever the outcome.
+// `npm test`: starts one real Kafka broker (scripts/kafka.sh) and one ClickHouse server (`airdig
+// clickhouse`, the embedded engine AirDig supervises) for the whole run, runs every compiled *.test.js
+// under dist/ with node's test runner, and stops both whatever the outcome.
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const kafkaDir = path.join(root, '.airdig-test/kafka');
+const clickhouseDir = path.join(root, '.airdig-test/clickhouse');
 const filter = process.argv.slice(2);
 
 function findTests(dir) {
@@ -46,13 +48,53 @@ function stopBroker() {
   started = false;
 }
 
+/** `airdig clickhouse` on free ports; resolves with its writer URL and query endpoints once it is ready. */
+function startClickHouse() {
+  rmSync(clickhouseDir, { recursive: true, force: true });
+  const cli = path.join(root, 'dist/processors/runtime/cli/main.js');
+  const args = [cli, 'clickhouse', '--data-dir', clickhouseDir, '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--print-writer-url', '--log-level', 'warn'];
+  const ch = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`airdig clickhouse was not ready within 60 s:\n${out}`)), 60_000);
+    ch.stdout.on('data', (d) => {
+      out += d;
+      if (!/^airdig clickhouse: ready$/m.test(out)) return;
+      clearTimeout(timer);
+      const line = (name) => new RegExp(`^ {2}${name} +(\\S+)`, 'm').exec(out)?.[1];
+      resolve({ child: ch, writer: /^WRITER_URL=(\S+)$/m.exec(out)?.[1], query: line('query'), native: line('query-native')?.replace(/^tcp:\/\//, '') });
+    });
+    ch.once('exit', (code) => reject(new Error(`airdig clickhouse exited with ${code}:\n${out}`)));
+  });
+}
+
+let clickhouse;
+try {
+  clickhouse = await startClickHouse();
+} catch (err) {
+  console.error(`could not start the ClickHouse server for the tests: ${err.message}`);
+  stopBroker();
+  process.exit(1);
+}
+console.log(`# ClickHouse server for this run: ${clickhouse.query} (native ${clickhouse.native})`);
+function stopClickHouse() {
+  if (clickhouse?.child.exitCode === null) clickhouse.child.kill('SIGTERM');
+}
+
 const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=300000', ...files], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, AIRDIG_TEST_KAFKA: brokers },
+  env: {
+    ...process.env,
+    AIRDIG_TEST_KAFKA: brokers,
+    AIRDIG_TEST_CLICKHOUSE_URL: clickhouse.writer,
+    AIRDIG_TEST_CLICKHOUSE_QUERY: clickhouse.query,
+    AIRDIG_TEST_CLICKHOUSE_NATIVE: clickhouse.native,
+  },
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => {
   stopBroker();
+  stopClickHouse();
   process.exit(code ?? (signal ? 1 : 0));
 });

@@ -12,6 +12,9 @@ import { MemoryBus } from '../../processors/runtime/bus/memory.js';
 import { remoteWriteFactory } from '../../processors/remotewrite/factory.js';
 import { promSamplesFactory } from '../../processors/remotewrite/sink.js';
 import { openStore } from '../../processors/runtime/store/store.js';
+import { ManagedClickHouse } from '../../processors/runtime/clickhouse/engine.js';
+import { serviceSchema } from '../../processors/runtime/config/schema.js';
+import pino from 'pino';
 import { loadMigrations, migrate } from '../../processors/runtime/store/migrate.js';
 import { componentSettings } from '../../tests/helpers/component.js';
 import { machine, median, repoRoot, writeResults } from '../common.js';
@@ -52,9 +55,12 @@ async function httpToBus(version: '1.0' | '2.0'): Promise<number> {
   return r.samples / ((cpu.user + cpu.system) / 1e6);
 }
 
-/** Samples/s from the bus into ClickHouse (embedded), one consumer. */
+/** Samples/s from the bus into ClickHouse (the embedded engine, a server process of its own), one consumer. */
 async function busToClickHouse(version: '1.0' | '2.0'): Promise<number> {
-  const store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-bench-rw-')) });
+  const engine = new ManagedClickHouse({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-bench-rw-')), logger: pino({ level: 'warn' }), limits: serviceSchema.parse({}).clickhouse.query_limits });
+  await engine.start();
+  const store = openStore({ url: engine.writerUrl() });
+  await store.ping();
   await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
   const bus = newBus();
   await bus.ensureTopics([{ name: 'prometheus_remote_write', partitions: 1 }]);
@@ -76,6 +82,7 @@ async function busToClickHouse(version: '1.0' | '2.0'): Promise<number> {
   await sink.shutdown();
   await bus.close();
   await store.close();
+  await engine.stop();
   return (SINK_REQUESTS * SERIES * 1000) / elapsed;
 }
 

@@ -1,6 +1,7 @@
 // Crash: the service graph runs as its own process on the real Kafka broker (distributed mode),
 // is killed with SIGKILL while half edges wait in its window, and is started again. service_edges
 // must end equal to what an uninterrupted run gives.
+import { distributedClickhouse, sqlUrl } from '../helpers/clickhouse.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mkdtempSync } from 'node:fs';
@@ -38,16 +39,17 @@ test('SIGKILL of the service graph process mid-stream: after restart, service_ed
   const brokers = kafkaBrokers();
   const tag = uniqueName('k').replace(/[^a-z0-9]/g, '').slice(-10);
   const n = 20;
-  const common = ['--config', 'pipelines/distributed.yaml', '--kafka', brokers, '--clickhouse', ''];
-  // Everything but the service graph: receiver and sinks, with the embedded ClickHouse.
+  const ch = distributedClickhouse('airdig_crash');
+  const common = ['--config', 'pipelines/distributed.yaml', '--kafka', brokers, ...ch.args];
+  // Everything but the service graph: receiver and sinks, writing to the test run's ClickHouse server.
   const main = await startAirdig([...common, '--data-dir', tmp(), ...FREE, '--only', 'otlp,otel_traces,service_edges,dead_letters'], /^airdig: ready$/m, 90_000);
   let graph: RunningAirdig | undefined;
   try {
     const traces = main.url('otlp http') + '/v1/traces';
-    const query = main.url('query');
+    const query = ch.queryBase;
     const edges = async () => {
       const sql = `SELECT client, server, sum(calls) AS calls, sum(errors) AS errors FROM service_edges WHERE startsWith(server, '${tag}-') GROUP BY client, server ORDER BY client, server FORMAT JSONEachRow`;
-      const text = await (await fetch(`${query}/?query=${encodeURIComponent(sql)}`)).text();
+      const text = await (await fetch(sqlUrl(query, sql))).text();
       return text.trim() ? text.trim().split('\n').map((l) => JSON.parse(l) as { client: string; server: string; calls: string; errors: string }) : [];
     };
     const graphArgs = [...common, '--data-dir', tmp(), '--admin', '127.0.0.1:0', '--query', '', '--otlp-grpc', '', '--otlp-http', '', '--only', 'servicegraph'];

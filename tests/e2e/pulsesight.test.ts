@@ -1,6 +1,7 @@
 // PulseSight end to end: what Prometheus' remote_write (1.0 and 2.0) and Falco send to a running
 // `airdig run` fills prom_samples, health_facts, resource_health and runtime_events; embedded and
 // distributed on the real Kafka broker.
+import { distributedClickhouse, sqlUrl } from '../helpers/clickhouse.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mkdtempSync } from 'node:fs';
@@ -15,8 +16,8 @@ import { uniqueName, waitFor } from '../helpers/wait.js';
 const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
 const STEP = 15_000;
 
-async function sql<T>(a: RunningAirdig, query: string): Promise<T[]> {
-  const res = await fetch(`${a.url('query')}/?query=${encodeURIComponent(`${query} FORMAT JSONEachRow`)}`);
+async function sql<T>(base: string, query: string): Promise<T[]> {
+  const res = await fetch(sqlUrl(base, `${query} FORMAT JSONEachRow`));
   const text = await res.text();
   assert.equal(res.status, 200, text);
   return text.trim() ? text.trim().split('\n').map((l) => JSON.parse(l) as T) : [];
@@ -36,7 +37,7 @@ function v2(job: string, t: number, up: number, load: number): Buffer {
   return compressSync(Buffer.from(io.prometheus.write.v2.Request.encode({ symbols, timeseries: [series('up', up, 2), series('node_load1', load, 2, '1m load average.')] }).finish()));
 }
 
-async function scenario(a: RunningAirdig): Promise<void> {
+async function scenario(a: RunningAirdig, queryBase = a.url('query')): Promise<void> {
   const rw = a.url('remote write') + '/api/v1/write';
   const falco = a.url('falco') + '/v1/falco';
   const t0 = Math.floor((Date.now() - 20 * 60_000) / 1000) * 1000;
@@ -52,12 +53,12 @@ async function scenario(a: RunningAirdig): Promise<void> {
     }
     const resource = `target:${job}/db:9100`;
     const samples = await waitFor(async () => {
-      const r = await sql<{ metric_name: string; value: number }>(a, `SELECT metric_name, value FROM prom_samples s INNER JOIN (SELECT fingerprint FROM prom_series FINAL WHERE job = '${job}') AS f USING (fingerprint) ORDER BY metric_name, ts`);
+      const r = await sql<{ metric_name: string; value: number }>(queryBase, `SELECT metric_name, value FROM prom_samples s INNER JOIN (SELECT fingerprint FROM prom_series FINAL WHERE job = '${job}') AS f USING (fingerprint) ORDER BY metric_name, ts`);
       return r.length === 10 ? r : undefined;
     }, 60_000, `the ${version} samples`);
     assert.deepEqual(samples.map((s) => [s.metric_name, s.value]), [...ups.map((_, i) => ['node_load1', 0.25 * i]), ...ups.map((v) => ['up', v])]);
     const facts = await waitFor(async () => {
-      const r = await sql<{ ts: string; status: string; state: string; rule: string }>(a, `SELECT ts, status, state, rule FROM health_facts FINAL WHERE resource_id = '${resource}' ORDER BY ts`);
+      const r = await sql<{ ts: string; status: string; state: string; rule: string }>(queryBase, `SELECT ts, status, state, rule FROM health_facts FINAL WHERE resource_id = '${resource}' ORDER BY ts`);
       return r.length === 2 ? r : undefined;
     }, 60_000, `the ${version} health facts`);
     const at = (i: number) => new Date(t0 + i * STEP).toISOString().replace('T', ' ').replace('Z', '');
@@ -65,14 +66,14 @@ async function scenario(a: RunningAirdig): Promise<void> {
       { ts: at(2), status: 'critical', state: 'firing', rule: 'target_down' },
       { ts: at(4), status: 'healthy', state: 'resolved', rule: 'target_down' },
     ]);
-    assert.deepEqual(await sql(a, `SELECT status FROM resource_health WHERE resource_id = '${resource}'`), [{ status: 'healthy' }]);
+    assert.deepEqual(await sql(queryBase, `SELECT status FROM resource_health WHERE resource_id = '${resource}'`), [{ status: 'healthy' }]);
   }
 
   // A target that is down now: critical in resource_health.
   const down = uniqueName('e2e-down');
   const res = await fetch(rw, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy' }, body: v1(down, t0, 0, 0) });
   assert.equal(res.status, 204);
-  await waitFor(async () => (await sql<{ status: string }>(a, `SELECT status FROM resource_health WHERE resource_id = 'target:${down}/db:9100'`))[0]?.status === 'critical', 60_000, 'the down target critical');
+  await waitFor(async () => (await sql<{ status: string }>(queryBase, `SELECT status FROM resource_health WHERE resource_id = 'target:${down}/db:9100'`))[0]?.status === 'critical', 60_000, 'the down target critical');
 
   // Falco: an alert on a pod → runtime_events and the pod critical.
   const pod = uniqueName('api');
@@ -80,8 +81,8 @@ async function scenario(a: RunningAirdig): Promise<void> {
   const f = await fetch(falco, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(event) });
   assert.equal(f.status, 200);
   const podId = `k8s:/shop/pod/${pod}`;
-  await waitFor(async () => (await sql(a, `SELECT 1 FROM runtime_events WHERE resource_id = '${podId}'`)).length === 1, 60_000, 'the Falco event in runtime_events');
-  await waitFor(async () => (await sql<{ status: string }>(a, `SELECT status FROM resource_health WHERE resource_id = '${podId}'`))[0]?.status === 'critical', 60_000, 'the pod critical');
+  await waitFor(async () => (await sql(queryBase, `SELECT 1 FROM runtime_events WHERE resource_id = '${podId}'`)).length === 1, 60_000, 'the Falco event in runtime_events');
+  await waitFor(async () => (await sql<{ status: string }>(queryBase, `SELECT status FROM resource_health WHERE resource_id = '${podId}'`))[0]?.status === 'critical', 60_000, 'the pod critical');
 }
 
 test('embedded: remote write 1.0 and 2.0 and Falco fill prom_samples, health_facts, resource_health and runtime_events', async () => {
@@ -94,9 +95,10 @@ test('embedded: remote write 1.0 and 2.0 and Falco fill prom_samples, health_fac
 });
 
 test('distributed: the same on the real Kafka broker', async () => {
-  const a = await startAirdig(['--config', 'pipelines/distributed.yaml', '--kafka', kafkaBrokers(), '--clickhouse', '', '--data-dir', mkdtempSync(path.join(tmpdir(), 'airdig-ps-')), ...FREE], /^airdig: ready$/m, 90_000);
+  const ch = distributedClickhouse('airdig_ps');
+  const a = await startAirdig(['--config', 'pipelines/distributed.yaml', '--kafka', kafkaBrokers(), ...ch.args, '--data-dir', mkdtempSync(path.join(tmpdir(), 'airdig-ps-')), ...FREE], /^airdig: ready$/m, 90_000);
   try {
-    await scenario(a);
+    await scenario(a, ch.queryBase);
   } finally {
     assert.equal(await a.stop('SIGTERM'), 0);
   }

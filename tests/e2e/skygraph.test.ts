@@ -1,6 +1,7 @@
 // SkyGraph / DeepDrift end to end: a Terraform state, a scan and CloudTrail logs sent with
 // `airdig ingest` to a running `airdig run` answer "which resources drifted, what changed them and
 // who did it" through the query endpoint; embedded and distributed on the real Kafka broker.
+import { distributedClickhouse } from '../helpers/clickhouse.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { execFile } from 'node:child_process';
@@ -44,7 +45,7 @@ function workDir(): string {
   return dir;
 }
 
-async function scenario(a: RunningAirdig): Promise<void> {
+async function scenario(a: RunningAirdig, queryBase = a.url('query')): Promise<void> {
   const files = estate(mkdtempSync(path.join(tmpdir(), 'airdig-sky-')));
   const otlp = a.url('otlp http');
   assert.match(await airdig('ingest', 'tfstate', files.state, '--url', otlp), /"accepted":9/);
@@ -60,12 +61,12 @@ async function scenario(a: RunningAirdig): Promise<void> {
   });
   const query = 'SELECT id, resource_id, resource_type, address, drift, attribute, expected, actual, lineage, serial, cause_event_id, cause_actor, cause_event_name FROM drift_events ORDER BY resource_id, attribute FORMAT JSONEachRow';
   const drifts = await waitFor(async () => {
-    const out = await airdig('query', query, '--url', a.url('query'));
+    const out = await airdig('query', query, '--url', queryBase);
     const rows = out.trim() ? out.trim().split('\n').map((l) => JSON.parse(l) as { cause_event_id: string }) : [];
     return rows.length === expected.length && rows.filter((r) => r.cause_event_id).length === 4 ? rows : undefined;
   }, 60_000, 'five drift events, four with their causes');
   assert.deepEqual(drifts, expected);
-  const nodes = await airdig('query', "SELECT count() FROM graph_nodes WHERE attributes['scope'] = 'aws/123456789012/eu-west-1'", '--url', a.url('query'));
+  const nodes = await airdig('query', "SELECT count() FROM graph_nodes WHERE attributes['scope'] = 'aws/123456789012/eu-west-1'", '--url', queryBase);
   assert.equal(nodes.trim(), '8');
 }
 
@@ -81,9 +82,10 @@ test('embedded: airdig ingest tfstate, resources and cloudtrail → drift_events
 
 test('distributed: the same on the real Kafka broker', async () => {
   const dir = workDir();
-  const a = await startAirdig(['--kafka', kafkaBrokers(), '--clickhouse', '', '--data-dir', path.join(dir, 'data'), ...FREE], /^airdig: ready$/m, 90_000, dir);
+  const ch = distributedClickhouse('airdig_sky');
+  const a = await startAirdig(['--kafka', kafkaBrokers(), ...ch.args, '--data-dir', path.join(dir, 'data'), ...FREE], /^airdig: ready$/m, 90_000, dir);
   try {
-    await scenario(a);
+    await scenario(a, ch.queryBase);
   } finally {
     assert.equal(await a.stop('SIGTERM'), 0);
   }

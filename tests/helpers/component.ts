@@ -6,10 +6,9 @@ import { systemClock } from '../../processors/runtime/clock.js';
 import { serviceSchema } from '../../processors/runtime/config/schema.js';
 import { createDefaultConfig, type ComponentSettings, type Factory } from '../../processors/runtime/pipeline/component.js';
 import type { Bus } from '../../processors/runtime/bus/types.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openStore, type Store } from '../../processors/runtime/store/store.js';
+import type { Store } from '../../processors/runtime/store/store.js';
+import { openTestStore } from './clickhouse.js';
 import { loadMigrations, migrate } from '../../processors/runtime/store/migrate.js';
 import { repoRoot } from './kafka.js';
 
@@ -40,9 +39,9 @@ export async function assertComponentContract(factory: Factory<any>, bus: Bus, s
   await component.shutdown();
 }
 
-/** The embedded ClickHouse engine in a fresh directory, with every migration applied. */
+/** A fresh database on the test run's ClickHouse server, with every migration applied. */
 export async function openMigratedStore(name: string): Promise<Store> {
-  const store = openStore({ dataDir: mkdtempSync(path.join(tmpdir(), `airdig-${name}-`)) });
+  const store = await openTestStore(name);
   await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
   return store;
 }

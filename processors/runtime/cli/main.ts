@@ -8,12 +8,12 @@ import { Registry } from 'prom-client';
 import { readConfigFile, resolveConfig, withServiceOverrides, type AirdigConfig } from '../config/load.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { PipelineMetrics } from '../metrics.js';
-import { Runtime, openConfiguredStore } from '../pipeline/runtime.js';
+import { Runtime, configuredEngine, openConfiguredStore } from '../pipeline/runtime.js';
 import { startAdminServer } from '../admin/server.js';
-import { startQueryServer } from '../query/server.js';
+import { startQueryEndpoints } from '../query/endpoints.js';
+import type { ManagedClickHouse } from '../clickhouse/engine.js';
 import { loadMigrations, migrate } from '../store/migrate.js';
 import { defaultRegistry } from '../../components.js';
-import type { Listening } from '../http.js';
 import { INGEST_HELP, SCAN_HELP, runIngest, runScan } from './inventory.js';
 import { UsageError, fetchAirdig, parseCommand } from './args.js';
 
@@ -30,6 +30,7 @@ Commands:
   run       start the pipeline (embedded by default: in-process topics, embedded ClickHouse)
   migrate   apply the ClickHouse migrations in schemas/clickhouse and exit
   query     run a read-only SQL query against a running airdig or a ClickHouse server
+  clickhouse  run only the embedded ClickHouse server and its query endpoints
   ingest    send CloudTrail logs, Terraform state or scans to a running airdig
   scan      scan AWS or Kubernetes and send the inventory to a running airdig
   help      show help for a command
@@ -45,10 +46,13 @@ Starts AirDig. Every option can also be set in the config file's 'service' secti
   --otlp-grpc ADDR      OTLP gRPC listen address (default 127.0.0.1:4317)
   --otlp-http ADDR      OTLP HTTP listen address (default 127.0.0.1:4318)
   --remote-write ADDR   Prometheus remote_write listen address (default 127.0.0.1:9201)
-  --query ADDR          read-only ClickHouse-compatible query endpoint (default 127.0.0.1:8123; "" = off)
+  --query ADDR          ClickHouse's HTTP interface, read-only as "default" (default 127.0.0.1:8123; "" = off)
+  --query-native ADDR   ClickHouse's native protocol, read-only as "default" (default 127.0.0.1:9000; "" = off)
   --admin ADDR          /metrics, /healthz, /readyz (default 127.0.0.1:8888; "" = off)
   --kafka BROKERS       use Kafka (host:port[,host:port]) instead of in-process topics
   --clickhouse URL      use a ClickHouse server instead of the embedded engine
+                        (http[s]://user:password@host:8123[/database]; the query
+                        endpoints are then the server's own, AirDig opens none)
   --only NAME[,NAME]    run only these components (by id or type)
   --log-level LEVEL     fatal, error, warn, info (default), debug, trace, silent
   -h, --help            this help`,
@@ -63,6 +67,13 @@ Runs one read-only statement and prints the answer.
                    (default http://127.0.0.1:8123)
   --clickhouse URL same as --url
   --format FORMAT  output format when the SQL names none (default TabSeparated)`,
+  clickhouse: `Usage: airdig clickhouse [--data-dir DIR] [--query ADDR] [--query-native ADDR] [--config FILE]
+
+Runs the embedded ClickHouse server that 'airdig run' supervises, alone: the engine under
+DIR/clickhouse, its HTTP interface on --query and native protocol on --query-native (read-only as
+"default"), restarted if it dies. The writer's password is in DIR/clickhouse-server/credentials.json.
+
+  --print-writer-url    also print WRITER_URL=http://airdig:PASSWORD@127.0.0.1:PORT (for scripts)`,
   ingest: INGEST_HELP,
   scan: SCAN_HELP,
 };
@@ -74,6 +85,7 @@ const RUN_OPTIONS = {
   'otlp-http': { type: 'string' },
   'remote-write': { type: 'string' },
   query: { type: 'string' },
+  'query-native': { type: 'string' },
   admin: { type: 'string' },
   kafka: { type: 'string' },
   clickhouse: { type: 'string' },
@@ -97,6 +109,7 @@ export function loadConfig(values: Record<string, string | boolean | undefined>)
     otlp_http: values['otlp-http'],
     remote_write: values['remote-write'],
     query: values.query,
+    query_native: values['query-native'],
     admin: values.admin,
     log_level: values['log-level'],
     only: typeof values.only === 'string' ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
@@ -117,7 +130,7 @@ async function run(args: string[]): Promise<number> {
   const registry = new Registry();
   const metrics = new PipelineMetrics(registry, { defaultMetrics: true });
   const runtime = new Runtime(config, { logger, metrics, migrationsDir: MIGRATIONS_DIR });
-  const servers: Listening[] = [];
+  const servers: { close(): Promise<void> }[] = [];
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
   let stopping: Promise<void> | undefined;
@@ -145,7 +158,7 @@ async function run(args: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
 
   const bus = config.service.kafka.brokers ? `Kafka ${config.service.kafka.brokers}` : 'in-process topics';
-  const store = config.service.clickhouse.url ? `ClickHouse server` : `embedded ClickHouse in ${path.resolve(config.service.data_dir)}`;
+  const store = config.service.clickhouse.url ? `ClickHouse server` : `the embedded ClickHouse server in ${path.resolve(config.service.data_dir)}`;
   say(`airdig: starting with ${bus} and ${store}`);
   if (config.service.admin) {
     const admin = await startAdminServer({ address: config.service.admin, registry, readiness: () => runtime.readiness() });
@@ -162,16 +175,66 @@ async function run(args: string[]): Promise<number> {
     await stopping;
     return 0;
   }
-  if (config.service.query) {
-    const q = await startQueryServer({ address: config.service.query, store: () => runtime.store });
+  if (runtime.engine) {
+    const q = await startQueryEndpoints(config.service, runtime.engine, logger);
     servers.push(q);
-    say(`  query       ${q.url}/?query=SELECT+1  (read-only, ClickHouse HTTP interface)`);
-  }
+    for (const e of q.endpoints) say(`  ${e.name.padEnd(11)} ${e.url}${e.name === 'query' ? '/?query=SELECT+1  (ClickHouse HTTP interface, read-only)' : '  (ClickHouse native protocol, read-only)'}`);
+  } else say(`  query       your ClickHouse server (${redactUrl(config.service.clickhouse.url)})`);
   for (const l of runtime.listening()) say(`  ${l.name.padEnd(11)} ${l.url}`);
   for (const c of config.components) say(`  ${c.kind.padEnd(11)} ${c.id}${c.consumes.length ? `  ← ${c.consumes.join(', ')}` : ''}${c.produces.length ? `  → ${c.produces.join(', ')}` : ''}`);
   say('airdig: ready');
   await finished;
   say('airdig: stopped');
+  return 0;
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** `airdig clickhouse`: the managed engine and its query endpoints, without the pipeline. */
+async function runClickhouse(args: string[]): Promise<number> {
+  const { values } = parse(
+    args,
+    {
+      config: RUN_OPTIONS.config,
+      'data-dir': RUN_OPTIONS['data-dir'],
+      query: RUN_OPTIONS.query,
+      'query-native': RUN_OPTIONS['query-native'],
+      'log-level': RUN_OPTIONS['log-level'],
+      'print-writer-url': { type: 'boolean' },
+      help: RUN_OPTIONS.help,
+    },
+    'clickhouse',
+  );
+  if (values.help) {
+    console.log(HELP.clickhouse);
+    return 0;
+  }
+  const config = loadConfig(values);
+  const logger = pino({ level: config.service.log_level, base: { service: 'airdig' } }, pino.destination(2));
+  const engine = configuredEngine(config, logger, (state, detail) => logger.info(`ClickHouse engine ${state}: ${detail}`));
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  let stop!: (signal: string) => void;
+  const stopped = new Promise<string>((resolve) => (stop = resolve));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  await engine.start();
+  const q = await startQueryEndpoints(config.service, engine, logger);
+  say(`airdig clickhouse: ClickHouse in ${path.resolve(config.service.data_dir, 'clickhouse')}`);
+  for (const e of q.endpoints) say(`  ${e.name.padEnd(12)} ${e.url}  (read-only as "default")`);
+  say(`  writer       user ${engine.credentials.writer.user}, password in ${path.resolve(config.service.data_dir, 'clickhouse-server/credentials.json')}`);
+  if (values['print-writer-url']) say(`WRITER_URL=${engine.writerUrl()}`);
+  say('airdig clickhouse: ready');
+  logger.info(`${await stopped}: stopping`);
+  await q.close();
+  await engine.stop();
   return 0;
 }
 
@@ -182,13 +245,20 @@ async function runMigrate(args: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig(values);
-  const store = openConfiguredStore(config);
+  let engine: ManagedClickHouse | undefined;
+  if (!config.service.clickhouse.url) {
+    engine = configuredEngine(config, pino({ level: config.service.log_level }, pino.destination(2)));
+    await engine.start();
+  }
+  const store = openConfiguredStore(config, engine);
   try {
+    await store.ping();
     const r = await migrate(store, loadMigrations(MIGRATIONS_DIR));
     for (const m of r.applied) console.log(`applied ${String(m.version).padStart(4, '0')}_${m.name}`);
     console.log(`${r.applied.length} applied, ${r.skipped.length} already applied`);
   } finally {
     await store.close();
+    await engine?.stop();
   }
   return 0;
 }
@@ -231,6 +301,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runMigrate(rest);
       case 'query':
         return await runQuery(rest);
+      case 'clickhouse':
+        return await runClickhouse(rest);
       case 'ingest':
         return await runIngest(rest);
       case 'scan':

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 export const DEFAULT_DATA_DIR = './airdig-data';
 export const DEFAULT_QUERY_ADDR = '127.0.0.1:8123';
+export const DEFAULT_QUERY_NATIVE_ADDR = '127.0.0.1:9000';
 export const DEFAULT_ADMIN_ADDR = '127.0.0.1:8888';
 export const DEFAULT_OTLP_GRPC_ADDR = '127.0.0.1:4317';
 export const DEFAULT_OTLP_HTTP_ADDR = '127.0.0.1:4318';
@@ -33,11 +34,24 @@ const kafkaSchema = z
   })
   .strict();
 
+/** Limits of the read-only user of the embedded engine (a query past them fails alone). */
+const queryLimitsSchema = z
+  .object({
+    max_execution_time_s: z.number().int().positive().default(60),
+    max_memory_usage: z.number().int().positive().default(2 * 1024 ** 3),
+    max_result_rows: z.number().int().positive().default(10_000_000),
+    max_result_bytes: z.number().int().positive().default(1024 ** 3),
+    max_concurrent_queries: z.number().int().positive().default(16),
+  })
+  .strict();
+
 const clickhouseSchema = z
   .object({
+    /** A ClickHouse server (http[s]://user:password@host:8123[/database]); '' runs the embedded engine under data_dir. */
     url: z.string().default(''),
     database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
     request_timeout_ms: z.number().int().positive().default(30_000),
+    query_limits: queryLimitsSchema.default({}),
   })
   .strict();
 
@@ -54,6 +68,11 @@ export const serviceSchema = z
     data_dir: z.string().min(1).default(DEFAULT_DATA_DIR),
     log_level: z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
     query: listenAddress.default(DEFAULT_QUERY_ADDR),
+    query_native: listenAddress.default(DEFAULT_QUERY_NATIVE_ADDR),
+    /** The password clients give for "default" on the query endpoints ('' = none). */
+    query_password: z.string().default(''),
+    /** Browser origins allowed to use the query endpoints (exact, e.g. "http://localhost:3000", or "*"). */
+    query_allowed_origins: z.array(z.string().min(1)).default([]),
     admin: listenAddress.default(DEFAULT_ADMIN_ADDR),
     otlp_grpc: listenAddress.default(DEFAULT_OTLP_GRPC_ADDR),
     otlp_http: listenAddress.default(DEFAULT_OTLP_HTTP_ADDR),

@@ -9,6 +9,7 @@ import { errorMessage, isRetryable } from '../errors.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { loadMigrations, migrate } from '../store/migrate.js';
 import { openStore, type Store } from '../store/store.js';
+import { ManagedClickHouse, type EngineOptions } from '../clickhouse/engine.js';
 import type { Component } from './component.js';
 
 export interface RuntimeDeps {
@@ -41,13 +42,22 @@ export function openBus(config: AirdigConfig): Bus {
   });
 }
 
-export function openConfiguredStore(config: AirdigConfig): Store {
-  const { clickhouse, data_dir } = config.service;
-  return openStore({
-    ...(clickhouse.url ? { url: clickhouse.url } : { dataDir: data_dir }),
-    database: clickhouse.database,
-    requestTimeoutMs: clickhouse.request_timeout_ms,
+/** The embedded ClickHouse engine under --data-dir, for a config without a ClickHouse URL. */
+export function configuredEngine(config: AirdigConfig, logger: Logger, onState?: EngineOptions['onState']): ManagedClickHouse {
+  return new ManagedClickHouse({
+    dataDir: config.service.data_dir,
+    limits: config.service.clickhouse.query_limits,
+    logger: logger.child({ component: 'clickhouse' }),
+    ...(onState ? { onState } : {}),
   });
+}
+
+/** The store of a config: its ClickHouse URL, or the writer of a started embedded engine. */
+export function openConfiguredStore(config: AirdigConfig, engine?: ManagedClickHouse): Store {
+  const { clickhouse } = config.service;
+  const url = clickhouse.url || engine?.writerUrl();
+  if (!url) throw new Error('no ClickHouse: neither service.clickhouse.url nor an embedded engine');
+  return openStore({ url, database: clickhouse.database, requestTimeoutMs: clickhouse.request_timeout_ms });
 }
 
 /**
@@ -60,6 +70,7 @@ export class Runtime {
   readonly #deps: RuntimeDeps;
   readonly #abort = new AbortController();
   #store: Store | undefined;
+  #engine: ManagedClickHouse | undefined;
   #bus: Bus | undefined;
   #running: Running[] = [];
   #checks = new Map<string, string>([
@@ -76,6 +87,11 @@ export class Runtime {
 
   get store(): Store | undefined {
     return this.#store;
+  }
+
+  /** The embedded engine, when AirDig runs one (no service.clickhouse.url). */
+  get engine(): ManagedClickHouse | undefined {
+    return this.#engine;
   }
 
   get bus(): Bus | undefined {
@@ -97,9 +113,26 @@ export class Runtime {
     const signal = this.#abort.signal;
     const cfg = this.#config;
 
-    const store = openConfiguredStore(cfg);
+    if (!cfg.service.clickhouse.url) {
+      const engine = configuredEngine(cfg, logger, (state, detail) => {
+        if (this.#state === 'ready' || this.#state === 'starting') this.#checks.set('clickhouse', state === 'up' ? 'ok' : `unavailable: engine ${state}: ${detail}`);
+        if (state === 'down') logger.error(`the ClickHouse engine went down (${detail}); inserts wait and retry until it is back`);
+        else if (state === 'up' && engine.restarts > 0) logger.info(`the ClickHouse engine is back after ${engine.restarts} restart(s)`);
+      });
+      this.#engine = engine;
+      this.#checks.set('clickhouse', 'starting the embedded engine');
+      try {
+        await engine.start();
+      } catch (err) {
+        if (signal.aborted) return;
+        this.#checks.set('clickhouse', `failed: ${errorMessage(err)}`);
+        throw err;
+      }
+      if (signal.aborted) return;
+    }
+    const store = openConfiguredStore(cfg, this.#engine);
     this.#store = store;
-    const where = store.kind === 'chdb' ? `embedded ClickHouse (chDB) in ${path.resolve(cfg.service.data_dir, 'clickhouse')}` : `ClickHouse at ${redact(cfg.service.clickhouse.url)}`;
+    const where = this.#engine ? `embedded ClickHouse in ${path.resolve(cfg.service.data_dir, 'clickhouse')}` : `ClickHouse at ${redact(cfg.service.clickhouse.url)}`;
     await this.#retry('clickhouse', where, async () => {
       await store.ping();
       const result = await migrate(store, loadMigrations(this.#deps.migrationsDir));
@@ -171,6 +204,7 @@ export class Runtime {
     this.#running = [];
     await this.#bus?.close().catch((err) => logger.error({ err: errorMessage(err) }, 'closing the bus failed'));
     await this.#store?.close().catch((err) => logger.error({ err: errorMessage(err) }, 'closing ClickHouse failed'));
+    await this.#engine?.stop().catch((err) => logger.error({ err: errorMessage(err) }, 'stopping the ClickHouse engine failed'));
     this.#state = 'stopped';
   }
 

@@ -3,18 +3,17 @@ import { test } from 'node:test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openStore, type Store } from './store.js';
+import { openStore, toStoreError, type Store } from './store.js';
+import { openTestStore } from '../../../tests/helpers/clickhouse.js';
 import { loadMigrations, migrate, MIGRATIONS_TABLE } from './migrate.js';
 import { InsertBatcher } from './batcher.js';
 import { repoRoot } from '../../../tests/helpers/kafka.js';
 import { StoreError } from '../errors.js';
 
 let store: Store;
-const dataDir = mkdtempSync(path.join(tmpdir(), 'airdig-store-'));
 
 test.before(async () => {
-  store = openStore({ dataDir });
-  await store.ping();
+  store = await openTestStore('airdig_store');
 });
 test.after(async () => {
   await store.close();
@@ -82,8 +81,15 @@ test('batched inserts: one block for many writes, identical blocks written once,
   await b.close();
 });
 
-test('raw queries answer in the format the SQL names, or the default; errors carry the ClickHouse code', async () => {
-  assert.equal((await store.queryRaw('SELECT 1 AS x, \'a\' AS y', 'TabSeparated')).body.toString(), '1\ta\n');
-  assert.equal((await store.queryRaw('SELECT 1 AS x FORMAT JSONEachRow', 'TabSeparated')).body.toString(), '{"x":1}\n');
-  await assert.rejects(store.queryRaw('SELECT nosuch', 'TabSeparated'), (e: unknown) => e instanceof StoreError && e.clickhouseCode === 47 && !e.retryable);
+test('errors carry the ClickHouse code and say whether a retry can help; an unreachable server is retryable', async () => {
+  const err = await store.client.query({ query: 'SELECT nosuch', format: 'JSONEachRow' }).then(
+    () => undefined,
+    (e: unknown) => toStoreError(e, 'query'),
+  );
+  assert.ok(err instanceof StoreError);
+  assert.equal(err.clickhouseCode, 47);
+  assert.equal(err.retryable, false);
+  const gone = openStore({ url: 'http://airdig:x@127.0.0.1:1' });
+  await assert.rejects(gone.ping(), (e: unknown) => e instanceof StoreError && e.retryable);
+  await gone.close();
 });

@@ -1,33 +1,21 @@
 import { createClient, ClickHouseError, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { ErrorCodes, StoreError } from '../errors.js';
 
 export const DEFAULT_DATABASE = 'default';
 
 export interface StoreOptions {
-  /** A ClickHouse server (http[s]://user:pass@host:8123). Without it, the embedded engine (chDB) runs under dataDir. */
-  url?: string;
-  /** Directory of the embedded engine's data. */
-  dataDir?: string;
+  /** A ClickHouse server: http[s]://user:password@host:8123 — the embedded engine's writer URL or a server's. */
+  url: string;
+  /** The database AirDig's tables live in (created if missing); a database in the URL's path wins. */
   database?: string;
   requestTimeoutMs?: number;
 }
 
-/** The raw answer of a query in a text format, as a ClickHouse server's HTTP interface gives it. */
-export interface RawResult {
-  body: Buffer;
-}
-
-/** ClickHouse, embedded or a server, behind one @clickhouse/client. */
+/** ClickHouse over its HTTP interface, behind one @clickhouse/client, in both modes. */
 export interface Store {
-  readonly kind: 'chdb' | 'server';
   readonly client: ClickHouseClient;
   readonly database: string;
   ping(): Promise<void>;
-  /** Runs a statement and returns its output in the format it names (or defaultFormat). */
-  queryRaw(sql: string, defaultFormat: string, settings?: Record<string, string>): Promise<RawResult>;
   close(): Promise<void>;
 }
 
@@ -77,67 +65,31 @@ export function toStoreError(err: unknown, what: string): StoreError {
   });
 }
 
-interface ChdbExtension {
-  queryAsync(sql: string, opts?: { format?: string }): Promise<{ bytes(): Uint8Array }>;
-}
-
 export function openStore(options: StoreOptions): Store {
-  const database = options.database ?? DEFAULT_DATABASE;
-  if (options.url) return openServer(options.url, database, options.requestTimeoutMs ?? 30_000);
-  const dir = path.resolve(options.dataDir ?? './airdig-data', 'clickhouse');
-  mkdirSync(dir, { recursive: true });
-  const connection = createChdbConnection({ path: dir });
-  const client = createClient({ connection } as Parameters<typeof createClient>[0]);
-  const chdb = (connection as unknown as { chdb: ChdbExtension }).chdb;
-  let closed = false;
-  return {
-    kind: 'chdb',
-    client,
-    database,
-    async ping() {
-      try {
-        await chdb.queryAsync('SELECT 1', { format: 'TabSeparated' });
-      } catch (err) {
-        throw toStoreError(err, 'ping');
-      }
-    },
-    async queryRaw(sql, defaultFormat) {
-      try {
-        const r = await chdb.queryAsync(sql, { format: defaultFormat });
-        const bytes = r.bytes();
-        return { body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
-      } catch (err) {
-        throw toStoreError(err, 'query');
-      }
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await client.close();
-    },
-  };
-}
-
-function openServer(url: string, database: string, requestTimeoutMs: number): Store {
+  const target = new URL(options.url);
+  const database = target.pathname.length > 1 ? decodeURIComponent(target.pathname.slice(1)) : (options.database ?? DEFAULT_DATABASE);
+  target.pathname = '/';
+  const base = { url: target.toString(), request_timeout: options.requestTimeoutMs ?? 30_000, log: { level: ClickHouseLogLevel.OFF } };
   // The client's own console logging is off: failures surface as StoreErrors and are logged by AirDig.
-  const client = createClient({ url, database, request_timeout: requestTimeoutMs, compression: { request: false, response: true }, log: { level: ClickHouseLogLevel.OFF } });
+  const client = createClient({ ...base, database, compression: { request: false, response: true } });
+  let created = false;
   let closed = false;
   return {
-    kind: 'server',
     client,
     database,
     async ping() {
       const r = await client.ping();
       if (!r.success) throw toStoreError(r.error, 'ping');
-    },
-    async queryRaw(sql, defaultFormat, settings = {}) {
+      if (created || database === DEFAULT_DATABASE) return;
+      // A client bound to a database that does not exist fails every request, CREATE DATABASE included.
+      const admin = createClient({ ...base, database: DEFAULT_DATABASE });
       try {
-        const r = await client.exec({ query: sql, clickhouse_settings: { default_format: defaultFormat, ...settings } as Record<string, string> });
-        const chunks: Buffer[] = [];
-        for await (const c of r.stream) chunks.push(c as Buffer);
-        return { body: Buffer.concat(chunks) };
+        await admin.command({ query: `CREATE DATABASE IF NOT EXISTS \`${database.replace(/`/g, '')}\`` });
+        created = true;
       } catch (err) {
-        throw toStoreError(err, 'query');
+        throw toStoreError(err, `create database ${database}`);
+      } finally {
+        await admin.close();
       }
     },
     async close() {

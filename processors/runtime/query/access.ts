@@ -1,0 +1,32 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type http from 'node:http';
+
+/** The engine's listener that a query endpoint forwards to. */
+export interface Upstream {
+  host: string;
+  port: number;
+  agent?: http.Agent;
+}
+
+/** Who may use AirDig's query endpoints, and as whom they run. */
+export interface QueryAccess {
+  /** What a client must give as the password of "default" ('' = none). */
+  password: string;
+  /** The reader's own password in the engine, never shown to clients. */
+  readerPassword: string;
+  allowsOrigin(origin: string): boolean;
+}
+
+/** Compares secrets in constant time (hashing first, so their lengths do not show either). */
+export function credentialsMatch(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Exact origins ("https://grafana.example.com"), or "*" for any; none allowed by default. */
+export function originPolicy(allowed: readonly string[]): (origin: string) => boolean {
+  if (allowed.includes('*')) return () => true;
+  const set = new Set(allowed.map((o) => o.replace(/\/+$/, '').toLowerCase()));
+  return (origin) => set.has(origin.toLowerCase());
+}
