@@ -14,7 +14,7 @@ import { sendToDlq } from '../../processors/runtime/bus/dlq.js';
 import { MalformedInputError } from '../../processors/runtime/errors.js';
 
 const execFileP = promisify(execFile);
-const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
+const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
 
 function tmp(): string {
   return mkdtempSync(path.join(tmpdir(), 'airdig-e2e-'));

@@ -11,7 +11,7 @@ import { startAirdig, type RunningAirdig } from '../helpers/airdig.js';
 import { kafkaBrokers } from '../helpers/kafka.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 
-const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0'];
+const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0'];
 
 function tmp(): string {
   return mkdtempSync(path.join(tmpdir(), 'airdig-crash-'));

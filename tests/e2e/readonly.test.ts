@@ -67,7 +67,8 @@ for (const [name, sql] of ATTACKS) {
 }
 
 test('settings escalation in the URL is refused; per-query limits the plugin sends are accepted', async () => {
-  for (const params of [{ readonly: '0' }, { max_memory_usage: String(1e12) }, { max_execution_time: '100000' }]) {
+  const escalations: Record<string, string>[] = [{ readonly: '0' }, { max_memory_usage: String(1e12) }, { max_execution_time: '100000' }];
+  for (const params of escalations) {
     const r = await post('SELECT 1', { params });
     assert.notEqual(r.status, 200, `${JSON.stringify(params)} was accepted`);
   }

@@ -15,7 +15,7 @@ import { kafkaBrokers, repoRoot } from '../helpers/kafka.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
-const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
+const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
 const TESTDATA = path.join(repoRoot, 'processors/drift/testdata');
 const SCAN_TIME = Date.parse('2026-11-23T10:30:00Z');
 

@@ -1,5 +1,5 @@
 // TraceCore end to end in one process: the official OpenTelemetry exporters → AirDig's embedded
-// pipeline (receiver, in-process topics, service graph, sinks, chDB) → service_edges and otel_traces.
+// pipeline (receiver, in-process topics, service graph, sinks, the embedded ClickHouse server) → service_edges and otel_traces.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mkdtempSync } from 'node:fs';

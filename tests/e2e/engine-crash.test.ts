@@ -1,0 +1,83 @@
+// kill -9 of the embedded ClickHouse server during sustained OTLP ingest: AirDig restarts it, the
+// sinks' inserts wait and retry, and every acknowledged span is in otel_traces exactly once.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startAirdig } from '../helpers/airdig.js';
+import { sqlUrl } from '../helpers/clickhouse.js';
+import { waitFor } from '../helpers/wait.js';
+
+const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
+
+/** The pid of the engine child that owns dataDir. */
+function enginePid(dataDir: string): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (argv[0]?.endsWith('airdig-clickhouse') && argv.includes(`--path=${path.join(dataDir, 'clickhouse')}`)) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+function spans(batch: number, n: number): string {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const list = Array.from({ length: n }, (_, i) => ({
+    traceId: `${batch.toString(16).padStart(16, '0')}${i.toString(16).padStart(16, '0')}`,
+    spanId: `${batch.toString(16).padStart(8, '0')}${i.toString(16).padStart(8, '0')}`,
+    name: 'op',
+    kind: 2,
+    startTimeUnixNano: String(now),
+    endTimeUnixNano: String(now + 1_000_000n),
+  }));
+  return JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'engine-crash' } }] }, scopeSpans: [{ spans: list }] }] });
+}
+
+test('kill -9 of the ClickHouse child mid-ingest: restarted, and count() equals what was acknowledged, no duplicates', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'airdig-engine-crash-'));
+  const a = await startAirdig(['--data-dir', dataDir, ...FREE], /^airdig: ready$/m, 90_000);
+  try {
+    const traces = `${a.url('otlp http')}/v1/traces`;
+    const firstPid = enginePid(dataDir);
+    assert.ok(firstPid, 'the engine child is running');
+    let acked = 0;
+    let refused = 0;
+    let killed = false;
+    const PER_REQUEST = 20;
+    const started = Date.now();
+    for (let batch = 0; Date.now() - started < 12_000; batch++) {
+      if (!killed && Date.now() - started > 3_000) {
+        process.kill(firstPid, 'SIGKILL');
+        killed = true;
+      }
+      const r = await fetch(traces, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: spans(batch, PER_REQUEST) });
+      await r.arrayBuffer();
+      if (r.status === 200) acked += PER_REQUEST;
+      else refused++;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    assert.ok(killed);
+    const secondPid = await waitFor(() => {
+      const p = enginePid(dataDir);
+      return p && p !== firstPid ? p : undefined;
+    }, 60_000, 'a new engine child');
+    assert.notEqual(secondPid, firstPid);
+    const query = a.url('query');
+    const counts = await waitFor(async () => {
+      const res = await fetch(sqlUrl(query, "SELECT count() AS n, uniqExact(TraceId, SpanId) AS u FROM otel_traces WHERE ServiceName = 'engine-crash' FORMAT JSONEachRow"));
+      if (res.status !== 200) return undefined;
+      const row = JSON.parse(await res.text()) as { n: string | number; u: string | number };
+      return Number(row.n) >= acked ? { n: Number(row.n), u: Number(row.u) } : undefined;
+    }, 90_000, `all ${acked} acknowledged spans in otel_traces`);
+    assert.ok(acked > 0);
+    assert.deepEqual(counts, { n: acked, u: acked }, `acknowledged ${acked}, refused ${refused} requests`);
+    assert.match(a.stderr(), /the ClickHouse engine went down/);
+  } finally {
+    assert.equal(await a.stop('SIGTERM'), 0);
+  }
+});
