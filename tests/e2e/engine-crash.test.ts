@@ -68,12 +68,16 @@ test('kill -9 of the ClickHouse child mid-ingest: restarted, and count() equals 
     }, 60_000, 'a new engine child');
     assert.notEqual(secondPid, firstPid);
     const query = a.url('query');
+    let last: unknown;
     const counts = await waitFor(async () => {
       const res = await fetch(sqlUrl(query, "SELECT count() AS n, uniqExact(TraceId, SpanId) AS u FROM otel_traces WHERE ServiceName = 'engine-crash' FORMAT JSONEachRow"));
       if (res.status !== 200) return undefined;
       const row = JSON.parse(await res.text()) as { n: string | number; u: string | number };
+      last = row;
       return Number(row.n) >= acked ? { n: Number(row.n), u: Number(row.u) } : undefined;
-    }, 90_000, `all ${acked} acknowledged spans in otel_traces`);
+    }, 90_000, `all ${acked} acknowledged spans in otel_traces`).catch((err: Error) => {
+      throw new Error(`${err.message}; last count ${JSON.stringify(last)}\nstderr:\n${a.stderr().slice(-4000)}`);
+    });
     assert.ok(acked > 0);
     assert.deepEqual(counts, { n: acked, u: acked }, `acknowledged ${acked}, refused ${refused} requests`);
     assert.match(a.stderr(), /the ClickHouse engine went down/);
