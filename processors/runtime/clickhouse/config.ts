@@ -13,6 +13,7 @@ export const KEEPALIVE_QUERY_ID = 'airdig-keepalive';
 /** Limits of the read-only user; a query past them fails alone, ingestion goes on. */
 export interface ReaderLimits {
   max_execution_time_s: number;
+  max_execution_time_ceiling_s: number;
   max_memory_usage: number;
   max_result_rows: number;
   max_result_bytes: number;
@@ -85,7 +86,7 @@ export function usersXml(c: Credentials, limits: ReaderLimits): string {
       <max_result_bytes>${limits.max_result_bytes}</max_result_bytes>
       <max_concurrent_queries_for_user>${limits.max_concurrent_queries}</max_concurrent_queries_for_user>
       <constraints>
-        <max_execution_time><max>${limits.max_execution_time_s}</max></max_execution_time>
+        <max_execution_time><max>${limits.max_execution_time_ceiling_s}</max></max_execution_time>
         <max_memory_usage><max>${limits.max_memory_usage}</max></max_memory_usage>
         <max_memory_usage_for_user><max>${limits.max_memory_usage}</max></max_memory_usage_for_user>
         <max_result_rows><max>${limits.max_result_rows}</max></max_result_rows>

@@ -37,7 +37,9 @@ const kafkaSchema = z
 /** Limits of the read-only user of the embedded engine (a query past them fails alone). */
 const queryLimitsSchema = z
   .object({
+    /** A query's time limit unless it asks for another; it may ask for up to max_execution_time_ceiling_s (Grafana sends its timeout + 5 s). */
     max_execution_time_s: z.number().int().positive().default(60),
+    max_execution_time_ceiling_s: z.number().int().positive().default(600),
     max_memory_usage: z.number().int().positive().default(2 * 1024 ** 3),
     max_result_rows: z.number().int().positive().default(10_000_000),
     max_result_bytes: z.number().int().positive().default(1024 ** 3),
