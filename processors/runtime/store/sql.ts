@@ -1,8 +1,7 @@
 /**
- * Just enough SQL lexing for what AirDig must know about a statement without a parser: where
- * statements end, the leading keyword, a top-level FORMAT clause, and the table functions used.
- * String literals, quoted identifiers and comments are skipped, so a ';' or 'INSERT' inside them
- * counts for nothing.
+ * Just enough SQL lexing to split AirDig's own migration scripts into statements (ClickHouse's
+ * HTTP interface takes one at a time). String literals, quoted identifiers and comments are
+ * skipped, so a ';' inside them ends nothing. Never used on users' SQL: the engine parses that.
  */
 
 export interface Token {
@@ -59,52 +58,4 @@ export function splitStatements(sql: string): string[] {
   const rest = sql.slice(from).trim();
   if (tokenize(rest).length > 0) out.push(rest);
   return out;
-}
-
-export interface StatementInfo {
-  /** Upper-case leading keyword: SELECT, WITH, SHOW, INSERT, … ('' when there is none). */
-  keyword: string;
-  /** The FORMAT named at parenthesis depth 0, if any. */
-  format: string | undefined;
-  /** Lower-case names of functions called in FROM position or anywhere as name(…). */
-  functions: Set<string>;
-  /** Setting names assigned in a top-level SETTINGS clause. */
-  settings: Set<string>;
-}
-
-export function describeStatement(sql: string): StatementInfo {
-  const tokens = tokenize(sql);
-  let keyword = '';
-  for (const t of tokens) {
-    if (t.kind === 'punct' && t.text === '(') continue;
-    keyword = t.kind === 'word' ? t.text.toUpperCase() : '';
-    break;
-  }
-  let format: string | undefined;
-  const functions = new Set<string>();
-  const settings = new Set<string>();
-  let depth = 0;
-  let inSettings = false;
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i]!;
-    const next = tokens[i + 1];
-    if (t.kind === 'punct') {
-      if (t.text === '(') depth++;
-      else if (t.text === ')') depth--;
-      continue;
-    }
-    if (t.kind !== 'word') continue;
-    const upper = t.text.toUpperCase();
-    if (next?.kind === 'punct' && next.text === '(') functions.add(t.text.toLowerCase());
-    if (depth !== 0) continue;
-    if (upper === 'FORMAT' && next && next.kind !== 'punct') {
-      format = next.kind === 'string' ? next.text.slice(1, -1) : next.text;
-      inSettings = false;
-    } else if (upper === 'SETTINGS') {
-      inSettings = true;
-    } else if (inSettings && next?.kind === 'punct' && next.text === '=') {
-      settings.add(t.text.toLowerCase());
-    }
-  }
-  return { keyword, format, functions, settings };
 }
