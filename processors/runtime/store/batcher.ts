@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { drainStream } from '@clickhouse/client';
 import { backoffMs, sleep } from '../clock.js';
 import { toStoreError, type Store } from './store.js';
 import type { StoreError } from '../errors.js';
+import { compileRowBinaryEncoder, type ColumnDescription, type EncodedRows, type RowBinaryEncoder } from './rowbinary.js';
 
 export const DEFAULT_BATCH_MAX_ROWS = 10_000;
 export const DEFAULT_BATCH_MAX_DELAY_MS = 200;
@@ -32,12 +35,77 @@ interface Pending<Row> {
   reject: (err: unknown) => void;
 }
 
+/** Sends rows [lo, hi) of a block; throws a StoreError. */
+type Send = (lo: number, hi: number) => Promise<void>;
+
+/**
+ * ClickHouse errors after which the encoder's column list may be stale (a column dropped or
+ * renamed since it was compiled): the table's columns are read again once before bisecting.
+ */
+const SCHEMA_CHANGED_CODES = new Set([
+  10, // NOT_FOUND_COLUMN_IN_BLOCK
+  16, // NO_SUCH_COLUMN_IN_TABLE
+  47, // UNKNOWN_IDENTIFIER
+]);
+
+// One encoder per table and store, shared by every batcher of that table; a failed look-up is forgotten, so the
+// next flush asks again.
+interface CachedEncoder {
+  promise: Promise<RowBinaryEncoder>;
+  encoder?: RowBinaryEncoder;
+}
+const encoders = new WeakMap<Store, Map<string, CachedEncoder>>();
+
+async function loadEncoder(store: Store, table: string): Promise<RowBinaryEncoder> {
+  const dot = table.indexOf('.');
+  const database = dot < 0 ? '' : table.slice(0, dot);
+  const name = dot < 0 ? table : table.slice(dot + 1);
+  let columns: ColumnDescription[];
+  try {
+    const r = await store.client.query({
+      query: `SELECT name, type, default_kind FROM system.columns
+        WHERE database = if({db:String} = '', currentDatabase(), {db:String}) AND table = {t:String} ORDER BY position`,
+      query_params: { db: database, t: name },
+      format: 'JSONEachRow',
+    });
+    columns = await r.json<ColumnDescription>();
+  } catch (err) {
+    throw toStoreError(err, `reading the columns of ${table}`);
+  }
+  return compileRowBinaryEncoder(table, columns);
+}
+
+/** The RowBinary encoder of a table, compiled on first use from system.columns. */
+export function rowBinaryEncoderFor(store: Store, table: string): Promise<RowBinaryEncoder> {
+  let byTable = encoders.get(store);
+  if (!byTable) encoders.set(store, (byTable = new Map()));
+  const cached = byTable.get(table);
+  if (cached) return cached.promise;
+  const entry: CachedEncoder = { promise: loadEncoder(store, table) };
+  byTable.set(table, entry);
+  entry.promise.then(
+    (e) => (entry.encoder = e),
+    () => byTable.get(table) === entry && byTable.delete(table),
+  );
+  return entry.promise;
+}
+
+/** Drops a table's encoder (its columns changed), unless another batcher already replaced it. */
+function forgetEncoder(store: Store, table: string, encoder: RowBinaryEncoder): void {
+  const byTable = encoders.get(store);
+  if (byTable?.get(table)?.encoder === encoder) byTable.delete(table);
+}
+
 /**
  * Gathers rows from many write() calls into one INSERT, bounded by rows and time. Each insert
  * carries an insert_deduplication_token derived from its content, so a retry after an ambiguous
  * failure (timeout, connection cut) does not write the block twice. A block that ClickHouse refuses
  * for good is split until the refused rows are found alone; those are reported back to their
  * callers (who send their source records to the DLQ) and the rest is written.
+ *
+ * Rows are encoded once as RowBinaryWithDefaults from the table's column types (a row whose value
+ * cannot be written as its column's type is refused on the spot, without a round trip), and
+ * bisection resends slices of the encoded bytes. Only the in-process chDB connection keeps JSONEachRow.
  */
 export class InsertBatcher<Row extends object> {
   readonly #opts: Required<Omit<InsertBatcherOptions, 'onInsert' | 'onRetry'>> & Pick<InsertBatcherOptions, 'onInsert' | 'onRetry'>;
@@ -99,7 +167,7 @@ export class InsertBatcher<Row extends object> {
       }
     });
     try {
-      const refused = await this.#insertOrBisect(rows, 0);
+      const refused = await this.#insertRowBinary(rows);
       const perCaller: RejectedRow[][] = pending.map(() => []);
       const firstIndex = pending.map(() => -1);
       let at = 0;
@@ -107,6 +175,7 @@ export class InsertBatcher<Row extends object> {
         firstIndex[i] = at;
         at += p.rows.length;
       });
+      refused.sort((a, b) => a.index - b.index);
       for (const { index, error } of refused) perCaller[owner[index]!]!.push({ index: index - firstIndex[owner[index]!]!, error });
       pending.forEach((p, i) => p.resolve(perCaller[i]!));
     } catch (err) {
@@ -114,38 +183,87 @@ export class InsertBatcher<Row extends object> {
     }
   }
 
-  /** Inserts rows[offset…]; returns the rows refused for good, with indexes relative to the whole block. */
-  async #insertOrBisect(rows: Row[], offset: number): Promise<RejectedRow[]> {
-    try {
-      await this.#insertWithRetry(rows);
-      return [];
-    } catch (err) {
-      const e = err as StoreError;
-      if (e.retryable) throw e;
-      if (rows.length === 1) return [{ index: offset, error: e }];
-      const mid = rows.length >>> 1;
-      const left = await this.#insertOrBisect(rows.slice(0, mid), offset);
-      const right = await this.#insertOrBisect(rows.slice(mid), offset + mid);
-      return [...left, ...right];
+  /** RowBinaryWithDefaults over HTTP, encoded once; bisection sends slices of the same bytes. */
+  async #insertRowBinary(rows: Row[]): Promise<RejectedRow[]> {
+    const { store, table } = this.#opts;
+    for (let fresh = false; ; fresh = true) {
+      const encoder = await this.#withRetry(`reading the columns of ${table}`, () => rowBinaryEncoderFor(store, table));
+      const block = encoder.encode(rows);
+      if (block.rows === 0) return block.refused;
+      const send = this.#rowBinarySender(encoder, block);
+      let failed: StoreError;
+      try {
+        await send(0, block.rows);
+        return block.refused;
+      } catch (err) {
+        failed = err as StoreError;
+      }
+      if (failed.retryable) throw failed;
+      if (!fresh && failed.clickhouseCode !== undefined && SCHEMA_CHANGED_CODES.has(failed.clickhouseCode)) {
+        forgetEncoder(store, table, encoder);
+        continue;
+      }
+      const found = await this.#bisect(0, block.rows, send, failed);
+      return [...block.refused, ...found.map((r) => ({ index: block.source[r.index]!, error: r.error }))];
     }
   }
 
-  async #insertWithRetry(rows: Row[]): Promise<void> {
-    const body = rows.map((r) => JSON.stringify(r)).join('\n');
-    const token = createHash('sha256').update(this.#opts.table).update('\n').update(body).digest('hex');
-    for (let attempt = 0; ; attempt++) {
-      const started = Date.now();
-      try {
-        await this.#opts.store.client.insert({
-          table: this.#opts.table,
-          values: rows,
-          format: 'JSONEachRow',
-          clickhouse_settings: { insert_deduplication_token: token, date_time_input_format: 'best_effort' },
+  #rowBinarySender(encoder: RowBinaryEncoder, block: EncodedRows): Send {
+    const { client } = this.#opts.store;
+    return async (lo, hi) => {
+      const body = block.bytes.subarray(block.offsets[lo]!, block.offsets[hi]!);
+      // The statement names the table and columns the bytes are for. sha1: enough to tell blocks apart, and
+      // fast on every CPU (sha256 is faster only with SHA extensions, md5 is slower than both there).
+      const token = createHash('sha1').update(encoder.insertQuery).update('\n').update(body).digest('hex');
+      await this.#insertWithRetry(hi - lo, async () => {
+        // exec, not insert(): the client's insert() takes JSON rows or text formats, not a binary body.
+        const r = await client.exec({
+          query: encoder.insertQuery,
+          values: Readable.from([body], { objectMode: false }),
+          clickhouse_settings: { insert_deduplication_token: token },
+          decompress_response_stream: false,
         });
-        this.#opts.onInsert?.(rows.length, Date.now() - started);
-        return;
+        await drainStream(r.stream);
+      });
+    };
+  }
+
+  /**
+   * Inserts rows [lo, hi) (or, given `failed`, takes that they were just refused with it); returns the
+   * rows refused for good, by block index.
+   */
+  async #bisect(lo: number, hi: number, send: Send, failed?: StoreError): Promise<RejectedRow[]> {
+    let e = failed;
+    if (!e) {
+      try {
+        await send(lo, hi);
+        return [];
       } catch (err) {
-        const e = toStoreError(err, `insert into ${this.#opts.table}`);
+        e = err as StoreError;
+      }
+    }
+    if (e.retryable) throw e;
+    if (hi - lo === 1) return [{ index: lo, error: e }];
+    const mid = lo + ((hi - lo) >>> 1);
+    return [...(await this.#bisect(lo, mid, send)), ...(await this.#bisect(mid, hi, send))];
+  }
+
+  /** One insert of `rows` rows, retried; reports its duration to onInsert. */
+  #insertWithRetry(rows: number, insert: () => Promise<unknown>): Promise<void> {
+    return this.#withRetry(`insert into ${this.#opts.table}`, async () => {
+      const started = Date.now();
+      await insert();
+      this.#opts.onInsert?.(rows, Date.now() - started);
+    });
+  }
+
+  /** Runs fn, retrying retryable failures with backoff; throws a StoreError. */
+  async #withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const e = toStoreError(err, what);
         if (!e.retryable || attempt + 1 >= this.#opts.maxAttempts) throw e;
         this.#opts.onRetry?.(e, attempt);
         await sleep(backoffMs(attempt, 100, 5_000));
