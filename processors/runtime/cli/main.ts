@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { readConfigFile, resolveConfig, withServiceOverrides, type AirdigConfig } from '../config/load.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { PipelineMetrics } from '../metrics.js';
-import { Runtime, configuredEngine, openConfiguredStore } from '../pipeline/runtime.js';
+import { Runtime, configuredEngine, openConfiguredStore, redact } from '../pipeline/runtime.js';
 import { startAdminServer } from '../admin/server.js';
 import { startQueryEndpoints } from '../query/endpoints.js';
 import type { ManagedClickHouse } from '../clickhouse/engine.js';
@@ -179,23 +179,13 @@ async function run(args: string[]): Promise<number> {
     const q = await startQueryEndpoints(config.service, runtime.engine, logger);
     servers.push(q);
     for (const e of q.endpoints) say(`  ${e.name.padEnd(11)} ${e.url}${e.name === 'query' ? '/?query=SELECT+1  (ClickHouse HTTP interface, read-only)' : '  (ClickHouse native protocol, read-only)'}`);
-  } else say(`  query       your ClickHouse server (${redactUrl(config.service.clickhouse.url)})`);
+  } else say(`  query       your ClickHouse server (${redact(config.service.clickhouse.url)})`);
   for (const l of runtime.listening()) say(`  ${l.name.padEnd(11)} ${l.url}`);
   for (const c of config.components) say(`  ${c.kind.padEnd(11)} ${c.id}${c.consumes.length ? `  ← ${c.consumes.join(', ')}` : ''}${c.produces.length ? `  → ${c.produces.join(', ')}` : ''}`);
   say('airdig: ready');
   await finished;
   say('airdig: stopped');
   return 0;
-}
-
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
 }
 
 /** `airdig clickhouse`: the managed engine and its query endpoints, without the pipeline. */

@@ -230,7 +230,8 @@ export class Runtime {
   }
 }
 
-function redact(url: string): string {
+/** A URL with its password hidden, for logs and the start-up summary. */
+export function redact(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
