@@ -213,6 +213,8 @@ export class ManagedClickHouse {
         if (!text || /^\d+\. /.test(text)) continue; // stack frames
         // ClickHouse's own log lines carry a level tag; an untagged line is the engine's final word.
         const level = /<(Fatal|Error|Warning|Information|Debug|Trace|Test)>/.exec(text)?.[1];
+        // The keep-alive's "Query was cancelled" is how a requested stop ends: not worth a warning.
+        if (this.#stopping && /QUERY_WAS_CANCELLED/.test(text)) continue;
         if (level === undefined || level === 'Fatal' || level === 'Error') {
           lastError = text.replace(/^.*?<(Error|Fatal)> /, '').slice(0, 500);
           this.#o.logger.warn({ engine: lastError }, 'ClickHouse engine');
