@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
 /** Splits host:port ([v6]:port too). */
@@ -8,17 +9,22 @@ export function parseHostPort(addr: string): { host: string; port: number } {
   return { host, port: Number(addr.slice(i + 1)) };
 }
 
-export interface Listening {
-  server: http.Server;
+export type Listening = ListeningServer<http.Server>;
+
+/** A server listening on host:port, with its URL, and a close() that may be called more than once. */
+export interface ListeningServer<S extends net.Server> {
+  server: S;
   url: string;
   port: number;
   close(): Promise<void>;
 }
 
-/** Starts an HTTP server on host:port (port 0 picks a free one) and resolves once it listens. */
-export async function listenHttp(addr: string, handler: http.RequestListener): Promise<Listening> {
+/**
+ * Puts server on host:port (port 0 picks a free one) and resolves once it listens. close() stops
+ * accepting and calls dropConnections for the ones still open.
+ */
+export async function listenOn<S extends net.Server>(server: S, addr: string, scheme: string, dropConnections: () => void): Promise<ListeningServer<S>> {
   const { host, port } = parseHostPort(addr);
-  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -32,15 +38,21 @@ export async function listenHttp(addr: string, handler: http.RequestListener): P
   return {
     server,
     port: a.port,
-    url: `http://${shown}:${a.port}`,
+    url: `${scheme}://${shown}:${a.port}`,
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeIdleConnections();
+        dropConnections();
       });
       return closing;
     },
   };
+}
+
+/** Starts an HTTP server on host:port (port 0 picks a free one) and resolves once it listens. */
+export function listenHttp(addr: string, handler: http.RequestListener): Promise<Listening> {
+  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, handler);
+  return listenOn(server, addr, 'http', () => server.closeIdleConnections());
 }
 
 /** Reads a request body up to limit bytes; undefined when it is larger. */

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { parseHostPort } from '../http.js';
+import { listenOn, type ListeningServer } from '../http.js';
 import { READER_USER } from '../clickhouse/config.js';
 import { credentialsMatch, type QueryAccess, type Upstream } from './access.js';
 
@@ -99,12 +99,7 @@ export interface NativeQueryProxyOptions {
   logger: Logger;
 }
 
-export interface NativeListening {
-  server: net.Server;
-  url: string;
-  port: number;
-  close(): Promise<void>;
-}
+export type NativeListening = ListeningServer<net.Server>;
 
 /**
  * AirDig's native-protocol query endpoint: ClickHouse's own TCP interface, passed through byte for
@@ -171,27 +166,7 @@ export async function startNativeQueryProxy(opts: NativeQueryProxyOptions): Prom
     };
     client.on('data', onData);
   });
-  const { host, port } = parseHostPort(opts.address);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
+  return listenOn(server, opts.address, 'tcp', () => {
+    for (const s of sockets) s.destroy();
   });
-  const a = server.address() as net.AddressInfo;
-  const shown = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-  let closing: Promise<void> | undefined;
-  return {
-    server,
-    port: a.port,
-    url: `tcp://${shown}:${a.port}`,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
-      return closing;
-    },
-  };
 }
