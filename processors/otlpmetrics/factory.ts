@@ -4,12 +4,13 @@ import { MalformedInputError } from '../runtime/errors.js';
 import type { Factory } from '../runtime/pipeline/component.js';
 import { ExportMetricsServiceRequest, type IKeyValue } from '../otlp/proto.js';
 import { attributesToMap, toBigInt } from '../otlp/values.js';
-import { fingerprint, float, iso, promSink, seriesRow, type PromRows } from '../remotewrite/sink.js';
+import { fingerprint, float, iso, promSink, seriesCacheConfig, seriesRow, type PromRows, type SeriesCache } from '../remotewrite/sink.js';
 
 export const otlpMetricsConfigSchema = z
   .object({
     input: topicName.default('otlp_metrics'),
     max_batch: z.number().int().positive().default(500),
+    ...seriesCacheConfig,
   })
   .strict();
 export type OtlpMetricsConfig = z.infer<typeof otlpMetricsConfigSchema>;
@@ -120,7 +121,7 @@ export function walkOtlpMetrics(value: Uint8Array, c: OtlpSeriesVisitor): void {
 }
 
 /** The prom_* rows of one otlp_metrics record. */
-export function otlpMetricRows(value: Uint8Array): PromRows {
+export function otlpMetricRows(value: Uint8Array, seen?: SeriesCache): PromRows {
   const c: PromRows = { series: [], samples: [], histograms: [], exemplars: [] };
   walkOtlpMetrics(value, {
     series(fp, labels, type, help, unit, points) {
@@ -129,11 +130,11 @@ export function otlpMetricRows(value: Uint8Array): PromRows {
         c.samples.push({ metric_name: labels.__name__, fingerprint: fp, ts: iso(p.ts), value: float(p.stale ? NaN : p.value), stale: p.stale ? 1 : 0 });
         last = Math.max(last, p.ts);
       }
-      c.series.push(seriesRow(fp, labels, type, help, unit, last));
+      if (!seen || seen.admit(fp, type, help, unit, last)) c.series.push(seriesRow(fp, labels, type, help, unit, last));
     },
     histogram(fp, labels, help, unit, ts, row) {
       c.histograms.push(row);
-      c.series.push(seriesRow(fp, labels, 'histogram', help, unit, ts));
+      if (!seen || seen.admit(fp, 'histogram', help, unit, ts)) c.series.push(seriesRow(fp, labels, 'histogram', help, unit, ts));
     },
   });
   return c;
@@ -145,5 +146,5 @@ export const otlpMetricsFactory: Factory<OtlpMetricsConfig> = {
   type: 'otlp_metrics',
   configSchema: otlpMetricsConfigSchema,
   topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, c) => promSink(c.input, c.max_batch, (r) => otlpMetricRows(r.value))(settings),
+  create: (settings, c) => promSink(c, (r, seen) => otlpMetricRows(r.value, seen))(settings),
 };

@@ -9,10 +9,19 @@ import { TableSink, type RowsByTable } from '../runtime/pipeline/table-sink.js';
 import { RW_PROTO_HEADER } from './factory.js';
 import { PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion } from './wire.js';
 
+/** The series-row cache settings every prom_* sink has. */
+export const seriesCacheConfig = {
+  /** Series remembered as written (their prom_series row is not sent again); 0 writes a series row beside every sample. */
+  series_cache: z.number().int().min(0).default(1_000_000),
+  /** A remembered series' row is written again once its samples are this much newer (prom_series.last_seen is as fresh as this). */
+  series_refresh_ms: z.number().int().positive().default(600_000),
+};
+
 export const promSamplesConfigSchema = z
   .object({
     input: topicName.default('prometheus_remote_write'),
     max_batch: z.number().int().positive().default(1_000),
+    ...seriesCacheConfig,
   })
   .strict();
 export type PromSamplesConfig = z.infer<typeof promSamplesConfigSchema>;
@@ -54,7 +63,9 @@ function fmix(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-const hex32 = (n: number) => n.toString(16).padStart(8, '0');
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** 8 lower-case hex digits; by byte from a table, as toString(16) + padStart costs more per sample. */
+const hex32 = (n: number) => HEX_BYTE[n >>> 24]! + HEX_BYTE[(n >>> 16) & 255]! + HEX_BYTE[(n >>> 8) & 255]! + HEX_BYTE[n & 255]!;
 
 /**
  * A resource identity from series labels, Prometheus' (pod, namespace, node, instance) or
@@ -101,18 +112,57 @@ export function promRowsByTable(rows: PromRows): RowsByTable {
   return out;
 }
 
+/**
+ * The series whose prom_series row was sent: a row is due only for a series not seen yet, one whose
+ * type/help/unit changed, or one last written refreshMs (of sample time) ago. Bounded: past maxSeries
+ * the least recently written is forgotten (its row is simply written again when it comes back).
+ * The owning sink clears it when a write fails, so a redelivered batch sends its series rows again.
+ */
+export class SeriesCache {
+  readonly #seen = new Map<string, { type: string; help: string; unit: string; written: number }>();
+  constructor(readonly maxSeries: number, readonly refreshMs: number) {}
+
+  /** True (and remembered) when the series' row is due. */
+  admit(fp: string, type: string, help: string, unit: string, lastSeenMs: number): boolean {
+    if (this.maxSeries === 0) return true;
+    const e = this.#seen.get(fp);
+    if (e && e.type === type && e.help === help && e.unit === unit && lastSeenMs - e.written < this.refreshMs) return false;
+    if (e) this.#seen.delete(fp);
+    else if (this.#seen.size >= this.maxSeries) this.#seen.delete(this.#seen.keys().next().value!);
+    this.#seen.set(fp, { type, help, unit, written: lastSeenMs });
+    return true;
+  }
+
+  clear(): void {
+    this.#seen.clear();
+  }
+}
+
 /** A prom_series row: labels as given (sorted), its fingerprint, its resource and metadata. */
 export function seriesRow(fp: string, labels: Record<string, string>, type: string, help: string, unit: string, lastSeenMs: number): object {
   return { fingerprint: fp, metric_name: labels.__name__ ?? '', labels, job: labels.job ?? '', instance: labels.instance ?? '', resource_id: resourceOf(labels), type, help, unit, last_seen: iso(lastSeenMs) };
 }
 
-/** prom_* tables fed by a sink, from the rows its decoder builds for each record. */
-export function promSink(input: string, maxBatch: number, rowsOf: (r: BusRecord) => PromRows): (settings: ComponentSettings) => TableSink<object> {
-  return (settings) => new TableSink(settings, { input, table: 'prom_samples', maxBatch, toRowsByTable: (r) => promRowsByTable(rowsOf(r)), onRefused: 'dlq' });
+/** prom_* tables fed by a sink, from the rows its decoder builds for each record (series rows only when the cache says they are due). */
+export function promSink(
+  c: { input: string; max_batch: number; series_cache: number; series_refresh_ms: number },
+  rowsOf: (r: BusRecord, seen: SeriesCache) => PromRows,
+): (settings: ComponentSettings) => TableSink<object> {
+  return (settings) => {
+    const seen = new SeriesCache(c.series_cache, c.series_refresh_ms);
+    return new TableSink(settings, {
+      input: c.input,
+      table: 'prom_samples',
+      maxBatch: c.max_batch,
+      toRowsByTable: (r) => promRowsByTable(rowsOf(r, seen)),
+      onRefused: 'dlq',
+      onWriteFailed: () => seen.clear(),
+    });
+  };
 }
 
 /** Rows for prom_series, prom_samples, prom_histograms and prom_exemplars from one prometheus_remote_write record. */
-export function promRows(record: BusRecord): PromRows {
+export function promRows(record: BusRecord, seen?: SeriesCache): PromRows {
   const proto = headerString(record.headers, RW_PROTO_HEADER) ?? PROTO_V1;
   if (proto !== PROTO_V1 && proto !== PROTO_V2) throw new MalformedInputError(`unknown ${RW_PROTO_HEADER} "${proto}"`);
   const version: RemoteWriteVersion = proto === PROTO_V1 ? '1.0' : '2.0';
@@ -122,8 +172,7 @@ export function promRows(record: BusRecord): PromRows {
   const exemplars: object[] = [];
   walkRemoteWrite(record.value, version, true, (s) => {
     const labels = s.labels!;
-    const map = Object.fromEntries(labels);
-    const metric = map.__name__ ?? '';
+    const metric = labels.find(([n]) => n === '__name__')?.[1] ?? '';
     const fp = fingerprint(labels);
     let last = 0;
     for (const x of s.sampleValues!) {
@@ -141,7 +190,12 @@ export function promRows(record: BusRecord): PromRows {
       last = Math.max(last, h.timestamp);
     }
     for (const e of s.exemplarValues!) exemplars.push({ metric_name: metric, fingerprint: fp, ts: iso(e.timestamp), value: float(e.value), labels: Object.fromEntries(e.labels) });
-    series.push(seriesRow(fp, map, METRIC_TYPES[s.metadata?.type ?? 0] ?? '', s.metadata?.help ?? '', s.metadata?.unit ?? '', last || record.timestamp));
+    const type = METRIC_TYPES[s.metadata?.type ?? 0] ?? '';
+    const help = s.metadata?.help ?? '';
+    const unit = s.metadata?.unit ?? '';
+    const lastSeen = last || record.timestamp;
+    // The label map is built only for a series row that is due: most samples belong to known series.
+    if (!seen || seen.admit(fp, type, help, unit, lastSeen)) series.push(seriesRow(fp, Object.fromEntries(labels), type, help, unit, lastSeen));
   });
   return { series, samples, histograms, exemplars };
 }
@@ -152,5 +206,5 @@ export const promSamplesFactory: Factory<PromSamplesConfig> = {
   type: 'prometheus_samples',
   configSchema: promSamplesConfigSchema,
   topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, c) => promSink(c.input, c.max_batch, promRows)(settings),
+  create: (settings, c) => promSink(c, promRows)(settings),
 };

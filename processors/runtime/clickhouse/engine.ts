@@ -116,6 +116,11 @@ export class ManagedClickHouse {
     return this.#restarts;
   }
 
+  /** The engine child's process id while it runs (for CPU accounting and fault tests). */
+  get pid(): number | undefined {
+    return this.#child?.exitCode === null ? this.#child.pid : undefined;
+  }
+
   get credentials(): Credentials {
     return this.#credentials;
   }

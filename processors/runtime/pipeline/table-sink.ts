@@ -20,6 +20,8 @@ export interface TableSinkOptions<Row extends object> {
   toRowsByTable?: (record: BusRecord) => RowsByTable;
   /** What to do with a record whose rows ClickHouse refuses for good: DLQ it, or (for the DLQ's own sink) count and drop it. */
   onRefused: 'dlq' | 'drop';
+  /** Called when rows made for a batch were not all written (it will be delivered again, or records went to the DLQ). */
+  onWriteFailed?: () => void;
 }
 
 /**
@@ -79,7 +81,13 @@ export class TableSink<Row extends object> implements Component {
           }
         });
         if (dead) metrics.dlq(dead);
-        const written = await Promise.all([...byTable].map(async ([table, t]) => ({ table, t, rejected: await this.#batcher(table).write(t.rows) })));
+        let written;
+        try {
+          written = await Promise.all([...byTable].map(async ([table, t]) => ({ table, t, rejected: await this.#batcher(table).write(t.rows) })));
+        } catch (err) {
+          this.#o.onWriteFailed?.();
+          throw err;
+        }
         const refused = new Set<BusRecord>();
         let rows = 0;
         let rejectedRows = 0;
@@ -95,6 +103,8 @@ export class TableSink<Row extends object> implements Component {
           }
         }
         metrics.received(rows);
+        // A record sent to the DLQ (undecodable, or refused) may have had rows made for it that were never written.
+        if (dead || refused.size) this.#o.onWriteFailed?.();
         if (refused.size) {
           if (this.#o.onRefused === 'dlq') metrics.dlq(refused.size);
           else metrics.dropped('clickhouse_rejected', refused.size);

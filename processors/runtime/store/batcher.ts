@@ -105,7 +105,7 @@ function forgetEncoder(store: Store, table: string, encoder: RowBinaryEncoder): 
  *
  * Rows are encoded once as RowBinaryWithDefaults from the table's column types (a row whose value
  * cannot be written as its column's type is refused on the spot, without a round trip), and
- * bisection resends slices of the encoded bytes. Only the in-process chDB connection keeps JSONEachRow.
+ * bisection resends slices of the encoded bytes.
  */
 export class InsertBatcher<Row extends object> {
   readonly #opts: Required<Omit<InsertBatcherOptions, 'onInsert' | 'onRetry'>> & Pick<InsertBatcherOptions, 'onInsert' | 'onRetry'>;
