@@ -41,6 +41,35 @@ if (!brokers) {
   brokers = m[1];
   started = true;
   console.log(`# Kafka broker for this run: ${brokers}`);
+  await warmUpGroups(brokers);
+}
+
+/**
+ * The first consumer group on a new broker waits for the broker to create and load
+ * __consumer_offsets; on a loaded machine that has taken tens of seconds. Pay it here, once, so
+ * that no test's timeout measures it: one group joins a one-partition topic and reads one record.
+ */
+async function warmUpGroups(bootstrap) {
+  const { default: Kafka } = await import('node-rdkafka');
+  const t0 = Date.now();
+  const topic = 'airdig-test-warmup';
+  const base = { 'metadata.broker.list': bootstrap, 'log.connection.close': false };
+  const admin = Kafka.AdminClient.create(base);
+  await new Promise((resolve) => admin.createTopic({ topic, num_partitions: 1, replication_factor: 1 }, 30_000, () => resolve()));
+  admin.disconnect();
+  const producer = new Kafka.HighLevelProducer(base);
+  await new Promise((resolve, reject) => producer.connect({}, (err) => (err ? reject(err) : resolve())));
+  await new Promise((resolve, reject) => producer.produce(topic, null, Buffer.from('warm-up'), null, Date.now(), (err) => (err ? reject(err) : resolve())));
+  await new Promise((resolve) => producer.disconnect(() => resolve()));
+  const consumer = new Kafka.KafkaConsumer({ ...base, 'group.id': 'airdig-test-warmup', 'topic.metadata.refresh.interval.ms': 1_000 }, { 'auto.offset.reset': 'earliest' });
+  await new Promise((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
+  consumer.subscribe([topic]);
+  let got = false;
+  while (!got && Date.now() - t0 < 120_000) {
+    got = await new Promise((resolve) => consumer.consume(1, (err, msgs) => resolve(!err && msgs.length > 0)));
+  }
+  await new Promise((resolve) => consumer.disconnect(() => resolve()));
+  console.log(`# Kafka group coordinator ${got ? 'ready' : 'still not ready'} after ${Date.now() - t0} ms`);
 }
 
 function stopBroker() {

@@ -49,7 +49,9 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
     }
     await bus.producer().send(topic, messages);
     const { records, consumer } = await collect(bus, uniqueName('g'), [topic]);
-    await waitFor(() => records.length >= 60, 30_000, '60 records');
+    await waitFor(() => records.length >= 60, 30_000, '60 records').catch((err: Error) => {
+      throw new Error(`${err.message}; received ${records.length}, lag ${consumer.lag()}`);
+    });
     await consumer.stop();
     assert.equal(records.length, 60);
     const partitionOfKey = new Map<string, number>();
