@@ -11,7 +11,7 @@ import { cloudTrailMessage, parseCloudTrailBody } from '../cloudtrail/records.js
 import { parseScanBody, parseTerraformState, scannerCodec, terraformCodec } from '../inventory/records.js';
 import type { OutMessage } from '../runtime/bus/types.js';
 import { SIGNALS, type Prepared, type Signal } from './signals.js';
-import { encodeRpcStatus, GrpcCode } from './status.js';
+import { encodeRetryStatus, encodeRpcStatus, GrpcCode } from './status.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -299,7 +299,7 @@ class OtlpReceiver implements Component {
       } else if (isRetryable(err)) {
         // RetryInfo (google.rpc.RetryInfo, retry_delay = Duration{seconds}) tells the exporter when to try again.
         const md = new grpc.Metadata();
-        md.set('grpc-status-details-bin', retryStatusDetails(err instanceof BusFullError ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.UNAVAILABLE, errorMessage(err), this.#cfg.retry_after_s));
+        md.set('grpc-status-details-bin', encodeRetryStatus(err instanceof BusFullError ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.UNAVAILABLE, errorMessage(err), this.#cfg.retry_after_s));
         callback({ code: err instanceof BusFullError ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE, details: errorMessage(err), metadata: md });
       } else {
         this.#s.logger.error({ err: errorMessage(err) }, 'OTLP gRPC export failed');
@@ -307,16 +307,6 @@ class OtlpReceiver implements Component {
       }
     }
   }
-}
-
-/** google.rpc.Status{code, message, details: [Any{type_url: RetryInfo, value: RetryInfo{retry_delay: Duration{seconds}}}]}. */
-function retryStatusDetails(code: number, message: string, seconds: number): Buffer {
-  const duration = Buffer.from([0x08, seconds]); // Duration.seconds (field 1), small values fit one byte
-  const retryInfo = Buffer.concat([Buffer.from([0x0a, duration.length]), duration]); // RetryInfo.retry_delay (field 1)
-  const typeUrl = Buffer.from('type.googleapis.com/google.rpc.RetryInfo');
-  const any = Buffer.concat([Buffer.from([0x0a, typeUrl.length]), typeUrl, Buffer.from([0x12, retryInfo.length]), retryInfo]);
-  const status = encodeRpcStatus(code, message);
-  return Buffer.concat([status, Buffer.from([0x1a, any.length]), any]);
 }
 
 function bodyKind(contentType: string | undefined): BodyKind {
