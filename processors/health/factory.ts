@@ -92,9 +92,10 @@ class HealthProcessor implements Component {
           }
           const version = headerString(record.headers, RW_PROTO_HEADER) === PROTO_V2 ? '2.0' : '1.0';
           walkRemoteWrite(record.value, version, true, (s) => {
-            const labels = Object.fromEntries(s.labels!);
-            const fp = fingerprint(s.labels!);
-            const resource = resourceOf(labels);
+            const id = s.identity!;
+            const labels = id.labelMap;
+            const fp = id.fingerprint;
+            const resource = (id.resource ??= resourceOf(labels));
             for (const x of s.sampleValues!) {
               samples++;
               this.#eval.observe(labels, fp, resource, x.timestamp, x.value, x.stale, origin);

@@ -18,6 +18,13 @@ export const remoteWriteConfigSchema = z
     bearer_token: z.string().default(''),
     basic_auth: z.object({ username: z.string(), password: z.string() }).strict().optional(),
     retry_after_s: z.number().int().positive().default(5),
+    /**
+     * A body identical to one accepted this recently is answered as before and not published again:
+     * Prometheus resends the same bytes when a request timed out after it had landed. 0 switches it off.
+     */
+    replay_window_ms: z.number().int().min(0).default(300_000),
+    /** Accepted bodies remembered for that (their SHA-1 and counts, ~100 bytes each). */
+    replay_cache: z.number().int().positive().default(20_000),
   })
   .strict();
 export type RemoteWriteConfig = z.infer<typeof remoteWriteConfigSchema>;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { uncompressSync } from 'snappy';
 import { BusFullError, errorMessage, isRetryable, MalformedInputError } from '../runtime/errors.js';
@@ -49,7 +50,10 @@ export function decompress(body: Buffer, maxDecompressed: number): Buffer {
 /**
  * The series of a request grouped by the partition of their target (job, instance), each group a
  * smaller request of the same version made of byte slices of the original: one target's samples
- * stay on one partition, so the health processor sees them in one consumer.
+ * stay on one partition, so the health processor sees them in one consumer. 2.0 groups carry the
+ * whole symbols table. 1.0 metadata (per metric family, sent by Prometheus mostly in requests of its
+ * own) goes to every partition, as a metadata-only request where no series go, so every consumer
+ * of the topic has it.
  */
 export function splitByTarget(body: Buffer, version: RemoteWriteVersion, series: SeriesView[], walk: WalkResult, partitions: number): OutMessage[] {
   const groups: number[][] = Array.from({ length: partitions }, () => []);
@@ -57,28 +61,57 @@ export function splitByTarget(body: Buffer, version: RemoteWriteVersion, series:
   const header = { [RW_PROTO_HEADER]: version === '1.0' ? PROTO_V1 : PROTO_V2 };
   const seriesField = version === '1.0' ? 1 : 5;
   const messages: OutMessage[] = [];
-  // 2.0: every piece needs the symbols table; 1.0: the request's metadata goes with the first piece.
-  const symbols = version === '2.0' ? { field: 4, ranges: walk.symbolFields.flat() } : undefined;
-  let first = true;
+  // 2.0: every piece needs the symbols table; 1.0: every partition gets the metadata, alone where it has no series.
+  const extra = version === '2.0' ? { field: 4, ranges: walk.symbolFields.flat() } : { field: 3, ranges: walk.metadataFields.flat() };
   for (let partition = 0; partition < partitions; partition++) {
     const ranges = groups[partition]!;
-    if (ranges.length === 0) continue;
-    const extra = symbols ?? { field: 3, ranges: first ? walk.metadataFields.flat() : [] };
-    first = false;
+    if (ranges.length === 0 && (version === '2.0' || extra.ranges.length === 0)) continue;
     messages.push({ value: encodeRanges(body, [extra, { field: seriesField, ranges }]), headers: header, ...(partitions > 1 ? { partition } : {}) });
   }
   return messages;
+}
+
+type Counts = { samples: number; histograms: number; exemplars: number };
+
+/**
+ * Bodies accepted in the last windowMs, by SHA-1 of (version, compressed body), with what they held:
+ * a sender's retry of a request that did land is answered without publishing it again. Bounded:
+ * the oldest go first.
+ */
+export class RecentBodies {
+  readonly #seen = new Map<string, Counts & { at: number }>();
+  constructor(readonly windowMs: number, readonly max: number) {}
+
+  static key(version: RemoteWriteVersion, body: Buffer): string {
+    return createHash('sha1').update(version).update(body).digest('base64');
+  }
+
+  get(key: string, now = Date.now()): Counts | undefined {
+    const e = this.#seen.get(key);
+    return e && now - e.at < this.windowMs ? e : undefined;
+  }
+
+  add(key: string, counts: Counts, now = Date.now()): void {
+    this.#seen.delete(key);
+    for (const [k, e] of this.#seen) {
+      if (this.#seen.size < this.max && now - e.at < this.windowMs) break;
+      this.#seen.delete(k);
+    }
+    this.#seen.set(key, { ...counts, at: now });
+  }
 }
 
 /** Prometheus remote write 1.0 and 2.0 receiver: validates, splits by target, answers once the bus has it. */
 class RemoteWriteReceiver implements Component {
   readonly #s: ComponentSettings;
   readonly #cfg: RemoteWriteConfig;
+  readonly #recent: RecentBodies;
   #http: Listening | undefined;
 
   constructor(settings: ComponentSettings, config: RemoteWriteConfig) {
     this.#s = settings;
     this.#cfg = config;
+    this.#recent = new RecentBodies(config.replay_window_ms, config.replay_cache);
   }
 
   listening(): { name: string; url: string }[] {
@@ -111,12 +144,20 @@ class RemoteWriteReceiver implements Component {
       const version = versionOf(req.headers['content-type']);
       const encoding = (req.headers['content-encoding'] ?? '').toLowerCase().trim();
       if (encoding !== 'snappy') throw new HttpError(415, `unsupported Content-Encoding "${encoding}"; remote write bodies are snappy-compressed (block format)`);
-      const body = decompress(await readLimitedBody(req, this.#cfg.max_request_bytes), this.#cfg.max_decompressed_bytes);
+      const compressed = await readLimitedBody(req, this.#cfg.max_request_bytes);
+      const replayKey = this.#cfg.replay_window_ms > 0 ? RecentBodies.key(version, compressed) : '';
+      const replayed = replayKey ? this.#recent.get(replayKey) : undefined;
+      if (replayed) {
+        metrics.dropped('replayed_request', replayed.samples + replayed.histograms);
+        this.#written(res, replayed);
+        return;
+      }
+      const body = decompress(compressed, this.#cfg.max_decompressed_bytes);
       const series: SeriesView[] = [];
       const walk = walkRemoteWrite(body, version, false, (s) => series.push(s));
       metrics.received(walk.samples + walk.histograms);
       const partitions = this.#s.topics[this.#cfg.output]?.partitions ?? 1;
-      const messages = series.length ? splitByTarget(body, version, series, walk, partitions) : [];
+      const messages = splitByTarget(body, version, series, walk, partitions);
       if (messages.length) {
         try {
           await this.#s.bus.producer().send(this.#cfg.output, messages);
@@ -126,15 +167,20 @@ class RemoteWriteReceiver implements Component {
         }
       }
       metrics.sent(walk.samples + walk.histograms);
-      res.writeHead(204, {
-        'X-Prometheus-Remote-Write-Samples-Written': String(walk.samples),
-        'X-Prometheus-Remote-Write-Histograms-Written': String(walk.histograms),
-        'X-Prometheus-Remote-Write-Exemplars-Written': String(walk.exemplars),
-      });
-      res.end();
+      if (replayKey) this.#recent.add(replayKey, { samples: walk.samples, histograms: walk.histograms, exemplars: walk.exemplars });
+      this.#written(res, walk);
     } catch (err) {
       this.#fail(res, err);
     }
+  }
+
+  #written(res: http.ServerResponse, c: Counts): void {
+    res.writeHead(204, {
+      'X-Prometheus-Remote-Write-Samples-Written': String(c.samples),
+      'X-Prometheus-Remote-Write-Histograms-Written': String(c.histograms),
+      'X-Prometheus-Remote-Write-Exemplars-Written': String(c.exemplars),
+    });
+    res.end();
   }
 
   #fail(res: http.ServerResponse, err: unknown): void {

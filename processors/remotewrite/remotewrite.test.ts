@@ -198,7 +198,11 @@ test('bad input: the right status and message, nothing published, and the receiv
     const ok = await post(url, compressSync(v1Body('ok')));
     assert.equal(ok.status, 204);
     await waitFor(() => got.length >= 1, 5_000, 'the good request');
-    assert.ok(got.every((r) => r.value.includes(Buffer.from('ok-node'))), 'only the good request was published');
+    // Its series, and its metadata on the partitions its series do not reach; nothing of the bad ones.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(got.length, 4, 'one record per partition');
+    assert.ok(got.some((r) => r.value.includes(Buffer.from('ok-node'))), 'the good series were published');
+    assert.ok(got.every((r) => r.value.includes(Buffer.from('ok-node')) || r.value.includes(Buffer.from('1m load average.'))), 'only the good request was published');
     assert.match(await settings.registry.metrics(), /airdig_component_dropped_total\{component="remote_write",kind="receiver",reason="invalid_request"\} \d+/);
   } finally {
     await receiver.shutdown();
@@ -231,4 +235,71 @@ test('bearer and basic auth, as Prometheus remote_write can send them; a full bu
   assert.equal(res.headers.get('retry-after'), '9');
   await r.shutdown();
   await full.close();
+});
+
+test('a resent body (a retry of a request that landed) is answered as before and published once; off with replay_window_ms: 0', async () => {
+  for (const window of [300_000, 0]) {
+    const { bus, receiver, url, settings } = await setup({ replay_window_ms: window }, 1);
+    const got: BusRecord[] = [];
+    await bus.consumer({ groupId: 'peek', topics: ['prometheus_remote_write'], handler: async (b) => void got.push(...b) }).start();
+    try {
+      const body = compressSync(v1Body(`replay${window}`));
+      for (let i = 0; i < 3; i++) {
+        const res = await post(url, body);
+        assert.equal(res.status, 204);
+        assert.equal(res.headers.get('x-prometheus-remote-write-samples-written'), '7');
+      }
+      // The same bytes as 2.0 are another request (and here a bad one: 1.0 fields in a 2.0 body).
+      assert.equal((await post(url, body, V2)).status, 400);
+      const other = await post(url, compressSync(v1Body(`replay${window}b`)));
+      assert.equal(other.status, 204);
+      const expected = window ? 2 : 4;
+      await waitFor(() => got.length >= expected, 5_000, `${expected} records`);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(got.length, expected);
+      const text = await settings.registry.metrics();
+      if (window) assert.match(text, /reason="replayed_request"[^\n]* 14\b/);
+      else assert.doesNotMatch(text, /replayed_request/);
+    } finally {
+      await receiver.shutdown();
+      await bus.close();
+    }
+  }
+});
+
+test('1.0 metadata, sent apart from the samples as Prometheus does, reaches prom_series type/help/unit on every partition', async () => {
+  const tag = 'meta1';
+  const { bus, receiver, url } = await setup({}, 4);
+  const sink = promSamplesFactory.create(componentSettings(promSamplesFactory, bus, store), promSamplesFactory.configSchema.parse({}));
+  await sink.start();
+  try {
+    const metadataOnly = compressSync(Buffer.from(prometheus.WriteRequest.encode({
+      metadata: [
+        { type: 1, metricFamilyName: `${tag}_requests`, help: 'Requests served.', unit: '' },
+        { type: 3, metricFamilyName: `${tag}_latency_seconds`, help: 'Latency.', unit: 'seconds' },
+      ],
+    }).finish()));
+    const meta = await post(url, metadataOnly);
+    assert.equal(meta.status, 204);
+    const series = (name: string, instance: string) => ({ labels: [{ name: '__name__', value: name }, { name: 'instance', value: instance }, { name: 'job', value: tag }], samples: [{ value: 1, timestamp: NOW }] });
+    // Targets on different partitions; a counter's _total and a histogram's _bucket find their family.
+    const samples = compressSync(Buffer.from(prometheus.WriteRequest.encode({
+      timeseries: ['a', 'b', 'c', 'd', 'e', 'f'].flatMap((h) => [series(`${tag}_requests_total`, `${h}:80`), series(`${tag}_latency_seconds_bucket`, `${h}:80`), series(`${tag}_other`, `${h}:80`)]),
+    }).finish()));
+    assert.equal((await post(url, samples)).status, 204);
+    const q = async <T>(sql: string) => (await store.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+    const rows = await waitFor(async () => {
+      const r = await q<{ metric_name: string; type: string; help: string; unit: string; n: string }>(`SELECT metric_name, type, help, unit, count() AS n FROM prom_series FINAL WHERE job = '${tag}' GROUP BY ALL ORDER BY metric_name`);
+      return r.length === 3 && r.every((x) => Number(x.n) === 6) ? r : undefined;
+    }, 10_000, 'eighteen series rows');
+    assert.deepEqual(rows.map((r) => [r.metric_name, r.type, r.help, r.unit]), [
+      [`${tag}_latency_seconds_bucket`, 'histogram', 'Latency.', 'seconds'],
+      [`${tag}_other`, '', '', ''],
+      [`${tag}_requests_total`, 'counter', 'Requests served.', ''],
+    ]);
+  } finally {
+    await receiver.shutdown();
+    await sink.shutdown();
+    await bus.close();
+  }
 });

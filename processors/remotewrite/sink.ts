@@ -7,7 +7,9 @@ import { containerResource } from '../falco/events.js';
 import type { ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { TableSink, type RowsByTable } from '../runtime/pipeline/table-sink.js';
 import { RW_PROTO_HEADER } from './factory.js';
-import { PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion } from './wire.js';
+import { PROTO_V1, PROTO_V2, readMetadataV1, walkRemoteWrite, type MetricMetadataV1, type RemoteWriteVersion, type SeriesView } from './wire.js';
+
+export { fingerprint } from './wire.js';
 
 /** The series-row cache settings every prom_* sink has. */
 export const seriesCacheConfig = {
@@ -33,39 +35,6 @@ export function float(v: number): number | string {
   if (Number.isFinite(v)) return v;
   return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
 }
-
-/**
- * 64-bit hash of the sorted labels, in hex: the series' fingerprint. Two 32-bit FNV-1a lanes over
- * the UTF-16 code units (names and values separated by 0xffff, which no label contains), each
- * finished with murmur3's avalanche: not cryptographic, a series id.
- */
-export function fingerprint(labels: [string, string][]): string {
-  let a = 0x811c9dc5;
-  let b = 0x050c5d1f;
-  const add = (c: number) => {
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193) ^ (a >>> 15);
-  };
-  for (const [n, v] of labels) {
-    for (let i = 0; i < n.length; i++) add(n.charCodeAt(i));
-    add(0xffff);
-    for (let i = 0; i < v.length; i++) add(v.charCodeAt(i));
-    add(0xffff);
-  }
-  return hex32(fmix(a)) + hex32(fmix(b ^ a));
-}
-
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-/** 8 lower-case hex digits; by byte from a table, as toString(16) + padStart costs more per sample. */
-const hex32 = (n: number) => HEX_BYTE[n >>> 24]! + HEX_BYTE[(n >>> 16) & 255]! + HEX_BYTE[(n >>> 8) & 255]! + HEX_BYTE[n & 255]!;
 
 /**
  * A resource identity from series labels, Prometheus' (pod, namespace, node, instance) or
@@ -136,10 +105,29 @@ export class SeriesCache {
   clear(): void {
     this.#seen.clear();
   }
+
+  /** 1.0 metadata by metric family, as Prometheus sends it apart from the samples; the newest wins. Kept across clear(). */
+  readonly #families = new Map<string, MetricMetadataV1>();
+  static readonly MAX_FAMILIES = 100_000;
+
+  learn(m: MetricMetadataV1): void {
+    if (!m.family) return;
+    if (this.#families.size >= SeriesCache.MAX_FAMILIES && !this.#families.has(m.family)) this.#families.clear();
+    this.#families.set(m.family, m);
+  }
+
+  /** The metadata of a series' metric: its own name, else its family's (without _bucket, _sum, _count, _total, _created, _info). */
+  metadataOf(metric: string): MetricMetadataV1 | undefined {
+    if (this.#families.size === 0) return undefined;
+    const exact = this.#families.get(metric);
+    if (exact) return exact;
+    const m = /^(.*)_(bucket|sum|count|total|created|info|gcount|gsum)$/.exec(metric);
+    return m ? this.#families.get(m[1]!) : undefined;
+  }
 }
 
 /** A prom_series row: labels as given (sorted), its fingerprint, its resource and metadata. */
-export function seriesRow(fp: string, labels: Record<string, string>, type: string, help: string, unit: string, lastSeenMs: number): object {
+export function seriesRow(fp: string, labels: Readonly<Record<string, string>>, type: string, help: string, unit: string, lastSeenMs: number): object {
   return { fingerprint: fp, metric_name: labels.__name__ ?? '', labels, job: labels.job ?? '', instance: labels.instance ?? '', resource_id: resourceOf(labels), type, help, unit, last_seen: iso(lastSeenMs) };
 }
 
@@ -170,10 +158,15 @@ export function promRows(record: BusRecord, seen?: SeriesCache): PromRows {
   const samples: object[] = [];
   const histograms: object[] = [];
   const exemplars: object[] = [];
-  walkRemoteWrite(record.value, version, true, (s) => {
-    const labels = s.labels!;
-    const metric = labels.find(([n]) => n === '__name__')?.[1] ?? '';
-    const fp = fingerprint(labels);
+  // 1.0 metadata may come after the series it describes: walk first, learn it, then make the rows.
+  const views: SeriesView[] = [];
+  const walk = walkRemoteWrite(record.value, version, true, (s) => views.push(s));
+  const cache = seen ?? new SeriesCache(0, 1); // without a sink's cache: every series row is due, metadata of this record only
+  for (const m of readMetadataV1(record.value, walk.metadataFields)) cache.learn(m);
+  for (const s of views) {
+    const id = s.identity!;
+    const metric = id.metric;
+    const fp = id.fingerprint;
     let last = 0;
     for (const x of s.sampleValues!) {
       samples.push({ metric_name: metric, fingerprint: fp, ts: iso(x.timestamp), value: float(x.value), stale: x.stale ? 1 : 0 });
@@ -190,13 +183,13 @@ export function promRows(record: BusRecord, seen?: SeriesCache): PromRows {
       last = Math.max(last, h.timestamp);
     }
     for (const e of s.exemplarValues!) exemplars.push({ metric_name: metric, fingerprint: fp, ts: iso(e.timestamp), value: float(e.value), labels: Object.fromEntries(e.labels) });
-    const type = METRIC_TYPES[s.metadata?.type ?? 0] ?? '';
-    const help = s.metadata?.help ?? '';
-    const unit = s.metadata?.unit ?? '';
+    const meta = s.metadata ?? cache.metadataOf(metric);
+    const type = METRIC_TYPES[meta?.type ?? 0] ?? '';
+    const help = meta?.help ?? '';
+    const unit = meta?.unit ?? '';
     const lastSeen = last || record.timestamp;
-    // The label map is built only for a series row that is due: most samples belong to known series.
-    if (!seen || seen.admit(fp, type, help, unit, lastSeen)) series.push(seriesRow(fp, Object.fromEntries(labels), type, help, unit, lastSeen));
-  });
+    if (cache.admit(fp, type, help, unit, lastSeen)) series.push(seriesRow(fp, id.labelMap, type, help, unit, lastSeen));
+  }
   return { series, samples, histograms, exemplars };
 }
 

@@ -64,11 +64,13 @@ export interface SeriesView {
   samples: number;
   histograms: number;
   exemplars: number;
-  labels?: [string, string][];
+  labels?: readonly [string, string][];
+  /** With decode: the series' labels, fingerprint and label map, shared by every walk that meets the same label bytes. */
+  identity?: SeriesIdentity;
   sampleValues?: SampleValue[];
   histogramValues?: NativeHistogram[];
   exemplarValues?: ExemplarValue[];
-  /** 2.0: metric type, help and unit from the series' metadata; 1.0: from the request's metadata. */
+  /** 2.0: metric type, help and unit from the series' metadata (1.0 sends metadata per metric family: readMetadataV1). */
   metadata?: { type: number; help: string; unit: string };
   createdTimestamp?: number;
 }
@@ -188,12 +190,86 @@ function checkLabels(buf: Uint8Array, names: number[], index: number): void {
 }
 
 /**
+ * 64-bit hash of the sorted labels, in hex: the series' fingerprint. Two 32-bit FNV-1a lanes over
+ * the UTF-16 code units (names and values separated by 0xffff, which no label contains), each
+ * finished with murmur3's avalanche: not cryptographic, a series id.
+ */
+export function fingerprint(labels: readonly [string, string][]): string {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  const add = (c: number) => {
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (a >>> 15);
+  };
+  for (const [n, v] of labels) {
+    for (let i = 0; i < n.length; i++) add(n.charCodeAt(i));
+    add(0xffff);
+    for (let i = 0; i < v.length; i++) add(v.charCodeAt(i));
+    add(0xffff);
+  }
+  return hex32(fmix(a)) + hex32(fmix(b ^ a));
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** 8 lower-case hex digits; by byte from a table, as toString(16) + padStart costs more per sample. */
+const hex32 = (n: number) => HEX_BYTE[n >>> 24]! + HEX_BYTE[(n >>> 16) & 255]! + HEX_BYTE[(n >>> 8) & 255]! + HEX_BYTE[n & 255]!;
+
+/**
+ * A series' labels as text with what is derived from them, made once per distinct label bytes:
+ * a Prometheus sends the same series with the same bytes every scrape, so decoding, checking and
+ * fingerprinting them again per sample is what remote write cost most. Immutable once made.
+ */
+export class SeriesIdentity {
+  /** Free for one reader (the health processor) to keep its resource id of the series. */
+  resource: string | undefined;
+  #fingerprint: string | undefined;
+  #map: Record<string, string> | undefined;
+  /** Chains identities whose keys share a hash. */
+  next: SeriesIdentity | undefined;
+
+  constructor(readonly key: Uint8Array, readonly labels: readonly [string, string][], readonly target: number) {}
+
+  get fingerprint(): string {
+    return (this.#fingerprint ??= fingerprint(this.labels));
+  }
+
+  get labelMap(): Readonly<Record<string, string>> {
+    return (this.#map ??= Object.fromEntries(this.labels));
+  }
+
+  get metric(): string {
+    return this.labelMap.__name__ ?? '';
+  }
+}
+
+/**
+ * Identities by the hash of their label bytes, shared by every walk in the process (in embedded
+ * mode the sink and the health processor meet the same series). Bounded: the oldest go first.
+ */
+const identities = new Map<number, SeriesIdentity>();
+let identityCount = 0;
+const MAX_IDENTITIES = 200_000;
+
+/**
  * The labels of the series being walked, one (name, value) pair of byte ranges at a time: the name
- * ranges for checkLabels, where the job and instance values are for the target hash, and the text
- * when decoding. One instance, reused: the walk is synchronous.
+ * ranges for checkLabels, where the job and instance values are for the target hash, and the key
+ * bytes (name 0xff value 0xff …, 0xff being no UTF-8 byte) for the identity. One instance, reused:
+ * the walk is synchronous.
  */
 class LabelScan {
   readonly names: number[] = [];
+  readonly values: number[] = [];
+  #key = new Uint8Array(4096);
+  #keyLen = 0;
+  #hash = FNV_OFFSET;
   #js = 0;
   #je = 0;
   #is = 0;
@@ -201,11 +277,15 @@ class LabelScan {
 
   start(): void {
     this.names.length = 0;
+    this.values.length = 0;
+    this.#keyLen = 0;
+    this.#hash = FNV_OFFSET;
     this.#js = this.#je = this.#is = this.#ie = 0;
   }
 
-  add(buf: Uint8Array, ns: number, ne: number, vs: number, ve: number, labels: [string, string][] | undefined): void {
+  add(buf: Uint8Array, ns: number, ne: number, vs: number, ve: number, keyed: boolean): void {
     this.names.push(ns, ne);
+    this.values.push(vs, ve);
     if (bytesEqual(buf, ns, ne, JOB_LABEL)) {
       this.#js = vs;
       this.#je = ve;
@@ -213,7 +293,30 @@ class LabelScan {
       this.#is = vs;
       this.#ie = ve;
     }
-    labels?.push([text(buf, ns, ne), text(buf, vs, ve)]);
+    if (keyed) {
+      this.#append(buf, ns, ne);
+      this.#append(buf, vs, ve);
+    }
+  }
+
+  #append(buf: Uint8Array, s: number, e: number): void {
+    const need = this.#keyLen + (e - s) + 1;
+    if (need > this.#key.length) {
+      const bigger = new Uint8Array(Math.max(need, this.#key.length * 2));
+      bigger.set(this.#key.subarray(0, this.#keyLen));
+      this.#key = bigger;
+    }
+    const key = this.#key;
+    let n = this.#keyLen;
+    let h = this.#hash;
+    for (let i = s; i < e; i++) {
+      const b = buf[i]!;
+      key[n++] = b;
+      h = Math.imul(h ^ b, 0x01000193);
+    }
+    key[n++] = 0xff;
+    this.#hash = Math.imul(h ^ 0xff, 0x01000193);
+    this.#keyLen = n;
   }
 
   /** Checks the series' label names and returns its target hash. */
@@ -221,8 +324,47 @@ class LabelScan {
     checkLabels(buf, this.names, index);
     return targetHash(buf, this.#js, this.#je, this.#is, this.#ie);
   }
+
+  /** The series' identity: remembered when these exact label bytes were met before, else checked, decoded and remembered. */
+  identity(buf: Uint8Array, index: number): SeriesIdentity {
+    const hash = this.#hash | 0;
+    const n = this.#keyLen;
+    const key = this.#key;
+    const first = identities.get(hash);
+    for (let id = first; id; id = id.next) {
+      const k = id.key;
+      if (k.length !== n) continue;
+      let i = 0;
+      while (i < n && k[i] === key[i]) i++;
+      if (i === n) return id;
+    }
+    const target = this.finish(buf, index);
+    const labels: [string, string][] = [];
+    for (let i = 0; i < this.names.length; i += 2) labels.push([text(buf, this.names[i]!, this.names[i + 1]!), text(buf, this.values[i]!, this.values[i + 1]!)]);
+    const id = new SeriesIdentity(key.slice(0, n), labels, target);
+    if (identityCount >= MAX_IDENTITIES) {
+      identities.clear();
+      identityCount = 0;
+    }
+    id.next = identities.get(hash);
+    identities.set(hash, id);
+    identityCount++;
+    return id;
+  }
 }
 const labelScan = new LabelScan();
+
+/** Sets the walked series' target (and with decode, its identity and labels). */
+function identify(series: SeriesView, buf: Uint8Array, index: number, decode: boolean): void {
+  if (!decode) {
+    series.target = labelScan.finish(buf, index);
+    return;
+  }
+  const id = labelScan.identity(buf, index);
+  series.identity = id;
+  series.labels = id.labels;
+  series.target = id.target;
+}
 
 /** Adds a walked series to the body's counts. */
 function tally(result: WalkResult, series: SeriesView): void {
@@ -312,7 +454,6 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
       const series: SeriesView = { start: r.pos, end: tsEnd, target: 0, samples: 0, histograms: 0, exemplars: 0 };
       labelScan.start();
       if (decode) {
-        series.labels = [];
         series.sampleValues = [];
         series.histogramValues = [];
         series.exemplarValues = [];
@@ -346,7 +487,7 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
             }
             r.pos = le;
           }
-          labelScan.add(buf, ns, ne, vs, ve, series.labels);
+          labelScan.add(buf, ns, ne, vs, ve, decode);
         } else if (ft === 2) {
           series.samples++;
           if (decode) series.sampleValues!.push(readSample(r, e));
@@ -359,7 +500,7 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
         }
         r.pos = e;
       }
-      series.target = labelScan.finish(buf, result.series);
+      identify(series, buf, result.series, decode);
       tally(result, series);
       onSeries(series);
     } else if (f === 3 && w === 2) {
@@ -435,7 +576,6 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
     const where = result.series;
     const series: SeriesView = { start: seriesRanges[i]!, end: seriesRanges[i + 1]!, target: 0, samples: 0, histograms: 0, exemplars: 0 };
     if (decode) {
-      series.labels = [];
       series.sampleValues = [];
       series.histogramValues = [];
       series.exemplarValues = [];
@@ -509,14 +649,44 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
       if (vr >= nSymbols) sym(vr, where);
       const ns = symbols[2 * nr]!, ne = symbols[2 * nr + 1]!;
       const vs = symbols[2 * vr]!, ve = symbols[2 * vr + 1]!;
-      labelScan.add(buf, ns, ne, vs, ve, series.labels);
+      labelScan.add(buf, ns, ne, vs, ve, decode);
     }
-    series.target = labelScan.finish(buf, where);
+    identify(series, buf, where, decode);
     if (series.samples > 0 && series.histograms > 0) throw new InvalidRemoteWrite(`timeseries[${where}]: a series carries samples or histograms, not both`);
     tally(result, series);
     onSeries(series);
   }
   return result;
+}
+
+/** 1.0 MetricMetadata: type = 1 (enum), metric_family_name = 2, help = 4, unit = 5. */
+export interface MetricMetadataV1 {
+  family: string;
+  type: number;
+  help: string;
+  unit: string;
+}
+
+/** The 1.0 metadata entries at the given payload ranges (WalkResult.metadataFields). */
+export function readMetadataV1(buf: Uint8Array, ranges: readonly [number, number][]): MetricMetadataV1[] {
+  const r = new Reader(buf);
+  return ranges.map(([s, e]) => {
+    const m: MetricMetadataV1 = { family: '', type: 0, help: '', unit: '' };
+    r.pos = s;
+    while (r.pos < e) {
+      const t = r.varint(e);
+      if (t === 0x08) m.type = r.varint(e);
+      else if (t === 0x12 || t === 0x22 || t === 0x2a) {
+        const le = r.len(e);
+        const v = text(buf, r.pos, le);
+        if (t === 0x12) m.family = v;
+        else if (t === 0x22) m.help = v;
+        else m.unit = v;
+        r.pos = le;
+      } else r.skip(t & 7, e);
+    }
+    return m;
+  });
 }
 
 /** Validates a decompressed remote write body and calls onSeries for each series, in order. */
