@@ -16,7 +16,9 @@ export interface RunningAirdig {
 
 /** Starts `airdig run` with args and waits until it printed `waitFor` (default: the admin line). */
 export async function startAirdig(args: string[], waitFor: RegExp = /^ {2}admin /m, timeoutMs = 60_000, cwd = repoRoot): Promise<RunningAirdig> {
-  const child = spawn(process.execPath, [CLI, 'run', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  // AIRDIG_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") reaches node itself, for profiling a benchmark.
+  const nodeFlags = process.env.AIRDIG_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeFlags, CLI, 'run', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
