@@ -3,7 +3,7 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { BusFullError, MalformedInputError, errorMessage, isRetryable } from '../runtime/errors.js';
-import { HttpError, listenHttp, parseHostPort, readLimitedBody, type Listening } from '../runtime/http.js';
+import { HttpError, ListenError, listenHttp, parseHostPort, readLimitedBody, type Listening } from '../runtime/http.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { otlpConfigSchema, type OtlpConfig } from './config.js';
 import { parseFalcoBody } from '../falco/events.js';
@@ -277,7 +277,7 @@ class OtlpReceiver implements Component {
     }
     const { host, port } = parseHostPort(addr);
     const bound = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new ListenError(addr, err)) : resolve(p))),
     );
     this.#grpc = server;
     this.#grpcUrl = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { errorMessage } from './errors.js';
 
 /** Splits host:port ([v6]:port too). */
 export function parseHostPort(addr: string): { host: string; port: number } {
@@ -23,10 +24,19 @@ export interface ListeningServer<S extends net.Server> {
  * Puts server on host:port (port 0 picks a free one) and resolves once it listens. close() stops
  * accepting and calls dropConnections for the ones still open.
  */
+/** A listener that could not bind its address; the CLI adds the flag that moves it. */
+export class ListenError extends Error {
+  constructor(readonly address: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException)?.code ?? '';
+    const why = code === 'EADDRINUSE' || /EADDRINUSE/.test(String(cause)) ? 'address already in use' : code === 'EACCES' ? 'permission denied' : errorMessage(cause);
+    super(`cannot listen on ${address}: ${why}`, { cause });
+  }
+}
+
 export async function listenOn<S extends net.Server>(server: S, addr: string, scheme: string, dropConnections: () => void): Promise<ListeningServer<S>> {
   const { host, port } = parseHostPort(addr);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(new ListenError(addr, err)));
     server.listen(port, host, () => {
       server.off('error', reject);
       resolve();

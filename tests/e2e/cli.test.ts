@@ -1,13 +1,13 @@
 import { distributedClickhouse, sqlUrl } from '../helpers/clickhouse.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLI, startAirdig } from '../helpers/airdig.js';
-import { kafkaBrokers } from '../helpers/kafka.js';
+import { kafkaBrokers, repoRoot } from '../helpers/kafka.js';
 import { waitFor, uniqueName } from '../helpers/wait.js';
 import { KafkaBus } from '../../processors/runtime/bus/kafka.js';
 import { sendToDlq } from '../../processors/runtime/bus/dlq.js';
@@ -83,6 +83,42 @@ test('a bad config exits 2 naming the key path, without a stack trace', async ()
   const missing = await cli(['run', '--config', path.join(dir, 'none.yaml')]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /--config: file .*none\.yaml does not exist/);
+  // A value given as a flag is named by the flag the user typed.
+  const typed = await cli(['run', '--admin', 'nowhere', '--otlp-http', 'also-nowhere']);
+  assert.equal(typed.code, 2);
+  assert.match(typed.stderr, /\n {2}--admin: must be host:port/);
+  assert.match(typed.stderr, /\n {2}--otlp-http: must be host:port/);
+  assert.doesNotMatch(typed.stderr, /service\.admin/);
+});
+
+test('a port already in use: the error names the address and the flag that moves that listener', async () => {
+  const { createServer } = await import('node:net');
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+  const taken = `127.0.0.1:${(holder.address() as { port: number }).port}`;
+  try {
+    for (const flag of ['--admin', '--otlp-http', '--otlp-grpc', '--remote-write', '--query', '--query-native']) {
+      const args = ['--data-dir', tmp(), ...FREE];
+      args[args.indexOf(flag) + 1] = taken;
+      const r = await cli(['run', ...args]);
+      assert.equal(r.code, 1, `${flag}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`cannot listen on ${taken}: address already in use.*move this listener with ${flag} ADDR`), flag);
+    }
+  } finally {
+    holder.close();
+  }
+});
+
+test('the start-up summary is one aligned column of names', async () => {
+  const a = await startAirdig(['--data-dir', tmp(), ...FREE], /^airdig: ready$/m, 90_000);
+  try {
+    const rows = a.stdout().split('\n').filter((l) => l.startsWith('  '));
+    assert.ok(rows.length > 10, a.stdout());
+    // Names up to 12 characters, what they are from the 16th character on.
+    for (const l of rows) assert.match(l, /^ {2}\S.{11} \S/, `aligned:\n${rows.join('\n')}`);
+  } finally {
+    assert.equal(await a.stop('SIGTERM'), 0);
+  }
 });
 
 test('--help on every command', async () => {
@@ -167,5 +203,35 @@ test('distributed: the same pipeline on the real Kafka broker; a DLQ record reac
   } finally {
     await bus.close();
     assert.equal(await a.stop('SIGTERM'), 0);
+  }
+});
+
+/** Pids of `airdig run` processes started with this data dir. */
+function airdigPids(dataDir: string): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      return argv.some((a) => a.endsWith('main.js')) && argv.includes('run') && argv.includes(dataDir) ? [Number(d)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+test('npm start: SIGTERM sent to npm stops AirDig (the start script execs node)', async () => {
+  const dataDir = tmp();
+  const npm = spawn('npm', ['start', '--', '--data-dir', dataDir, ...FREE], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  npm.stdout!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+  try {
+    await waitFor(() => /^airdig: ready$/m.test(out), 90_000, 'airdig: ready from npm start');
+    const pids = airdigPids(dataDir);
+    assert.equal(pids.length, 1, `one airdig process: ${pids.join(' ')}`);
+    npm.kill('SIGTERM');
+    await exited;
+    await waitFor(() => airdigPids(dataDir).length === 0, 30_000, 'AirDig gone after SIGTERM to npm');
+  } finally {
+    for (const pid of airdigPids(dataDir)) process.kill(pid, 'SIGKILL');
   }
 });

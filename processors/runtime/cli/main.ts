@@ -10,6 +10,7 @@ import { ConfigError, errorMessage } from '../errors.js';
 import { PipelineMetrics } from '../metrics.js';
 import { Runtime, configuredEngine, openConfiguredStore, redact } from '../pipeline/runtime.js';
 import { startAdminServer } from '../admin/server.js';
+import { ListenError } from '../http.js';
 import { startQueryEndpoints } from '../query/endpoints.js';
 import type { ManagedClickHouse } from '../clickhouse/engine.js';
 import { loadMigrations, migrate } from '../store/migrate.js';
@@ -98,26 +99,56 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   return parseCommand(args, options, HELP[command] ?? HELP.main!);
 }
 
+/** The flags that set a `service` key, by that key: how a message names what the user typed. */
+const SERVICE_FLAGS = {
+  data_dir: 'data-dir',
+  otlp_grpc: 'otlp-grpc',
+  otlp_http: 'otlp-http',
+  remote_write: 'remote-write',
+  query: 'query',
+  query_native: 'query-native',
+  admin: 'admin',
+  log_level: 'log-level',
+  only: 'only',
+  'kafka.brokers': 'kafka',
+  'clickhouse.url': 'clickhouse',
+} as const;
+
 /** Reads the config file and applies command-line flags over its service section. */
 export function loadConfig(values: Record<string, string | boolean | undefined>): AirdigConfig {
   const explicit = values.config as string | undefined;
   const file = explicit ?? path.join(PACKAGE_ROOT, 'pipelines', values.kafka ? 'distributed.yaml' : 'embedded.yaml');
   if (!existsSync(file)) throw new ConfigError([`--config: file ${file} does not exist`]);
-  const overrides: Record<string, unknown> = {
-    data_dir: values['data-dir'],
-    otlp_grpc: values['otlp-grpc'],
-    otlp_http: values['otlp-http'],
-    remote_write: values['remote-write'],
-    query: values.query,
-    query_native: values['query-native'],
-    admin: values.admin,
-    log_level: values['log-level'],
-    only: typeof values.only === 'string' ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
-    kafka: values.kafka === undefined ? undefined : { brokers: values.kafka },
-    clickhouse: values.clickhouse === undefined ? undefined : { url: values.clickhouse },
-  };
-  return resolveConfig(withServiceOverrides(readConfigFile(file), overrides), defaultRegistry());
+  const overrides: Record<string, unknown> = {};
+  for (const [key, flag] of Object.entries(SERVICE_FLAGS)) {
+    const v = values[flag];
+    if (typeof v !== 'string') continue;
+    const [outer, inner] = key.split('.');
+    overrides[outer!] = key === 'only' ? v.split(',').map((s) => s.trim()).filter(Boolean) : inner ? { [inner]: v } : v;
+  }
+  try {
+    return resolveConfig(withServiceOverrides(readConfigFile(file), overrides), defaultRegistry());
+  } catch (err) {
+    // A problem with a value the user gave as a flag is named by that flag.
+    if (!(err instanceof ConfigError)) throw err;
+    const given = Object.entries(SERVICE_FLAGS).filter(([, flag]) => typeof values[flag] === 'string');
+    throw new ConfigError(err.issues.map((issue) => {
+      const hit = given.find(([key]) => issue.startsWith(`service.${key}:`) || issue.startsWith(`service.${key}[`));
+      return hit ? `--${hit[1]}${issue.slice(`service.${hit[0]}`.length)}` : issue;
+    }));
+  }
 }
+
+/** A listener that cannot bind, with the flag that moves it when the address is a service one. */
+function withListenHint(err: unknown, service: AirdigConfig['service']): unknown {
+  if (!(err instanceof ListenError)) return err;
+  const key = (Object.keys(SERVICE_FLAGS) as (keyof typeof SERVICE_FLAGS)[]).find((k) => (service as Record<string, unknown>)[k] === err.address);
+  if (!key) return err;
+  return new Error(`${err.message}: another process holds it; stop that one, or move this listener with --${SERVICE_FLAGS[key]} ADDR (port 0 picks a free one, "" switches it off)`);
+}
+
+/** A line of the start-up summary: the name in a column of 12, one space, what it is. */
+const row = (name: string, rest: string) => `  ${name.padEnd(12)} ${rest}`;
 
 async function run(args: string[]): Promise<number> {
   const { values } = parse(args, RUN_OPTIONS, 'run');
@@ -160,28 +191,31 @@ async function run(args: string[]): Promise<number> {
   const bus = config.service.kafka.brokers ? `Kafka ${config.service.kafka.brokers}` : 'in-process topics';
   const store = config.service.clickhouse.url ? `ClickHouse server` : `the embedded ClickHouse server in ${path.resolve(config.service.data_dir)}`;
   say(`airdig: starting with ${bus} and ${store}`);
-  if (config.service.admin) {
-    const admin = await startAdminServer({ address: config.service.admin, registry, readiness: () => runtime.readiness() });
-    servers.push(admin);
-    say(`  admin       ${admin.url}/metrics  /healthz  /readyz`);
-  }
   try {
+    if (config.service.admin) {
+      const admin = await startAdminServer({ address: config.service.admin, registry, readiness: () => runtime.readiness() });
+      servers.push(admin);
+      say(row('admin', `${admin.url}/metrics  /healthz  /readyz`));
+    }
     await runtime.start();
   } catch (err) {
     await stop('start failed');
-    throw err;
+    throw withListenHint(err, config.service);
   }
   if (stopping) {
     await stopping;
     return 0;
   }
   if (runtime.engine) {
-    const q = await startQueryEndpoints(config.service, runtime.engine, logger);
+    const q = await startQueryEndpoints(config.service, runtime.engine, logger).catch(async (err) => {
+      await stop('start failed');
+      throw withListenHint(err, config.service);
+    });
     servers.push(q);
-    for (const e of q.endpoints) say(`  ${e.name.padEnd(11)} ${e.url}${e.name === 'query' ? '/?query=SELECT+1  (ClickHouse HTTP interface, read-only)' : '  (ClickHouse native protocol, read-only)'}`);
-  } else say(`  query       your ClickHouse server (${redact(config.service.clickhouse.url)})`);
-  for (const l of runtime.listening()) say(`  ${l.name.padEnd(11)} ${l.url}`);
-  for (const c of config.components) say(`  ${c.kind.padEnd(11)} ${c.id}${c.consumes.length ? `  ← ${c.consumes.join(', ')}` : ''}${c.produces.length ? `  → ${c.produces.join(', ')}` : ''}`);
+    for (const e of q.endpoints) say(row(e.name, `${e.url}${e.name === 'query' ? '/?query=SELECT+1  (ClickHouse HTTP interface, read-only)' : '  (ClickHouse native protocol, read-only)'}`));
+  } else say(row('query', `your ClickHouse server (${redact(config.service.clickhouse.url)})`));
+  for (const l of runtime.listening()) say(row(l.name, l.url));
+  for (const c of config.components) say(row(c.kind, `${c.id}${c.consumes.length ? `  ← ${c.consumes.join(', ')}` : ''}${c.produces.length ? `  → ${c.produces.join(', ')}` : ''}`));
   say('airdig: ready');
   await finished;
   say('airdig: stopped');
@@ -216,10 +250,13 @@ async function runClickhouse(args: string[]): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   await engine.start();
-  const q = await startQueryEndpoints(config.service, engine, logger);
+  const q = await startQueryEndpoints(config.service, engine, logger).catch(async (err) => {
+    await engine.stop();
+    throw withListenHint(err, config.service);
+  });
   say(`airdig clickhouse: ClickHouse in ${path.resolve(config.service.data_dir, 'clickhouse')}`);
-  for (const e of q.endpoints) say(`  ${e.name.padEnd(12)} ${e.url}  (read-only as "default")`);
-  say(`  writer       user ${engine.credentials.writer.user}, password in ${path.resolve(config.service.data_dir, 'clickhouse-server/credentials.json')}`);
+  for (const e of q.endpoints) say(row(e.name, `${e.url}  (read-only as "default")`));
+  say(row('writer', `user ${engine.credentials.writer.user}, password in ${path.resolve(config.service.data_dir, 'clickhouse-server/credentials.json')}`));
   if (values['print-writer-url']) say(`WRITER_URL=${engine.writerUrl()}`);
   say('airdig clickhouse: ready');
   logger.info(`${await stopped}: stopping`);
