@@ -19,12 +19,28 @@ function issuesOf(file: string): string[] {
   assert.fail(`${file} was accepted`);
 }
 
-for (const f of readdirSync(testdata).filter((f) => f.endsWith('.expected.txt'))) {
-  const name = f.replace('.expected.txt', '');
+// The runtime's own cases here, and each component's beside it: processors/<component>/testdata/bad-*.yaml.
+const componentDirs = readdirSync(path.join(repoRoot, 'processors'))
+  .map((d) => path.join(repoRoot, 'processors', d, 'testdata'))
+  .filter((d) => { try { return readdirSync(d).some((f) => /^bad-.*\.yaml$/.test(f)); } catch { return false; } });
+const cases = [
+  ...readdirSync(testdata).filter((f) => f.endsWith('.expected.txt')).map((f) => path.join(testdata, f)),
+  ...componentDirs.flatMap((d) => readdirSync(d).filter((f) => /^bad-.*\.expected\.txt$/.test(f)).map((f) => path.join(d, f))),
+];
+assert.ok(componentDirs.length >= 8, 'component bad configs found');
+for (const expectedFile of cases) {
+  const name = path.relative(path.join(repoRoot, 'processors'), expectedFile).replace('.expected.txt', '');
   test(`invalid config ${name}: every problem is reported with its key path`, () => {
-    const expected = readFileSync(path.join(testdata, f), 'utf8').trim().split('\n');
-    assert.deepEqual(issuesOf(path.join(testdata, `${name}.yaml`)).sort(), expected.sort());
+    const expected = readFileSync(expectedFile, 'utf8').trim().split('\n');
+    assert.deepEqual(issuesOf(expectedFile.replace('.expected.txt', '.yaml')).sort(), expected.sort());
   });
+}
+for (const d of componentDirs) {
+  for (const f of readdirSync(d).filter((f) => /^bad-.*\.yaml$/.test(f))) {
+    test(`${path.relative(repoRoot, path.join(d, f))} has its expected messages`, () => {
+      assert.ok(readdirSync(d).includes(f.replace('.yaml', '.expected.txt')), `${f} needs ${f.replace('.yaml', '.expected.txt')}`);
+    });
+  }
 }
 
 test('invalid YAML is reported with file, line and column', () => {

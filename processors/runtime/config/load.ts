@@ -3,7 +3,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { ComponentKind, Factory } from '../pipeline/component.js';
 import type { FactoryRegistry } from '../pipeline/registry.js';
-import { fileSchema, formatZodIssues, type PipelineFile, type ServiceConfig, type TopicConfig } from './schema.js';
+import { fileSchema, formatZodIssues, topicSchema, type PipelineFile, type ServiceConfig, type TopicConfig } from './schema.js';
 
 export interface ResolvedComponent {
   id: string;
@@ -69,9 +69,11 @@ export function withServiceOverrides(raw: unknown, overrides: Record<string, unk
  */
 export function resolveConfig(raw: unknown, registry: FactoryRegistry): AirdigConfig {
   const parsed = fileSchema.safeParse(raw ?? {});
-  if (!parsed.success) throw new ConfigError(formatZodIssues(parsed.error));
-  const file: PipelineFile = parsed.data;
-  const issues: string[] = [];
+  const issues: string[] = parsed.success ? [] : formatZodIssues(parsed.error);
+  if (!parsed.success && (raw === null || typeof raw !== 'object' || Array.isArray(raw))) throw new ConfigError(issues);
+  // With problems in the file's own sections, the components are still checked, each part as far
+  // as it parsed, so that one run reports every problem.
+  const file: PipelineFile = parsed.success ? parsed.data : lenientFile(raw as Record<string, unknown>);
   const all = new Map<string, ResolvedComponent>();
 
   for (const { section, kind } of SECTIONS) {
@@ -127,6 +129,25 @@ export function resolveConfig(raw: unknown, registry: FactoryRegistry): AirdigCo
     .map(([, c]) => c);
   const unused = [...all.entries()].filter(([key]) => !used.has(key)).map(([, c]) => `${c.kind} ${c.id}`);
   return deepFreeze({ service: file.service, topics: file.topics, components, unused });
+}
+
+/** Each top-level section of a file that failed validation, as far as it parses on its own. */
+function lenientFile(raw: Record<string, unknown>): PipelineFile {
+  const shape = fileSchema.shape;
+  const part = <K extends keyof typeof shape>(k: K, fallback: () => PipelineFile[K]): PipelineFile[K] => {
+    const r = shape[k].safeParse(raw[k]);
+    return r.success ? (r.data as PipelineFile[K]) : fallback();
+  };
+  const rawTopics = raw.topics && typeof raw.topics === 'object' ? Object.keys(raw.topics) : [];
+  return {
+    service: part('service', () => shape.service.parse(undefined)),
+    // Topics whose settings are wrong still exist for the components' references.
+    topics: part('topics', () => Object.fromEntries(rawTopics.map((t) => [t, topicSchema.parse({})]))),
+    receivers: part('receivers', () => ({})),
+    processors: part('processors', () => ({})),
+    sinks: part('sinks', () => ({})),
+    pipelines: part('pipelines', () => ({})),
+  };
 }
 
 function deepFreeze<T>(o: T): T {

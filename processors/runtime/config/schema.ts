@@ -88,7 +88,7 @@ export const serviceSchema = z
   })
   .strict();
 
-const topicSchema = z
+export const topicSchema = z
   .object({
     partitions: z.number().int().min(1).max(10_000).default(DEFAULT_TOPIC_PARTITIONS),
     compacted: z.boolean().default(false),

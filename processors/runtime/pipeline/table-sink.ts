@@ -121,7 +121,7 @@ export class TableSink<Row extends object> implements Component {
 }
 
 /** A ClickHouse table name, optionally database-qualified. */
-export const tableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/);
+export const tableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, 'must be a ClickHouse table name ([A-Za-z_][A-Za-z0-9_]*, optionally database.table)');
 
 /** The config of a sink that writes one topic into one table: its topic, its table, its batch size. */
 export function tableSinkConfig(input: string, table: string, maxBatch: number) {
