@@ -80,7 +80,7 @@ function stopBroker() {
 /** `airdig clickhouse` on free ports; resolves with its writer URL and query endpoints once it is ready. */
 function startClickHouse() {
   rmSync(clickhouseDir, { recursive: true, force: true });
-  const cli = path.join(root, 'dist/processors/runtime/cli/main.js');
+  const cli = path.join(root, 'dist/processors/cli/main.js');
   const args = [cli, 'clickhouse', '--data-dir', clickhouseDir, '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--print-writer-url', '--log-level', 'warn'];
   const ch = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';

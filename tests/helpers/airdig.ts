@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot } from './kafka.js';
 
-export const CLI = path.join(repoRoot, 'dist/processors/runtime/cli/main.js');
+export const CLI = path.join(repoRoot, 'dist/processors/cli/main.js');
 
 export interface RunningAirdig {
   child: ChildProcess;

@@ -5,21 +5,21 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { readConfigFile, resolveConfig, withServiceOverrides, type AirdigConfig } from '../config/load.js';
-import { ConfigError, errorMessage } from '../errors.js';
-import { PipelineMetrics } from '../metrics.js';
-import { Runtime, configuredEngine, openConfiguredStore, redact } from '../pipeline/runtime.js';
-import { startAdminServer } from '../admin/server.js';
-import { ListenError } from '../http.js';
-import { startQueryEndpoints } from '../query/endpoints.js';
-import type { ManagedClickHouse } from '../clickhouse/engine.js';
-import { loadMigrations, migrate } from '../store/migrate.js';
-import { defaultRegistry } from '../../components.js';
+import { readConfigFile, resolveConfig, withServiceOverrides, type AirdigConfig } from '../runtime/config/load.js';
+import { ConfigError, errorMessage } from '../runtime/errors.js';
+import { PipelineMetrics } from '../runtime/metrics.js';
+import { Runtime, configuredEngine, openConfiguredStore, redact } from '../runtime/pipeline/runtime.js';
+import { startAdminServer } from '../runtime/admin/server.js';
+import { ListenError } from '../runtime/http.js';
+import { startQueryEndpoints } from '../runtime/query/endpoints.js';
+import type { ManagedClickHouse } from '../runtime/clickhouse/engine.js';
+import { loadMigrations, migrate } from '../runtime/store/migrate.js';
+import { defaultRegistry } from '../components.js';
 import { INGEST_HELP, SCAN_HELP, runIngest, runScan } from './inventory.js';
 import { UsageError, fetchAirdig, parseCommand } from './args.js';
 
-/** The package root: dist/processors/runtime/cli/main.js is four levels below it. */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+/** The package root: dist/processors/cli/main.js is three levels below it. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'schemas/clickhouse');
 
 const HELP: Record<string, string> = {

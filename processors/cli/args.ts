@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../runtime/errors.js';
 
 /** A command line that does not parse: printed with the command's help, exit status 2. */
 export class UsageError extends Error {}

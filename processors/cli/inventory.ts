@@ -2,11 +2,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../runtime/errors.js';
 import { UsageError, fetchAirdig, parseCommand } from './args.js';
-import { scanAws, type ScanBody } from '../../scanners/aws.js';
-import { scanK8sJson } from '../../scanners/k8s.js';
-import { listClusterObjects, readKubeconfig } from '../../scanners/k8s-api.js';
+import { scanAws, type ScanBody } from '../scanners/aws.js';
+import { scanK8sJson } from '../scanners/k8s.js';
+import { listClusterObjects, readKubeconfig } from '../scanners/k8s-api.js';
 
 export const INGEST_HELP = `Usage: airdig ingest cloudtrail|tfstate|resources FILE... [--url URL] [--token TOKEN]
 
