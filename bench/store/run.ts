@@ -20,8 +20,8 @@ import { loadMigrations, migrate } from '../../processors/runtime/store/migrate.
 import { openStore, type Store } from '../../processors/runtime/store/store.js';
 import { SeriesCache, promRows, promRowsByTable, promSamplesFactory } from '../../processors/remotewrite/sink.js';
 import { otelTracesFactory, traceRows } from '../../processors/oteltraces/factory.js';
-import { edgeRow, serviceEdgesFactory } from '../../processors/servicegraph/factory.js';
-import type { EdgeFact } from '../../processors/servicegraph/graph.js';
+import { edgeKey, edgeRow, serviceEdgesFactory } from '../../processors/servicegraph/factory.js';
+import { edgeSides, type EdgeFact } from '../../processors/servicegraph/graph.js';
 import { componentSettings } from '../../tests/helpers/component.js';
 import { machine, median, repoRoot, writeResults } from '../common.js';
 import { prometheus } from '../../protos/gen/prometheus.js';
@@ -185,10 +185,10 @@ function scenarios(): Scenario[] {
       messages: () =>
         Array.from({ length: edges }, (_, i) => {
           const e: EdgeFact = {
-            id: `e${i}`, ts_ms: now + i, trace_id: (i + 1).toString(16).padStart(32, '0'), client: `svc-${i % 7}`, server: `svc-${(i + 1) % 7}`,
+            id: `e${i}`, ts_ms: now + i, trace_id: (i + 1).toString(16).padStart(32, '0'), ...edgeSides(`svc-${i % 7}`, `ns-${i % 3}`, `svc-${(i + 1) % 7}`, `ns-${(i + 1) % 3}`),
             connection_type: i % 5 === 0 ? 'database' : '', failed: i % 13 === 0, latency_ms: (i % 200) / 3, client_latency_ms: (i % 200) / 2,
           };
-          return { value: edgeCodec.encode(e), key: `${e.client}|${e.server}` };
+          return { value: edgeCodec.encode(e), key: edgeKey(e) };
         }),
       rowsOf: () => (r) => new Map([['edge_facts', [edgeRow(edgeCodec.decode(r.value))]]]),
       countTable: 'edge_facts',

@@ -11,6 +11,11 @@ export interface Placement {
   edges: TopologyRecord[];
 }
 
+/** A service's canonical node id: `service:<service.namespace>/<service.name>` (namespace may be empty: `service:/orders`). */
+export function serviceId(namespace: string, name: string): string {
+  return `service:${namespace}/${name}`;
+}
+
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 
 function node(id: string, type: string, seen: number, extra: Partial<TopologyRecord> = {}): TopologyRecord {
@@ -26,7 +31,7 @@ export function placementOf(attrs: Record<string, string>, seen: number): Placem
   const name = attrs['service.name'];
   if (!name) return undefined;
   const namespace = attrs['service.namespace'] ?? '';
-  const service = node(`service:${namespace}/${name}`, 'service', seen, { name, attributes: namespace ? { 'service.namespace': namespace } : {} });
+  const service = node(serviceId(namespace, name), 'service', seen, { name, attributes: namespace ? { 'service.namespace': namespace } : {} });
   const targets: TopologyRecord[] = [];
   const edges: TopologyRecord[] = [];
   const region = attrs['cloud.region'] ?? '';

@@ -7,10 +7,15 @@ import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/
 import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { serviceGraphConfigSchema, type ServiceGraphConfig } from './config.js';
-import { ServiceGraph, type EdgeFact } from './graph.js';
+import { edgeSides, ServiceGraph, type EdgeFact } from './graph.js';
 import { forEachSpanView } from './spans.js';
 
 const edgeCodec = avroCodec<EdgeFact>('edge');
+
+/** The key of an edge record: both sides' canonical ids, so services of the same name in two namespaces never share one. */
+export function edgeKey(e: EdgeFact): string {
+  return `${e.client_id}|${e.server_id}`;
+}
 
 /** otlp_spans → airdig.edges: pairs spans into call edges in a window, holding commits while a half waits. */
 class ServiceGraphProcessor implements Component {
@@ -69,7 +74,7 @@ class ServiceGraphProcessor implements Component {
     if (this.#outbox.length === 0) return;
     const edges = this.#outbox;
     this.#outbox = [];
-    const messages: OutMessage[] = edges.map((e) => ({ key: `${e.client}|${e.server}`, value: edgeCodec.encode(e), timestamp: e.ts_ms }));
+    const messages: OutMessage[] = edges.map((e) => ({ key: edgeKey(e), value: edgeCodec.encode(e), timestamp: e.ts_ms }));
     try {
       await this.#s.bus.producer().send(this.#cfg.output, messages);
       this.#s.metrics.sent(edges.length);
@@ -105,19 +110,23 @@ export interface EdgeRow {
   trace_id: string;
   client: string;
   server: string;
+  client_namespace: string;
+  server_namespace: string;
+  client_id: string;
+  server_id: string;
   connection_type: string;
   failed: number;
   latency_ms: number;
   client_latency_ms: number;
 }
 
+/** An edge_facts row. A record written before edges had namespaces decodes with namespaces and ids ''; its ids are made here. */
 export function edgeRow(e: EdgeFact): EdgeRow {
   return {
     id: e.id,
     ts: new Date(e.ts_ms).toISOString(),
     trace_id: e.trace_id,
-    client: e.client,
-    server: e.server,
+    ...edgeSides(e.client, e.client_namespace, e.server, e.server_namespace),
     connection_type: e.connection_type,
     failed: e.failed ? 1 : 0,
     latency_ms: e.latency_ms,

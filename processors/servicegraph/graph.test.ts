@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../runtime/clock.js';
+import { placementOf } from '../placement/identity.js';
 import { ServiceGraph, type EdgeFact, type SpanView, type DropReason } from './graph.js';
 
 function span(p: Partial<SpanView> & Pick<SpanView, 'spanId' | 'kind' | 'service'>): SpanView {
-  return { traceId: 't1', parentSpanId: '', startMs: 1_000, durationMs: 10, failed: false, peerService: '', dbName: '', dbSystem: '', serverAddress: '', ...p };
+  return { traceId: 't1', parentSpanId: '', namespace: '', startMs: 1_000, durationMs: 10, failed: false, peerService: '', dbName: '', dbSystem: '', serverAddress: '', ...p };
 }
 
 function graph() {
@@ -22,9 +23,43 @@ test('a client span and its server span make one edge, whichever comes first; la
     const s = span({ spanId: 's1', parentSpanId: 'c1', kind: 2, service: 'checkout', durationMs: 20, failed: true });
     if (order === 'client-first') [c, s].forEach((x) => g.addSpan(x));
     else [s, c].forEach((x) => g.addSpan(x));
-    assert.deepEqual(edges, [{ id: 't1c1', ts_ms: 1_000, trace_id: 't1', client: 'frontend', server: 'checkout', connection_type: '', failed: true, latency_ms: 20, client_latency_ms: 30 }], order);
+    assert.deepEqual(edges, [{
+      id: 't1c1', ts_ms: 1_000, trace_id: 't1', client: 'frontend', server: 'checkout', client_namespace: '', server_namespace: '', client_id: 'service:/frontend', server_id: 'service:/checkout',
+      connection_type: '', failed: true, latency_ms: 20, client_latency_ms: 30,
+    }], order);
     assert.equal(g.pending, 0);
   }
+});
+
+test('a service is its namespace and name: orders of shop and orders of billing are two servers, each with its id', () => {
+  const { g, edges } = graph();
+  g.addSpan(span({ spanId: 'c1', kind: 3, service: 'web', namespace: 'shop' }));
+  g.addSpan(span({ spanId: 's1', parentSpanId: 'c1', kind: 2, service: 'orders', namespace: 'shop' }));
+  g.addSpan(span({ spanId: 's2', parentSpanId: 'c2', kind: 2, service: 'orders', namespace: 'billing' }));
+  g.addSpan(span({ spanId: 'c2', kind: 3, service: 'invoicer', namespace: 'billing' }));
+  const sides = (e: EdgeFact) => [e.client_namespace, e.client, e.client_id, e.server_namespace, e.server, e.server_id];
+  assert.deepEqual(edges.map(sides), [
+    ['shop', 'web', 'service:shop/web', 'shop', 'orders', 'service:shop/orders'],
+    ['billing', 'invoicer', 'service:billing/invoicer', 'billing', 'orders', 'service:billing/orders'],
+  ]);
+  // The canonical id is the one placement gives the service's node in graph_nodes.
+  assert.equal(edges[1]!.server_id, placementOf({ 'service.name': 'orders', 'service.namespace': 'billing' }, 0)!.service.id);
+});
+
+test('virtual nodes (user, a database, a server that never reported) have namespace ""; the instrumented side keeps its own', () => {
+  const { g, edges, clock } = graph();
+  g.addSpan(span({ spanId: 'r', kind: 2, service: 'web', namespace: 'shop' }));
+  g.addSpan(span({ spanId: 'd', kind: 3, service: 'orders', namespace: 'billing', dbSystem: 'postgresql' }));
+  g.addSpan(span({ spanId: 'x', kind: 3, service: 'orders', namespace: 'shop', peerService: 'fraud-api' }));
+  clock.advance(1_000);
+  g.expire();
+  const sides = (e: EdgeFact) => [e.client_id, e.server_id, e.connection_type];
+  assert.deepEqual(edges.map(sides), [
+    ['service:/user', 'service:shop/web', 'virtual_node'],
+    ['service:billing/orders', 'service:/postgresql', 'database'],
+    ['service:shop/orders', 'service:/fraud-api', 'virtual_node'],
+  ]);
+  assert.deepEqual(edges.map((e) => [e.client_namespace, e.server_namespace]), [['', 'shop'], ['billing', ''], ['shop', '']]);
 });
 
 test('database calls complete at once; producer/consumer pairs are messaging edges; a root server span is called by "user"', () => {

@@ -1,4 +1,5 @@
 import type { Clock } from '../runtime/clock.js';
+import { serviceId } from '../placement/identity.js';
 import { EdgeStore, StoreFullError } from './store.js';
 
 export const SPAN_KIND_SERVER = 2;
@@ -12,7 +13,9 @@ export interface SpanView {
   spanId: string;
   parentSpanId: string;
   kind: number;
+  /** The resource's service.name and service.namespace ('' without one). */
   service: string;
+  namespace: string;
   startMs: number;
   durationMs: number;
   failed: boolean;
@@ -32,13 +35,22 @@ export interface Origin {
 
 export type ConnectionType = '' | 'database' | 'messaging_system' | 'virtual_node';
 
-/** One call between two services. Its id is derived from the spans, so a replay produces the same fact. */
+/**
+ * One call between two services. Its id is derived from the spans, so a replay produces the same
+ * fact. A service is its namespace and name: client_id / server_id are the canonical
+ * `service:<namespace>/<name>`; a virtual node (user, a database, an uninstrumented server) has
+ * namespace ''.
+ */
 export interface EdgeFact {
   id: string;
   ts_ms: number;
   trace_id: string;
   client: string;
   server: string;
+  client_namespace: string;
+  server_namespace: string;
+  client_id: string;
+  server_id: string;
   connection_type: ConnectionType;
   failed: boolean;
   /** Server-side duration when the server reported, else the client's. */
@@ -49,6 +61,7 @@ export interface EdgeFact {
 
 interface Side {
   service: string;
+  namespace: string;
   spanId: string;
   kind: number;
   startMs: number;
@@ -73,6 +86,18 @@ export interface ServiceGraphOptions {
   emit: (edge: EdgeFact) => void;
   /** A span half that will never become an edge, and why. */
   onDrop?: (reason: DropReason) => void;
+}
+
+/** The services of an edge, each by namespace and name, with their canonical ids. */
+export function edgeSides(client: string, clientNamespace: string, server: string, serverNamespace: string): Pick<EdgeFact, 'client' | 'server' | 'client_namespace' | 'server_namespace' | 'client_id' | 'server_id'> {
+  return {
+    client,
+    server,
+    client_namespace: clientNamespace,
+    server_namespace: serverNamespace,
+    client_id: serviceId(clientNamespace, client),
+    server_id: serviceId(serverNamespace, server),
+  };
 }
 
 /** The service a client span calls when the server never reports: the first of these attributes, else "unknown". */
@@ -109,15 +134,15 @@ export class ServiceGraph {
   }
 
   addSpan(v: SpanView, origin?: Origin): void {
-    const side: Side = { service: v.service, spanId: v.spanId, kind: v.kind, startMs: v.startMs, durationMs: v.durationMs, failed: v.failed, view: v };
+    const side: Side = { service: v.service, namespace: v.namespace, spanId: v.spanId, kind: v.kind, startMs: v.startMs, durationMs: v.durationMs, failed: v.failed, view: v };
     if (v.kind === SPAN_KIND_CLIENT || v.kind === SPAN_KIND_PRODUCER) {
       if (v.kind === SPAN_KIND_CLIENT && (v.dbSystem || v.dbName)) {
         this.#emit({
           id: `${v.traceId}${v.spanId}`,
           ts_ms: v.startMs,
           trace_id: v.traceId,
-          client: v.service,
-          server: v.dbName || v.dbSystem,
+          // A database reports no spans of its own, so its namespace is not known.
+          ...edgeSides(v.service, v.namespace, v.dbName || v.dbSystem, ''),
           connection_type: 'database',
           failed: v.failed,
           latency_ms: v.durationMs,
@@ -132,8 +157,7 @@ export class ServiceGraph {
           id: `${v.traceId}${v.spanId}`,
           ts_ms: v.startMs,
           trace_id: v.traceId,
-          client: 'user',
-          server: v.service,
+          ...edgeSides('user', '', v.service, v.namespace),
           connection_type: 'virtual_node',
           failed: v.failed,
           latency_ms: v.durationMs,
@@ -181,8 +205,7 @@ export class ServiceGraph {
         id: `${e.traceId}${c.spanId}`,
         ts_ms: c.startMs,
         trace_id: e.traceId,
-        client: c.service,
-        server: virtualServerName(c.view),
+        ...edgeSides(c.service, c.namespace, virtualServerName(c.view), ''),
         connection_type: 'virtual_node',
         failed: c.failed,
         latency_ms: c.durationMs,
@@ -202,8 +225,7 @@ function pairedEdge(e: PendingEdge): EdgeFact {
     id: `${e.traceId}${c.spanId}`,
     ts_ms: c.startMs,
     trace_id: e.traceId,
-    client: c.service,
-    server: s.service,
+    ...edgeSides(c.service, c.namespace, s.service, s.namespace),
     connection_type: messaging ? 'messaging_system' : '',
     failed: c.failed || s.failed,
     latency_ms: s.durationMs,

@@ -10,14 +10,16 @@ import type { SpanView } from './graph.js';
 function viaProtobufjs(value: Uint8Array): SpanView[] {
   const out: SpanView[] = [];
   for (const rs of ExportTraceServiceRequest.decode(value).resourceSpans) {
-    const service = attributesToMap(rs.resource?.attributes)['service.name'] || 'unknown_service';
+    const resource = attributesToMap(rs.resource?.attributes);
+    const service = resource['service.name'] || 'unknown_service';
+    const namespace = resource['service.namespace'] ?? '';
     for (const ss of rs.scopeSpans ?? []) {
       for (const s of ss.spans ?? []) {
         const a = attributesToMap(s.attributes);
         const start = Number(toBigInt(s.startTimeUnixNano)) / 1e6;
         const end = Number(toBigInt(s.endTimeUnixNano)) / 1e6;
         out.push({
-          traceId: hex(s.traceId), spanId: hex(s.spanId), parentSpanId: hex(s.parentSpanId), kind: s.kind ?? 0, service,
+          traceId: hex(s.traceId), spanId: hex(s.spanId), parentSpanId: hex(s.parentSpanId), kind: s.kind ?? 0, service, namespace,
           startMs: Math.floor(start), durationMs: end > start ? end - start : 0, failed: s.status?.code === 2,
           peerService: a['peer.service'] ?? '', dbName: a['db.name'] ?? a['db.namespace'] ?? '', dbSystem: a['db.system'] ?? a['db.system.name'] ?? '', serverAddress: a['server.address'] ?? a['net.peer.name'] ?? '',
         });
@@ -41,7 +43,7 @@ const request = ExportTraceServiceRequest.encode(
           },
         ],
         // The resource after its spans on the wire is still found.
-        resource: { attributes: [{ key: 'host.name', value: { stringValue: 'h' } }, { key: 'service.name', value: { stringValue: 'checkout' } }] },
+        resource: { attributes: [{ key: 'host.name', value: { stringValue: 'h' } }, { key: 'service.name', value: { stringValue: 'checkout' } }, { key: 'service.namespace', value: { stringValue: 'shop' } }] },
       },
       { scopeSpans: [{ spans: [{ traceId: Buffer.alloc(16, 9), spanId: Buffer.alloc(8, 9), kind: 1 }] }] },
     ],
@@ -53,11 +55,13 @@ test('the wire reader gives the same SpanViews as a full protobufjs decode', () 
   forEachSpanView(request, (v) => got.push(v));
   assert.deepEqual(got, viaProtobufjs(request));
   assert.equal(got[0]!.service, 'checkout');
+  assert.equal(got[0]!.namespace, 'shop');
   assert.equal(got[0]!.peerService, 'fraud');
   assert.equal(got[0]!.dbName, 'orders');
   assert.equal(got[0]!.failed, true);
   assert.ok(Math.abs(got[0]!.durationMs - 50) < 1e-3);
   assert.equal(got[2]!.service, 'unknown_service');
+  assert.equal(got[2]!.namespace, '');
 });
 
 test('truncated input raises MalformedInputError', () => {

@@ -4,7 +4,8 @@ import type { SpanView } from './graph.js';
 
 /*
  * Reads only what pairing needs from an ExportTraceServiceRequest, straight off the wire: no
- * message objects, no attribute values except the few peer attributes, strings decoded only
+ * message objects, no attribute values except the few peer attributes and the resource's
+ * service.name and service.namespace, strings decoded only
  * when their key matches. Field numbers are OTLP's (trace/v1, common/v1).
  */
 
@@ -70,6 +71,7 @@ class Reader {
 
 const decoder = new TextDecoder();
 const KEY_SERVICE_NAME = Buffer.from('service.name');
+const KEY_SERVICE_NAMESPACE = Buffer.from('service.namespace');
 /** Span attribute keys pairing reads, by the SpanView field they fill (first match wins per field). */
 const PEER_KEYS: [Buffer, 'peerService' | 'dbName' | 'dbSystem' | 'serverAddress'][] = [
   [Buffer.from('peer.service'), 'peerService'],
@@ -116,21 +118,22 @@ function readKeyValue(r: Reader, end: number, out: { kStart: number; kEnd: numbe
 
 const kv = { kStart: -1, kEnd: -1, vStart: -1, vEnd: -1 };
 
-function serviceName(r: Reader, resourceEnd: number): string {
-  let name = '';
+/** A resource's service.name and service.namespace ('' when absent). */
+function readService(r: Reader, resourceEnd: number, out: { service: string; namespace: string }): void {
   while (r.pos < resourceEnd) {
     const tag = r.varint(resourceEnd);
     if (tag >>> 3 === 1 && (tag & 7) === 2) {
       const e = r.len(resourceEnd);
       readKeyValue(r, e, kv);
       r.pos = e;
-      if (kv.vStart >= 0 && keyEquals(r.buf, kv.kStart, kv.kEnd, KEY_SERVICE_NAME)) name = decoder.decode(r.buf.subarray(kv.vStart, kv.vEnd));
+      if (kv.vStart < 0) continue;
+      if (keyEquals(r.buf, kv.kStart, kv.kEnd, KEY_SERVICE_NAME)) out.service = decoder.decode(r.buf.subarray(kv.vStart, kv.vEnd));
+      else if (keyEquals(r.buf, kv.kStart, kv.kEnd, KEY_SERVICE_NAMESPACE)) out.namespace = decoder.decode(r.buf.subarray(kv.vStart, kv.vEnd));
     } else r.skip(tag & 7, resourceEnd);
   }
-  return name;
 }
 
-function readSpan(r: Reader, end: number, service: string, fn: (v: SpanView) => void): void {
+function readSpan(r: Reader, end: number, service: string, namespace: string, fn: (v: SpanView) => void): void {
   const buf = r.buf;
   let traceId = '';
   let spanId = '';
@@ -177,7 +180,7 @@ function readSpan(r: Reader, end: number, service: string, fn: (v: SpanView) => 
       }
     } else r.skip(wire, end);
   }
-  fn({ traceId, spanId, parentSpanId, kind, service, startMs: Math.floor(startMs), durationMs: endMs > startMs ? endMs - startMs : 0, failed, ...peer });
+  fn({ traceId, spanId, parentSpanId, kind, service, namespace, startMs: Math.floor(startMs), durationMs: endMs > startMs ? endMs - startMs : 0, failed, ...peer });
 }
 
 /** Calls fn with a SpanView for each span of an ExportTraceServiceRequest (or TracesData). */
@@ -192,14 +195,14 @@ export function forEachSpanView(value: Uint8Array, fn: (v: SpanView) => void): v
     }
     const rsEnd = r.len(end);
     // A resource's service name may follow its spans on the wire, so find it first.
-    let service = '';
+    const resource = { service: '', namespace: '' };
     const scopes: [number, number][] = [];
     while (r.pos < rsEnd) {
       const t = r.varint(rsEnd);
       const field = t >>> 3;
       if (field === 1 && (t & 7) === 2) {
         const e = r.len(rsEnd);
-        service = serviceName(r, e);
+        readService(r, e, resource);
         r.pos = e;
       } else if (field === 2 && (t & 7) === 2) {
         const e = r.len(rsEnd);
@@ -207,14 +210,14 @@ export function forEachSpanView(value: Uint8Array, fn: (v: SpanView) => void): v
         r.pos = e;
       } else r.skip(t & 7, rsEnd);
     }
-    service ||= 'unknown_service';
+    const service = resource.service || 'unknown_service';
     for (const [sStart, sEnd] of scopes) {
       r.pos = sStart;
       while (r.pos < sEnd) {
         const t = r.varint(sEnd);
         if (t >>> 3 === 2 && (t & 7) === 2) {
           const e = r.len(sEnd);
-          readSpan(r, e, service, fn);
+          readSpan(r, e, service, resource.namespace, fn);
           r.pos = e;
         } else r.skip(t & 7, sEnd);
       }

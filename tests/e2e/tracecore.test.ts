@@ -49,6 +49,14 @@ test('the official exporters (HTTP protobuf and gRPC) fill service_edges exactly
       return norm.reduce((n, r) => n + r.calls, 0) >= 96 ? norm : undefined;
     }, 20_000, 'all calls in service_edges');
     assert.deepEqual(edges, expected);
+    // The SDKs' service.namespace (shop) is part of each service's id; the database and "user" have none.
+    const ids = await query<{ client_id: string; server_id: string }>(`SELECT DISTINCT client_id, server_id FROM service_edges ORDER BY client, server`);
+    assert.deepEqual(ids.map((r) => `${r.client_id} -> ${r.server_id}`), [
+      'service:shop/checkout -> service:/orders',
+      'service:shop/checkout -> service:shop/payments',
+      'service:shop/frontend -> service:shop/checkout',
+      'service:/user -> service:shop/frontend',
+    ]);
     const count = await waitFor(async () => {
       const [r] = await query<{ n: string }>(`SELECT count() AS n FROM otel_traces FINAL`);
       return Number(r!.n) >= sent.length ? Number(r!.n) : undefined;

@@ -15,6 +15,7 @@ import { logRows } from '../../otellogs/factory.js';
 import { otlpMetricRows } from '../../otlpmetrics/factory.js';
 import { float, iso } from '../../remotewrite/sink.js';
 import { edgeRow } from '../../servicegraph/factory.js';
+import { edgeSides } from '../../servicegraph/graph.js';
 import { normalizeFalcoEvent } from '../../falco/events.js';
 import { ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServiceRequest } from '../../otlp/proto.js';
 
@@ -188,7 +189,7 @@ function sinkRows(): Record<string, object[]> {
     },
   });
   const edge = (id: string, failed: boolean, client_latency_ms: number) =>
-    edgeRow({ id, ts_ms: baseMs + 250, trace_id: 'abc', client: 'web', server: 'checkout', connection_type: '' as never, failed, latency_ms: 12.5,
+    edgeRow({ id, ts_ms: baseMs + 250, trace_id: 'abc', ...edgeSides('web', '', 'checkout', 'shop'), connection_type: '' as never, failed, latency_ms: 12.5,
       client_latency_ms });
   const { ts_ms: _ms, severity: _s, ...falco } = normalizeFalcoEvent({
     rule: 'Terminal shell in container',
@@ -281,7 +282,7 @@ test('rows of every sink land in every table as JSONEachRow wrote them, with nan
   const tables = await rows<{ name: string }>(
     store,
     `SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree' AND NOT startsWith(name, '.inner')
-       AND name NOT IN ('${MIGRATIONS_TABLE}', 'otel_traces_trace_id_ts') ORDER BY name`,
+       AND name NOT IN ('${MIGRATIONS_TABLE}', 'otel_traces_trace_id_ts', 'service_edge_minutes') ORDER BY name`,
   );
   assert.deepEqual(tables.map((t) => t.name), Object.keys(byTable).sort());
   for (const [table, batch] of Object.entries(byTable)) {
@@ -363,7 +364,9 @@ test('rows of every sink land in every table as JSONEachRow wrote them, with nan
       output_fields: { 'container.id': 'aaaabbbbcccc', 'k8s.ns.name': 'shop', 'k8s.pod.name': 'api-1', 'evt.time': String(1_700_000_000_123_456_789) },
     },
   ]);
-  assert.deepEqual(await rows(store, `SELECT calls, errors FROM service_edges`), [{ calls: '2', errors: '1' }]);
+  assert.deepEqual(await rows(store, `SELECT calls, errors, server_namespace, client_id, server_id FROM service_edges`), [
+    { calls: '2', errors: '1', server_namespace: 'shop', client_id: 'service:/web', server_id: 'service:shop/checkout' },
+  ]);
 });
 
 /** [type, a ClickHouse literal, the JS value a sink would give]: the encoder must write the bytes ClickHouse writes. */
@@ -473,8 +476,8 @@ test('a value that does not fit its type is refused with the column named; an un
     );
   }
   // A materialized view's own table holds aggregate states: compiling for it names the column.
-  const aggregate = /table service_edges_mv: column calls_state has type AggregateFunction\(uniqExact, String\)/;
-  await assert.rejects(rowBinaryEncoderFor(store, 'service_edges_mv'), aggregate);
+  const aggregate = /table service_edge_minutes: column calls_state has type AggregateFunction\(uniqExact, String\)/;
+  await assert.rejects(rowBinaryEncoderFor(store, 'service_edge_minutes'), aggregate);
   await assert.rejects(rowBinaryEncoderFor(store, 'no_such_table'), /table no_such_table has no columns to insert/);
 });
 
