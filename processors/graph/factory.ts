@@ -20,8 +20,14 @@ export interface TopologyRecord {
 
 export const topologyCodec = avroCodec<TopologyRecord>('topology');
 
+/**
+ * The record's key on the compacted airdig.topology: compaction keeps the latest version per node
+ * or edge and per source, so a sighting from traces never compacts away the scanner's version
+ * (scanner keys are the bare id / src|type|dst, as before; other sources add `|<source>`).
+ */
 export function topologyKey(r: TopologyRecord): string {
-  return r.kind === 'node' ? r.id : `${r.id}|${r.type}|${r.dst}`;
+  const key = r.kind === 'node' ? r.id : `${r.id}|${r.type}|${r.dst}`;
+  return r.source === 'scanner' ? key : `${key}|${r.source}`;
 }
 
 

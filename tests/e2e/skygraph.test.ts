@@ -80,6 +80,68 @@ test('embedded: airdig ingest tfstate, resources and cloudtrail → drift_events
   }
 });
 
+/** A complete scan of aws/210987654321/eu-central-1 taken now, as `airdig ingest resources` sends it. */
+async function ingestScan(otlp: string, id: string, resources: object[]): Promise<void> {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'airdig-sky-')), 'scan.json');
+  writeFileSync(file, JSON.stringify({ scan: { id, provider: 'aws', account: '210987654321', region: 'eu-central-1', completeness: 'complete' }, resources }));
+  assert.match(await airdig('ingest', 'resources', file, '--url', otlp), new RegExp(`"accepted":${resources.length}`));
+}
+
+/** OTLP/HTTP JSON spans of service shop/<service> whose resource places it on the EC2 instance hostId. */
+async function postSpans(otlp: string, service: string, hostId: string, extra: Record<string, string> = {}): Promise<void> {
+  const attrs = { 'service.name': service, 'service.namespace': 'shop', 'cloud.provider': 'aws', 'cloud.region': 'eu-central-1', 'cloud.account.id': '210987654321', 'host.id': hostId, ...extra };
+  const now = `${Date.now()}000000`;
+  const body = {
+    resourceSpans: [{
+      resource: { attributes: Object.entries(attrs).map(([key, v]) => ({ key, value: { stringValue: v } })) },
+      scopeSpans: [{ spans: [{ traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', name: 'GET /', kind: 2, startTimeUnixNano: now, endTimeUnixNano: now }] }],
+    }],
+  };
+  const res = await fetch(`${otlp}/v1/traces`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal(res.status, 200, await res.text());
+}
+
+test('embedded: spans from services on scanned EC2 instances keep the scans\' names and attributes in graph_nodes; a later scan renames', async () => {
+  const dir = workDir();
+  const a = await startAirdig(['--data-dir', path.join(dir, 'data'), ...FREE], /^airdig: ready$/m, 90_000, dir);
+  try {
+    const otlp = a.url('otlp http');
+    const json = async <T>(sql: string): Promise<T[]> => {
+      const out = (await airdig('query', `${sql} FORMAT JSONEachRow`, '--url', a.url('query'))).trim();
+      return out ? out.split('\n').map((l) => JSON.parse(l) as T) : [];
+    };
+    const web = 'arn:aws:ec2:eu-central-1:210987654321:instance/i-0e2e0000000000001';
+    const worker = 'arn:aws:ec2:eu-central-1:210987654321:instance/i-0e2e0000000000002';
+    const scope = 'aws/210987654321/eu-central-1';
+    const node = (id: string) => json<{ type: string; name: string; attributes: Record<string, string>; gone: boolean }>(`SELECT type, name, attributes, gone FROM graph_nodes WHERE id = '${id}'`);
+    const sightings = async (id: string) => Number((await json<{ n: string | number }>(`SELECT count() AS n FROM graph_node_versions WHERE id = '${id}' AND source = 'traces'`))[0]?.n) === 1;
+    const runsOn = async (service: string, id: string) => Number((await json<{ n: string | number }>(`SELECT count() AS n FROM graph_edges WHERE src = 'service:shop/${service}' AND dst = '${id}' AND type = 'runs_on' AND NOT gone`))[0]?.n) === 1;
+
+    // Scan first, then spans from a service on the instance.
+    await ingestScan(otlp, 'e2e-scan-1', [{ id: 'i-0e2e0000000000001', type: 'ec2:instance', name: 'web-1', attributes: { instance_type: 't3.small' }, tags: { Team: 'shop' } }]);
+    await waitFor(async () => (await node(web)).length === 1, 30_000, 'the scanned instance');
+    await postSpans(otlp, 'checkout', 'i-0e2e0000000000001');
+    await waitFor(async () => (await sightings(web)) && (await runsOn('checkout', web)), 30_000, 'checkout runs_on web-1');
+    assert.deepEqual(await node(web), [{ type: 'ec2:instance', name: 'web-1', attributes: { instance_type: 't3.small', 'tags.Team': 'shop', aliases: 'i-0e2e0000000000001', scope }, gone: false }]);
+
+    // Spans first (they name the host), then a scan: the scan describes it. The same scan renames web-1.
+    await postSpans(otlp, 'cart', 'i-0e2e0000000000002', { 'host.name': 'ip-10-0-2-7' });
+    await waitFor(async () => (await sightings(worker)) && (await runsOn('cart', worker)), 30_000, 'cart runs_on the unscanned instance');
+    assert.deepEqual(await node(worker), [{ type: 'ec2:instance', name: 'ip-10-0-2-7', attributes: {}, gone: false }]);
+    await ingestScan(otlp, 'e2e-scan-2', [
+      { id: 'i-0e2e0000000000001', type: 'ec2:instance', name: 'web-1-renamed', attributes: { instance_type: 't3.large' } },
+      { id: 'i-0e2e0000000000002', type: 'ec2:instance', name: 'worker-2', attributes: { instance_type: 'm5.large' } },
+    ]);
+    await waitFor(async () => (await node(worker))[0]?.name === 'worker-2' && (await node(web))[0]?.name === 'web-1-renamed', 30_000, 'the second scan');
+    assert.deepEqual(await node(web), [{ type: 'ec2:instance', name: 'web-1-renamed', attributes: { instance_type: 't3.large', aliases: 'i-0e2e0000000000001', scope }, gone: false }]);
+    assert.deepEqual(await node(worker), [{ type: 'ec2:instance', name: 'worker-2', attributes: { instance_type: 'm5.large', aliases: 'i-0e2e0000000000002', scope }, gone: false }]);
+    assert.ok(await runsOn('checkout', web));
+    assert.ok(await runsOn('cart', worker));
+  } finally {
+    assert.equal(await a.stop('SIGTERM'), 0);
+  }
+});
+
 test('distributed: the same on the real Kafka broker', async () => {
   const dir = workDir();
   const ch = distributedClickhouse('airdig_sky');
