@@ -240,7 +240,7 @@ test('migration 0013 keeps what service_edges counted before it (namespace ""), 
         ('o1', now64(3) - INTERVAL 40 DAY, 't', 'web', 'orders', '', 0, 10, 10), ('o2', now64(3) - 120, 't', 'web', 'orders', '', 1, 20, 20),
         ('o3', now64(3) - 120, 't', 'web', 'orders', '', 0, 30, 30)`,
     });
-    assert.deepEqual((await migrate(old, all)).applied.map((m) => m.version), [13]);
+    assert.deepEqual((await migrate(old, all.filter((m) => m.version <= 13))).applied.map((m) => m.version), [13]);
     // Run again (a process that started before the first recorded it): the copy finds nothing more.
     for (const statement of splitStatements(m13.sql)) await old.client.command({ query: statement });
     await old.client.insert({ table: 'edge_facts', format: 'JSONEachRow', values: [edgeRow({ id: 'n1', ts_ms: Date.now() - 60_000, trace_id: 't', ...edgeSides('web', 'shop', 'orders', 'shop'), connection_type: '', failed: false, latency_ms: 5, client_latency_ms: 6 })] });
