@@ -16,7 +16,10 @@ import { changeEventsFactory, changesFactory } from './cloudtrail/factory.js';
 import { topologyFactory } from './topology/factory.js';
 import { cloudtrailLookupFactory } from './cloudtrail/lookup.js';
 import { driftEventsFactory, driftFactory } from './drift/factory.js';
+import { falcoReceiverFactory } from './falco/receiver.js';
+import { cloudTrailReceiverFactory } from './cloudtrail/receiver.js';
+import { resourcesReceiverFactory, terraformReceiverFactory } from './inventory/receiver.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory, healthFactory, healthFactsFactory, runtimeEventsFactory, changesFactory, changeEventsFactory, topologyFactory, driftFactory, driftEventsFactory, cloudtrailLookupFactory]);
+  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory, healthFactory, healthFactsFactory, runtimeEventsFactory, changesFactory, changeEventsFactory, topologyFactory, driftFactory, driftEventsFactory, cloudtrailLookupFactory, falcoReceiverFactory, cloudTrailReceiverFactory, resourcesReceiverFactory, terraformReceiverFactory]);
 }

@@ -5,10 +5,6 @@ export const DEFAULT_OTLP_MAX_REQUEST_BYTES = 20 * 1024 * 1024;
 export const DEFAULT_SPANS_TOPIC = 'otlp_spans';
 export const DEFAULT_METRICS_TOPIC = 'otlp_metrics';
 export const DEFAULT_LOGS_TOPIC = 'otlp_logs';
-export const DEFAULT_FALCO_TOPIC = 'falco_events';
-export const DEFAULT_CLOUDTRAIL_TOPIC = 'cloudtrail_events';
-export const DEFAULT_SCANNER_TOPIC = 'scanner_resources';
-export const DEFAULT_TERRAFORM_TOPIC = 'terraform_state';
 export const DEFAULT_RETRY_AFTER_S = 5;
 
 export const otlpConfigSchema = z
@@ -21,16 +17,6 @@ export const otlpConfigSchema = z
     spans_topic: topicName.default(DEFAULT_SPANS_TOPIC),
     metrics_topic: topicName.default(DEFAULT_METRICS_TOPIC),
     logs_topic: topicName.default(DEFAULT_LOGS_TOPIC),
-    /** Falco alerts POSTed to /v1/falco on the HTTP port. */
-    falco_topic: topicName.default(DEFAULT_FALCO_TOPIC),
-    /** CloudTrail log files, EventBridge events and records POSTed to /v1/cloudtrail. */
-    cloudtrail_topic: topicName.default(DEFAULT_CLOUDTRAIL_TOPIC),
-    /** Scans (resource inventories) POSTed to /v1/resources. */
-    scanner_topic: topicName.default(DEFAULT_SCANNER_TOPIC),
-    /** Terraform state files POSTed to /v1/terraform-state. */
-    terraform_topic: topicName.default(DEFAULT_TERRAFORM_TOPIC),
-    /** Kubernetes cluster name for the pods Falco alerts name (Falco does not send one). */
-    cluster_name: z.string().default(''),
     /** Origins allowed to POST from a browser (CORS); "*" allows any. Empty: no CORS headers. */
     cors_allowed_origins: z.array(z.string()).default([]),
     /** When set, requests must carry "Authorization: Bearer <token>". */

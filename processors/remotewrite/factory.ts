@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { uncompressSync } from 'snappy';
-import { BusFullError, errorMessage, isRetryable, MalformedInputError } from '../runtime/errors.js';
-import { HttpError, listenHttp, readLimitedBody, type Listening } from '../runtime/http.js';
+import { BusFullError, errorMessage } from '../runtime/errors.js';
+import { authorized, HttpError, readLimitedBody, statusOf, unauthorized, type RouteHandle } from '../runtime/http.js';
 import type { OutMessage } from '../runtime/bus/types.js';
 import { encodeRanges } from '../otlp/wire.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
@@ -106,7 +106,7 @@ class RemoteWriteReceiver implements Component {
   readonly #s: ComponentSettings;
   readonly #cfg: RemoteWriteConfig;
   readonly #recent: RecentBodies;
-  #http: Listening | undefined;
+  #route: RouteHandle | undefined;
 
   constructor(settings: ComponentSettings, config: RemoteWriteConfig) {
     this.#s = settings;
@@ -115,32 +115,23 @@ class RemoteWriteReceiver implements Component {
   }
 
   listening(): { name: string; url: string }[] {
-    return this.#http ? [{ name: 'remote write', url: `${this.#http.url}${this.#cfg.path}` }] : [];
+    return this.#route ? [{ name: 'remote write', url: `${this.#route.url}${this.#cfg.path}` }] : [];
   }
 
   async start(): Promise<void> {
     const addr = this.#cfg.listen ?? this.#s.service.remote_write;
-    if (addr) this.#http = await listenHttp(addr, (req, res) => void this.#handle(req, res));
+    if (addr) this.#route = await this.#s.ports.add(addr, { path: this.#cfg.path, describe: `POST ${this.#cfg.path} (Prometheus remote write)`, handle: (req, res) => this.#handle(req, res) });
   }
 
   async shutdown(): Promise<void> {
-    await this.#http?.close();
-  }
-
-  #authorized(header: string | undefined): boolean {
-    const { bearer_token, basic_auth } = this.#cfg;
-    if (!bearer_token && !basic_auth) return true;
-    if (bearer_token && header === `Bearer ${bearer_token}`) return true;
-    if (basic_auth && header === `Basic ${Buffer.from(`${basic_auth.username}:${basic_auth.password}`).toString('base64')}`) return true;
-    return false;
+    await this.#route?.remove();
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const { metrics } = this.#s;
     try {
-      if ((req.url ?? '').split('?')[0] !== this.#cfg.path) throw new HttpError(404, `no remote write endpoint here; use POST ${this.#cfg.path}`);
       if (req.method !== 'POST') throw new HttpError(405, 'remote write takes POST', { Allow: 'POST' });
-      if (!this.#authorized(req.headers.authorization)) throw new HttpError(401, 'missing or wrong credentials', { 'WWW-Authenticate': 'Bearer, Basic' });
+      if (!authorized(req.headers.authorization, this.#cfg)) throw unauthorized(this.#cfg);
       const version = versionOf(req.headers['content-type']);
       const encoding = (req.headers['content-encoding'] ?? '').toLowerCase().trim();
       if (encoding !== 'snappy') throw new HttpError(415, `unsupported Content-Encoding "${encoding}"; remote write bodies are snappy-compressed (block format)`);
@@ -184,22 +175,11 @@ class RemoteWriteReceiver implements Component {
   }
 
   #fail(res: http.ServerResponse, err: unknown): void {
-    let status = 500;
-    const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
-    if (err instanceof HttpError) {
-      status = err.status;
-      Object.assign(headers, err.headers);
-    } else if (err instanceof MalformedInputError) {
-      status = 400;
-    } else if (isRetryable(err)) {
-      // Prometheus retries 5xx with backoff; 400s are dropped, so only what a retry can fix is 5xx.
-      status = 503;
-      headers['Retry-After'] = String(this.#cfg.retry_after_s);
-    } else {
-      this.#s.logger.error({ err: errorMessage(err) }, 'remote write request failed');
-    }
+    // Prometheus retries 5xx with backoff and drops 4xx, so only what a retry can fix is a 5xx.
+    const { status, headers } = statusOf(err, this.#cfg.retry_after_s);
+    if (status === 500) this.#s.logger.error({ err: errorMessage(err) }, 'remote write request failed');
     if (status === 400) this.#s.metrics.dropped('invalid_request');
-    res.writeHead(status, headers).end(`${errorMessage(err)}\n`);
+    res.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8' }).end(`${errorMessage(err)}\n`);
   }
 }
 

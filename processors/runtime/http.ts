@@ -1,7 +1,12 @@
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { errorMessage } from './errors.js';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { BusFullError, MalformedInputError, errorMessage, isRetryable } from './errors.js';
+
+const gunzipAsync = promisify(gunzip);
 
 /** Splits host:port ([v6]:port too). */
 export function parseHostPort(addr: string): { host: string; port: number } {
@@ -97,4 +102,137 @@ export async function readLimitedBody(req: http.IncomingMessage, limit: number):
     throw new HttpError(413, `request body is over the limit of ${limit} bytes`);
   }
   return body;
+}
+
+/** A path on a shared HTTP port and the receiver that answers it (every method, OPTIONS too). */
+export interface Route {
+  path: string;
+  /** What the path takes, for the 404 that lists a port's routes ("POST /v1/traces"). */
+  describe: string;
+  handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | void;
+}
+
+export interface RouteHandle {
+  /** The port's base URL (http://host:port). */
+  url: string;
+  /** Takes the route off its port; the port closes with its last route. */
+  remove(): Promise<void>;
+}
+
+interface Port {
+  listening: Promise<Listening>;
+  routes: Map<string, Route>;
+}
+
+/**
+ * The HTTP listeners of one runtime, by configured address: receivers that name the same address
+ * ("127.0.0.1:4318", or the same "127.0.0.1:0") share one port, each answering its own paths, as
+ * the OTLP, Falco, CloudTrail, scanner and Terraform receivers do on the OTLP HTTP port by default.
+ */
+export class HttpPorts {
+  readonly #ports = new Map<string, Port>();
+
+  async add(address: string, route: Route): Promise<RouteHandle> {
+    let port = this.#ports.get(address);
+    if (!port) {
+      const routes = new Map<string, Route>();
+      const listening = listenHttp(address, (req, res) => void serveRoute(routes, req, res));
+      port = { listening, routes };
+      this.#ports.set(address, port);
+      listening.catch(() => this.#ports.delete(address));
+    }
+    if (port.routes.has(route.path)) throw new Error(`two receivers serve ${route.path} on ${address}`);
+    port.routes.set(route.path, route);
+    let listening: Listening;
+    try {
+      listening = await port.listening;
+    } catch (err) {
+      port.routes.delete(route.path);
+      throw err;
+    }
+    let removed = false;
+    return {
+      url: listening.url,
+      remove: async () => {
+        if (removed) return;
+        removed = true;
+        port.routes.delete(route.path);
+        if (port.routes.size > 0) return;
+        this.#ports.delete(address);
+        await listening.close();
+      },
+    };
+  }
+}
+
+async function serveRoute(routes: Map<string, Route>, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0]!;
+  const route = routes.get(path);
+  if (route) {
+    try {
+      await route.handle(req, res);
+    } catch (err) {
+      // A route answers its own errors; this is the last resort.
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end(`${errorMessage(err)}\n`);
+    }
+    return;
+  }
+  req.resume();
+  const known = [...routes.values()].map((r) => r.describe).sort();
+  res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`nothing at ${path} on this port; it serves ${known.join(', ')}\n`);
+}
+
+/** Bearer token and/or basic credentials as a receiver's config names them; none configured lets everyone in. */
+export interface Credentials {
+  bearer_token?: string;
+  basic_auth?: { username: string; password: string } | undefined;
+}
+
+/** Whether an Authorization header carries the configured credentials (compared in constant time). */
+export function authorized(header: string | undefined, c: Credentials): boolean {
+  if (!c.bearer_token && !c.basic_auth) return true;
+  const given = Buffer.from(header ?? '');
+  const matches = (expected: string) => {
+    const e = Buffer.from(expected);
+    return e.length === given.length && timingSafeEqual(e, given);
+  };
+  if (c.bearer_token && matches(`Bearer ${c.bearer_token}`)) return true;
+  if (c.basic_auth && matches(`Basic ${Buffer.from(`${c.basic_auth.username}:${c.basic_auth.password}`).toString('base64')}`)) return true;
+  return false;
+}
+
+/** The 401 for a request without the right credentials, naming the schemes accepted. */
+export function unauthorized(c: Credentials): HttpError {
+  const schemes = [c.bearer_token ? 'Bearer' : '', c.basic_auth ? 'Basic' : ''].filter(Boolean).join(', ');
+  return new HttpError(401, `missing or wrong credentials (${schemes})`, { 'WWW-Authenticate': schemes });
+}
+
+/**
+ * The status (and headers) for an error while serving a request: HttpError as it says, bad input
+ * 400, a full or unreachable bus 503 with Retry-After (what a sender's retry can fix), anything
+ * else 500.
+ */
+export function statusOf(err: unknown, retryAfterS: number): { status: number; headers: Record<string, string> } {
+  if (err instanceof HttpError) return { status: err.status, headers: { ...err.headers } };
+  if (err instanceof MalformedInputError) return { status: 400, headers: {} };
+  if (err instanceof BusFullError || isRetryable(err)) return { status: 503, headers: { 'Retry-After': String(retryAfterS) } };
+  return { status: 500, headers: {} };
+}
+
+/**
+ * A request body, decompressed by its Content-Encoding (gzip, or none), both sizes bounded by
+ * limit: 413 past it, 415 for other encodings, 400 for a broken gzip stream.
+ */
+export async function readRequestBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const raw = await readLimitedBody(req, limit);
+  const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
+  if (encoding === 'identity' || encoding === '') return raw;
+  if (encoding !== 'gzip') throw new HttpError(415, `unsupported Content-Encoding "${encoding}"; use gzip or none`);
+  try {
+    return await gunzipAsync(raw, { maxOutputLength: limit });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new HttpError(413, `decompressed body is over the limit of ${limit} bytes`);
+    throw new HttpError(400, `broken gzip body: ${errorMessage(err)}`);
+  }
 }

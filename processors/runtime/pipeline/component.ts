@@ -6,6 +6,7 @@ import type { Store } from '../store/store.js';
 import type { Clock } from '../clock.js';
 import type { ServiceConfig, TopicConfig } from '../config/schema.js';
 import type { ComponentMetrics } from '../metrics.js';
+import type { HttpPorts } from '../http.js';
 
 export type ComponentKind = 'receiver' | 'processor' | 'sink';
 
@@ -23,6 +24,8 @@ export interface ComponentSettings {
   service: Readonly<ServiceConfig>;
   /** The declared topics, for components that place records on partitions themselves. */
   topics: Readonly<Record<string, Readonly<TopicConfig>>>;
+  /** The runtime's HTTP listeners: receivers add their routes to the port of their address. */
+  ports: HttpPorts;
 }
 
 export interface Component {

@@ -1,3 +1,4 @@
+import { HttpPorts } from '../http.js';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { KafkaBus } from '../bus/kafka.js';
@@ -73,6 +74,7 @@ export class Runtime {
   #engine: ManagedClickHouse | undefined;
   #bus: Bus | undefined;
   #running: Running[] = [];
+  readonly #ports = new HttpPorts();
   #checks = new Map<string, string>([
     ['clickhouse', 'connecting'],
     ['bus', 'connecting'],
@@ -170,6 +172,7 @@ export class Runtime {
           clock: this.#deps.clock ?? systemClock,
           service: cfg.service,
           topics: cfg.topics,
+          ports: this.#ports,
         },
         resolved.config,
       );
