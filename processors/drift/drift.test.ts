@@ -12,7 +12,8 @@ import { changeEventsFactory, changesFactory } from '../cloudtrail/factory.js';
 import { graphEdgesFactory, graphNodesFactory } from '../graph/factory.js';
 import { topologyFactory } from '../topology/factory.js';
 import { parseScanBody, parseTerraformState } from '../inventory/records.js';
-import { driftEventsFactory, driftFactory } from './factory.js';
+import { driftCodec, driftEventsFactory, driftFactory } from './factory.js';
+import type { DriftEvent } from './tracker.js';
 import { diffAttributes } from './normalize.js';
 import { DriftIgnore } from './ignore.js';
 import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
@@ -203,6 +204,65 @@ test('golden: Terraform state, a scan and CloudTrail logs POSTed give exactly th
     assert.match(metrics, /airdig_component_noted_total\{component="drift",kind="processor",reason="cause_found"\} 4/);
   } finally {
     for (const c of components.reverse()) await c.shutdown();
+    await bus.close();
+  }
+});
+
+test('300 updates of a live workspace beside an abandoned lineage are all accepted; a restarted drift processor still knows both', async () => {
+  // One partition capped at 1 000 uncommitted records; each update is 9 records, 2 700 in all.
+  const bus = new MemoryBus({ maxQueuedRecordsPerPartition: 1_000 });
+  await bus.ensureTopics(['terraform_state', 'scanner_resources', 'airdig.changes', 'airdig.drift', 'airdig.dlq'].map((name) => ({ name, partitions: 1 })));
+  const clock = new ManualClock(Date.parse('2026-11-23T10:00:00Z'));
+  const receiver = otlpFactory.create({ ...componentSettings(otlpFactory, bus, store), clock }, otlpFactory.configSchema.parse({ http: '127.0.0.1:0', grpc: '' }));
+  await receiver.start();
+  const urls = Object.fromEntries(receiver.listening!().map((l) => [l.name, l.url]));
+  const startDrift = async () => {
+    const d = driftFactory.create(componentSettings(driftFactory, bus, store), driftFactory.configSchema.parse({ ignore_file: '', ignore: ['aws_security_group.sg-0default000000000'] }));
+    await d.start();
+    return d;
+  };
+  const drifts: DriftEvent[] = [];
+  const reader = bus.consumer({ groupId: 'drift-reader', topics: ['airdig.drift'], handler: async (batch) => void drifts.push(...batch.map((r) => driftCodec.decode(r.value))) });
+  await reader.start();
+  const post = async (name: string, body: unknown) => {
+    const res = await fetch(urls[name]!, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    return `${res.status} ${await res.text()}`;
+  };
+  const stored = async () => {
+    const m = new Map<string, { serial?: number }>();
+    await bus.readToEnd('airdig.drift.changelog', (r) => (r.value.length ? m.set(r.key!.toString(), JSON.parse(r.value.toString())) : m.delete(r.key!.toString())));
+    return m;
+  };
+  const state = JSON.parse(file('terraform.tfstate').toString()) as { resources: { type: string }[] };
+  const abandoned = { ...state, lineage: 'abandoned-ws', serial: 1, resources: state.resources.filter((r) => r.type === 'aws_vpc') };
+  const live = (serial: number) => ({ ...state, lineage: 'live-ws', serial, resources: state.resources.filter((r) => r.type !== 'aws_vpc') });
+  const scan = JSON.parse(file('scan.json').toString()) as { scan: Record<string, unknown>; resources: { id: string; attributes: Record<string, unknown> }[] };
+  const vpc = 'arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-0a1b2c3d4e5f60718';
+  let drift = await startDrift();
+  try {
+    assert.match(await post('terraform', abandoned), /^200 /);
+    for (let serial = 1; serial <= 300; serial++) assert.match(await post('terraform', live(serial)), /^200 /, `update ${serial}`);
+    await waitFor(async () => (await stored()).get('state\u0000live-ws')?.serial === 300, 10_000, 'serial 300 of the live workspace stored');
+    assert.equal((await stored()).get('state\u0000abandoned-ws')?.serial, 1);
+
+    assert.match(await post('resources', scan), /^200 /);
+    await waitFor(() => drifts.length === 6, 10_000, 'the 6 drifts of the first scan');
+    const owner = drifts.find((d) => d.attribute === 'tags.Owner')!;
+    assert.deepEqual([owner.lineage, owner.serial], ['live-ws', 300]);
+    assert.ok(!drifts.some((d) => d.resource_id === vpc), 'the abandoned lineage manages the VPC');
+
+    // Restart: the states come back from the changelog; a scan in which the VPC changed reports that, and nothing twice.
+    await drift.shutdown();
+    drift = await startDrift();
+    const changed = { scan: { ...scan.scan, id: 'scan-2', time: '2026-11-23T11:00:00Z' }, resources: scan.resources.map((r) => (r.id === vpc ? { ...r, attributes: { ...r.attributes, cidr_block: '10.9.0.0/16' } } : r)) };
+    assert.match(await post('resources', changed), /^200 /);
+    await waitFor(() => drifts.length > 6, 10_000, 'a drift after the restart');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(drifts.slice(6).map((d) => [d.resource_id, d.drift, d.attribute, d.lineage, d.serial]), [[vpc, 'modified', 'cidr_block', 'abandoned-ws', 1]]);
+  } finally {
+    await drift.shutdown();
+    await reader.stop();
+    await receiver.shutdown();
     await bus.close();
   }
 });

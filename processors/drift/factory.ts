@@ -6,11 +6,12 @@ import type { Consumer, OutMessage } from '../runtime/bus/types.js';
 import { topicName } from '../runtime/config/schema.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
+import { StateStore } from '../runtime/pipeline/state-store.js';
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { scannerCodec, terraformCodec } from '../inventory/records.js';
 import { changeCodec } from '../cloudtrail/factory.js';
 import { DriftIgnore } from './ignore.js';
-import { DriftTracker, type DriftEvent } from './tracker.js';
+import { DriftTracker, type DriftEvent, type DriftKind, type StoredDriftValue } from './tracker.js';
 
 export const driftCodec = avroCodec<DriftEvent>('drift');
 
@@ -55,23 +56,31 @@ function loadIgnore(c: DriftConfig): DriftIgnore {
 /**
  * terraform_state + scanner_resources + airdig.changes → airdig.drift. The comparison is global
  * (a resource is unmanaged only if no state has it), so one consumer reads every partition: run a
- * single instance of it.
+ * single instance of it. The latest state per lineage and the latest complete scan per scope live
+ * in the changelog airdig.<id>.changelog and are restored from it at start.
  */
 class DriftProcessor implements Component {
   readonly #s: ComponentSettings;
   readonly #cfg: DriftConfig;
   readonly #tracker: DriftTracker;
+  readonly #store: StateStore;
+  /** Drifts not yet sent, and how each counts: kept across a failed send, since the batch delivered again does not make them again. */
+  #outbox: { drift: DriftEvent; noted: DriftKind | 'cause_found' }[] = [];
   #consumer: Consumer | undefined;
 
   constructor(settings: ComponentSettings, config: DriftConfig) {
     this.#s = settings;
     this.#cfg = config;
     this.#tracker = new DriftTracker({ causeWindowMs: config.cause_window_ms, ignore: loadIgnore(config) });
+    this.#store = new StateStore(settings.bus, settings.id);
   }
 
   async start(): Promise<void> {
-    const { bus, metrics, id } = this.#s;
+    const { bus, metrics, id, logger } = this.#s;
     const producer = bus.producer();
+    this.#tracker.restore(await this.#store.restoreJson<StoredDriftValue>());
+    const { states, scans } = this.#tracker.size;
+    if (states || scans) logger.info({ lineages: states, scopes: scans, changelog: this.#store.topic }, 'restored Terraform states and scans');
     const { terraform_state, scanner_resources, changes } = this.#cfg.inputs;
     this.#consumer = await consumeTopics(this.#s, {
       what: 'drift batch',
@@ -80,29 +89,34 @@ class DriftProcessor implements Component {
       handler: async (batch, ctx) => {
         const fresh: DriftEvent[] = [];
         const caused: DriftEvent[] = [];
-        const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
-          const at = `${record.topic}\u0000${record.partition}`;
-          const origin = { at, offset: record.offset };
-          if (record.topic === terraform_state) fresh.push(...this.#tracker.observeState(terraformCodec.decode(record.value), origin));
-          else if (record.topic === scanner_resources) fresh.push(...this.#tracker.observeScan(scannerCodec.decode(record.value), origin));
-          else caused.push(...this.#tracker.observeChange(changeCodec.decode(record.value), origin));
-        });
+        const dead = await eachRecordOrDlq(batch, producer, id, (record) =>
+          this.#store.handle(record, (replay) => {
+            const at = `${record.topic}\u0000${record.partition}`;
+            const origin = { at, offset: record.offset };
+            if (record.topic === terraform_state) fresh.push(...this.#tracker.observeState(terraformCodec.decode(record.value), origin, replay));
+            else if (record.topic === scanner_resources) fresh.push(...this.#tracker.observeScan(scannerCodec.decode(record.value), origin, replay));
+            else caused.push(...this.#tracker.observeChange(changeCodec.decode(record.value), origin));
+          }),
+        );
         if (dead) metrics.dlq(dead);
         metrics.received(batch.length);
         // A drift sent again because a late change explains it follows the drift itself.
-        const out = [...fresh, ...caused];
-        if (out.length) {
-          const messages: OutMessage[] = out.map((d) => ({ key: d.resource_id, value: driftCodec.encode(d), timestamp: d.ts_ms }));
-          try {
-            await producer.send(this.#cfg.output, messages);
-          } catch (err) {
-            this.#tracker.forget(out);
-            throw err;
-          }
+        for (const d of fresh) this.#outbox.push({ drift: d, noted: d.drift });
+        for (const d of caused) this.#outbox.push({ drift: d, noted: 'cause_found' });
+        if (this.#outbox.length) {
+          const out = this.#outbox;
+          const messages: OutMessage[] = out.map(({ drift: d }) => ({ key: d.resource_id, value: driftCodec.encode(d), timestamp: d.ts_ms }));
+          await producer.send(this.#cfg.output, messages);
+          this.#outbox = [];
           metrics.sent(out.length);
-          for (const d of fresh) metrics.noted(d.drift);
-          if (caused.length) metrics.noted('cause_found', caused.length);
+          for (const { noted } of out) metrics.noted(noted);
         }
+        // Drifts first, then the states and scans they came from, then (on return) the input commit: see StateStore.
+        for (const [key, value] of this.#tracker.takeChanges()) {
+          if (value) this.#store.putJson(key, value);
+          else this.#store.delete(key);
+        }
+        await this.#store.flush();
         ctx.setHolds(this.#tracker.heldOffsets());
       },
     });

@@ -35,7 +35,6 @@ interface Snapshot {
   serial: number;
   seen_ms: number;
   resources: Map<string, ManagedResource>;
-  first: Origin;
 }
 
 interface Scan {
@@ -47,8 +46,17 @@ interface Scan {
   /** Node types covered; empty: all. */
   types: Set<string>;
   resources: Map<string, ScannedResource>;
-  first: Origin;
 }
+
+/** A snapshot or scan whose end has not come yet holds its first record (a bounded window: one state file or scan). */
+type Pending<T> = T & { first: Origin };
+
+/**
+ * The changelog's keys: "state\0<lineage>" (serial, seen_ms) and "state\0<lineage>\0<resource id>"
+ * (the resource); "scan\0<scope>" (scan_id, provider, account, region, seen_ms, types) and
+ * "scan\0<scope>\0<resource id>".
+ */
+export type StoredDriftValue = { serial: number; seen_ms: number } | ManagedResource | { scan_id: string; provider: string; account: string; region: string; seen_ms: number; types: string[] } | ScannedResource;
 
 interface Change {
   event: ChangeEvent;
@@ -79,15 +87,19 @@ function nativeId(id: string): string {
  *   unmanaged: in a complete scan, in no state, of a type Terraform has a resource for (judged
  *              once some state is known);
  *   modified: both, an attribute differs after normalisation (normalize.ts).
- * Judged when a state snapshot or a complete scan ends. Everything is rebuilt from Kafka: snapshots,
- * scans and changes hold the first record they were built from.
+ * Judged when a state snapshot or a complete scan ends. The latest state per lineage and the latest
+ * complete scan per scope outlive any window: they are taken out as changes (takeChanges) for the
+ * processor's changelog and put back with restore(). Snapshots and scans under way, and the changes
+ * within the cause window, are bounded: they hold the first record they were built from.
  */
 export class DriftTracker {
   readonly #o: DriftOptions;
   readonly #states = new Map<string, Snapshot>();
-  readonly #pendingStates = new Map<string, Snapshot>();
+  readonly #pendingStates = new Map<string, Pending<Snapshot>>();
   readonly #scans = new Map<string, Scan>();
-  readonly #pendingScans = new Map<string, Scan & { scope: string }>();
+  readonly #pendingScans = new Map<string, Pending<Scan> & { scope: string }>();
+  /** Changelog entries changed since takeChanges(): the value, or null when deleted. */
+  #changed = new Map<string, StoredDriftValue | null>();
   /** Changes by resource id, and all of them in arrival order (for pruning and holds). */
   readonly #changesByResource = new Map<string, Change[]>();
   #changes: Change[] = [];
@@ -102,8 +114,11 @@ export class DriftTracker {
     this.#o = options;
   }
 
-  /** A Terraform state record; drifts when it ended a snapshot. */
-  observeState(r: TerraformRecord, origin: Origin): DriftEvent[] {
+  /**
+   * A Terraform state record; drifts when it ended a snapshot. A replayed record (read again after
+   * a restart, its effects already restored) only rebuilds the snapshot under way.
+   */
+  observeState(r: TerraformRecord, origin: Origin, replay = false): DriftEvent[] {
     dropAbandoned(this.#pendingStates, r.seen_ms);
     const key = `${r.lineage}\u0000${r.serial}`;
     let snap = this.#pendingStates.get(key);
@@ -113,16 +128,19 @@ export class DriftTracker {
       return [];
     }
     this.#pendingStates.delete(key);
+    if (replay) return [];
     const current = this.#states.get(r.lineage);
     // An older serial arriving late does not replace a newer one; the same serial again is a refresh.
     if (current && current.serial > r.serial) return [];
-    snap.seen_ms = r.seen_ms;
-    this.#states.set(r.lineage, snap);
+    const { first: _, ...state } = snap;
+    state.seen_ms = r.seen_ms;
+    this.#states.set(r.lineage, state);
+    this.#stage(`state\u0000${r.lineage}`, { serial: state.serial, seen_ms: state.seen_ms }, current?.resources, state.resources);
     return this.#judge();
   }
 
-  /** A scanner record; drifts when it ended a complete scan. */
-  observeScan(r: ScannerRecord, origin: Origin): DriftEvent[] {
+  /** A scanner record; drifts when it ended a complete scan. A replayed record only rebuilds the scan under way. */
+  observeScan(r: ScannerRecord, origin: Origin, replay = false): DriftEvent[] {
     dropAbandoned(this.#pendingScans, r.seen_ms);
     let scan = this.#pendingScans.get(r.scan_id);
     if (!scan) {
@@ -134,10 +152,14 @@ export class DriftTracker {
       return [];
     }
     this.#pendingScans.delete(r.scan_id);
-    if (r.completeness !== 'complete') return [];
-    scan.seen_ms = r.seen_ms;
-    scan.types = new Set(r.types);
-    this.#scans.set(r.scope, scan);
+    if (r.completeness !== 'complete' || replay) return [];
+    const { first: _, scope: __, ...complete } = scan;
+    complete.seen_ms = r.seen_ms;
+    complete.types = new Set(r.types);
+    const before = this.#scans.get(r.scope);
+    this.#scans.set(r.scope, complete);
+    const { scan_id, provider, account, region, seen_ms } = complete;
+    this.#stage(`scan\u0000${r.scope}`, { scan_id, provider, account, region, seen_ms, types: [...complete.types] }, before?.resources, complete.resources);
     return this.#judge();
   }
 
@@ -165,12 +187,41 @@ export class DriftTracker {
     return out;
   }
 
-  /** Forgets that these were reported (their output was not written): the next judgement reports them again. */
-  forget(events: readonly DriftEvent[]): void {
-    for (const d of events) {
-      this.#reported.delete(d.id);
-      this.#reportedByResource.get(d.resource_id)?.delete(d.id);
+  /** The changelog entries changed since the last call. */
+  takeChanges(): Map<string, StoredDriftValue | null> {
+    const out = this.#changed;
+    this.#changed = new Map();
+    return out;
+  }
+
+  /**
+   * Puts back the latest states and scans read from the changelog, before any record is handled,
+   * and judges them without reporting: what they show was reported before they were stored.
+   */
+  restore(entries: Iterable<[string, StoredDriftValue]>): void {
+    const resources: [string, string, string, StoredDriftValue][] = [];
+    for (const [key, value] of entries) {
+      const [kind, name, id] = key.split('\u0000') as [string, string, string | undefined];
+      if (id !== undefined) {
+        resources.push([kind, name, id, value]);
+      } else if (kind === 'state') {
+        const v = value as { serial: number; seen_ms: number };
+        this.#states.set(name, { lineage: name, serial: v.serial, seen_ms: v.seen_ms, resources: new Map() });
+      } else if (kind === 'scan') {
+        const v = value as { scan_id: string; provider: string; account: string; region: string; seen_ms: number; types: string[] };
+        this.#scans.set(name, { ...v, types: new Set(v.types), resources: new Map() });
+      }
     }
+    for (const [kind, name, id, value] of resources) {
+      if (kind === 'state') this.#states.get(name)?.resources.set(id, value as ManagedResource);
+      else if (kind === 'scan') this.#scans.get(name)?.resources.set(id, value as ScannedResource);
+    }
+    this.#judge();
+  }
+
+  /** Lineages and scopes known. */
+  get size(): { states: number; scans: number } {
+    return { states: this.#states.size, scans: this.#scans.size };
   }
 
   /** Lowest offset still needed per "topic\0partition". */
@@ -180,12 +231,20 @@ export class DriftTracker {
       const h = held.get(o.at);
       if (h === undefined || o.offset < h) held.set(o.at, o.offset);
     };
-    for (const s of this.#states.values()) hold(s.first);
     for (const s of this.#pendingStates.values()) hold(s.first);
-    for (const s of this.#scans.values()) hold(s.first);
     for (const s of this.#pendingScans.values()) hold(s.first);
     for (const c of this.#changes) hold(c.origin);
     return held;
+  }
+
+  /** Stages a new head and the resources that differ from before (JSON-equal ones are not written again). */
+  #stage<R>(head: string, value: StoredDriftValue, before: Map<string, R> | undefined, after: Map<string, R>): void {
+    this.#changed.set(head, value);
+    for (const [id, r] of after) {
+      const old = before?.get(id);
+      if (old === undefined || JSON.stringify(old) !== JSON.stringify(r)) this.#changed.set(`${head}\u0000${id}`, r as StoredDriftValue);
+    }
+    if (before) for (const id of before.keys()) if (!after.has(id)) this.#changed.set(`${head}\u0000${id}`, null);
   }
 
   /** A resource's attributes as a document; a scanned resource's tags count as its `tags` attribute. */

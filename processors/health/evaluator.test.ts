@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HealthEvaluator, histogramQuantile, type HealthFact } from './evaluator.js';
+import { HealthEvaluator, histogramQuantile, type HealthFact, type StoredRuleState } from './evaluator.js';
 import { anomalySchema, DEFAULT_RULES, ruleSchema } from './rules.js';
 
 function evaluator(anomalyMetrics: string[] = []) {
@@ -58,15 +58,48 @@ test('a steady series with one spike raises one anomaly, not a flapping stream; 
   assert.match(facts[0]!.reason, /standard deviations from its baseline/);
 });
 
-test('warm-up: no anomaly before enough samples; a firing state holds its record\'s offset', () => {
+test('warm-up: no anomaly before enough samples; a firing state holds no offset, it is a change to store', () => {
   const { e, facts } = evaluator(['g']);
   e.observe({ __name__: 'g' }, 'fg', 'r', 0, 1, false);
   e.observe({ __name__: 'g' }, 'fg', 'r', 1, 1000, false);
   assert.equal(facts.length, 0);
-  e.observe(up, 'fp', 'r2', 5, 0, false, { topic: 't', partition: 1, offset: 41 });
-  assert.equal(e.heldOffsets().get('t\u00001'), 41);
-  e.observe(up, 'fp', 'r2', 6, 1, false, { topic: 't', partition: 1, offset: 42 });
+  e.beginRecord({ topic: 't', partition: 1, offset: 41 }, 5);
+  e.observe(up, 'fp', 'r2', 5, 0, false);
   assert.equal(e.heldOffsets().size, 0);
+  assert.deepEqual(e.takeChanges(), new Map([['target_down\u0000fp', { firing: true, streak: 0, severity: 'critical', reason: 'scrape target is down (up == 0)', resource: 'r2' }]]));
+  e.observe(up, 'fp', 'r2', 6, 0, false);
+  assert.equal(e.takeChanges().size, 0, 'still firing: nothing changed');
+  e.observe(up, 'fp', 'r2', 7, 1, false);
+  assert.deepEqual(e.takeChanges(), new Map([['target_down\u0000fp', null]]), 'resolved: the state is deleted');
+});
+
+test('restart: states restored from their changes resolve as the uninterrupted run does; a replayed record changes no state', () => {
+  const ready = { __name__: 'kube_pod_container_status_ready', namespace: 'shop', pod: 'p', container: 'c' };
+  const r = 'k8s:/shop/pod/p';
+  const values = [0, 0, 0, 1, 0, 1, 1];
+  const full = evaluator();
+  values.forEach((v, i) => {
+    full.e.beginRecord(O(i), i);
+    full.e.observe(ready, 'fr', r, i, v, false);
+  });
+  assert.deepEqual(full.facts.map((f) => [f.ts_ms, f.state]), [[1, 'firing'], [6, 'resolved']]);
+  for (let cut = 1; cut < values.length; cut++) {
+    // The first run handles records 0..cut-1 and stores its changes; the restart replays from 0.
+    const first = evaluator();
+    const stored = new Map<string, StoredRuleState>();
+    values.slice(0, cut).forEach((v, i) => {
+      first.e.beginRecord(O(i), i);
+      first.e.observe(ready, 'fr', r, i, v, false);
+      for (const [k, s] of first.e.takeChanges()) s ? stored.set(k, s) : stored.delete(k);
+    });
+    const again = evaluator();
+    again.e.restore(stored);
+    values.forEach((v, i) => {
+      again.e.beginRecord(O(i), i, i < cut);
+      again.e.observe(ready, 'fr', r, i, v, false);
+    });
+    assert.deepEqual([...first.facts, ...again.facts], full.facts, `restart after record ${cut - 1}`);
+  }
 });
 
 const O = (offset: number, partition = 0) => ({ topic: 'rw', partition, offset });
@@ -78,7 +111,7 @@ function run(records: [number, [Record<string, string>, number][]][], rules = DE
   const e = new HealthEvaluator({ rules, anomaly: anomalySchema.parse({}), windowMs: W, emit: (f) => facts.push(f) });
   records.forEach(([t, samples], i) => {
     e.beginRecord(O(i), t);
-    for (const [labels, v] of samples) e.observe(labels, JSON.stringify(labels), 'target:api/a', t, v, false, O(i));
+    for (const [labels, v] of samples) e.observe(labels, JSON.stringify(labels), 'target:api/a', t, v, false);
   });
   return { e, facts };
 }
@@ -174,29 +207,29 @@ test('replay: an open window holds the record that opened it, and replaying from
   // After record 3 the second window is open: the hold is record 2, the window's first.
   const mid = upTo(4);
   assert.equal(mid.e.heldOffsets().get('rw\u00000'), 2);
-  // After record 5 (window 3 open, ratio firing): the firing state holds record 2, its window's first.
-  assert.equal(upTo(6).e.heldOffsets().get('rw\u00000'), 2);
-  // A restart that replays from record 2 ends with the same facts as the uninterrupted run.
+  // After record 5 (window 3 open, ratio firing): only the open window holds, from its first record 4.
+  const late = upTo(6);
+  assert.equal(late.e.heldOffsets().get('rw\u00000'), 4);
+  // A restart with the stored states, replaying from that hold, ends with the same facts as the uninterrupted run.
   const replay: HealthFact[] = [];
   const e = new HealthEvaluator({ rules: DEFAULT_RULES, anomaly: anomalySchema.parse({}), windowMs: W, emit: (f) => replay.push(f) });
+  e.restore([...late.e.takeChanges()].filter((c): c is [string, StoredRuleState] => c[1] !== null));
   records.forEach(([t, samples], i) => {
-    if (i < 2) return;
-    e.beginRecord(O(i), t);
-    for (const [labels, v] of samples) e.observe(labels, JSON.stringify(labels), 'target:api/a', t, v, false, O(i));
+    if (i < 4) return;
+    e.beginRecord(O(i), t, i < 6);
+    for (const [labels, v] of samples) e.observe(labels, JSON.stringify(labels), 'target:api/a', t, v, false);
   });
-  assert.deepEqual(replay, full);
+  assert.deepEqual([...late.facts, ...replay], full);
 });
 
-test('for_samples > 1: a streak under way holds its first record, so a restart does not fire late', () => {
+test('for_samples > 1: a streak under way is a stored state, not a hold', () => {
   const { e } = evaluator();
   const ready = { __name__: 'kube_pod_container_status_ready', namespace: 'shop', pod: 'p', container: 'c' };
-  e.observe(ready, 'fr', 'k8s:/shop/pod/p', 1, 0, false, O(7));
-  assert.equal(e.heldOffsets().get('rw\u00000'), 7, 'pending streak');
-  e.observe(ready, 'fr', 'k8s:/shop/pod/p', 2, 0, false, O(8));
-  assert.equal(e.heldOffsets().get('rw\u00000'), 7, 'fired: held from the streak start');
-  e.observe(ready, 'fr', 'k8s:/shop/pod/p', 3, 1, false, O(9));
-  e.observe(ready, 'fr', 'k8s:/shop/pod/p', 4, 1, false, O(10));
+  e.observe(ready, 'fr', 'k8s:/shop/pod/p', 1, 0, false);
   assert.equal(e.heldOffsets().size, 0);
+  assert.equal(e.takeChanges().get('container_not_ready\u0000fr')?.streak, 1, 'pending streak');
+  e.observe(ready, 'fr', 'k8s:/shop/pod/p', 2, 1, false);
+  assert.equal(e.takeChanges().get('container_not_ready\u0000fr'), null, 'the streak broke: nothing to remember');
 });
 
 test('runtime events fire at once and resolve after the quiet time of event time; below warning nothing fires', () => {
@@ -208,10 +241,31 @@ test('runtime events fire at once and resolve after the quiet time of event time
   e.event(ev(100_000, 'critical'), o(1)); // a repeat: still firing, no new fact
   e.event(ev(200_000, undefined, 'k8s:/shop/pod/q'), o(2));
   assert.deepEqual(facts.map((f) => [f.state, f.status, f.resource_id]), [['firing', 'critical', 'k8s:/shop/pod/p']]);
-  assert.equal(e.heldOffsets().get('falco_events\u00000'), 0);
-  e.event(ev(700_000, undefined, 'k8s:/shop/pod/q'), o(3)); // 600 s after the last repeat
+  assert.equal(e.heldOffsets().size, 0, 'a firing runtime rule holds nothing');
+  // A restart from the stored state (its quiet timer included) resolves at the same time; a replayed event changes nothing.
+  const restarted = new HealthEvaluator({ rules: [], anomaly: anomalySchema.parse({}), quietMs: 600_000, emit: (f) => facts.push(f) });
+  restarted.restore([...e.takeChanges()].filter((c): c is [string, StoredRuleState] => c[1] !== null));
+  restarted.event(ev(200_000, undefined, 'k8s:/shop/pod/q'), o(2), true);
+  restarted.event(ev(650_000, undefined, 'k8s:/shop/pod/q'), o(3)); // 550 s after the last repeat: still firing
+  assert.equal(facts.length, 1);
+  restarted.event(ev(700_000, undefined, 'k8s:/shop/pod/q'), o(4)); // 600 s after the last repeat
   assert.deepEqual(facts.map((f) => [f.state, f.status, f.ts_ms]), [['firing', 'critical', 1_000], ['resolved', 'healthy', 700_000]]);
-  assert.equal(e.heldOffsets().size, 0);
+  assert.deepEqual(restarted.takeChanges(), new Map([['runtime\u0000falco: Terminal shell in container\u0000k8s:/shop/pod/p', null]]));
+});
+
+test('a firing anomaly is stored with its detector: after a restart it resolves when the series is back within its baseline', () => {
+  const { e, facts } = evaluator(['g']);
+  const m = { __name__: 'g', job: 'j', instance: 'i' };
+  let t = 0;
+  for (let i = 0; i < 40; i++) e.observe(m, 'fg', 'target:j/i', t++, 10 + (i % 2), false);
+  e.observe(m, 'fg', 'target:j/i', t++, 90, false);
+  assert.deepEqual(facts.map((f) => f.state), ['firing']);
+  const restarted = evaluator(['g']);
+  restarted.e.restore([...e.takeChanges()].filter((c): c is [string, StoredRuleState] => c[1] !== null));
+  restarted.e.observe(m, 'fg', 'target:j/i', t++, 85, false);
+  assert.equal(restarted.facts.length, 0, 'still anomalous');
+  restarted.e.observe(m, 'fg', 'target:j/i', t++, 10, false);
+  assert.deepEqual(restarted.facts.map((f) => [f.rule, f.state]), [['anomaly', 'resolved']]);
 });
 
 test('OpenTelemetry metric names match the rules with dots read as underscores', () => {

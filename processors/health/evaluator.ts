@@ -38,10 +38,17 @@ interface RuleState {
   streak: number;
   severity: 'warning' | 'critical';
   reason: string;
-  /** The record that began the streak that made it fire: held uncommitted while it fires. */
-  origin: Origin | undefined;
-  /** The record that began the streak now under way, held while it lasts. */
-  pending: Origin | undefined;
+  resource: string;
+}
+
+/**
+ * A rule state as the changelog keeps it (key: the state's key), with what its rule needs besides:
+ * a firing anomaly's detector (its baseline does not move while it is anomalous) and a runtime
+ * rule's quiet timer.
+ */
+export interface StoredRuleState extends RuleState {
+  detector?: { n: number; mean: number; variance: number; anomalous: boolean };
+  quiet?: QuietTimer;
 }
 
 type Role = 'sample' | 'numerator' | 'denominator' | 'bucket' | 'increase';
@@ -84,13 +91,14 @@ interface PartitionWindow {
   aggs: Map<string, WindowAgg>;
 }
 
-interface QuietTimer {
+export interface QuietTimer {
   part: string;
   last: number;
   event: RuntimeEvent;
 }
 
 const RANK = { healthy: 0, warning: 1, critical: 2 } as const;
+const ANOMALY = 'anomaly\u0000';
 
 /** Prometheus' name for an OpenTelemetry metric name: characters outside [a-zA-Z0-9_:] read as `_`. */
 export function promName(name: string): string {
@@ -105,7 +113,11 @@ export function promName(name: string): string {
  *
  * Windows are cut per topic partition by record time: a record belongs to the latest window its
  * partition has reached, so replaying a partition from the record that opened a window rebuilds
- * that window exactly, whatever came before.
+ * that window exactly, whatever came before. Windows are bounded, so their opening records are
+ * held uncommitted (heldOffsets). Rule states outlive windows: they are taken out as changes
+ * (takeChanges) for the processor's changelog and put back with restore(); a record replayed after
+ * a restart (beginRecord/event with replay) rebuilds windows but changes no rule state, since its
+ * effects are in the restored states already.
  */
 export class HealthEvaluator {
   readonly #bindings = new Map<string, Binding[]>();
@@ -124,6 +136,10 @@ export class HealthEvaluator {
   /** Latest event time per partition, and the runtime events still firing. */
   readonly #eventTime = new Map<string, number>();
   readonly #quiet = new Map<string, QuietTimer>();
+  /** Keys of the rule states changed since takeChanges(). */
+  readonly #dirty = new Set<string>();
+  /** The record in hand is replayed after a restart: its effects on rule states are restored already. */
+  #replaying = false;
 
   constructor(options: { rules: readonly Rule[]; anomaly: AnomalyConfig; emit: (f: HealthFact) => void; maxSeries?: number; windowMs?: number; quietMs?: number }) {
     this.#anomaly = options.anomaly;
@@ -156,7 +172,8 @@ export class HealthEvaluator {
    * Starts one record of a partition at record time `ts`. When the record's time is past the
    * partition's window, that window is closed and judged first.
    */
-  beginRecord(origin: Origin, ts: number): void {
+  beginRecord(origin: Origin, ts: number, replay = false): void {
+    this.#replaying = replay;
     const part = `${origin.topic}\u0000${origin.partition}`;
     const index = Math.floor(ts / this.#windowMs);
     let w = this.#windows.get(part);
@@ -172,7 +189,7 @@ export class HealthEvaluator {
   }
 
   /** One sample of a series. Stale markers are not data: they change nothing. */
-  observe(labels: Record<string, string>, fingerprint: string, resource: string, ts: number, value: number, stale: boolean, origin?: Origin): void {
+  observe(labels: Record<string, string>, fingerprint: string, resource: string, ts: number, value: number, stale: boolean): void {
     if (stale || !resource) return;
     const raw = labels.__name__ ?? '';
     const metric = promName(raw);
@@ -182,13 +199,14 @@ export class HealthEvaluator {
         if (!b.match.every(([k, v]) => label(labels, k) === v) || !b.matchRe.every(([k, re]) => re.test(label(labels, k)))) continue;
         const rule = b.rule;
         if (b.role === 'sample') {
-          this.#step(`${rule.name}\u0000${fingerprint}`, rule.name, holds(rule.op, value, rule.threshold), rule.for_samples, rule.severity, rule.reason || `${raw} ${rule.op} ${rule.threshold}`, resource, labels, ts, value, rule.threshold, origin);
+          this.#step(`${rule.name}\u0000${fingerprint}`, rule.name, holds(rule.op, value, rule.threshold), rule.for_samples, rule.severity, rule.reason || `${raw} ${rule.op} ${rule.threshold}`, resource, labels, ts, value, rule.threshold);
         } else {
           this.#count(b, labels, fingerprint, resource, value);
         }
       }
     }
-    if (this.#anomalyMetrics.has(metric)) {
+    // Baselines are not stored (only a firing anomaly's): a replayed sample must not feed a restored one twice.
+    if (this.#anomalyMetrics.has(metric) && !this.#replaying) {
       let d = this.#detectors.get(fingerprint);
       if (!d) {
         if (this.#detectors.size >= this.#maxSeries) return;
@@ -198,7 +216,7 @@ export class HealthEvaluator {
       const { change, z } = d.observe(value);
       if (change) {
         const reason = change === 'enter' ? `${raw} = ${value} is ${z.toFixed(1)} standard deviations from its baseline ${mean.toPrecision(4)}` : `${raw} back within its baseline`;
-        this.#step(`anomaly\u0000${fingerprint}`, 'anomaly', change === 'enter', 1, this.#anomaly.severity, reason, resource, labels, ts, value, this.#anomaly.enter_z, origin);
+        this.#step(`${ANOMALY}${fingerprint}`, 'anomaly', change === 'enter', 1, this.#anomaly.severity, reason, resource, labels, ts, value, this.#anomaly.enter_z);
       }
     }
   }
@@ -207,37 +225,82 @@ export class HealthEvaluator {
    * A runtime event: its rule fires on the resource at once and resolves after `quietMs` of event
    * time in the partition without another event of that rule on that resource.
    */
-  event(e: RuntimeEvent, origin: Origin): void {
+  event(e: RuntimeEvent, origin: Origin, replay = false): void {
+    // Runtime rules have no window: a replayed event's effects are all in the restored states.
+    if (replay) return;
+    this.#replaying = false;
     const part = `${origin.topic}\u0000${origin.partition}`;
     const now = Math.max(this.#eventTime.get(part) ?? -Infinity, e.ts);
     this.#eventTime.set(part, now);
     if (e.resource && e.severity) {
       const key = `runtime\u0000${e.rule}\u0000${e.resource}`;
-      this.#step(key, e.rule, true, 1, e.severity, e.reason, e.resource, e.labels, e.ts, 1, 0, origin);
+      this.#step(key, e.rule, true, 1, e.severity, e.reason, e.resource, e.labels, e.ts, 1, 0);
       const t = this.#quiet.get(key);
       if (t) t.last = Math.max(t.last, e.ts);
       else this.#quiet.set(key, { part, last: e.ts, event: e });
+      this.#dirty.add(key);
     }
     for (const [key, t] of this.#quiet) {
       if (t.part !== part || t.last + this.#quietMs > now) continue;
       this.#quiet.delete(key);
+      this.#dirty.add(key);
       const ev = t.event;
-      this.#step(key, ev.rule, false, 1, ev.severity!, `${ev.rule}: quiet for ${Math.round(this.#quietMs / 1000)} s`, ev.resource, ev.labels, t.last + this.#quietMs, 0, 0, origin);
+      this.#step(key, ev.rule, false, 1, ev.severity!, `${ev.rule}: quiet for ${Math.round(this.#quietMs / 1000)} s`, ev.resource, ev.labels, t.last + this.#quietMs, 0, 0);
     }
   }
 
-  /** Lowest offset per "topic\0partition" of a record a firing state, a streak or an open window still needs. */
+  /** Lowest offset per "topic\0partition" of a record an open window still needs: its first. */
   heldOffsets(): Map<string, number> {
     const held = new Map<string, number>();
-    const hold = (o: Origin | undefined) => {
-      if (!o) return;
-      const k = `${o.topic}\u0000${o.partition}`;
+    for (const w of this.#windows.values()) {
+      if (!w.aggs.size || !w.first) continue;
+      const k = `${w.first.topic}\u0000${w.first.partition}`;
       const cur = held.get(k);
-      if (cur === undefined || o.offset < cur) held.set(k, o.offset);
-    };
-    for (const s of this.#states.values()) hold(s.firing ? s.origin : s.pending);
-    for (const w of this.#windows.values()) if (w.aggs.size) hold(w.first);
+      if (cur === undefined || w.first.offset < cur) held.set(k, w.first.offset);
+    }
     return held;
+  }
+
+  /** The rule states changed since the last call, by key: the state to store, or null when it is gone. */
+  takeChanges(): Map<string, StoredRuleState | null> {
+    const out = new Map<string, StoredRuleState | null>();
+    for (const key of this.#dirty) {
+      const s = this.#states.get(key);
+      if (!s) {
+        out.set(key, null);
+        continue;
+      }
+      const stored: StoredRuleState = { firing: s.firing, streak: s.streak, severity: s.severity, reason: s.reason, resource: s.resource };
+      const d = key.startsWith(ANOMALY) ? this.#detectors.get(key.slice(ANOMALY.length)) : undefined;
+      if (d && s.firing) stored.detector = { n: d.n, mean: d.mean, variance: d.variance, anomalous: d.anomalous };
+      const q = this.#quiet.get(key);
+      if (q) stored.quiet = q;
+      out.set(key, stored);
+    }
+    this.#dirty.clear();
+    return out;
+  }
+
+  /** Puts back rule states read from the changelog, before any record is handled. */
+  restore(states: Iterable<[string, StoredRuleState]>): void {
+    for (const [key, { detector, quiet, ...s }] of states) {
+      this.#states.set(key, s);
+      if (s.firing) {
+        let active = this.#active.get(s.resource);
+        if (!active) this.#active.set(s.resource, (active = new Map()));
+        active.set(key, s);
+      }
+      if (detector && key.startsWith(ANOMALY)) this.#detectors.set(key.slice(ANOMALY.length), Object.assign(new EwmaDetector(this.#anomaly), detector));
+      if (quiet) {
+        this.#quiet.set(key, quiet);
+        this.#eventTime.set(quiet.part, Math.max(this.#eventTime.get(quiet.part) ?? -Infinity, quiet.last));
+      }
+    }
+  }
+
+  /** Rule states held (firing, or on a streak toward a change). */
+  get states(): number {
+    return this.#states.size;
   }
 
   #count(b: Binding, labels: Record<string, string>, fingerprint: string, resource: string, value: number): void {
@@ -266,24 +329,26 @@ export class HealthEvaluator {
       if (value === undefined) continue;
       const metric = (rule.ratio?.numerator.metric ?? rule.quantile?.metric ?? rule.increase?.metric ?? [''])[0]!;
       const reason = rule.reason || `${rule.name} ${rule.op} ${rule.threshold}`;
-      this.#step(`${rule.name}\u0000${agg.resource}`, rule.name, holds(rule.op, value, rule.threshold), rule.for_samples, rule.severity, reason, agg.resource, { __name__: metric }, end, value, rule.threshold, w.first);
+      this.#step(`${rule.name}\u0000${agg.resource}`, rule.name, holds(rule.op, value, rule.threshold), rule.for_samples, rule.severity, reason, agg.resource, { __name__: metric }, end, value, rule.threshold);
     }
   }
 
-  #step(key: string, rule: string, condition: boolean, forSamples: number, severity: 'warning' | 'critical', reason: string, resource: string, labels: Record<string, string>, ts: number, value: number, threshold: number, origin: Origin | undefined): void {
+  #step(key: string, rule: string, condition: boolean, forSamples: number, severity: 'warning' | 'critical', reason: string, resource: string, labels: Record<string, string>, ts: number, value: number, threshold: number): void {
+    if (this.#replaying) return; // its effect is in the restored state already
     let s = this.#states.get(key);
     if (!s) {
       if (!condition) return; // healthy and never fired: nothing to remember
-      s = { firing: false, streak: 0, severity, reason, origin: undefined, pending: undefined };
+      s = { firing: false, streak: 0, severity, reason, resource };
       this.#states.set(key, s);
     }
     if (condition === s.firing) {
+      if (s.streak === 0 && s.firing) return; // nothing changes
+      this.#dirty.add(key);
       s.streak = 0;
-      s.pending = undefined;
       if (!s.firing) this.#states.delete(key);
       return;
     }
-    if (s.streak === 0) s.pending = origin;
+    this.#dirty.add(key);
     if (++s.streak < forSamples) return;
     s.streak = 0;
     s.firing = condition;
@@ -291,8 +356,6 @@ export class HealthEvaluator {
     let active = this.#active.get(resource);
     if (!active) this.#active.set(resource, (active = new Map()));
     if (s.firing) {
-      s.origin = s.pending;
-      s.pending = undefined;
       active.set(key, s);
     } else {
       active.delete(key);

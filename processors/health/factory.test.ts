@@ -4,13 +4,17 @@ import { compressSync } from 'snappy';
 import { prometheus } from '../../protos/gen/prometheus.js';
 import { ExportMetricsServiceRequest } from '../otlp/proto.js';
 import { MemoryBus } from '../runtime/bus/memory.js';
+import { KafkaBus } from '../runtime/bus/kafka.js';
+import type { Bus } from '../runtime/bus/types.js';
 import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
 import { remoteWriteFactory } from '../remotewrite/factory.js';
 import { promSamplesFactory } from '../remotewrite/sink.js';
-import { healthFactory, healthFactsFactory } from './factory.js';
+import { healthCodec, healthFactory, healthFactsFactory } from './factory.js';
+import type { HealthFact } from './evaluator.js';
 import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
-import { waitFor } from '../../tests/helpers/wait.js';
+import { uniqueName, waitFor } from '../../tests/helpers/wait.js';
+import { kafkaBrokers } from '../../tests/helpers/kafka.js';
 
 let store: Store;
 test.before(async () => {
@@ -22,11 +26,14 @@ const T0 = Date.now() - 10 * 60_000;
 const body = (job: string, value: number, i: number) =>
   compressSync(Buffer.from(prometheus.WriteRequest.encode({ timeseries: [{ labels: [{ name: '__name__', value: 'up' }, { name: 'instance', value: 'db:9100' }, { name: 'job', value: job }], samples: [{ value, timestamp: T0 + i * 15_000 }] }] }).finish()));
 
-async function pipeline() {
-  const bus = new MemoryBus();
-  await bus.ensureTopics([{ name: 'prometheus_remote_write', partitions: 2 }, { name: 'airdig.health', partitions: 2 }, { name: 'airdig.dlq', partitions: 1 }]);
-  const topics = { prometheus_remote_write: { partitions: 2, compacted: false } };
-  const sinks = [healthFactsFactory.create(componentSettings(healthFactsFactory, bus, store), healthFactsFactory.configSchema.parse({})), promSamplesFactory.create(componentSettings(promSamplesFactory, bus, store), promSamplesFactory.configSchema.parse({}))];
+/** Remote write → health → health_facts on one in-process bus; `samples` adds the prom_samples sink, `maxQueued` caps each partition's uncommitted records. */
+async function pipeline(o: { partitions?: number; maxQueued?: number; samples?: boolean } = {}) {
+  const partitions = o.partitions ?? 2;
+  const bus = new MemoryBus(o.maxQueued ? { maxQueuedRecordsPerPartition: o.maxQueued } : {});
+  await bus.ensureTopics([{ name: 'prometheus_remote_write', partitions }, { name: 'airdig.health', partitions: 2 }, { name: 'airdig.dlq', partitions: 1 }]);
+  const topics = { prometheus_remote_write: { partitions, compacted: false } };
+  const sinks = [healthFactsFactory.create(componentSettings(healthFactsFactory, bus, store), healthFactsFactory.configSchema.parse({}))];
+  if (o.samples ?? true) sinks.push(promSamplesFactory.create(componentSettings(promSamplesFactory, bus, store), promSamplesFactory.configSchema.parse({})));
   for (const s of sinks) await s.start();
   const receiver = remoteWriteFactory.create({ ...componentSettings(remoteWriteFactory, bus, store), topics }, remoteWriteFactory.configSchema.parse({ listen: '127.0.0.1:0' }));
   await receiver.start();
@@ -38,7 +45,7 @@ async function pipeline() {
   };
   const send = async (job: string, value: number, i: number) => {
     const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy' }, body: body(job, value, i) });
-    assert.equal(res.status, 204);
+    assert.equal(res.status, 204, `${job} sample ${i}: ${res.status} ${await res.text()}`);
   };
   const stop = async () => {
     await receiver.shutdown();
@@ -106,6 +113,73 @@ test('crash: the health processor stopped while a target is down and restarted e
     await p.stop();
   }
 });
+
+test('a down target beside a busy one on the same partition: intake is never refused, and the rule resolves when the target is back', async () => {
+  // One partition capped at 100 uncommitted records; the busy target sends 600 requests while the other is down.
+  const p = await pipeline({ partitions: 1, maxQueued: 100, samples: false });
+  const h = await p.startHealth();
+  try {
+    await p.send('hp-down', 1, 0);
+    await p.send('hp-down', 0, 1);
+    await waitFor(async () => (await facts('hp-down')).length === 1, 10_000, 'the firing fact');
+    for (let i = 0; i < 600; i++) await p.send('hp-busy', i + 1, i % 40); // each request a new body: none is a resend
+    await p.send('hp-down', 1, 2);
+    await waitFor(async () => (await facts('hp-down')).length === 2, 10_000, 'the resolved fact');
+    assert.deepEqual(await facts('hp-down'), [
+      { ts: at(1), status: 'critical', state: 'firing', rule: 'target_down' },
+      { ts: at(2), status: 'healthy', state: 'resolved', rule: 'target_down' },
+    ]);
+  } finally {
+    await h.shutdown();
+    await p.stop();
+  }
+});
+
+for (const kind of ['memory', 'kafka'] as const) {
+  test(`${kind} bus: a restarted health processor restores the firing rule from its changelog, reads nothing again, and resolves it once`, async () => {
+    const bus: Bus = kind === 'memory' ? new MemoryBus() : new KafkaBus({ brokers: kafkaBrokers(), clientId: 'airdig-test' });
+    const input = uniqueName('health-rw');
+    const output = uniqueName('health-out');
+    const id = `health/${uniqueName('restart')}`;
+    await bus.ensureTopics([{ name: input, partitions: 1 }, { name: output, partitions: 1 }, { name: 'airdig.dlq', partitions: 1 }]);
+    const config = healthFactory.configSchema.parse({ inputs: { remote_write: input, otlp_metrics: '', falco: '' }, output });
+    const start = async () => {
+      const settings = componentSettings(healthFactory, bus, store, id);
+      const component = healthFactory.create(settings, config);
+      await component.start();
+      const received = async () => Number(new RegExp(`airdig_component_received_total\\{component="${id}",kind="processor"\\} (\\d+)`).exec(await settings.registry.metrics())?.[1] ?? 0);
+      return { component, received };
+    };
+    const out: HealthFact[] = [];
+    const reader = bus.consumer({ groupId: uniqueName('reader'), topics: [output], handler: async (batch) => void out.push(...batch.map((r) => healthCodec.decode(r.value))) });
+    await reader.start();
+    const send = (job: string, value: number, i: number) =>
+      bus.producer().send(input, [{ value: Buffer.from(prometheus.WriteRequest.encode({ timeseries: [{ labels: [{ name: '__name__', value: 'up' }, { name: 'instance', value: 'db:9100' }, { name: 'job', value: job }], samples: [{ value, timestamp: T0 + i * 15_000 }] }] }).finish()) }]);
+    let h = await start();
+    try {
+      await send('down', 1, 0);
+      await send('down', 0, 1);
+      for (let i = 0; i < 50; i++) await send('busy', i + 1, i);
+      await waitFor(async () => (await h.received()) === 52, 30_000, 'the first 52 samples handled');
+      await waitFor(() => out.length === 1, 30_000, 'the firing fact');
+      await h.component.shutdown();
+      await send('down', 0, 2);
+      await send('down', 1, 3);
+      h = await start();
+      await waitFor(() => out.length >= 2, 30_000, 'the resolved fact after the restart');
+      await waitFor(async () => (await h.received()) === 2, 30_000, 'the 2 samples sent while it was down');
+      assert.equal(await h.received(), 2, 'nothing before the restart is read again');
+      assert.deepEqual(out.map((f) => [f.resource_id, f.state, f.status, f.ts_ms]), [
+        ['target:down/db:9100', 'firing', 'critical', T0 + 15_000],
+        ['target:down/db:9100', 'resolved', 'healthy', T0 + 3 * 15_000],
+      ]);
+    } finally {
+      await h.component.shutdown();
+      await reader.stop();
+      await bus.close();
+    }
+  });
+}
 
 test('OTLP metrics: an HTTP server histogram (semantic conventions) raises error-ratio and p99-latency facts per window', async () => {
   const bus = new MemoryBus();

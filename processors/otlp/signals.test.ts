@@ -48,7 +48,7 @@ test('metrics: one message per resource, keyed by a stable hash of the resource;
   const again = metricsSignal.prepare(metricsRequest());
   assert.deepEqual(p.messages.map((m) => m.key), again.messages.map((m) => m.key));
   assert.notEqual(p.messages[0]!.key, p.messages[1]!.key);
-  const first = ExportMetricsServiceRequest.decode(p.messages[0]!.value);
+  const first = ExportMetricsServiceRequest.decode(p.messages[0]!.value!);
   assert.equal(first.resourceMetrics.length, 1);
   assert.equal(first.resourceMetrics[0]!.scopeMetrics![0]!.metrics!.length, 5);
 });
@@ -63,7 +63,7 @@ test('logs: one message per resource, records counted; JSON with hex ids convert
   const p = logsSignal.prepare(logsSignal.fromJson(json));
   assert.equal(p.items, 3);
   assert.equal(p.messages.length, 2);
-  const rec = ExportLogsServiceRequest.decode(p.messages[0]!.value).resourceLogs[0]!.scopeLogs![0]!.logRecords![0]!;
+  const rec = ExportLogsServiceRequest.decode(p.messages[0]!.value!).resourceLogs[0]!.scopeLogs![0]!.logRecords![0]!;
   assert.equal(Buffer.from(rec.traceId!).toString('hex'), '0af7651916cd43dd8448eb211c80319c');
   assert.throws(() => logsSignal.fromJson('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"not hex!"}]}]}]}'), /logRecords\[0\]\.traceId: expected a hex-encoded id/);
   assert.deepEqual(JSON.parse(metricsSignal.response({ messages: [], items: 5, rejected: 2, rejectReason: 'bad' }, 'json') as string), { partialSuccess: { rejectedDataPoints: '2', errorMessage: '2 data point(s) rejected: bad' } });

@@ -13,11 +13,6 @@ interface Holding {
   edges: Set<string>;
 }
 
-interface ScopeState extends Holding {
-  /** First record of the oldest scan this belief rests on: replaying from it rebuilds the belief. */
-  from: Origin | undefined;
-}
-
 interface ScanState extends Holding {
   scope: string;
   first: Origin;
@@ -67,33 +62,19 @@ function resourceRecords(r: ScannerRecord): TopologyRecord[] {
  * when a complete scan of a scope ends, what the scope held before and the scan did not see is gone,
  * in that scope only. Partial and failed scans add what they saw and remove nothing.
  *
- * State is rebuilt from Kafka: each scope holds the offset of the first record of the oldest scan
- * its belief rests on (the last complete scan, or the partial ones since), and a scan under way
- * holds its first record.
+ * What each scope holds outlives any window: it is taken out as changes (takeChanges) for the
+ * processor's changelog and put back with restore(). A scan under way is bounded (one scan's
+ * records) and holds its first record. A record replayed after a restart (its effects restored
+ * already) only rebuilds the scan under way and makes no output.
  */
 export class ScopeTracker {
-  readonly #scopes = new Map<string, ScopeState>();
+  readonly #scopes = new Map<string, Holding>();
   readonly #scans = new Map<string, ScanState>();
-  /** What the scan ends of the batch in hand replaced, to put back if its output is not written. */
-  #undo: { scope: string; before: ScopeState | undefined; scanId: string; scan: ScanState }[] = [];
-
-  /** Starts a batch: from here, rollback() undoes the scan ends observed. */
-  begin(): void {
-    this.#undo = [];
-  }
-
-  /** Puts back the beliefs of the batch's scan ends (their output was not written; the batch comes again). */
-  rollback(): void {
-    for (const u of this.#undo.reverse()) {
-      if (u.before) this.#scopes.set(u.scope, u.before);
-      else this.#scopes.delete(u.scope);
-      this.#scans.set(u.scanId, u.scan);
-    }
-    this.#undo = [];
-  }
+  /** Changelog entries changed since takeChanges(): "n\0<scope>\0<node id>" → node type, "e\0<scope>\0<src\0type\0dst>" → 1; null when gone. */
+  #changed = new Map<string, string | number | null>();
 
   /** The topology records one scanner record makes. */
-  observe(r: ScannerRecord, origin: Origin): TopologyRecord[] {
+  observe(r: ScannerRecord, origin: Origin, replay = false): TopologyRecord[] {
     dropAbandoned(this.#scans, r.seen_ms);
     if (r.kind === 'resource') {
       let scan = this.#scans.get(r.scan_id);
@@ -103,45 +84,83 @@ export class ScopeTracker {
         if (t.kind === 'node') scan.nodes.set(t.id, t.type);
         else scan.edges.add(`${t.id}\u0000${t.type}\u0000${t.dst}`);
       }
-      return out;
+      return replay ? [] : out;
     }
     const scan = this.#scans.get(r.scan_id) ?? { ...empty(), scope: r.scope, first: origin, seen_ms: r.seen_ms };
     this.#scans.delete(r.scan_id);
+    if (replay) return [];
     const before = this.#scopes.get(r.scope);
-    this.#undo.push({ scope: r.scope, before, scanId: r.scan_id, scan });
+    const node = (id: string) => `n\u0000${r.scope}\u0000${id}`;
+    const edge = (e: string) => `e\u0000${r.scope}\u0000${e}`;
     if (r.completeness !== 'complete') {
-      // Adds what it saw, removes nothing; a new belief object, so rollback() can put the old one back.
-      const nodes = new Map(before?.nodes);
-      for (const [id, type] of scan.nodes) nodes.set(id, type);
-      const edges = new Set(before?.edges);
-      for (const e of scan.edges) edges.add(e);
-      this.#scopes.set(r.scope, { nodes, edges, from: before?.from ?? scan.first });
+      // Adds what it saw, removes nothing.
+      const holding = before ?? empty();
+      for (const [id, type] of scan.nodes) {
+        if (holding.nodes.get(id) !== type) this.#changed.set(node(id), type);
+        holding.nodes.set(id, type);
+      }
+      for (const e of scan.edges) {
+        if (!holding.edges.has(e)) this.#changed.set(edge(e), 1);
+        holding.edges.add(e);
+      }
+      if (holding.nodes.size || holding.edges.size) this.#scopes.set(r.scope, holding);
       return [];
     }
     const gone: TopologyRecord[] = [];
     const base = { provider: r.provider, account: '', region: '', name: '', attributes: {}, seen_ms: r.seen_ms, source: 'scanner', gone: true };
     if (before) {
-      for (const [id, type] of before.nodes) if (!scan.nodes.has(id)) gone.push({ ...base, kind: 'node', id, dst: '', type, account: r.account, region: r.region });
+      for (const [id, type] of before.nodes) {
+        if (scan.nodes.has(id)) continue;
+        gone.push({ ...base, kind: 'node', id, dst: '', type, account: r.account, region: r.region });
+        this.#changed.set(node(id), null);
+      }
       for (const e of before.edges) {
         if (scan.edges.has(e)) continue;
         const [src, type, dst] = e.split('\u0000') as [string, string, string];
         gone.push({ ...base, kind: 'edge', id: src, dst, type });
+        this.#changed.set(edge(e), null);
       }
     }
-    this.#scopes.set(r.scope, { nodes: scan.nodes, edges: scan.edges, from: scan.nodes.size || scan.edges.size ? scan.first : undefined });
+    for (const [id, type] of scan.nodes) if (before?.nodes.get(id) !== type) this.#changed.set(node(id), type);
+    for (const e of scan.edges) if (!before?.edges.has(e)) this.#changed.set(edge(e), 1);
+    if (scan.nodes.size || scan.edges.size) this.#scopes.set(r.scope, { nodes: scan.nodes, edges: scan.edges });
+    else this.#scopes.delete(r.scope);
     return gone;
   }
 
-  /** Lowest offset still needed per "topic\0partition". */
+  /** The changelog entries changed since the last call. */
+  takeChanges(): Map<string, string | number | null> {
+    const out = this.#changed;
+    this.#changed = new Map();
+    return out;
+  }
+
+  /** Puts back what each scope holds, read from the changelog, before any record is handled. */
+  restore(entries: Iterable<[string, string | number]>): void {
+    for (const [key, value] of entries) {
+      const kind = key.slice(0, 2);
+      const rest = key.slice(2);
+      const cut = rest.indexOf('\u0000');
+      const scope = rest.slice(0, cut);
+      let h = this.#scopes.get(scope);
+      if (!h) this.#scopes.set(scope, (h = empty()));
+      if (kind === 'n\u0000') h.nodes.set(rest.slice(cut + 1), String(value));
+      else if (kind === 'e\u0000') h.edges.add(rest.slice(cut + 1));
+    }
+  }
+
+  /** Scopes known. */
+  get scopes(): number {
+    return this.#scopes.size;
+  }
+
+  /** Lowest offset still needed per "topic\0partition": the first record of each scan under way. */
   heldOffsets(): Map<string, number> {
     const held = new Map<string, number>();
-    const hold = (o: Origin | undefined) => {
-      if (!o) return;
-      const h = held.get(o.at);
-      if (h === undefined || o.offset < h) held.set(o.at, o.offset);
-    };
-    for (const s of this.#scopes.values()) hold(s.from);
-    for (const s of this.#scans.values()) hold(s.first);
+    for (const s of this.#scans.values()) {
+      const h = held.get(s.first.at);
+      if (h === undefined || s.first.offset < h) held.set(s.first.at, s.first.offset);
+    }
     return held;
   }
 }

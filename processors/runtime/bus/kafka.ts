@@ -63,6 +63,18 @@ function fromRdkafkaHeaders(headers: Kafka.MessageHeader[] | undefined): Headers
   return out;
 }
 
+function toBusRecord(m: Kafka.Message): BusRecord {
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset,
+    key: m.key === undefined || m.key === null ? null : Buffer.isBuffer(m.key) ? m.key : Buffer.from(m.key),
+    value: m.value ?? Buffer.alloc(0),
+    headers: fromRdkafkaHeaders(m.headers),
+    timestamp: m.timestamp ?? Date.now(),
+  };
+}
+
 /** The bus on a real Kafka broker through librdkafka: idempotent producer, cooperative-sticky groups, manual commits. */
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
@@ -131,6 +143,72 @@ export class KafkaBus implements Bus {
     const c = new KafkaConsumer(this, options);
     this.#consumers.add(c);
     return c;
+  }
+
+  async readToEnd(topic: string, onRecord: (r: BusRecord) => void): Promise<void> {
+    const timeout = this.#opts.connectTimeoutMs;
+    // No group is joined (assign, not subscribe) and nothing is committed: the group id only satisfies librdkafka.
+    const client = new Kafka.KafkaConsumer(
+      { ...this.baseConfig(), 'group.id': `${this.#opts.clientId}.read-to-end`, 'enable.auto.commit': false, 'enable.auto.offset.store': false, 'fetch.wait.max.ms': 50 } as Kafka.ConsumerGlobalConfig,
+      { 'auto.offset.reset': 'earliest' },
+    );
+    await connect(client, timeout, `reader of ${topic}`);
+    try {
+      // A topic created a moment ago may have no leader yet: ask again for a while.
+      let found: { ends: Map<number, number>; assignment: Kafka.Assignment[] } | undefined;
+      for (let attempt = 0; !found; attempt++) {
+        try {
+          found = await this.#watermarks(client, topic);
+        } catch (err) {
+          if (attempt >= 20) throw err;
+          await sleep(backoffMs(attempt, 100, 1_000));
+        }
+      }
+      const { ends, assignment } = found;
+      if (assignment.length === 0) return;
+      client.assign(assignment);
+      const deadline = Date.now() + Math.max(60_000, 6 * timeout);
+      while (ends.size) {
+        const messages = await new Promise<Kafka.Message[]>((resolve, reject) => client.consume(1_000, (err, m) => (err ? reject(err) : resolve(m))));
+        for (const m of messages) {
+          const end = ends.get(m.partition);
+          if (end === undefined || m.offset >= end) continue;
+          onRecord(toBusRecord(m));
+          if (m.offset + 1 >= end) ends.delete(m.partition);
+        }
+        // The position passes offsets a compacted log no longer has, which no message marks.
+        for (const pos of client.position(assignment.filter((a) => ends.has(a.partition)))) {
+          if (pos.offset >= 0 && pos.offset >= ends.get(pos.partition)!) ends.delete(pos.partition);
+        }
+        if (ends.size && Date.now() > deadline) throw new BusUnavailableError(`reading ${topic} to its end took too long; partitions ${[...ends.keys()].join(', ')} not done`);
+      }
+    } finally {
+      await new Promise<void>((resolve) => client.disconnect(() => resolve()));
+    }
+  }
+
+  /** The partitions of a topic that hold records, each with its low offset and its end. */
+  async #watermarks(client: Kafka.KafkaConsumer, topic: string): Promise<{ ends: Map<number, number>; assignment: Kafka.Assignment[] }> {
+    const timeout = this.#opts.connectTimeoutMs;
+    const partitions = await new Promise<number>((resolve, reject) =>
+      client.getMetadata({ topic, timeout }, (err, md) => {
+        const t = md?.topics.find((x) => x.name === topic);
+        if (err || !t || t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)) reject(new BusUnavailableError(`no metadata for topic ${topic}${err ? `: ${err.message}` : ''}`, err));
+        else resolve(t.partitions.length);
+      }),
+    );
+    const ends = new Map<number, number>();
+    const assignment: Kafka.Assignment[] = [];
+    for (let p = 0; p < partitions; p++) {
+      const w = await new Promise<Kafka.WatermarkOffsets>((resolve, reject) =>
+        client.queryWatermarkOffsets(topic, p, timeout, (err, o) => (err ? reject(new BusUnavailableError(`cannot read the offsets of ${topic} partition ${p}: ${err.message}`, err)) : resolve(o))),
+      );
+      if (w.highOffset > w.lowOffset) {
+        ends.set(p, w.highOffset);
+        assignment.push({ topic, partition: p, offset: w.lowOffset });
+      }
+    }
+    return { ends, assignment };
   }
 
   forget(c: KafkaConsumer): void {
@@ -321,15 +399,7 @@ class KafkaConsumer implements Consumer {
         continue;
       }
       if (messages.length === 0) continue;
-      const batch: BusRecord[] = messages.map((m) => ({
-        topic: m.topic,
-        partition: m.partition,
-        offset: m.offset,
-        key: m.key === undefined || m.key === null ? null : Buffer.isBuffer(m.key) ? m.key : Buffer.from(m.key),
-        value: m.value ?? Buffer.alloc(0),
-        headers: fromRdkafkaHeaders(m.headers),
-        timestamp: m.timestamp ?? Date.now(),
-      }));
+      const batch: BusRecord[] = messages.map(toBusRecord);
       // Deliver the same batch until the handler succeeds: nothing is committed past unwritten output.
       for (;;) {
         try {

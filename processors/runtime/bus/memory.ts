@@ -34,6 +34,14 @@ class Partition {
   base = 0;
   records: BusRecord[] = [];
   bytes = 0;
+  /**
+   * A compacted topic's latest record per key (by the key's bytes), tombstones dropped: what the
+   * partition holds once compacted, whatever retention trimmed from `records`.
+   */
+  readonly latest: Map<string, BusRecord> | undefined;
+  constructor(compacted: boolean) {
+    this.latest = compacted ? new Map() : undefined;
+  }
   get end(): number {
     return this.base + this.records.length;
   }
@@ -54,8 +62,8 @@ class Topic {
   readonly groups = new Set<Group>();
   #rr = 0;
   #waiters = new Set<() => void>();
-  constructor(readonly name: string, partitions: number) {
-    this.partitions = Array.from({ length: partitions }, () => new Partition());
+  constructor(readonly name: string, partitions: number, readonly compacted = false) {
+    this.partitions = Array.from({ length: partitions }, () => new Partition(compacted));
   }
   choosePartition(msg: OutMessage, key: Buffer | null): number {
     if (msg.partition !== undefined) {
@@ -105,6 +113,8 @@ class Group {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 function recordBytes(r: BusRecord): number {
   return r.value.length + (r.key?.length ?? 0);
 }
@@ -131,7 +141,7 @@ export class MemoryBus implements Bus {
 
   async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
     for (const s of specs) {
-      if (!this.#topics.has(s.name)) this.#topics.set(s.name, new Topic(s.name, Math.max(1, s.partitions)));
+      if (!this.#topics.has(s.name)) this.#topics.set(s.name, new Topic(s.name, Math.max(1, s.partitions), s.compacted ?? false));
     }
   }
 
@@ -141,6 +151,16 @@ export class MemoryBus implements Bus {
 
   consumer(options: ConsumerOptions): Consumer {
     return new MemoryConsumer(this, options);
+  }
+
+  async readToEnd(topicName: string, onRecord: (r: BusRecord) => void): Promise<void> {
+    if (this.#closed) throw new AirdigError(ErrorCodes.BUS_CLOSED, 'in-process bus is closed');
+    const topic = this.topic(topicName);
+    for (const part of topic.partitions) {
+      // A compacted partition reads as Kafka's would once compacted: the latest record per key, in offset order.
+      const records = part.latest ? [...part.latest.values()].sort((a, b) => a.offset - b.offset) : part.records.slice();
+      for (const r of records) onRecord(r);
+    }
   }
 
   async ping(): Promise<void> {
@@ -194,10 +214,11 @@ export class MemoryBus implements Bus {
     const extraBytes = new Map<number, number>();
     for (const msg of messages) {
       const key = toKeyBuffer(msg.key);
+      if (topic.compacted && !key) throw new AirdigError(ErrorCodes.BUS_UNAVAILABLE, `compacted topic ${topicName} takes only records with a key`);
       const p = topic.choosePartition(msg, key);
       placed.push({ p, key, msg });
       extraRecords.set(p, (extraRecords.get(p) ?? 0) + 1);
-      extraBytes.set(p, (extraBytes.get(p) ?? 0) + msg.value.length + (key?.length ?? 0));
+      extraBytes.set(p, (extraBytes.get(p) ?? 0) + (msg.value?.length ?? 0) + (key?.length ?? 0));
     }
     for (const [p, n] of extraRecords) {
       const part = topic.partitions[p]!;
@@ -219,12 +240,16 @@ export class MemoryBus implements Bus {
         partition: p,
         offset: part.end,
         key,
-        value: msg.value,
+        value: msg.value ?? EMPTY,
         headers: msg.headers ?? {},
         timestamp: msg.timestamp ?? now,
       };
       part.records.push(rec);
       part.bytes += recordBytes(rec);
+      if (part.latest) {
+        if (msg.value === null) part.latest.delete(key!.toString('latin1'));
+        else part.latest.set(key!.toString('latin1'), rec);
+      }
     }
     for (const p of extraRecords.keys()) this.trim(topic, p);
     topic.notify();

@@ -18,7 +18,8 @@ export interface BusRecord {
 
 export interface OutMessage {
   key?: Buffer | string | null;
-  value: Buffer;
+  /** null is a tombstone: on a compacted topic it deletes the key; consumers see an empty value. */
+  value: Buffer | null;
   headers?: Headers;
   /** Explicit partition; otherwise chosen from the key (murmur2, as Kafka's Java clients do) or round robin. */
   partition?: number;
@@ -28,7 +29,7 @@ export interface OutMessage {
 export interface TopicSpec {
   name: string;
   partitions: number;
-  /** cleanup.policy=compact: the latest record per key is kept. */
+  /** cleanup.policy=compact: the latest record per key is kept, a tombstone (null value) deletes it; records need a key. */
   compacted?: boolean;
   /** Retention in milliseconds; undefined leaves the broker default. */
   retentionMs?: number;
@@ -75,6 +76,13 @@ export interface Bus {
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
   producer(): Producer;
   consumer(options: ConsumerOptions): Consumer;
+  /**
+   * Reads a topic from its beginning to the end offsets it has when called, outside any consumer
+   * group, in offset order per partition (a state store's restore). On a compacted topic this gives
+   * at least the latest record per key (compaction may not have run yet, and deleted keys may still
+   * show their tombstone): apply them in order, the last one per key wins.
+   */
+  readToEnd(topic: string, onRecord: (r: BusRecord) => void): Promise<void>;
   /** Waits until the bus answers (broker metadata) or throws a retryable error. */
   ping(): Promise<void>;
   close(): Promise<void>;
