@@ -6,6 +6,7 @@ import { systemClock } from '../../processors/runtime/clock.js';
 import { serviceSchema } from '../../processors/runtime/config/schema.js';
 import { createDefaultConfig, type ComponentSettings, type Factory } from '../../processors/runtime/pipeline/component.js';
 import type { Bus } from '../../processors/runtime/bus/types.js';
+import { HttpPorts } from '../../processors/runtime/http.js';
 import path from 'node:path';
 import type { Store } from '../../processors/runtime/store/store.js';
 import { openTestStore } from './clickhouse.js';
@@ -25,6 +26,7 @@ export function componentSettings(factory: Factory<any>, bus: Bus, store: Store,
     clock: systemClock,
     service: serviceSchema.parse({ query: '', admin: '' }),
     topics: {},
+    ports: new HttpPorts(),
   };
 }
 
