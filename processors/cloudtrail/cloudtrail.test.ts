@@ -6,11 +6,10 @@ import path from 'node:path';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
-import { otlpFactory } from '../otlp/factory.js';
 import { changeEventsFactory, changesFactory } from './factory.js';
 import { baseEventName, resolveResources } from './identity.js';
 import { changeEvent, parseCloudTrailBody } from './records.js';
-import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
+import { assertComponentContract, componentSettings, openMigratedStore, startHttpReceivers } from '../../tests/helpers/component.js';
 import { repoRoot } from '../../tests/helpers/kafka.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
@@ -61,10 +60,10 @@ test('golden: an S3 log file (gzip) and EventBridge events through POST /v1/clou
   const components: Component[] = [changeEventsFactory.create(componentSettings(changeEventsFactory, bus, store), changeEventsFactory.configSchema.parse({}))];
   const processor = changesFactory.create(changesSettings, changesFactory.configSchema.parse({}));
   components.push(processor);
-  const receiver = otlpFactory.create(componentSettings(otlpFactory, bus, store), otlpFactory.configSchema.parse({ http: '127.0.0.1:0', grpc: '' }));
-  components.push(receiver);
   for (const c of components) await c.start();
-  const url = Object.fromEntries(receiver.listening!().map((l) => [l.name, l.url])).cloudtrail!;
+  const receiver = await startHttpReceivers(bus, store);
+  components.push(...receiver.receivers);
+  const url = receiver.urls.cloudtrail!;
   const post = (body: Buffer | string, type = 'application/json', extra: Record<string, string> = {}) => fetch(url, { method: 'POST', headers: { 'Content-Type': type, ...extra }, body });
   try {
     // As AWS stores it in S3 (…_CloudTrail_eu-west-1_20261123T1000Z_x.json.gz), posted as it is.

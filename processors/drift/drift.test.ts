@@ -7,7 +7,6 @@ import { MemoryBus } from '../runtime/bus/memory.js';
 import { ManualClock } from '../runtime/clock.js';
 import type { Store } from '../runtime/store/store.js';
 import type { Component, Factory } from '../runtime/pipeline/component.js';
-import { otlpFactory } from '../otlp/factory.js';
 import { changeEventsFactory, changesFactory } from '../cloudtrail/factory.js';
 import { graphEdgesFactory, graphNodesFactory } from '../graph/factory.js';
 import { topologyFactory } from '../topology/factory.js';
@@ -16,7 +15,7 @@ import { driftCodec, driftEventsFactory, driftFactory } from './factory.js';
 import type { DriftEvent } from './tracker.js';
 import { diffAttributes } from './normalize.js';
 import { DriftIgnore } from './ignore.js';
-import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
+import { assertComponentContract, componentSettings, openMigratedStore, startHttpReceivers } from '../../tests/helpers/component.js';
 import { repoRoot } from '../../tests/helpers/kafka.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
@@ -137,15 +136,15 @@ test('golden: Terraform state, a scan and CloudTrail logs POSTed give exactly th
   const clock = new ManualClock(Date.parse('2026-11-23T10:00:00Z'));
   const make = <C>(f: Factory<C>, config: object = {}) => f.create({ ...componentSettings(f, bus, store), clock }, f.configSchema.parse(config));
   const driftSettings = { ...componentSettings(driftFactory, bus, store), clock };
-  const receiver = make(otlpFactory, { http: '127.0.0.1:0', grpc: '' });
+  const intakes = await startHttpReceivers(bus, store, { clock });
   const components: Component[] = [
     make(driftEventsFactory), make(changeEventsFactory), make(graphNodesFactory), make(graphEdgesFactory),
     make(changesFactory), make(topologyFactory),
     driftFactory.create(driftSettings, driftFactory.configSchema.parse({ cause_window_ms: 3_600_000, ignore: ['# the default VPC security group is not ours', 'aws_security_group.sg-0default000000000', 'aws_instance.*.tags.LastPatched'] })),
-    receiver,
   ];
   for (const c of components) await c.start();
-  const urls = Object.fromEntries(receiver.listening!().map((l) => [l.name, l.url]));
+  components.push(...intakes.receivers);
+  const urls = intakes.urls;
   const post = async (name: string, body: Buffer | string, type = 'application/json') => {
     const res = await fetch(urls[name]!, { method: 'POST', headers: { 'Content-Type': type }, body });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -213,9 +212,8 @@ test('300 updates of a live workspace beside an abandoned lineage are all accept
   const bus = new MemoryBus({ maxQueuedRecordsPerPartition: 1_000 });
   await bus.ensureTopics(['terraform_state', 'scanner_resources', 'airdig.changes', 'airdig.drift', 'airdig.dlq'].map((name) => ({ name, partitions: 1 })));
   const clock = new ManualClock(Date.parse('2026-11-23T10:00:00Z'));
-  const receiver = otlpFactory.create({ ...componentSettings(otlpFactory, bus, store), clock }, otlpFactory.configSchema.parse({ http: '127.0.0.1:0', grpc: '' }));
-  await receiver.start();
-  const urls = Object.fromEntries(receiver.listening!().map((l) => [l.name, l.url]));
+  const receiver = await startHttpReceivers(bus, store, { clock });
+  const urls = receiver.urls;
   const startDrift = async () => {
     const d = driftFactory.create(componentSettings(driftFactory, bus, store), driftFactory.configSchema.parse({ ignore_file: '', ignore: ['aws_security_group.sg-0default000000000'] }));
     await d.start();

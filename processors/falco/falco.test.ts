@@ -4,13 +4,12 @@ import { gzipSync } from 'node:zlib';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
-import { otlpFactory } from '../otlp/factory.js';
 import { ExportMetricsServiceRequest } from '../otlp/proto.js';
 import { otlpMetricsFactory } from '../otlpmetrics/factory.js';
 import { healthFactory, healthFactsFactory } from '../health/factory.js';
 import { runtimeEventsFactory } from './factory.js';
 import { containerResource, normalizeFalcoEvent, parseFalcoBody, rfc3339Nanos } from './events.js';
-import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
+import { assertComponentContract, componentSettings, openMigratedStore, startHttpReceivers } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
 const FULL_ID = '3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f';
@@ -88,9 +87,9 @@ test('POST /v1/falco: alerts land in runtime_events on their resource and raise 
     otlpMetricsFactory.create(componentSettings(otlpMetricsFactory, bus, store), otlpMetricsFactory.configSchema.parse({})),
     healthFactory.create(componentSettings(healthFactory, bus, store), healthFactory.configSchema.parse({})),
   ];
-  const receiver = otlpFactory.create(componentSettings(otlpFactory, bus, store), otlpFactory.configSchema.parse({ http: '127.0.0.1:0', grpc: '', bearer_token: 's3cret' }));
-  for (const c of [...components, receiver]) await c.start();
-  const url = Object.fromEntries(receiver.listening!().map((l) => [l.name, l.url])).falco!;
+  for (const c of components) await c.start();
+  const receiver = await startHttpReceivers(bus, store, {}, { otlp: { bearer_token: 's3cret' }, falco: { bearer_token: 's3cret' } });
+  const url = receiver.urls.falco!;
   const auth = { Authorization: 'Bearer s3cret' };
   const post = (body: string | Buffer, headers: Record<string, string> = {}, method = 'POST') => fetch(url, { method, headers: { 'Content-Type': 'application/json', ...auth, ...headers }, body: method === 'GET' ? undefined : body });
   try {

@@ -205,7 +205,7 @@ export function authorized(header: string | undefined, c: Credentials): boolean 
 /** The 401 for a request without the right credentials, naming the schemes accepted. */
 export function unauthorized(c: Credentials): HttpError {
   const schemes = [c.bearer_token ? 'Bearer' : '', c.basic_auth ? 'Basic' : ''].filter(Boolean).join(', ');
-  return new HttpError(401, `missing or wrong credentials (${schemes})`, { 'WWW-Authenticate': schemes });
+  return new HttpError(401, c.basic_auth ? 'missing or wrong credentials' : 'missing or wrong bearer token', { 'WWW-Authenticate': schemes });
 }
 
 /**

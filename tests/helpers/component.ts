@@ -7,6 +7,10 @@ import { serviceSchema } from '../../processors/runtime/config/schema.js';
 import { createDefaultConfig, type ComponentSettings, type Factory } from '../../processors/runtime/pipeline/component.js';
 import type { Bus } from '../../processors/runtime/bus/types.js';
 import { HttpPorts } from '../../processors/runtime/http.js';
+import { otlpFactory } from '../../processors/otlp/factory.js';
+import { falcoReceiverFactory } from '../../processors/falco/receiver.js';
+import { cloudTrailReceiverFactory } from '../../processors/cloudtrail/receiver.js';
+import { resourcesReceiverFactory, terraformReceiverFactory } from '../../processors/inventory/receiver.js';
 import path from 'node:path';
 import type { Store } from '../../processors/runtime/store/store.js';
 import { openTestStore } from './clickhouse.js';
@@ -46,4 +50,26 @@ export async function openMigratedStore(name: string): Promise<Store> {
   const store = await openTestStore(name);
   await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
   return store;
+}
+
+/**
+ * The JSON intake receivers (falco, cloudtrail, resources, terraform_state), and OTLP's HTTP side,
+ * on one port as `airdig run` has them; urls by their start-up summary names.
+ */
+export async function startHttpReceivers(bus: Bus, store: Store, extra: Partial<ComponentSettings> = {}, configs: Record<string, object> = {}) {
+  const ports = new HttpPorts();
+  const factories: Factory<any>[] = [otlpFactory, falcoReceiverFactory, cloudTrailReceiverFactory, resourcesReceiverFactory, terraformReceiverFactory];
+  const receivers = factories.map((f) => {
+    const defaults = f === otlpFactory ? { http: '127.0.0.1:0', grpc: '' } : { listen: '127.0.0.1:0' };
+    return f.create({ ...componentSettings(f, bus, store), ports, ...extra }, f.configSchema.parse({ ...defaults, ...configs[f.type] }));
+  });
+  for (const r of receivers) await r.start();
+  const urls: Record<string, string> = Object.fromEntries(receivers.flatMap((r) => r.listening!()).map((l) => [l.name, l.url]));
+  return {
+    urls,
+    receivers,
+    async shutdown() {
+      for (const r of receivers) await r.shutdown();
+    },
+  };
 }
