@@ -6,7 +6,7 @@ import type { Store } from '../runtime/store/store.js';
 import { ExportTraceServiceRequest, type ISpan } from '../otlp/proto.js';
 import type { Component } from '../runtime/pipeline/component.js';
 import { serviceEdgesFactory, serviceGraphFactory } from './factory.js';
-import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
+import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
 let store: Store;
@@ -80,13 +80,6 @@ async function pipeline(ttlMs = 300) {
   };
   return { bus, sink, startGraph };
 }
-
-test('servicegraph and service_edges pass the component contract', async () => {
-  const bus = new MemoryBus();
-  await assertComponentContract(serviceGraphFactory, bus, store);
-  await assertComponentContract(serviceEdgesFactory, bus, store);
-  await bus.close();
-});
 
 for (const shape of ['collector batch, unkeyed', 'keyed by trace id', 'one trace split over messages and partitions'] as const) {
   test(`otlp_spans as the Collector's kafkaexporter writes them (${shape}) give the same edges`, async () => {
