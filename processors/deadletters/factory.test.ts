@@ -5,7 +5,7 @@ import { sendToDlq } from '../runtime/bus/dlq.js';
 import type { Store } from '../runtime/store/store.js';
 import { MalformedInputError } from '../runtime/errors.js';
 import { deadLettersFactory } from './factory.js';
-import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
+import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
 let store: Store;
@@ -13,12 +13,6 @@ test.before(async () => {
   store = await openMigratedStore('dlq');
 });
 test.after(() => store.close());
-
-test('dead_letters passes the component contract', async () => {
-  const bus = new MemoryBus();
-  await assertComponentContract(deadLettersFactory, bus, store);
-  await bus.close();
-});
 
 test('a DLQ record lands in dead_letters with its bytes, origin and reason; a replay adds no row', async () => {
   const bus = new MemoryBus();

@@ -12,7 +12,7 @@ import { remoteWriteFactory } from '../remotewrite/factory.js';
 import { promSamplesFactory } from '../remotewrite/sink.js';
 import { healthCodec, healthFactory, healthFactsFactory } from './factory.js';
 import type { HealthFact } from './evaluator.js';
-import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
+import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { uniqueName, waitFor } from '../../tests/helpers/wait.js';
 import { kafkaBrokers } from '../../tests/helpers/kafka.js';
 
@@ -59,13 +59,6 @@ const q = async <T>(sql: string) => (await store.client.query({ query: sql, form
 const facts = (job: string) => q<{ ts: string; status: string; state: string; rule: string }>(`SELECT ts, status, state, rule FROM health_facts FINAL WHERE resource_id = 'target:${job}/db:9100' ORDER BY ts`);
 const health = async (job: string) => (await q<{ status: string; reason: string }>(`SELECT status, reason FROM resource_health WHERE resource_id = 'target:${job}/db:9100'`))[0];
 const at = (i: number) => new Date(T0 + i * 15_000).toISOString().replace('T', ' ').replace('Z', '');
-
-test('health and health_facts pass the component contract', async () => {
-  const bus = new MemoryBus();
-  await assertComponentContract(healthFactory, bus, store);
-  await assertComponentContract(healthFactsFactory, bus, store);
-  await bus.close();
-});
 
 test('a target whose up drops to 0 is critical in resource_health within one sample, and healthy again when it recovers', async () => {
   const job = 'hp-live';

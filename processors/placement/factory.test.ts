@@ -6,7 +6,7 @@ import type { Store } from '../runtime/store/store.js';
 import { ExportTraceServiceRequest } from '../otlp/proto.js';
 import { placementFactory } from './factory.js';
 import { graphEdgesFactory, graphNodesFactory } from '../graph/factory.js';
-import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
+import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
 let store: Store;
@@ -14,12 +14,6 @@ test.before(async () => {
   store = await openMigratedStore('placement');
 });
 test.after(() => store.close());
-
-test('placement, graph_nodes and graph_edges pass the component contract', async () => {
-  const bus = new MemoryBus();
-  for (const f of [placementFactory, graphNodesFactory, graphEdgesFactory]) await assertComponentContract(f, bus, store);
-  await bus.close();
-});
 
 test('services on an EC2 instance become runs_on edges in graph_edges and nodes in graph_nodes, reported once per refresh', async () => {
   const bus = new MemoryBus();

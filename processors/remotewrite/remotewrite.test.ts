@@ -8,7 +8,7 @@ import type { BusRecord } from '../runtime/bus/types.js';
 import type { Store } from '../runtime/store/store.js';
 import { remoteWriteFactory } from './factory.js';
 import { promSamplesFactory } from './sink.js';
-import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
+import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
 const V1 = 'application/x-protobuf';
@@ -82,13 +82,6 @@ async function setup(config: Record<string, unknown> = {}, partitions = 4) {
 
 const post = (url: string, body: Buffer, contentType = V1, headers: Record<string, string> = {}) =>
   fetch(url, { method: 'POST', headers: { 'Content-Type': contentType, 'Content-Encoding': 'snappy', ...headers }, body });
-
-test('remote_write and prometheus_samples pass the component contract', async () => {
-  const bus = new MemoryBus();
-  await assertComponentContract(remoteWriteFactory, bus, store, { listen: '127.0.0.1:0' });
-  await assertComponentContract(promSamplesFactory, bus, store);
-  await bus.close();
-});
 
 test('1.0: samples in ClickHouse equal those sent, labels intact, the stale marker kept; series split by target', async () => {
   const tag = 'v1t';

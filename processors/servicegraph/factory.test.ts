@@ -10,7 +10,7 @@ import { avroCodec } from '../runtime/avro.js';
 import { MalformedInputError } from '../runtime/errors.js';
 import { edgeKey, edgeRow, serviceEdgesFactory, serviceGraphFactory } from './factory.js';
 import { edgeSides, type EdgeFact } from './graph.js';
-import { assertComponentContract, componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
+import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 import { openTestStore } from '../../tests/helpers/clickhouse.js';
 import { repoRoot } from '../../tests/helpers/kafka.js';
@@ -97,13 +97,6 @@ async function pipeline(ttlMs = 300) {
   };
   return { bus, sink, startGraph };
 }
-
-test('servicegraph and service_edges pass the component contract', async () => {
-  const bus = new MemoryBus();
-  await assertComponentContract(serviceGraphFactory, bus, store);
-  await assertComponentContract(serviceEdgesFactory, bus, store);
-  await bus.close();
-});
 
 for (const shape of ['collector batch, unkeyed', 'keyed by trace id', 'one trace split over messages and partitions'] as const) {
   test(`otlp_spans as the Collector's kafkaexporter writes them (${shape}) give the same edges`, async () => {
