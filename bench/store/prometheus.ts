@@ -8,13 +8,13 @@
 // CPU-seconds are counted for AirDig's process, its ClickHouse engine and Prometheus apart.
 import { execFileSync } from 'node:child_process';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startAirdig, type RunningAirdig } from '../../tests/helpers/airdig.js';
-import { sqlUrl } from '../../tests/helpers/clickhouse.js';
+import { enginePid, sqlUrl } from '../../tests/helpers/clickhouse.js';
 import { machine, median, writeResults } from '../common.js';
 
 const PROMETHEUS_MODULE = 'github.com/prometheus/prometheus/cmd/prometheus@v0.316.0';
@@ -44,20 +44,6 @@ function cpuOf(pid: number): number {
   } catch {
     return NaN;
   }
-}
-
-/** The pid of the ClickHouse engine child that owns dataDir. */
-function enginePid(dataDir: string): number {
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (argv[0]?.endsWith('airdig-clickhouse') && argv.includes(`--path=${path.join(dataDir, 'clickhouse')}`)) return Number(d);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  throw new Error(`no engine child for ${dataDir}`);
 }
 
 /** An avalanche-like scrape target: `series` series of LABELS labels; the body is rebuilt when values change. */
@@ -192,7 +178,9 @@ async function step(bin: string, version: '1.0' | '2.0', rate: number, index: nu
   const rw = `${a.url('remote write')}/api/v1/write`;
   const prom = await startPrometheus(bin, promDir, prometheusConfig(target.url, rw, version));
   try {
-    const pids = { airdig: a.child.pid!, engine: enginePid(dataDir), prometheus: prom.child.pid! };
+    const engine = enginePid(dataDir);
+    if (!engine) throw new Error(`no engine child for ${dataDir}`);
+    const pids = { airdig: a.child.pid!, engine, prometheus: prom.child.pid! };
     // Warm-up: the first scrapes, Prometheus' shards settling.
     await new Promise((r) => setTimeout(r, 10_000));
     const cpu0 = { airdig: cpuOf(pids.airdig), engine: cpuOf(pids.engine), prometheus: cpuOf(pids.prometheus) };

@@ -9,7 +9,7 @@ import { StateStore } from '../runtime/pipeline/state-store.js';
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { RW_PROTO_HEADER } from '../remotewrite/factory.js';
 import { PROTO_V2, walkRemoteWrite } from '../remotewrite/wire.js';
-import { fingerprint, iso, resourceOf } from '../remotewrite/sink.js';
+import { iso, resourceOf } from '../remotewrite/sink.js';
 import { walkOtlpMetrics } from '../otlpmetrics/factory.js';
 import { decodeFalcoRecord } from '../falco/events.js';
 import { anomalySchema, DEFAULT_RULES, ruleSchema } from './rules.js';

@@ -2,28 +2,14 @@
 // sinks' inserts wait and retry, and every acknowledged span is in otel_traces exactly once.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startAirdig } from '../helpers/airdig.js';
-import { sqlUrl } from '../helpers/clickhouse.js';
+import { enginePid, sqlUrl } from '../helpers/clickhouse.js';
 import { waitFor } from '../helpers/wait.js';
 
 const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
-
-/** The pid of the engine child that owns dataDir. */
-function enginePid(dataDir: string): number | undefined {
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (argv[0]?.endsWith('airdig-clickhouse') && argv.includes(`--path=${path.join(dataDir, 'clickhouse')}`)) return Number(d);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
 
 function spans(batch: number, n: number): string {
   const now = BigInt(Date.now()) * 1_000_000n;

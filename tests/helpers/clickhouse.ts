@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { openStore, type Store } from '../../processors/runtime/store/store.js';
 
 /**
@@ -58,4 +60,18 @@ export function sqlUrl(base: string, sql: string): URL {
   const u = new URL(base);
   u.searchParams.set('query', sql);
   return u;
+}
+
+/** The pid of the embedded ClickHouse engine child (dist/airdig-clickhouse) that owns dataDir, if one runs. */
+export function enginePid(dataDir: string): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (argv[0]?.endsWith('airdig-clickhouse') && argv.includes(`--path=${path.join(dataDir, 'clickhouse')}`)) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
 }
