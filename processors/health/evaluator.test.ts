@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HealthEvaluator, histogramQuantile, type HealthFact, type StoredRuleState } from './evaluator.js';
-import { anomalySchema, DEFAULT_RULES, ruleSchema } from './rules.js';
+import { type HealthEvaluator, histogramQuantile, type HealthFact, type StoredRuleState } from './evaluator.js';
+import { DEFAULT_RULES, ruleSchema } from './rules.js';
+import { evaluatorFor, healthConfigSchema } from './factory.js';
+
+/** An evaluator as the health processor makes one: from its config schema, defaults and all. */
+function withConfig(raw: Record<string, unknown>, emit: (f: HealthFact) => void): HealthEvaluator {
+  return evaluatorFor(healthConfigSchema.parse(raw), emit);
+}
 
 function evaluator(anomalyMetrics: string[] = []) {
   const facts: HealthFact[] = [];
-  const e = new HealthEvaluator({ rules: DEFAULT_RULES, anomaly: anomalySchema.parse({ metrics: anomalyMetrics, warmup: 20 }), emit: (f) => facts.push(f) });
+  const e = withConfig({ rules: DEFAULT_RULES, anomaly: { metrics: anomalyMetrics, warmup: 20 } }, (f) => facts.push(f));
   return { e, facts };
 }
 
@@ -108,7 +114,7 @@ const W = 60_000;
 /** Feeds records of one partition: each [record time, samples]; returns the facts. */
 function run(records: [number, [Record<string, string>, number][]][], rules = DEFAULT_RULES) {
   const facts: HealthFact[] = [];
-  const e = new HealthEvaluator({ rules, anomaly: anomalySchema.parse({}), windowMs: W, emit: (f) => facts.push(f) });
+  const e = withConfig({ rules, anomaly: {}, window_ms: W }, (f) => facts.push(f));
   records.forEach(([t, samples], i) => {
     e.beginRecord(O(i), t);
     for (const [labels, v] of samples) e.observe(labels, JSON.stringify(labels), 'target:api/a', t, v, false);
@@ -212,7 +218,7 @@ test('replay: an open window holds the record that opened it, and replaying from
   assert.equal(late.e.heldOffsets().get('rw\u00000'), 4);
   // A restart with the stored states, replaying from that hold, ends with the same facts as the uninterrupted run.
   const replay: HealthFact[] = [];
-  const e = new HealthEvaluator({ rules: DEFAULT_RULES, anomaly: anomalySchema.parse({}), windowMs: W, emit: (f) => replay.push(f) });
+  const e = withConfig({ rules: DEFAULT_RULES, anomaly: {}, window_ms: W }, (f) => replay.push(f));
   e.restore([...late.e.takeChanges()].filter((c): c is [string, StoredRuleState] => c[1] !== null));
   records.forEach(([t, samples], i) => {
     if (i < 4) return;
@@ -234,7 +240,7 @@ test('for_samples > 1: a streak under way is a stored state, not a hold', () => 
 
 test('runtime events fire at once and resolve after the quiet time of event time; below warning nothing fires', () => {
   const facts: HealthFact[] = [];
-  const e = new HealthEvaluator({ rules: [], anomaly: anomalySchema.parse({}), quietMs: 600_000, emit: (f) => facts.push(f) });
+  const e = withConfig({ rules: [], anomaly: {}, runtime_quiet_ms: 600_000 }, (f) => facts.push(f));
   const ev = (ts: number, severity: 'warning' | 'critical' | undefined, resource = 'k8s:/shop/pod/p') => ({ resource, rule: 'falco: Terminal shell in container', severity, ts, reason: 'shell', labels: {} });
   const o = (offset: number) => ({ topic: 'falco_events', partition: 0, offset });
   e.event(ev(1_000, 'critical'), o(0));
@@ -243,7 +249,7 @@ test('runtime events fire at once and resolve after the quiet time of event time
   assert.deepEqual(facts.map((f) => [f.state, f.status, f.resource_id]), [['firing', 'critical', 'k8s:/shop/pod/p']]);
   assert.equal(e.heldOffsets().size, 0, 'a firing runtime rule holds nothing');
   // A restart from the stored state (its quiet timer included) resolves at the same time; a replayed event changes nothing.
-  const restarted = new HealthEvaluator({ rules: [], anomaly: anomalySchema.parse({}), quietMs: 600_000, emit: (f) => facts.push(f) });
+  const restarted = withConfig({ rules: [], anomaly: {}, runtime_quiet_ms: 600_000 }, (f) => facts.push(f));
   restarted.restore([...e.takeChanges()].filter((c): c is [string, StoredRuleState] => c[1] !== null));
   restarted.event(ev(200_000, undefined, 'k8s:/shop/pod/q'), o(2), true);
   restarted.event(ev(650_000, undefined, 'k8s:/shop/pod/q'), o(3)); // 550 s after the last repeat: still firing
@@ -270,7 +276,7 @@ test('a firing anomaly is stored with its detector: after a restart it resolves 
 
 test('OpenTelemetry metric names match the rules with dots read as underscores', () => {
   const facts: HealthFact[] = [];
-  const e = new HealthEvaluator({ rules: DEFAULT_RULES, anomaly: anomalySchema.parse({}), emit: (f) => facts.push(f) });
+  const e = withConfig({ rules: DEFAULT_RULES, anomaly: {} }, (f) => facts.push(f));
   for (let i = 0; i < 3; i++) e.observe({ __name__: 'system.filesystem.utilization', 'host.id': 'h' }, 'fd', 'host:h', i, 0.97, false);
   assert.deepEqual(facts.map((f) => [f.rule, f.state, f.metric]), [['disk_saturated', 'firing', 'system.filesystem.utilization']]);
 });

@@ -119,6 +119,24 @@ export function promName(name: string): string {
  * a restart (beginRecord/event with replay) rebuilds windows but changes no rule state, since its
  * effects are in the restored states already.
  */
+/** One observation of a rule's condition (see HealthEvaluator.#step). */
+interface Step {
+  /** The rule's state key: rule and series (or resource, for windowed rules). */
+  key: string;
+  rule: string;
+  /** Whether the rule's condition holds for this observation. */
+  condition: boolean;
+  /** Consecutive observations that change the state. */
+  forSamples: number;
+  severity: 'warning' | 'critical';
+  reason: string;
+  resource: string;
+  labels: Record<string, string>;
+  ts: number;
+  value: number;
+  threshold: number;
+}
+
 export class HealthEvaluator {
   readonly #bindings = new Map<string, Binding[]>();
   readonly #anomaly: AnomalyConfig;
@@ -141,13 +159,14 @@ export class HealthEvaluator {
   /** The record in hand is replayed after a restart: its effects on rule states are restored already. */
   #replaying = false;
 
-  constructor(options: { rules: readonly Rule[]; anomaly: AnomalyConfig; emit: (f: HealthFact) => void; maxSeries?: number; windowMs?: number; quietMs?: number }) {
+  /** Takes the health processor's validated config (its defaults live in healthConfigSchema). */
+  constructor(options: { rules: readonly Rule[]; anomaly: AnomalyConfig; emit: (f: HealthFact) => void; maxSeries: number; windowMs: number; quietMs: number }) {
     this.#anomaly = options.anomaly;
     this.#anomalyMetrics = new Set(options.anomaly.metrics.map(promName));
     this.#emit = options.emit;
-    this.#maxSeries = options.maxSeries ?? 200_000;
-    this.#windowMs = options.windowMs ?? 60_000;
-    this.#quietMs = options.quietMs ?? 600_000;
+    this.#maxSeries = options.maxSeries;
+    this.#windowMs = options.windowMs;
+    this.#quietMs = options.quietMs;
     for (const rule of options.rules) {
       const bind = (names: string[], role: Role, s: Pick<Selector, 'match' | 'match_re'>, suffix = '') => {
         const b: Binding = { rule, role, match: Object.entries(s.match), matchRe: Object.entries(s.match_re).map(([k, re]) => [k, new RegExp(`^(?:${re})$`)]) };
@@ -199,7 +218,7 @@ export class HealthEvaluator {
         if (!b.match.every(([k, v]) => label(labels, k) === v) || !b.matchRe.every(([k, re]) => re.test(label(labels, k)))) continue;
         const rule = b.rule;
         if (b.role === 'sample') {
-          this.#step(`${rule.name}\u0000${fingerprint}`, rule.name, holds(rule.op, value, rule.threshold), rule.for_samples, rule.severity, rule.reason || `${raw} ${rule.op} ${rule.threshold}`, resource, labels, ts, value, rule.threshold);
+          this.#step({ key: `${rule.name}\u0000${fingerprint}`, rule: rule.name, condition: holds(rule.op, value, rule.threshold), forSamples: rule.for_samples, severity: rule.severity, reason: rule.reason || `${raw} ${rule.op} ${rule.threshold}`, resource, labels, ts, value, threshold: rule.threshold });
         } else {
           this.#count(b, labels, fingerprint, resource, value);
         }
@@ -216,7 +235,7 @@ export class HealthEvaluator {
       const { change, z } = d.observe(value);
       if (change) {
         const reason = change === 'enter' ? `${raw} = ${value} is ${z.toFixed(1)} standard deviations from its baseline ${mean.toPrecision(4)}` : `${raw} back within its baseline`;
-        this.#step(`${ANOMALY}${fingerprint}`, 'anomaly', change === 'enter', 1, this.#anomaly.severity, reason, resource, labels, ts, value, this.#anomaly.enter_z);
+        this.#step({ key: `${ANOMALY}${fingerprint}`, rule: 'anomaly', condition: change === 'enter', forSamples: 1, severity: this.#anomaly.severity, reason, resource, labels, ts, value, threshold: this.#anomaly.enter_z });
       }
     }
   }
@@ -234,7 +253,7 @@ export class HealthEvaluator {
     this.#eventTime.set(part, now);
     if (e.resource && e.severity) {
       const key = `runtime\u0000${e.rule}\u0000${e.resource}`;
-      this.#step(key, e.rule, true, 1, e.severity, e.reason, e.resource, e.labels, e.ts, 1, 0);
+      this.#step({ key, rule: e.rule, condition: true, forSamples: 1, severity: e.severity, reason: e.reason, resource: e.resource, labels: e.labels, ts: e.ts, value: 1, threshold: 0 });
       const t = this.#quiet.get(key);
       if (t) t.last = Math.max(t.last, e.ts);
       else this.#quiet.set(key, { part, last: e.ts, event: e });
@@ -245,7 +264,7 @@ export class HealthEvaluator {
       this.#quiet.delete(key);
       this.#dirty.add(key);
       const ev = t.event;
-      this.#step(key, ev.rule, false, 1, ev.severity!, `${ev.rule}: quiet for ${Math.round(this.#quietMs / 1000)} s`, ev.resource, ev.labels, t.last + this.#quietMs, 0, 0);
+      this.#step({ key, rule: ev.rule, condition: false, forSamples: 1, severity: ev.severity!, reason: `${ev.rule}: quiet for ${Math.round(this.#quietMs / 1000)} s`, resource: ev.resource, labels: ev.labels, ts: t.last + this.#quietMs, value: 0, threshold: 0 });
     }
   }
 
@@ -329,11 +348,13 @@ export class HealthEvaluator {
       if (value === undefined) continue;
       const metric = (rule.ratio?.numerator.metric ?? rule.quantile?.metric ?? rule.increase?.metric ?? [''])[0]!;
       const reason = rule.reason || `${rule.name} ${rule.op} ${rule.threshold}`;
-      this.#step(`${rule.name}\u0000${agg.resource}`, rule.name, holds(rule.op, value, rule.threshold), rule.for_samples, rule.severity, reason, agg.resource, { __name__: metric }, end, value, rule.threshold);
+      this.#step({ key: `${rule.name}\u0000${agg.resource}`, rule: rule.name, condition: holds(rule.op, value, rule.threshold), forSamples: rule.for_samples, severity: rule.severity, reason, resource: agg.resource, labels: { __name__: metric }, ts: end, value, threshold: rule.threshold });
     }
   }
 
-  #step(key: string, rule: string, condition: boolean, forSamples: number, severity: 'warning' | 'critical', reason: string, resource: string, labels: Record<string, string>, ts: number, value: number, threshold: number): void {
+  /** One observation of a rule's condition for one key: counts it towards a change of state and emits the fact when the state changes. */
+  #step(o: Step): void {
+    const { key, rule, condition, forSamples, severity, reason, resource, labels, ts, value, threshold } = o;
     if (this.#replaying) return; // its effect is in the restored state already
     let s = this.#states.get(key);
     if (!s) {

@@ -43,6 +43,11 @@ export type HealthConfig = z.infer<typeof healthConfigSchema>;
 
 export const healthCodec = avroCodec<HealthFact>('health');
 
+/** The evaluator of a validated health config. */
+export function evaluatorFor(c: HealthConfig, emit: (f: HealthFact) => void): HealthEvaluator {
+  return new HealthEvaluator({ rules: c.rules, anomaly: c.anomaly, maxSeries: c.max_series, windowMs: c.window_ms, quietMs: c.runtime_quiet_ms, emit });
+}
+
 const inputsOf = (c: HealthConfig) => [c.inputs.remote_write, c.inputs.otlp_metrics, c.inputs.falco].filter((t) => t !== '');
 
 /**
@@ -64,7 +69,7 @@ class HealthProcessor implements Component {
     this.#s = settings;
     this.#cfg = config;
     this.#store = new StateStore(settings.bus, settings.id);
-    this.#eval = new HealthEvaluator({ rules: config.rules, anomaly: config.anomaly, maxSeries: config.max_series, windowMs: config.window_ms, quietMs: config.runtime_quiet_ms, emit: (f) => this.#outbox.push(f) });
+    this.#eval = evaluatorFor(config, (f) => this.#outbox.push(f));
   }
 
   async start(): Promise<void> {

@@ -21,7 +21,7 @@ const selectorSchema = z.object({ metric: metricNames, ...labelMatchers }).stric
 export type Selector = z.infer<typeof selectorSchema>;
 
 /**
- * A health rule, one of three shapes:
+ * A health rule, one of four shapes:
  * - `metric`: a threshold on each sample of the matching series (`for_samples` consecutive samples);
  * - `ratio`: increase of the numerator's counters over the denominator's, per resource and window
  *   (error ratio: 5xx requests over all requests);
