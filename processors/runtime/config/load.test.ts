@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { readConfigFile, resolveConfig, withServiceOverrides } from './load.js';
 import { ConfigError } from '../errors.js';
 import { defaultRegistry } from '../../components.js';
@@ -81,4 +82,21 @@ test('the shipped pipelines are valid, and flags override the service section', 
 test('the registry refuses two factories of one kind and type', async () => {
   const { deadLettersFactory } = await import('../../deadletters/factory.js');
   assert.throws(() => defaultRegistry().add(deadLettersFactory), /duplicate sink factory "dead_letters"/);
+});
+
+test('the shipped pipelines are valid and set no component key to its default (a default lives once, in the schema)', () => {
+  const registry = defaultRegistry();
+  for (const name of ['embedded.yaml', 'distributed.yaml']) {
+    const file = path.join(repoRoot, 'pipelines', name);
+    resolveConfig(readConfigFile(file), registry);
+    const raw = readConfigFile(file) as Record<string, Record<string, Record<string, unknown> | null>>;
+    const repeated: string[] = [];
+    for (const [section, kind] of [['receivers', 'receiver'], ['processors', 'processor'], ['sinks', 'sink']] as const) {
+      for (const [id, cfg] of Object.entries(raw[section] ?? {})) {
+        const defaults = registry.get(kind, id.split('/')[0]!)!.configSchema.parse({}) as Record<string, unknown>;
+        for (const [k, v] of Object.entries(cfg ?? {})) if (isDeepStrictEqual(defaults[k], v)) repeated.push(`${name}: ${section}.${id}.${k}`);
+      }
+    }
+    assert.deepEqual(repeated, []);
+  }
 });
