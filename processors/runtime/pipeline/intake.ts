@@ -30,7 +30,7 @@ export function intakeConfig<E extends z.ZodRawShape>(path: string, output: stri
     .strict();
 }
 
-type IntakeBase = z.infer<ReturnType<typeof intakeConfig<{}>>>;
+type IntakeBase = z.infer<ReturnType<typeof intakeConfig<Record<string, never>>>>;
 
 export interface IntakeSpec<C extends IntakeBase> {
   /** Receiver type, and its name in the start-up summary. */
