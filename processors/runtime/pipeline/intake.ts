@@ -30,7 +30,15 @@ export function intakeConfig<E extends z.ZodRawShape>(path: string, output: stri
     .strict();
 }
 
-type IntakeBase = z.infer<ReturnType<typeof intakeConfig<Record<string, never>>>>;
+/** What every intake config has (intakeConfig's own keys). */
+interface IntakeBase {
+  listen?: string | undefined;
+  path: string;
+  output: string;
+  max_request_bytes: number;
+  bearer_token: string;
+  retry_after_s: number;
+}
 
 export interface IntakeSpec<C extends IntakeBase> {
   /** Receiver type, and its name in the start-up summary. */
