@@ -6,7 +6,7 @@ import path from 'node:path';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
-import { changeEventsFactory, changesFactory } from './factory.js';
+import { changeEventsFactory, changesFactory } from './processor.js';
 import { baseEventName, resolveResources } from './identity.js';
 import { changeEvent, parseCloudTrailBody } from './records.js';
 import { componentSettings, openMigratedStore, startHttpReceivers } from '../../tests/helpers/component.js';

@@ -6,7 +6,7 @@ import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
 import { ExportMetricsServiceRequest } from '../otlp/proto.js';
 import { otlpMetricsFactory } from '../otlpmetrics/factory.js';
-import { healthFactory, healthFactsFactory } from '../health/factory.js';
+import { healthFactory, healthFactsFactory } from '../health/processor.js';
 import { runtimeEventsFactory } from './factory.js';
 import { containerResource, normalizeFalcoEvent, parseFalcoBody, rfc3339Nanos } from './events.js';
 import { componentSettings, openMigratedStore, startHttpReceivers } from '../../tests/helpers/component.js';

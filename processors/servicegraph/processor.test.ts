@@ -8,7 +8,7 @@ import type { Component } from '../runtime/pipeline/component.js';
 import avro from 'avsc';
 import { avroCodec } from '../runtime/avro.js';
 import { MalformedInputError } from '../runtime/errors.js';
-import { edgeKey, edgeRow, serviceEdgesFactory, serviceGraphFactory } from './factory.js';
+import { edgeKey, edgeRow, serviceEdgesFactory, serviceGraphFactory } from './processor.js';
 import { edgeSides, type EdgeFact } from './graph.js';
 import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';

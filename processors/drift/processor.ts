@@ -9,7 +9,7 @@ import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { StateStore } from '../runtime/pipeline/state-store.js';
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { scannerCodec, terraformCodec } from '../inventory/records.js';
-import { changeCodec } from '../cloudtrail/factory.js';
+import { changeCodec } from '../cloudtrail/processor.js';
 import { DriftIgnore } from './ignore.js';
 import { DriftTracker, type DriftEvent, type DriftKind, type StoredDriftValue } from './tracker.js';
 

@@ -10,7 +10,7 @@ import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
 import { remoteWriteFactory } from '../remotewrite/factory.js';
 import { promSamplesFactory } from '../remotewrite/sink.js';
-import { healthCodec, healthFactory, healthFactsFactory } from './factory.js';
+import { healthCodec, healthFactory, healthFactsFactory } from './processor.js';
 import type { HealthFact } from './evaluator.js';
 import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { uniqueName, waitFor } from '../../tests/helpers/wait.js';
