@@ -20,7 +20,8 @@ import { loadMigrations, migrate } from '../../processors/runtime/store/migrate.
 import { openStore, type Store } from '../../processors/runtime/store/store.js';
 import { SeriesCache, promRows, promRowsByTable, promSamplesFactory } from '../../processors/remotewrite/sink.js';
 import { otelTracesFactory, traceRows } from '../../processors/oteltraces/factory.js';
-import { edgeKey, edgeRow, serviceEdgesFactory } from '../../processors/servicegraph/factory.js';
+import { edgeKey } from '../../processors/servicegraph/processor.js';
+import { edgeRow, serviceEdgesFactory } from '../../processors/servicegraph/sink.js';
 import { edgeSides, type EdgeFact } from '../../processors/servicegraph/graph.js';
 import { componentSettings } from '../../tests/helpers/component.js';
 import { machine, median, repoRoot, writeResults } from '../common.js';

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { awsTypeOfNode, awsTypeOfTf, arnParts } from '../inventory/aws.js';
 import type { ManagedResource, ScannedResource, ScannerRecord, TerraformRecord } from '../inventory/records.js';
 import type { ChangeEvent } from '../cloudtrail/records.js';
-import { dropAbandoned, type Origin } from '../topology/scopes.js';
+import { dropAbandoned } from '../topology/scopes.js';
+import { Holds, type HeldOffsets, type KeyedOrigin } from '../runtime/pipeline/holds.js';
 import { diffAttributes } from './normalize.js';
 import type { DriftIgnore } from './ignore.js';
 
@@ -49,7 +50,7 @@ interface Scan {
 }
 
 /** A snapshot or scan whose end has not come yet holds its first record (a bounded window: one state file or scan). */
-type Pending<T> = T & { first: Origin };
+type Pending<T> = T & { first: KeyedOrigin };
 
 /**
  * The changelog's keys: "state\0<lineage>" (serial, seen_ms) and "state\0<lineage>\0<resource id>"
@@ -60,7 +61,7 @@ export type StoredDriftValue = { serial: number; seen_ms: number } | ManagedReso
 
 interface Change {
   event: ChangeEvent;
-  origin: Origin;
+  origin: KeyedOrigin;
 }
 
 export interface DriftOptions {
@@ -118,7 +119,7 @@ export class DriftTracker {
    * A Terraform state record; drifts when it ended a snapshot. A replayed record (read again after
    * a restart, its effects already restored) only rebuilds the snapshot under way.
    */
-  observeState(r: TerraformRecord, origin: Origin, replay = false): DriftEvent[] {
+  observeState(r: TerraformRecord, origin: KeyedOrigin, replay = false): DriftEvent[] {
     dropAbandoned(this.#pendingStates, r.seen_ms);
     const key = `${r.lineage}\u0000${r.serial}`;
     let snap = this.#pendingStates.get(key);
@@ -140,7 +141,7 @@ export class DriftTracker {
   }
 
   /** A scanner record; drifts when it ended a complete scan. A replayed record only rebuilds the scan under way. */
-  observeScan(r: ScannerRecord, origin: Origin, replay = false): DriftEvent[] {
+  observeScan(r: ScannerRecord, origin: KeyedOrigin, replay = false): DriftEvent[] {
     dropAbandoned(this.#pendingScans, r.seen_ms);
     let scan = this.#pendingScans.get(r.scan_id);
     if (!scan) {
@@ -164,7 +165,7 @@ export class DriftTracker {
   }
 
   /** A change; drifts already reported get it as their cause when it fits better than what they had. */
-  observeChange(e: ChangeEvent, origin: Origin): DriftEvent[] {
+  observeChange(e: ChangeEvent, origin: KeyedOrigin): DriftEvent[] {
     if (e.read_only || e.error_code || e.resource_ids.length === 0) return [];
     const c: Change = { event: e, origin };
     this.#changes.push(c);
@@ -224,17 +225,13 @@ export class DriftTracker {
     return { states: this.#states.size, scans: this.#scans.size };
   }
 
-  /** Lowest offset still needed per "topic\0partition". */
-  heldOffsets(): Map<string, number> {
-    const held = new Map<string, number>();
-    const hold = (o: Origin) => {
-      const h = held.get(o.at);
-      if (h === undefined || o.offset < h) held.set(o.at, o.offset);
-    };
-    for (const s of this.#pendingStates.values()) hold(s.first);
-    for (const s of this.#pendingScans.values()) hold(s.first);
-    for (const c of this.#changes) hold(c.origin);
-    return held;
+  /** Lowest offset still needed per partition. */
+  heldOffsets(): HeldOffsets {
+    const held = new Holds();
+    for (const s of this.#pendingStates.values()) held.hold(s.first);
+    for (const s of this.#pendingScans.values()) held.hold(s.first);
+    for (const c of this.#changes) held.hold(c.origin);
+    return held.offsets;
   }
 
   /** Stages a new head and the resources that differ from before (JSON-equal ones are not written again). */

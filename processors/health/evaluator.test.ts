@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type HealthEvaluator, histogramQuantile, type HealthFact, type StoredRuleState } from './evaluator.js';
 import { DEFAULT_RULES, ruleSchema } from './rules.js';
-import { evaluatorFor, healthConfigSchema } from './factory.js';
+import { healthConfigSchema } from './config.js';
+import { evaluatorFor } from './processor.js';
 
 /** An evaluator as the health processor makes one: from its config schema, defaults and all. */
 function withConfig(raw: Record<string, unknown>, emit: (f: HealthFact) => void): HealthEvaluator {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Holds, partitionKey, type HeldOffsets, type Origin } from '../runtime/pipeline/holds.js';
 import { EwmaDetector, holds, type AnomalyConfig, type Rule, type Selector } from './rules.js';
 
 export interface HealthFact {
@@ -13,12 +14,6 @@ export interface HealthFact {
   value: number;
   threshold: number;
   labels: Record<string, string>;
-}
-
-export interface Origin {
-  topic: string;
-  partition: number;
-  offset: number;
 }
 
 /** A runtime event (Falco) that marks a resource unhealthy until it has been quiet for a while. */
@@ -193,7 +188,7 @@ export class HealthEvaluator {
    */
   beginRecord(origin: Origin, ts: number, replay = false): void {
     this.#replaying = replay;
-    const part = `${origin.topic}\u0000${origin.partition}`;
+    const part = partitionKey(origin.topic, origin.partition);
     const index = Math.floor(ts / this.#windowMs);
     let w = this.#windows.get(part);
     if (!w) {
@@ -248,7 +243,7 @@ export class HealthEvaluator {
     // Runtime rules have no window: a replayed event's effects are all in the restored states.
     if (replay) return;
     this.#replaying = false;
-    const part = `${origin.topic}\u0000${origin.partition}`;
+    const part = partitionKey(origin.topic, origin.partition);
     const now = Math.max(this.#eventTime.get(part) ?? -Infinity, e.ts);
     this.#eventTime.set(part, now);
     if (e.resource && e.severity) {
@@ -268,16 +263,11 @@ export class HealthEvaluator {
     }
   }
 
-  /** Lowest offset per "topic\0partition" of a record an open window still needs: its first. */
-  heldOffsets(): Map<string, number> {
-    const held = new Map<string, number>();
-    for (const w of this.#windows.values()) {
-      if (!w.aggs.size || !w.first) continue;
-      const k = `${w.first.topic}\u0000${w.first.partition}`;
-      const cur = held.get(k);
-      if (cur === undefined || w.first.offset < cur) held.set(k, w.first.offset);
-    }
-    return held;
+  /** Lowest offset per partition of a record an open window still needs: its first. */
+  heldOffsets(): HeldOffsets {
+    const held = new Holds();
+    for (const w of this.#windows.values()) if (w.aggs.size) held.hold(w.first);
+    return held.offsets;
   }
 
   /** The rule states changed since the last call, by key: the state to store, or null when it is gone. */

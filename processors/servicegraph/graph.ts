@@ -1,6 +1,7 @@
 import type { Clock } from '../runtime/clock.js';
 import { serviceId } from '../placement/identity.js';
 import { EdgeStore, StoreFullError } from './store.js';
+import { Holds, type HeldOffsets, type Origin } from '../runtime/pipeline/holds.js';
 
 export const SPAN_KIND_SERVER = 2;
 export const SPAN_KIND_CLIENT = 3;
@@ -24,13 +25,6 @@ export interface SpanView {
   dbName: string;
   dbSystem: string;
   serverAddress: string;
-}
-
-/** Where a span came from, so commits can be held while its edge is still pending. */
-export interface Origin {
-  topic: string;
-  partition: number;
-  offset: number;
 }
 
 export type ConnectionType = '' | 'database' | 'messaging_system' | 'virtual_node';
@@ -176,16 +170,11 @@ export class ServiceGraph {
     return this.#store.expire();
   }
 
-  /** Lowest offset per "topic\0partition" that a pending edge still needs. */
-  heldOffsets(): Map<string, number> {
-    const held = new Map<string, number>();
-    for (const e of this.#store.values()) {
-      if (!e.origin) continue;
-      const k = `${e.origin.topic}\u0000${e.origin.partition}`;
-      const cur = held.get(k);
-      if (cur === undefined || e.origin.offset < cur) held.set(k, e.origin.offset);
-    }
-    return held;
+  /** Lowest offset per partition that a pending edge still needs: where its span came from. */
+  heldOffsets(): HeldOffsets {
+    const held = new Holds();
+    for (const e of this.#store.values()) held.hold(e.origin);
+    return held.offsets;
   }
 
   #upsert(key: string, traceId: string, origin: Origin | undefined, update: (e: PendingEdge) => void): void {

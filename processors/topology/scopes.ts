@@ -1,11 +1,6 @@
 import type { ScannerRecord } from '../inventory/records.js';
 import type { TopologyRecord } from '../graph/factory.js';
-
-/** Where a record sits: "topic\0partition" and its offset. */
-export interface Origin {
-  at: string;
-  offset: number;
-}
+import { Holds, type HeldOffsets, type KeyedOrigin } from '../runtime/pipeline/holds.js';
 
 /** What a scope is believed to hold: node id → type, and edge keys (src\0type\0dst). */
 interface Holding {
@@ -15,7 +10,7 @@ interface Holding {
 
 interface ScanState extends Holding {
   scope: string;
-  first: Origin;
+  first: KeyedOrigin;
   seen_ms: number;
 }
 
@@ -74,7 +69,7 @@ export class ScopeTracker {
   #changed = new Map<string, string | number | null>();
 
   /** The topology records one scanner record makes. */
-  observe(r: ScannerRecord, origin: Origin, replay = false): TopologyRecord[] {
+  observe(r: ScannerRecord, origin: KeyedOrigin, replay = false): TopologyRecord[] {
     dropAbandoned(this.#scans, r.seen_ms);
     if (r.kind === 'resource') {
       let scan = this.#scans.get(r.scan_id);
@@ -154,13 +149,10 @@ export class ScopeTracker {
     return this.#scopes.size;
   }
 
-  /** Lowest offset still needed per "topic\0partition": the first record of each scan under way. */
-  heldOffsets(): Map<string, number> {
-    const held = new Map<string, number>();
-    for (const s of this.#scans.values()) {
-      const h = held.get(s.first.at);
-      if (h === undefined || s.first.offset < h) held.set(s.first.at, s.first.offset);
-    }
-    return held;
+  /** Lowest offset still needed per partition: the first record of each scan under way. */
+  heldOffsets(): HeldOffsets {
+    const held = new Holds();
+    for (const s of this.#scans.values()) held.hold(s.first);
+    return held.offsets;
   }
 }

@@ -5,6 +5,7 @@ import { waitFor, uniqueName } from '../../../tests/helpers/wait.js';
 import { MalformedInputError, BusUnavailableError } from '../errors.js';
 import { eachRecordOrDlq, headerString, DlqHeaders } from './dlq.js';
 import { DLQ_TOPIC, type Bus, type BusRecord, type Consumer } from './types.js';
+import { partitionKey } from '../pipeline/holds.js';
 
 type Collected = { records: BusRecord[]; consumer: Consumer };
 
@@ -199,7 +200,7 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
       handler: async (batch, ctx) => {
         seen.push(...values([...batch]));
         // A window still needs record 2 and everything after it.
-        ctx.setHolds(new Map([[`${topic}\u00000`, 2]]));
+        ctx.setHolds(new Map([[partitionKey(topic, 0), 2]]));
       },
     });
     await c.start();

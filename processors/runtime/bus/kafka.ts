@@ -1,6 +1,7 @@
 import Kafka from 'node-rdkafka';
 import { BusFullError, BusUnavailableError, AirdigError, ErrorCodes } from '../errors.js';
 import { backoffMs, sleep } from '../clock.js';
+import { partitionKey, type HeldOffsets, type PartitionKey } from '../pipeline/holds.js';
 import {
   DEFAULT_MAX_BATCH,
   toKeyBuffer,
@@ -311,9 +312,9 @@ class KafkaConsumer implements Consumer {
   #loop: Promise<void> | undefined;
   #abort = new AbortController();
   #state: 'new' | 'running' | 'stopped' = 'new';
-  #holds = new Map<string, number>();
-  /** Highest committed offset per "topic\0partition" we know of, for lag. */
-  readonly #committed = new Map<string, number>();
+  #holds: HeldOffsets = new Map();
+  /** Highest committed offset per partition we know of, for lag. */
+  readonly #committed = new Map<PartitionKey, number>();
 
   constructor(bus: KafkaBus, opts: ConsumerOptions) {
     this.#bus = bus;
@@ -367,7 +368,7 @@ class KafkaConsumer implements Consumer {
     try {
       for (const a of client.assignments()) {
         const w = client.getWatermarkOffsets(a.topic, a.partition);
-        const c = this.#committed.get(`${a.topic}\u0000${a.partition}`) ?? w.lowOffset;
+        const c = this.#committed.get(partitionKey(a.topic, a.partition)) ?? w.lowOffset;
         if (w.highOffset >= 0) lag += Math.max(0, w.highOffset - Math.max(c, w.lowOffset));
       }
     } catch {
@@ -420,8 +421,8 @@ class KafkaConsumer implements Consumer {
   }
 
   #commit(client: Kafka.KafkaConsumer, batch: readonly BusRecord[]): void {
-    const next = new Map<string, Kafka.TopicPartitionOffset>();
-    for (const r of batch) next.set(`${r.topic}\u0000${r.partition}`, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+    const next = new Map<PartitionKey, Kafka.TopicPartitionOffset>();
+    for (const r of batch) next.set(partitionKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
     const offsets: Kafka.TopicPartitionOffset[] = [];
     for (const [k, tpo] of next) {
       const hold = this.#holds.get(k);

@@ -1,6 +1,7 @@
 import { BusFullError, AirdigError, ErrorCodes } from '../errors.js';
 import { backoffMs, sleep } from '../clock.js';
 import { partitionForKey } from './partitioner.js';
+import { partitionKey, type HeldOffsets, type PartitionKey } from '../pipeline/holds.js';
 import {
   DEFAULT_MAX_BATCH,
   toKeyBuffer,
@@ -101,14 +102,14 @@ class Topic {
 }
 
 class Group {
-  readonly #committed = new Map<string, number>();
+  readonly #committed = new Map<PartitionKey, number>();
   readonly members: MemoryConsumer[] = [];
   constructor(readonly id: string) {}
   committed(topic: string, partition: number): number {
-    return this.#committed.get(`${topic}\u0000${partition}`) ?? 0;
+    return this.#committed.get(partitionKey(topic, partition)) ?? 0;
   }
   commit(topic: string, partition: number, offset: number): void {
-    const k = `${topic}\u0000${partition}`;
+    const k = partitionKey(topic, partition);
     if ((this.#committed.get(k) ?? 0) < offset) this.#committed.set(k, offset);
   }
 }
@@ -285,9 +286,9 @@ class MemoryConsumer implements Consumer {
   readonly #opts: ConsumerOptions;
   readonly #group: Group;
   #assignment: { topic: string; partition: number }[] = [];
-  /** Next offset to read, per "topic\0partition". */
-  #positions = new Map<string, number>();
-  #holds = new Map<string, number>();
+  /** Next offset to read, per partition. */
+  #positions = new Map<PartitionKey, number>();
+  #holds: HeldOffsets = new Map();
   #abort = new AbortController();
   #loop: Promise<void> | undefined;
   #state: 'new' | 'running' | 'stopped' = 'new';
@@ -301,9 +302,9 @@ class MemoryConsumer implements Consumer {
 
   assign(assignment: { topic: string; partition: number }[]): void {
     this.#assignment = assignment;
-    const positions = new Map<string, number>();
+    const positions = new Map<PartitionKey, number>();
     for (const a of assignment) {
-      const k = `${a.topic}\u0000${a.partition}`;
+      const k = partitionKey(a.topic, a.partition);
       positions.set(k, this.#positions.get(k) ?? this.#group.committed(a.topic, a.partition));
     }
     this.#positions = positions;
@@ -375,7 +376,7 @@ class MemoryConsumer implements Consumer {
     const batch: BusRecord[] = [];
     for (const a of this.#assignment) {
       if (batch.length >= max) break;
-      const k = `${a.topic}\u0000${a.partition}`;
+      const k = partitionKey(a.topic, a.partition);
       const part = this.#bus.topic(a.topic).partitions[a.partition]!;
       let pos = Math.max(this.#positions.get(k) ?? 0, part.base);
       while (pos < part.end && batch.length < max) batch.push(part.records[pos++ - part.base]!);
@@ -385,8 +386,8 @@ class MemoryConsumer implements Consumer {
   }
 
   #commit(batch: readonly BusRecord[]): void {
-    const next = new Map<string, { topic: string; partition: number; offset: number }>();
-    for (const r of batch) next.set(`${r.topic}\u0000${r.partition}`, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+    const next = new Map<PartitionKey, { topic: string; partition: number; offset: number }>();
+    for (const r of batch) next.set(partitionKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
     for (const [k, c] of next) {
       const hold = this.#holds.get(k);
       this.#group.commit(c.topic, c.partition, hold === undefined ? c.offset : Math.min(hold, c.offset));

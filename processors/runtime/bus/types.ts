@@ -2,6 +2,7 @@
  * The bus: Kafka's model (topics, keyed partitions, offsets, consumer groups, at-least-once),
  * implemented once on a real broker (kafka.ts) and once in-process (memory.ts).
  */
+import type { PartitionKey } from '../pipeline/holds.js';
 
 export type Headers = Record<string, string | Buffer>;
 
@@ -42,11 +43,11 @@ export interface Producer {
 
 export interface ConsumeContext {
   /**
-   * The lowest offset of each partition that open windows still need, by "topic\0partition":
-   * commits stay at or below it (stateless processors rebuild their windows from Kafka after a
-   * crash). Replaces the holds given before; a partition not listed is released.
+   * The lowest offset of each partition that open windows still need, by partitionKey (see
+   * pipeline/holds.ts): commits stay at or below it (stateless processors rebuild their windows
+   * from Kafka after a crash). Replaces the holds given before; a partition not listed is released.
    */
-  setHolds(held: ReadonlyMap<string, number>): void;
+  setHolds(held: ReadonlyMap<PartitionKey, number>): void;
 }
 
 export type BatchHandler = (batch: readonly BusRecord[], ctx: ConsumeContext) => Promise<void>;

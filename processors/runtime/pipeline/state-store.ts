@@ -1,4 +1,5 @@
 import type { Bus, OutMessage } from '../bus/types.js';
+import { partitionKey, type Origin } from './holds.js';
 
 /**
  * A processor's keyed state that outlives a window, kept in a compacted changelog topic of its own
@@ -17,7 +18,7 @@ import type { Bus, OutMessage } from '../bus/types.js';
  *   from it, change no stored state); `duplicate` (handled already by this process: the bus
  *   delivered its batch again after the handler failed) is skipped.
  *
- * The marks are keyed "\u0001applied\u0000<topic>\u0000<partition>": the highest input offset
+ * The marks are keyed "\u0001applied\u0000" + partitionKey ("<topic>\u0000<partition>"): the highest input offset
  * whose effects are in the stored state. The changelog has one partition, so a flush lands in
  * order and the marks, sent last, never run ahead of the state they describe.
  */
@@ -59,8 +60,8 @@ export class StateStore {
   }
 
   /** Where an input record stands against the stored state. */
-  admission(r: { topic: string; partition: number; offset: number }): Admission {
-    const part = `${r.topic}\u0000${r.partition}`;
+  admission(r: Origin): Admission {
+    const part = partitionKey(r.topic, r.partition);
     if (r.offset <= (this.#applied.get(part) ?? -1)) return 'duplicate';
     return r.offset <= (this.#restored.get(part) ?? -1) ? 'replay' : 'new';
   }
@@ -71,11 +72,11 @@ export class StateStore {
    * record fn throws on is not counted, so a batch delivered again after its dead-letter send
    * failed sends it there again.
    */
-  handle(r: { topic: string; partition: number; offset: number }, fn: (replay: boolean) => void): void {
+  handle(r: Origin, fn: (replay: boolean) => void): void {
     const admission = this.admission(r);
     if (admission === 'duplicate') return;
     fn(admission === 'replay');
-    const part = `${r.topic}\u0000${r.partition}`;
+    const part = partitionKey(r.topic, r.partition);
     this.#applied.set(part, r.offset);
     this.#marks.add(part);
   }
@@ -92,6 +93,14 @@ export class StateStore {
 
   delete(key: string): void {
     this.#staged.set(key, null);
+  }
+
+  /** Stages changes by key: a value is put as JSON, null deletes the key. */
+  stageJson(changes: Iterable<readonly [string, unknown]>): void {
+    for (const [key, value] of changes) {
+      if (value === null) this.delete(key);
+      else this.putJson(key, value);
+    }
   }
 
   /** Changes staged and not yet flushed. */

@@ -4,7 +4,7 @@ import { MemoryBus } from '../runtime/bus/memory.js';
 import { ManualClock } from '../runtime/clock.js';
 import type { Store } from '../runtime/store/store.js';
 import { ExportTraceServiceRequest } from '../otlp/proto.js';
-import { placementFactory } from './factory.js';
+import { placementFactory } from './processor.js';
 import { graphEdgesFactory, graphNodesFactory } from '../graph/factory.js';
 import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';

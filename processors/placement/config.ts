@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import { topicName } from '../runtime/config/schema.js';
+
+/** A placement already reported is reported again after this long, to move last_seen. */
+export const DEFAULT_REFRESH_MS = 60_000;
+export const DEFAULT_MAX_REMEMBERED = 100_000;
+
+export const placementConfigSchema = z
+  .object({
+    input: topicName.default('otlp_spans'),
+    output: topicName.default('airdig.topology'),
+    refresh_ms: z.number().int().positive().default(DEFAULT_REFRESH_MS),
+    max_remembered: z.number().int().positive().default(DEFAULT_MAX_REMEMBERED),
+    max_batch: z.number().int().positive().default(2_000),
+  })
+  .strict();
+export type PlacementConfig = z.infer<typeof placementConfigSchema>;

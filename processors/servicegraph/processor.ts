@@ -1,0 +1,62 @@
+import { avroCodec } from '../runtime/avro.js';
+import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
+import { errorMessage } from '../runtime/errors.js';
+import { originOf } from '../runtime/pipeline/holds.js';
+import { Outbox, processorFactory } from '../runtime/pipeline/processor.js';
+import { serviceGraphConfigSchema } from './config.js';
+import { ServiceGraph, type EdgeFact } from './graph.js';
+import { forEachSpanView } from './spans.js';
+
+export const edgeCodec = avroCodec<EdgeFact>('edge');
+
+/** The key of an edge record: both sides' canonical ids, so services of the same name in two namespaces never share one. */
+export function edgeKey(e: EdgeFact): string {
+  return `${e.client_id}|${e.server_id}`;
+}
+
+/** otlp_spans → airdig.edges: pairs spans into call edges in a window, holding commits while a half waits. */
+export const serviceGraphFactory = processorFactory({
+  type: 'servicegraph',
+  configSchema: serviceGraphConfigSchema,
+  topics: (c) => ({ consumes: [c.input], produces: [c.output] }),
+  what: 'span batch',
+  create: ({ bus, metrics, logger, id, clock }, c) => {
+    const producer = bus.producer();
+    const outbox = new Outbox<EdgeFact>();
+    const graph = new ServiceGraph({ clock, ttlMs: c.store_ttl_ms, maxItems: c.store_max_items, emit: (e) => outbox.push(e), onDrop: (reason) => metrics.dropped(reason) });
+    const flush = async () => metrics.sent((await outbox.send((edges) => producer.send(c.output, edges.map((e) => ({ key: edgeKey(e), value: edgeCodec.encode(e), timestamp: e.ts_ms }))))).length);
+    let timer: NodeJS.Timeout | undefined;
+    return {
+      handle: async (batch) => {
+        let spans = 0;
+        const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
+          const origin = originOf(record);
+          forEachSpanView(record.value, (v) => {
+            spans++;
+            graph.addSpan(v, origin);
+          });
+        });
+        if (dead) metrics.dlq(dead);
+        metrics.received(spans);
+        graph.expire();
+        await flush();
+      },
+      // Commit no further than the oldest record a pending half edge came from: after a crash it is read again.
+      holds: () => graph.heldOffsets(),
+      pending: () => graph.pending,
+      started: () => {
+        timer = setInterval(() => {
+          graph.expire();
+          flush().catch((err) => logger.warn({ err: errorMessage(err) }, 'sending expired edges failed; they are kept and sent with the next batch'));
+        }, c.expire_interval_ms);
+        timer.unref();
+      },
+      stop: async () => {
+        clearInterval(timer);
+        timer = undefined;
+        // What is still pending is not lost: its records were not committed and are read again on restart.
+        await flush().catch(() => {});
+      },
+    };
+  },
+});
