@@ -21,7 +21,9 @@ export function writeResults(name: string, markdown: string): void {
   const file = path.join(repoRoot, 'bench/RESULTS.md');
   const start = `<!-- bench:${name} -->`;
   const end = `<!-- /bench:${name} -->`;
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n\nEach section is rewritten by its runner (`npm run bench:<name>`). Ratios compare AirDig with the reference measured in the same run, on the same machine.\n';
+  let text = existsSync(file)
+    ? readFileSync(file, 'utf8')
+    : '# Benchmark results\n\nEach section is rewritten by its runner (`npm run bench:<name>`). Ratios compare AirDig with the reference measured in the same run, on the same machine.\n';
   const block = `${start}\n${markdown.trim()}\n${end}`;
   const i = text.indexOf(start);
   const j = text.indexOf(end);

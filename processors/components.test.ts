@@ -29,7 +29,8 @@ test('the catalogue covers the registry: a sample for every type, none for a typ
     const types = registry.types(kind);
     assert.ok(types.length > 0, `the registry has ${kind}s`);
     for (const type of types) assert.ok(COMPONENT_SAMPLES[kind][type], `no sample for ${kind} ${type}: add one to tests/helpers/samples.ts`);
-    for (const type of Object.keys(COMPONENT_SAMPLES[kind])) assert.ok(types.includes(type), `tests/helpers/samples.ts has a sample for ${kind} ${type}, which defaultRegistry() does not have`);
+    for (const type of Object.keys(COMPONENT_SAMPLES[kind]))
+      assert.ok(types.includes(type), `tests/helpers/samples.ts has a sample for ${kind} ${type}, which defaultRegistry() does not have`);
   }
 });
 
@@ -38,7 +39,10 @@ test('the catalogue has a message for every topic a component consumes by defaul
     for (const type of registry.types(kind)) {
       const factory = registry.get(kind, type)!;
       for (const topic of factory.topics(createDefaultConfig(factory)).consumes) {
-        assert.ok(TOPIC_SAMPLES[topic], `no sample message for topic ${topic} (consumed by ${kind} ${type}): add one to TOPIC_SAMPLES in tests/helpers/samples.ts`);
+        assert.ok(
+          TOPIC_SAMPLES[topic],
+          `no sample message for topic ${topic} (consumed by ${kind} ${type}): add one to TOPIC_SAMPLES in tests/helpers/samples.ts`,
+        );
       }
     }
   }
@@ -91,7 +95,11 @@ test('documented exceptions to the AWS emulator: exactly cloudtrail_lookup, and 
 // The contract itself must fail for components that do not keep it (an assertion that cannot fail proves nothing).
 
 /** A sink-like component on airdig.dlq whose flaws are chosen: what it counts per record, what it leaves running. */
-function flawed(type: string, flaw: { count?: number; leaveConsumer?: boolean; consume?: boolean; leaveListener?: boolean }, servers: Listening[] = []): Factory<Record<string, never>> {
+function flawed(
+  type: string,
+  flaw: { count?: number; leaveConsumer?: boolean; consume?: boolean; leaveListener?: boolean },
+  servers: Listening[] = [],
+): Factory<Record<string, never>> {
   const consumes = flaw.consume === false ? [] : ['airdig.dlq'];
   return {
     kind: flaw.leaveListener ? 'receiver' : 'sink',
@@ -104,7 +112,13 @@ function flawed(type: string, flaw: { count?: number; leaveConsumer?: boolean; c
       return {
         async start() {
           if (flaw.leaveListener) servers.push((server = await listenHttp('127.0.0.1:0', (_req, res) => void res.end())));
-          if (consumes.length) consumer = await consumeTopics(s, { what: type, topics: consumes, maxBatch: 10, handler: async (b) => void (flaw.count && s.metrics.received(b.length * flaw.count)) });
+          if (consumes.length)
+            consumer = await consumeTopics(s, {
+              what: type,
+              topics: consumes,
+              maxBatch: 10,
+              handler: async (b) => void (flaw.count && s.metrics.received(b.length * flaw.count)),
+            });
         },
         async shutdown() {
           if (!flaw.leaveConsumer) await consumer?.stop();
@@ -127,25 +141,40 @@ const oneDeadLetter: ComponentSample = {
 };
 
 test('the contract fails for a component that does nothing: not started, not counting, nothing listed', async () => {
-  await assert.rejects(assertComponentContract(flawed('idle', { consume: false }), oneDeadLetter, store, { timeoutMs: 300 }), /airdig_component_received_total\{component="idle"\} to reach 1/);
+  await assert.rejects(
+    assertComponentContract(flawed('idle', { consume: false }), oneDeadLetter, store, { timeoutMs: 300 }),
+    /airdig_component_received_total\{component="idle"\} to reach 1/,
+  );
 });
 
 test('the contract fails for a component that consumes but never moves its received counter', async () => {
-  await assert.rejects(assertComponentContract(flawed('silent', {}), oneDeadLetter, store, { timeoutMs: 300 }), /airdig_component_received_total\{component="silent"\} to reach 1/);
+  await assert.rejects(
+    assertComponentContract(flawed('silent', {}), oneDeadLetter, store, { timeoutMs: 300 }),
+    /airdig_component_received_total\{component="silent"\} to reach 1/,
+  );
 });
 
 test('the contract fails for a component that counts a record twice', async () => {
-  await assert.rejects(assertComponentContract(flawed('double', { count: 2 }), oneDeadLetter, store, { timeoutMs: 2_000 }), /sink double: received_total once fed/);
+  await assert.rejects(
+    assertComponentContract(flawed('double', { count: 2 }), oneDeadLetter, store, { timeoutMs: 2_000 }),
+    /sink double: received_total once fed/,
+  );
 });
 
 test('the contract fails for a component whose shutdown leaves its consumer running', async () => {
-  await assert.rejects(assertComponentContract(flawed('sticky', { count: 1, leaveConsumer: true }), oneDeadLetter, store, { timeoutMs: 2_000 }), /sink sticky: shutdown leaves no consumer running/);
+  await assert.rejects(
+    assertComponentContract(flawed('sticky', { count: 1, leaveConsumer: true }), oneDeadLetter, store, { timeoutMs: 2_000 }),
+    /sink sticky: shutdown leaves no consumer running/,
+  );
 });
 
 test('the contract fails for a receiver whose shutdown leaves its listener open', async () => {
   const left: Listening[] = [];
   try {
-    await assert.rejects(assertComponentContract(flawed('leaky', { count: 1, leaveListener: true }, left), oneDeadLetter, store, { timeoutMs: 2_000 }), /receiver leaky: nothing accepts at http .* once shut down/);
+    await assert.rejects(
+      assertComponentContract(flawed('leaky', { count: 1, leaveListener: true }, left), oneDeadLetter, store, { timeoutMs: 2_000 }),
+      /receiver leaky: nothing accepts at http .* once shut down/,
+    );
     assert.equal(left.length, 1, 'it listened');
   } finally {
     for (const l of left) await l.close();

@@ -25,5 +25,31 @@ import { cloudTrailReceiverFactory } from './cloudtrail/receiver.js';
 import { resourcesReceiverFactory, terraformReceiverFactory } from './inventory/receiver.js';
 
 export function defaultRegistry(): FactoryRegistry {
-  return new FactoryRegistry([deadLettersFactory, otlpFactory, otelTracesFactory, otelLogsFactory, serviceGraphFactory, serviceEdgesFactory, placementFactory, graphNodesFactory, graphEdgesFactory, remoteWriteFactory, promSamplesFactory, otlpMetricsFactory, healthFactory, healthFactsFactory, runtimeEventsFactory, changesFactory, changeEventsFactory, topologyFactory, driftFactory, driftEventsFactory, cloudtrailLookupFactory, falcoReceiverFactory, cloudTrailReceiverFactory, resourcesReceiverFactory, terraformReceiverFactory]);
+  return new FactoryRegistry([
+    deadLettersFactory,
+    otlpFactory,
+    otelTracesFactory,
+    otelLogsFactory,
+    serviceGraphFactory,
+    serviceEdgesFactory,
+    placementFactory,
+    graphNodesFactory,
+    graphEdgesFactory,
+    remoteWriteFactory,
+    promSamplesFactory,
+    otlpMetricsFactory,
+    healthFactory,
+    healthFactsFactory,
+    runtimeEventsFactory,
+    changesFactory,
+    changeEventsFactory,
+    topologyFactory,
+    driftFactory,
+    driftEventsFactory,
+    cloudtrailLookupFactory,
+    falcoReceiverFactory,
+    cloudTrailReceiverFactory,
+    resourcesReceiverFactory,
+    terraformReceiverFactory,
+  ]);
 }

@@ -61,7 +61,10 @@ async function warmUpGroups(bootstrap) {
   await new Promise((resolve, reject) => producer.connect({}, (err) => (err ? reject(err) : resolve())));
   await new Promise((resolve, reject) => producer.produce(topic, null, Buffer.from('warm-up'), null, Date.now(), (err) => (err ? reject(err) : resolve())));
   await new Promise((resolve) => producer.disconnect(() => resolve()));
-  const consumer = new Kafka.KafkaConsumer({ ...base, 'group.id': 'airdig-test-warmup', 'topic.metadata.refresh.interval.ms': 1_000 }, { 'auto.offset.reset': 'earliest' });
+  const consumer = new Kafka.KafkaConsumer(
+    { ...base, 'group.id': 'airdig-test-warmup', 'topic.metadata.refresh.interval.ms': 1_000 },
+    { 'auto.offset.reset': 'earliest' },
+  );
   await new Promise((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
   consumer.subscribe([topic]);
   let got = false;
@@ -81,7 +84,19 @@ function stopBroker() {
 function startClickHouse() {
   rmSync(clickhouseDir, { recursive: true, force: true });
   const cli = path.join(root, 'dist/processors/cli/main.js');
-  const args = [cli, 'clickhouse', '--data-dir', clickhouseDir, '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--print-writer-url', '--log-level', 'warn'];
+  const args = [
+    cli,
+    'clickhouse',
+    '--data-dir',
+    clickhouseDir,
+    '--query',
+    '127.0.0.1:0',
+    '--query-native',
+    '127.0.0.1:0',
+    '--print-writer-url',
+    '--log-level',
+    'warn',
+  ];
   const ch = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   return new Promise((resolve, reject) => {

@@ -10,7 +10,9 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FILES = 20;
 const RECORDS_PER_FILE = 2_000;
 
-const shapes = (JSON.parse(readFileSync(path.join(repoRoot, 'processors/cloudtrail/testdata/cloudtrail-s3.json'), 'utf8')) as { Records: Record<string, unknown>[] }).Records;
+const shapes = (
+  JSON.parse(readFileSync(path.join(repoRoot, 'processors/cloudtrail/testdata/cloudtrail-s3.json'), 'utf8')) as { Records: Record<string, unknown>[] }
+).Records;
 const files: Buffer[] = [];
 let n = 0;
 for (let f = 0; f < FILES; f++) {
@@ -52,7 +54,9 @@ for (let run = 0; run < RUNS + 1; run++) {
   if (run === 0) continue; // warm-up
   reference.push(ref);
   airdig.push(ours);
-  console.log(`run ${run}: JSON.parse ${Math.round(ref).toLocaleString('en')} records/s, AirDig ${Math.round(ours).toLocaleString('en')} records/s (${resolved} of ${total} resolved)`);
+  console.log(
+    `run ${run}: JSON.parse ${Math.round(ref).toLocaleString('en')} records/s, AirDig ${Math.round(ours).toLocaleString('en')} records/s (${resolved} of ${total} resolved)`,
+  );
 }
 const f = (x: number) => Math.round(x).toLocaleString('en');
 const ratio = median(airdig) / median(reference);

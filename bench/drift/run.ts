@@ -12,7 +12,17 @@ const A = '123456789012';
 const R = 'eu-west-1';
 const P = 'provider["registry.terraform.io/hashicorp/aws"]';
 
-const rule = (port: number, cidrs: string[]) => ({ from_port: port, to_port: port, protocol: 'tcp', cidr_blocks: cidrs, ipv6_cidr_blocks: [], prefix_list_ids: [], security_groups: [], self: false, description: '' });
+const rule = (port: number, cidrs: string[]) => ({
+  from_port: port,
+  to_port: port,
+  protocol: 'tcp',
+  cidr_blocks: cidrs,
+  ipv6_cidr_blocks: [],
+  prefix_list_ids: [],
+  security_groups: [],
+  self: false,
+  description: '',
+});
 const hex = (i: number) => i.toString(16).padStart(17, '0');
 
 /** The i-th resource as state has it and as the cloud has it (undefined: not there). */
@@ -24,18 +34,68 @@ function resource(i: number): { tfType: string; state?: Record<string, unknown>;
   const tags = { Name: `r-${i}`, Team: `team-${i % 17}` };
   if (kind === 0) {
     const id = `sg-${hex(i)}`;
-    const state = { arn: `arn:aws:ec2:${R}:${A}:security-group/${id}`, id, name: `sg-${i}`, description: 'Managed by Terraform', vpc_id: 'vpc-1', ingress: [rule(443, ['0.0.0.0/0']), rule(80, ['10.0.0.0/8', '0.0.0.0/0'])], egress: [{ ...rule(0, ['0.0.0.0/0']), protocol: '-1' }], tags, tags_all: tags, revoke_rules_on_delete: false, owner_id: A };
-    const cloud = { id, name: `sg-${i}`, description: '', vpc_id: 'vpc-1', ingress: [rule(80, ['0.0.0.0/0', '10.0.0.0/8']), rule(443, ['0.0.0.0/0']), ...(modified ? [rule(22, ['0.0.0.0/0'])] : [])], egress: [{ ...rule(0, ['0.0.0.0/0']), protocol: 'all' }] };
+    const state = {
+      arn: `arn:aws:ec2:${R}:${A}:security-group/${id}`,
+      id,
+      name: `sg-${i}`,
+      description: 'Managed by Terraform',
+      vpc_id: 'vpc-1',
+      ingress: [rule(443, ['0.0.0.0/0']), rule(80, ['10.0.0.0/8', '0.0.0.0/0'])],
+      egress: [{ ...rule(0, ['0.0.0.0/0']), protocol: '-1' }],
+      tags,
+      tags_all: tags,
+      revoke_rules_on_delete: false,
+      owner_id: A,
+    };
+    const cloud = {
+      id,
+      name: `sg-${i}`,
+      description: '',
+      vpc_id: 'vpc-1',
+      ingress: [rule(80, ['0.0.0.0/0', '10.0.0.0/8']), rule(443, ['0.0.0.0/0']), ...(modified ? [rule(22, ['0.0.0.0/0'])] : [])],
+      egress: [{ ...rule(0, ['0.0.0.0/0']), protocol: 'all' }],
+    };
     return { tfType: 'aws_security_group', state: unmanaged ? undefined : state, cloud: missing ? undefined : cloud, tags };
   }
   if (kind === 1) {
     const id = `i-${hex(i)}`;
-    const state = { arn: `arn:aws:ec2:${R}:${A}:instance/${id}`, id, ami: 'ami-1', instance_type: 't3.small', availability_zone: `${R}a`, subnet_id: 'subnet-1', vpc_security_group_ids: ['sg-1', 'sg-2'], private_ip: `10.0.${i % 250}.${i % 200}`, monitoring: false, ebs_optimized: false, tags, tags_all: tags };
-    const cloud = { ami: 'ami-1', instance_type: modified ? 't3.large' : 't3.small', availability_zone: `${R}a`, subnet_id: 'subnet-1', vpc_security_group_ids: ['sg-2', 'sg-1'], private_ip: `10.0.${i % 250}.${i % 200}`, source_dest_check: true, launch_time: '2026-11-01T00:00:00Z' };
+    const state = {
+      arn: `arn:aws:ec2:${R}:${A}:instance/${id}`,
+      id,
+      ami: 'ami-1',
+      instance_type: 't3.small',
+      availability_zone: `${R}a`,
+      subnet_id: 'subnet-1',
+      vpc_security_group_ids: ['sg-1', 'sg-2'],
+      private_ip: `10.0.${i % 250}.${i % 200}`,
+      monitoring: false,
+      ebs_optimized: false,
+      tags,
+      tags_all: tags,
+    };
+    const cloud = {
+      ami: 'ami-1',
+      instance_type: modified ? 't3.large' : 't3.small',
+      availability_zone: `${R}a`,
+      subnet_id: 'subnet-1',
+      vpc_security_group_ids: ['sg-2', 'sg-1'],
+      private_ip: `10.0.${i % 250}.${i % 200}`,
+      source_dest_check: true,
+      launch_time: '2026-11-01T00:00:00Z',
+    };
     return { tfType: 'aws_instance', state: unmanaged ? undefined : state, cloud: missing ? undefined : cloud, tags };
   }
   const id = `subnet-${hex(i)}`;
-  const state = { arn: `arn:aws:ec2:${R}:${A}:subnet/${id}`, id, cidr_block: `10.${i % 250}.0.0/24`, availability_zone: `${R}b`, vpc_id: 'vpc-1', map_public_ip_on_launch: false, tags, owner_id: A };
+  const state = {
+    arn: `arn:aws:ec2:${R}:${A}:subnet/${id}`,
+    id,
+    cidr_block: `10.${i % 250}.0.0/24`,
+    availability_zone: `${R}b`,
+    vpc_id: 'vpc-1',
+    map_public_ip_on_launch: false,
+    tags,
+    owner_id: A,
+  };
   const cloud = { cidr_block: `10.${i % 250}.0.0/24`, availability_zone: `${R}b`, vpc_id: 'vpc-1', map_public_ip_on_launch: modified };
   return { tfType: 'aws_subnet', state: unmanaged ? undefined : state, cloud: missing ? undefined : cloud, tags };
 }
@@ -45,10 +105,31 @@ const scanResources: unknown[] = [];
 for (let i = 0; i < N; i++) {
   const r = resource(i);
   if (r.state) stateResources.push({ mode: 'managed', type: r.tfType, name: `r${i}`, provider: P, instances: [{ schema_version: 1, attributes: r.state }] });
-  if (r.cloud) scanResources.push({ id: (r.state?.id as string | undefined) ?? String(r.tfType === 'aws_security_group' ? `sg-${hex(i)}` : r.tfType === 'aws_instance' ? `i-${hex(i)}` : `subnet-${hex(i)}`), type: r.tfType, attributes: r.cloud, tags: r.tags });
+  if (r.cloud)
+    scanResources.push({
+      id:
+        (r.state?.id as string | undefined) ??
+        String(r.tfType === 'aws_security_group' ? `sg-${hex(i)}` : r.tfType === 'aws_instance' ? `i-${hex(i)}` : `subnet-${hex(i)}`),
+      type: r.tfType,
+      attributes: r.cloud,
+      tags: r.tags,
+    });
 }
 const stateBuf = Buffer.from(JSON.stringify({ version: 4, terraform_version: '1.9.8', serial: 1, lineage: 'bench', resources: stateResources }));
-const scanBuf = Buffer.from(JSON.stringify({ scan: { id: 'bench', provider: 'aws', account: A, region: R, completeness: 'complete', time: '2026-11-23T11:00:00Z', types: ['ec2:security-group', 'ec2:instance', 'ec2:subnet'] }, resources: scanResources }));
+const scanBuf = Buffer.from(
+  JSON.stringify({
+    scan: {
+      id: 'bench',
+      provider: 'aws',
+      account: A,
+      region: R,
+      completeness: 'complete',
+      time: '2026-11-23T11:00:00Z',
+      types: ['ec2:security-group', 'ec2:instance', 'ec2:subnet'],
+    },
+    resources: scanResources,
+  }),
+);
 
 function seconds(fn: () => void): number {
   const t = process.hrtime.bigint();
@@ -82,7 +163,9 @@ for (let run = 0; run < RUNS + 1; run++) {
   reference.push(N / ref);
   airdig.push(N / ours);
   compareOnly.push(N / judge);
-  console.log(`run ${run}: JSON.parse ${Math.round(N / ref).toLocaleString('en')} resources/s, AirDig ${Math.round(N / ours).toLocaleString('en')} resources/s (comparison alone ${Math.round(N / judge).toLocaleString('en')}/s), drifts ${JSON.stringify(drifts)}`);
+  console.log(
+    `run ${run}: JSON.parse ${Math.round(N / ref).toLocaleString('en')} resources/s, AirDig ${Math.round(N / ours).toLocaleString('en')} resources/s (comparison alone ${Math.round(N / judge).toLocaleString('en')}/s), drifts ${JSON.stringify(drifts)}`,
+  );
 }
 const f = (x: number) => Math.round(x).toLocaleString('en');
 const md = `## drift — ${new Date().toISOString().slice(0, 10)}

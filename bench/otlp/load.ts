@@ -18,10 +18,20 @@ async function httpWorker(agent: http.Agent, id: number): Promise<void> {
   for (let i = id; Date.now() < deadline; i++) {
     const body = payloads[i % payloads.length]!;
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          agent,
+          headers: { 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -34,7 +44,13 @@ async function grpcWorker(client: grpc.Client, id: number): Promise<void> {
   for (let i = id; Date.now() < deadline; i++) {
     const body = payloads[i % payloads.length]!;
     const ok = await new Promise<boolean>((resolve) =>
-      client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, body, (err) => resolve(!err)),
+      client.makeUnaryRequest(
+        '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        body,
+        (err) => resolve(!err),
+      ),
     );
     if (ok) requests++;
     else failures++;

@@ -10,8 +10,14 @@ export function tracesPayload(spans: number, seed = 0): Uint8Array {
       {
         resource: {
           attributes: [
-            ['service.name', 'checkout'], ['service.namespace', 'shop'], ['service.version', '1.4.2'], ['host.name', 'ip-10-0-1-23'],
-            ['host.id', 'i-0123456789abcdef0'], ['cloud.region', 'eu-west-1'], ['k8s.pod.name', 'checkout-7d9f8-x2x'], ['k8s.namespace.name', 'prod'],
+            ['service.name', 'checkout'],
+            ['service.namespace', 'shop'],
+            ['service.version', '1.4.2'],
+            ['host.name', 'ip-10-0-1-23'],
+            ['host.id', 'i-0123456789abcdef0'],
+            ['cloud.region', 'eu-west-1'],
+            ['k8s.pod.name', 'checkout-7d9f8-x2x'],
+            ['k8s.namespace.name', 'prod'],
           ].map(([key, v]) => ({ key, value: { stringValue: v } })),
         },
         scopeSpans: [

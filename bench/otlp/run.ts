@@ -44,12 +44,22 @@ async function loop(payloads: Uint8Array[], spans: number, fn: (p: Uint8Array) =
 async function endToEnd(protocol: 'http' | 'grpc', spans: number): Promise<number> {
   const bus = newBus();
   await drain(bus);
-  const receiver = otlpFactory.create(componentSettings(otlpFactory, bus, {} as Store), otlpFactory.configSchema.parse({ http: '127.0.0.1:0', grpc: '127.0.0.1:0' }));
+  const receiver = otlpFactory.create(
+    componentSettings(otlpFactory, bus, {} as Store),
+    otlpFactory.configSchema.parse({ http: '127.0.0.1:0', grpc: '127.0.0.1:0' }),
+  );
   await receiver.start();
   const urls = Object.fromEntries(receiver.listening!().map((l) => [l.name, l.url]));
   const target = protocol === 'http' ? urls['otlp http']! : urls['otlp grpc']!.replace('http://', '');
   const cpu0 = process.cpuUsage();
-  const { stdout } = await execFileP(process.execPath, [path.join(repoRoot, 'dist/bench/otlp/load.js'), protocol, target, String(spans), String(LOAD_MS), '16']);
+  const { stdout } = await execFileP(process.execPath, [
+    path.join(repoRoot, 'dist/bench/otlp/load.js'),
+    protocol,
+    target,
+    String(spans),
+    String(LOAD_MS),
+    '16',
+  ]);
   const cpu = process.cpuUsage(cpu0);
   await receiver.shutdown();
   await bus.close();
@@ -80,7 +90,9 @@ for (const spans of SIZES) {
     await bus.close();
     m.http.push(await endToEnd('http', spans));
     m.grpc.push(await endToEnd('grpc', spans));
-    console.log(`${spans} spans/request, run ${run + 1}: decode ${Math.round(m.decode.at(-1)!)}, gateway ${Math.round(m.gateway.at(-1)!)}, http ${Math.round(m.http.at(-1)!)}, grpc ${Math.round(m.grpc.at(-1)!)} spans/s`);
+    console.log(
+      `${spans} spans/request, run ${run + 1}: decode ${Math.round(m.decode.at(-1)!)}, gateway ${Math.round(m.gateway.at(-1)!)}, http ${Math.round(m.http.at(-1)!)}, grpc ${Math.round(m.grpc.at(-1)!)} spans/s`,
+    );
   }
   rows.push({ spans, bytes: payloads[0]!.length, decode: median(m.decode), gateway: median(m.gateway), http: median(m.http), grpc: median(m.grpc) });
 }

@@ -15,10 +15,20 @@ async function worker(id: number): Promise<void> {
   for (let i = id; Date.now() < deadline; i++) {
     const body = bodies[i % bodies.length]!;
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'Content-Type': contentType, 'Content-Encoding': 'snappy', 'Content-Length': body.length } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          agent,
+          headers: { 'Content-Type': contentType, 'Content-Encoding': 'snappy', 'Content-Length': body.length },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });

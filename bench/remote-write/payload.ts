@@ -12,7 +12,10 @@ export function remoteWriteBodies(series: number, seed: number): { v1: Buffer; v
     ['mode', ['idle', 'user', 'system', 'iowait'][i % 4]!],
   ];
   const v1 = prometheus.WriteRequest.encode({
-    timeseries: Array.from({ length: series }, (_, i) => ({ labels: labelsOf(i).map(([name, value]) => ({ name, value })), samples: [{ value: i * 1.5 + seed, timestamp: now }] })),
+    timeseries: Array.from({ length: series }, (_, i) => ({
+      labels: labelsOf(i).map(([name, value]) => ({ name, value })),
+      samples: [{ value: i * 1.5 + seed, timestamp: now }],
+    })),
   }).finish();
   const symbols = [''];
   const index = new Map<string, number>([['', 0]]);
@@ -25,7 +28,10 @@ export function remoteWriteBodies(series: number, seed: number): { v1: Buffer; v
     }
     return r;
   };
-  const timeseries = Array.from({ length: series }, (_, i) => ({ labelsRefs: labelsOf(i).flatMap(([n, v]) => [ref(n), ref(v)]), samples: [{ value: i * 1.5 + seed, timestamp: now }] }));
+  const timeseries = Array.from({ length: series }, (_, i) => ({
+    labelsRefs: labelsOf(i).flatMap(([n, v]) => [ref(n), ref(v)]),
+    samples: [{ value: i * 1.5 + seed, timestamp: now }],
+  }));
   const v2 = io.prometheus.write.v2.Request.encode({ symbols, timeseries }).finish();
   return { v1: compressSync(Buffer.from(v1)), v2: compressSync(Buffer.from(v2)) };
 }

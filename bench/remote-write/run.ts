@@ -46,7 +46,14 @@ async function httpToBus(version: '1.0' | '2.0'): Promise<number> {
   const receiver = remoteWriteFactory.create(settings, remoteWriteFactory.configSchema.parse({ listen: '127.0.0.1:0' }));
   await receiver.start();
   const cpu0 = process.cpuUsage();
-  const { stdout } = await execFileP(process.execPath, [path.join(repoRoot, 'dist/bench/remote-write/load.js'), receiver.listening!()[0]!.url, version, String(SERIES), String(LOAD_MS), '8']);
+  const { stdout } = await execFileP(process.execPath, [
+    path.join(repoRoot, 'dist/bench/remote-write/load.js'),
+    receiver.listening!()[0]!.url,
+    version,
+    String(SERIES),
+    String(LOAD_MS),
+    '8',
+  ]);
   const cpu = process.cpuUsage(cpu0);
   await receiver.shutdown();
   await bus.close();
@@ -57,7 +64,11 @@ async function httpToBus(version: '1.0' | '2.0'): Promise<number> {
 
 /** Samples/s from the bus into ClickHouse (the embedded engine, a server process of its own), one consumer. */
 async function busToClickHouse(version: '1.0' | '2.0'): Promise<number> {
-  const engine = new ManagedClickHouse({ dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-bench-rw-')), logger: pino({ level: 'warn' }), limits: serviceSchema.parse({}).clickhouse.query_limits });
+  const engine = new ManagedClickHouse({
+    dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-bench-rw-')),
+    logger: pino({ level: 'warn' }),
+    limits: serviceSchema.parse({}).clickhouse.query_limits,
+  });
   await engine.start();
   const store = openStore({ url: engine.writerUrl() });
   await store.ping();
@@ -65,7 +76,10 @@ async function busToClickHouse(version: '1.0' | '2.0'): Promise<number> {
   const bus = newBus();
   await bus.ensureTopics([{ name: 'prometheus_remote_write', partitions: 1 }]);
   const header = { 'airdig.rw.proto': version === '1.0' ? 'prometheus.WriteRequest' : 'io.prometheus.write.v2.Request' };
-  const messages = Array.from({ length: SINK_REQUESTS }, (_, i) => ({ value: uncompressSync(remoteWriteBodies(SERIES, i)[version === '1.0' ? 'v1' : 'v2'], { asBuffer: true }) as Buffer, headers: header }));
+  const messages = Array.from({ length: SINK_REQUESTS }, (_, i) => ({
+    value: uncompressSync(remoteWriteBodies(SERIES, i)[version === '1.0' ? 'v1' : 'v2'], { asBuffer: true }) as Buffer,
+    headers: header,
+  }));
   const settings = componentSettings(promSamplesFactory, bus, store);
   const sink = promSamplesFactory.create(settings, promSamplesFactory.configSchema.parse({ max_batch: 10 }));
   await sink.start();
@@ -91,7 +105,10 @@ const verdict: string[] = [];
 const f = (n: number) => Math.round(n).toLocaleString('en');
 for (const version of ['1.0', '2.0'] as const) {
   const bodies = Array.from({ length: 8 }, (_, i) => remoteWriteBodies(SERIES, i)[version === '1.0' ? 'v1' : 'v2']);
-  const decodeOne = version === '1.0' ? (b: Buffer) => prometheus.WriteRequest.decode(uncompressSync(b, { asBuffer: true }) as Buffer) : (b: Buffer) => io.prometheus.write.v2.Request.decode(uncompressSync(b, { asBuffer: true }) as Buffer);
+  const decodeOne =
+    version === '1.0'
+      ? (b: Buffer) => prometheus.WriteRequest.decode(uncompressSync(b, { asBuffer: true }) as Buffer)
+      : (b: Buffer) => io.prometheus.write.v2.Request.decode(uncompressSync(b, { asBuffer: true }) as Buffer);
   const ref: number[] = [];
   const http: number[] = [];
   for (let run = 0; run < RUNS; run++) {
@@ -102,7 +119,9 @@ for (const version of ['1.0', '2.0'] as const) {
   const sink = await busToClickHouse(version);
   console.log(`${version}: bus → ClickHouse ${f(sink)} samples/s`);
   verdict.push(`${version} ${median(http) >= 1_000_000 ? 'met' : 'not met'} (${f(median(http))} samples/s per core)`);
-  rows.push(`| ${version} | ${f(bodies[0]!.length)} | ${f(median(ref))} | ${f(median(http))} | ${(median(http) / median(ref)).toFixed(2)}× | ${f(sink)} | ${(sink / median(ref)).toFixed(2)}× |`);
+  rows.push(
+    `| ${version} | ${f(bodies[0]!.length)} | ${f(median(ref))} | ${f(median(http))} | ${(median(http) / median(ref)).toFixed(2)}× | ${f(sink)} | ${(sink / median(ref)).toFixed(2)}× |`,
+  );
 }
 const md = `## remote-write — ${new Date().toISOString().slice(0, 10)}
 

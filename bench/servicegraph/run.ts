@@ -37,14 +37,65 @@ function payloads(): Uint8Array[] {
         b.writeUInt32BE(n * 4 + k + 1, 4);
         return b;
       };
-      const attrs = [{ key: 'http.request.method', value: { stringValue: 'GET' } }, { key: 'url.path', value: { stringValue: `/items/${t}` } }, { key: 'http.response.status_code', value: { intValue: 200 } }];
-      web.push({ traceId, spanId: id(0), name: 'GET /', kind: 2, startTimeUnixNano: Number(now), endTimeUnixNano: Number(now + 5_000_000n), attributes: attrs });
-      web.push({ traceId, spanId: id(1), parentSpanId: id(0), name: 'GET api', kind: 3, startTimeUnixNano: Number(now), endTimeUnixNano: Number(now + 4_000_000n), attributes: attrs });
-      api.push({ traceId, spanId: id(2), parentSpanId: id(1), name: 'GET /items', kind: 2, startTimeUnixNano: Number(now), endTimeUnixNano: Number(now + 3_000_000n), attributes: attrs });
-      api.push({ traceId, spanId: id(3), parentSpanId: id(2), name: 'SELECT', kind: 3, startTimeUnixNano: Number(now), endTimeUnixNano: Number(now + 1_000_000n), attributes: [{ key: 'db.system', value: { stringValue: 'postgresql' } }] });
+      const attrs = [
+        { key: 'http.request.method', value: { stringValue: 'GET' } },
+        { key: 'url.path', value: { stringValue: `/items/${t}` } },
+        { key: 'http.response.status_code', value: { intValue: 200 } },
+      ];
+      web.push({
+        traceId,
+        spanId: id(0),
+        name: 'GET /',
+        kind: 2,
+        startTimeUnixNano: Number(now),
+        endTimeUnixNano: Number(now + 5_000_000n),
+        attributes: attrs,
+      });
+      web.push({
+        traceId,
+        spanId: id(1),
+        parentSpanId: id(0),
+        name: 'GET api',
+        kind: 3,
+        startTimeUnixNano: Number(now),
+        endTimeUnixNano: Number(now + 4_000_000n),
+        attributes: attrs,
+      });
+      api.push({
+        traceId,
+        spanId: id(2),
+        parentSpanId: id(1),
+        name: 'GET /items',
+        kind: 2,
+        startTimeUnixNano: Number(now),
+        endTimeUnixNano: Number(now + 3_000_000n),
+        attributes: attrs,
+      });
+      api.push({
+        traceId,
+        spanId: id(3),
+        parentSpanId: id(2),
+        name: 'SELECT',
+        kind: 3,
+        startTimeUnixNano: Number(now),
+        endTimeUnixNano: Number(now + 1_000_000n),
+        attributes: [{ key: 'db.system', value: { stringValue: 'postgresql' } }],
+      });
     }
-    const res = (service: string) => ({ attributes: [{ key: 'service.name', value: { stringValue: service } }, { key: 'host.name', value: { stringValue: 'ip-10-0-0-1' } }] });
-    out.push(ExportTraceServiceRequest.encode({ resourceSpans: [{ resource: res('web'), scopeSpans: [{ spans: web }] }, { resource: res('api'), scopeSpans: [{ spans: api }] }] }).finish());
+    const res = (service: string) => ({
+      attributes: [
+        { key: 'service.name', value: { stringValue: service } },
+        { key: 'host.name', value: { stringValue: 'ip-10-0-0-1' } },
+      ],
+    });
+    out.push(
+      ExportTraceServiceRequest.encode({
+        resourceSpans: [
+          { resource: res('web'), scopeSpans: [{ spans: web }] },
+          { resource: res('api'), scopeSpans: [{ spans: api }] },
+        ],
+      }).finish(),
+    );
   }
   return out;
 }
@@ -72,7 +123,23 @@ function memoryPer100k(): number {
   const clock = new ManualClock(0);
   const graph = new ServiceGraph({ clock, ttlMs: 60_000, maxItems: 200_000, emit: () => {} });
   const clientOnly = ExportTraceServiceRequest.encode({
-    resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'web' } }] }, scopeSpans: [{ spans: Array.from({ length: 1_000 }, (_, i) => ({ traceId: Buffer.alloc(16, 1), spanId: Buffer.from(i.toString(16).padStart(16, '0'), 'hex'), kind: 3, name: 'GET api', startTimeUnixNano: 1, endTimeUnixNano: 2 })) }] }],
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'web' } }] },
+        scopeSpans: [
+          {
+            spans: Array.from({ length: 1_000 }, (_, i) => ({
+              traceId: Buffer.alloc(16, 1),
+              spanId: Buffer.from(i.toString(16).padStart(16, '0'), 'hex'),
+              kind: 3,
+              name: 'GET api',
+              startTimeUnixNano: 1,
+              endTimeUnixNano: 2,
+            })),
+          },
+        ],
+      },
+    ],
   }).finish();
   global.gc?.();
   const before = process.memoryUsage().heapUsed;
@@ -94,7 +161,11 @@ async function receiptToQueryable(samples: number): Promise<number[]> {
     query: '',
     admin: '',
   });
-  const runtime = new Runtime(resolveConfig(raw, defaultRegistry()), { logger: pino({ level: 'silent' }), metrics: new PipelineMetrics(new Registry()), migrationsDir: path.join(repoRoot, 'schemas/clickhouse') });
+  const runtime = new Runtime(resolveConfig(raw, defaultRegistry()), {
+    logger: pino({ level: 'silent' }),
+    metrics: new PipelineMetrics(new Registry()),
+    migrationsDir: path.join(repoRoot, 'schemas/clickhouse'),
+  });
   await runtime.start();
   const url = runtime.listening().find((l) => l.name === 'otlp http')!.url;
   const out: number[] = [];
@@ -105,8 +176,34 @@ async function receiptToQueryable(samples: number): Promise<number[]> {
       const now = BigInt(Date.now()) * 1_000_000n;
       const body = ExportTraceServiceRequest.encode({
         resourceSpans: [
-          { resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench-client' } }] }, scopeSpans: [{ spans: [{ traceId, spanId: Buffer.alloc(8, 1), kind: 3, name: 'call', startTimeUnixNano: Number(now), endTimeUnixNano: Number(now + 1_000_000n) }] }] },
-          { resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench-server' } }] }, scopeSpans: [{ spans: [{ traceId, spanId: Buffer.alloc(8, 2), parentSpanId: Buffer.alloc(8, 1), kind: 2, name: 'serve', startTimeUnixNano: Number(now), endTimeUnixNano: Number(now + 1_000_000n) }] }] },
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench-client' } }] },
+            scopeSpans: [
+              {
+                spans: [
+                  { traceId, spanId: Buffer.alloc(8, 1), kind: 3, name: 'call', startTimeUnixNano: Number(now), endTimeUnixNano: Number(now + 1_000_000n) },
+                ],
+              },
+            ],
+          },
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench-server' } }] },
+            scopeSpans: [
+              {
+                spans: [
+                  {
+                    traceId,
+                    spanId: Buffer.alloc(8, 2),
+                    parentSpanId: Buffer.alloc(8, 1),
+                    kind: 2,
+                    name: 'serve',
+                    startTimeUnixNano: Number(now),
+                    endTimeUnixNano: Number(now + 1_000_000n),
+                  },
+                ],
+              },
+            ],
+          },
         ],
       }).finish();
       const started = performance.now();
@@ -114,7 +211,9 @@ async function receiptToQueryable(samples: number): Promise<number[]> {
       if (res.status !== 200) throw new Error(`OTLP answered ${res.status}`);
       const id = `${traceId.toString('hex')}${Buffer.alloc(8, 1).toString('hex')}`;
       for (;;) {
-        const rows = await (await runtime.store!.client.query({ query: `SELECT count() AS n FROM edge_facts WHERE id = '${id}'`, format: 'JSONEachRow' })).json<{ n: string }>();
+        const rows = await (
+          await runtime.store!.client.query({ query: `SELECT count() AS n FROM edge_facts WHERE id = '${id}'`, format: 'JSONEachRow' })
+        ).json<{ n: string }>();
         if (Number(rows[0]!.n) > 0) break;
         await new Promise((r) => setTimeout(r, 5));
       }

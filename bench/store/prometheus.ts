@@ -39,7 +39,9 @@ function prometheusBinary(): string {
 
 function cpuOf(pid: number): number {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
     return (Number(f[11]) + Number(f[12])) / CLOCK_TICK;
   } catch {
     return NaN;
@@ -103,7 +105,17 @@ async function startPrometheus(bin: string, dir: string, config: string): Promis
   const port = await freePort();
   const file = path.join(dir, 'prometheus.yml');
   writeFileSync(file, config);
-  const child = spawn(bin, [`--config.file=${file}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--web.enable-lifecycle', '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    bin,
+    [
+      `--config.file=${file}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--web.enable-lifecycle',
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
   child.stderr!.on('data', (d) => (err = (err + d).slice(-20_000)));
   const url = `http://127.0.0.1:${port}`;
@@ -172,7 +184,28 @@ interface StepResult {
 
 async function step(bin: string, version: '1.0' | '2.0', rate: number, index: number): Promise<StepResult> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'airdig-bench-prom-'));
-  const a = await startAirdig(['--data-dir', dataDir, '--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0', '--log-level', 'warn'], /^airdig: ready$/m, 120_000);
+  const a = await startAirdig(
+    [
+      '--data-dir',
+      dataDir,
+      '--admin',
+      '127.0.0.1:0',
+      '--query',
+      '127.0.0.1:0',
+      '--query-native',
+      '127.0.0.1:0',
+      '--otlp-grpc',
+      '127.0.0.1:0',
+      '--otlp-http',
+      '127.0.0.1:0',
+      '--remote-write',
+      '127.0.0.1:0',
+      '--log-level',
+      'warn',
+    ],
+    /^airdig: ready$/m,
+    120_000,
+  );
   const target = await startTarget(rate, index);
   const promDir = mkdtempSync(path.join(tmpdir(), 'airdig-bench-prometheus-'));
   const rw = `${a.url('remote write')}/api/v1/write`;
@@ -207,7 +240,12 @@ async function step(bin: string, version: '1.0' | '2.0', rate: number, index: nu
       await new Promise((r) => setTimeout(r, 2_000));
       pending = await prom.metric('prometheus_remote_storage_samples_pending');
       sent = await prom.metric('prometheus_remote_storage_samples_total');
-      if (pending === 0 && (await prom.metric('prometheus_remote_storage_highest_timestamp_in_seconds')) <= (await prom.metric('prometheus_remote_storage_queue_highest_sent_timestamp_seconds'))) break;
+      if (
+        pending === 0 &&
+        (await prom.metric('prometheus_remote_storage_highest_timestamp_in_seconds')) <=
+          (await prom.metric('prometheus_remote_storage_queue_highest_sent_timestamp_seconds'))
+      )
+        break;
     }
     await new Promise((r) => setTimeout(r, 3_000));
     sent = await prom.metric('prometheus_remote_storage_samples_total');
@@ -242,7 +280,9 @@ async function step(bin: string, version: '1.0' | '2.0', rate: number, index: nu
       keptUp: false,
     };
     r.keptUp = lagEnd <= MAX_LAG_S && lagGrowth <= MAX_LAG_S / 2 && failed === 0 && dropped === 0 && stored === sent && r.sentPerS >= rate * 0.95;
-    console.log(`  ${version} ${rate}/s: sent ${Math.round(r.sentPerS)}/s, lag median ${r.lagMedianS.toFixed(1)} s end ${lagEnd.toFixed(1)} s, failed ${failed}, dropped ${dropped}, stored ${stored} of ${sent}, AirDig ${r.airdigCpuPerS.toFixed(2)} CPU-s/s, engine ${r.engineCpuPerS.toFixed(2)}, Prometheus ${r.prometheusCpuPerS.toFixed(2)}: ${r.keptUp ? 'kept up' : 'NOT kept up'}`);
+    console.log(
+      `  ${version} ${rate}/s: sent ${Math.round(r.sentPerS)}/s, lag median ${r.lagMedianS.toFixed(1)} s end ${lagEnd.toFixed(1)} s, failed ${failed}, dropped ${dropped}, stored ${stored} of ${sent}, AirDig ${r.airdigCpuPerS.toFixed(2)} CPU-s/s, engine ${r.engineCpuPerS.toFixed(2)}, Prometheus ${r.prometheusCpuPerS.toFixed(2)}: ${r.keptUp ? 'kept up' : 'NOT kept up'}`,
+    );
     return r;
   } finally {
     await prom.stop();
@@ -264,9 +304,13 @@ async function main(): Promise<void> {
     }
   }
   const best = (v: string) => results.filter((r) => r.version === v && r.keptUp).reduce((m, r) => Math.max(m, r.offered), 0);
-  const rows = results.map((r) =>
-    `| ${r.version} | ${r.offered.toLocaleString('en')} | ${Math.round(r.sentPerS).toLocaleString('en')} | ${r.lagMedianS.toFixed(1)} / ${r.lagEndS.toFixed(1)} | ${r.failed} / ${r.dropped} | ${r.stored.toLocaleString('en')} of ${r.sent.toLocaleString('en')} | ${r.airdigCpuPerS.toFixed(2)} | ${Math.round(r.sentPerS / r.airdigCpuPerS).toLocaleString('en')} | ${r.engineCpuPerS.toFixed(2)} | ${r.prometheusCpuPerS.toFixed(2)} | ${r.shards} | ${r.keptUp ? 'yes' : '**no**'} |`);
-  writeResults('store-prometheus', `## store / a real Prometheus remote-writing to \`airdig run\` (${new Date().toISOString().slice(0, 10)})
+  const rows = results.map(
+    (r) =>
+      `| ${r.version} | ${r.offered.toLocaleString('en')} | ${Math.round(r.sentPerS).toLocaleString('en')} | ${r.lagMedianS.toFixed(1)} / ${r.lagEndS.toFixed(1)} | ${r.failed} / ${r.dropped} | ${r.stored.toLocaleString('en')} of ${r.sent.toLocaleString('en')} | ${r.airdigCpuPerS.toFixed(2)} | ${Math.round(r.sentPerS / r.airdigCpuPerS).toLocaleString('en')} | ${r.engineCpuPerS.toFixed(2)} | ${r.prometheusCpuPerS.toFixed(2)} | ${r.shards} | ${r.keptUp ? 'yes' : '**no**'} |`,
+  );
+  writeResults(
+    'store-prometheus',
+    `## store / a real Prometheus remote-writing to \`airdig run\` (${new Date().toISOString().slice(0, 10)})
 
 ${machine()}. Prometheus ${PROMETHEUS_MODULE.split('@')[1]} built from the Go module proxy scrapes a generated target (${LABELS} labels a series) every second and remote-writes to \`airdig run\` on its embedded default (all default components: the prometheus_samples sink and the health processor both read every sample). ${STEP_S} s a step after 10 s of warm-up; then scraping stops, the queue drains, and \`count()\` of prom_samples is compared with Prometheus' \`prometheus_remote_storage_samples_total\`. CPU is CPU-seconds per second of wall time. Kept up: lag ≤ ${MAX_LAG_S} s at the end and not growing, nothing failed or dropped, stored = sent, ≥ 95 % of the offered rate sent.
 
@@ -274,7 +318,8 @@ ${machine()}. Prometheus ${PROMETHEUS_MODULE.split('@')[1]} built from the Go mo
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 ${rows.join('\n')}
 
-Highest rate kept up: ${VERSIONS.map((v) => `${v}: ${best(v).toLocaleString('en')} samples/s`).join('; ')}. (\`npm run bench:prometheus\`; BENCH_RATES, BENCH_STEP_S, BENCH_VERSIONS.)`);
+Highest rate kept up: ${VERSIONS.map((v) => `${v}: ${best(v).toLocaleString('en')} samples/s`).join('; ')}. (\`npm run bench:prometheus\`; BENCH_RATES, BENCH_STEP_S, BENCH_VERSIONS.)`,
+  );
   console.log('written to bench/RESULTS.md');
 }
 

@@ -49,7 +49,9 @@ interface Scenario {
 }
 
 function serverCpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICK; // utime, stime (fields 14 and 15)
 }
 
@@ -83,7 +85,7 @@ async function viaSink(s: Scenario, store: Store, pid: number): Promise<Measured
   const t0 = performance.now();
   await bus.producer().send(s.topic, messages);
   const deadline = Date.now() + 300_000;
-  for (let n = 0; (n = await count(store, s.countTable)) < s.countRows; ) {
+  for (let n = 0; (n = await count(store, s.countTable)) < s.countRows;) {
     if (Date.now() > deadline) throw new Error(`${s.name}: ${n} of ${s.countRows} rows in ${s.countTable} after 300 s`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -99,7 +101,15 @@ async function plainInsert(s: Scenario, store: Store, pid: number): Promise<Meas
   const byTable = new Map<string, object[]>();
   const rowsOf = s.rowsOf();
   s.messages().forEach((m, i) => {
-    const record = { topic: s.topic, partition: 0, offset: i, key: null, value: m.value, headers: m.headers ?? {}, timestamp: Date.now() } as unknown as BusRecord;
+    const record = {
+      topic: s.topic,
+      partition: 0,
+      offset: i,
+      key: null,
+      value: m.value,
+      headers: m.headers ?? {},
+      timestamp: Date.now(),
+    } as unknown as BusRecord;
     for (const [t, rows] of rowsOf(record)) {
       let list = byTable.get(t);
       if (!list) byTable.set(t, (list = []));
@@ -186,8 +196,14 @@ function scenarios(): Scenario[] {
       messages: () =>
         Array.from({ length: edges }, (_, i) => {
           const e: EdgeFact = {
-            id: `e${i}`, ts_ms: now + i, trace_id: (i + 1).toString(16).padStart(32, '0'), ...edgeSides(`svc-${i % 7}`, `ns-${i % 3}`, `svc-${(i + 1) % 7}`, `ns-${(i + 1) % 3}`),
-            connection_type: i % 5 === 0 ? 'database' : '', failed: i % 13 === 0, latency_ms: (i % 200) / 3, client_latency_ms: (i % 200) / 2,
+            id: `e${i}`,
+            ts_ms: now + i,
+            trace_id: (i + 1).toString(16).padStart(32, '0'),
+            ...edgeSides(`svc-${i % 7}`, `ns-${i % 3}`, `svc-${(i + 1) % 7}`, `ns-${(i + 1) % 3}`),
+            connection_type: i % 5 === 0 ? 'database' : '',
+            failed: i % 13 === 0,
+            latency_ms: (i % 200) / 3,
+            client_latency_ms: (i % 200) / 2,
           };
           return { value: edgeCodec.encode(e), key: edgeKey(e) };
         }),
@@ -236,7 +252,10 @@ for (const s of scenarios().filter((x) => !only || only.includes(x.name))) {
     `| ${s.name} | ${f(s.units)} ${s.unit} | ${f(median(perAirdig))} (${spread(perAirdig)}) | ${f(median(serverPer))} | ${f(median(perTotal))} | ${f(median(ceilTotal))} | ${ratio.toFixed(2)}× | ${f(median(wall))} |`,
   );
   const target = s.name === 'prom_samples' ? 500_000 : s.name === 'otel_traces' ? 200_000 : undefined;
-  if (target) verdicts.push(`- ${s.name}: ${f(median(perAirdig))} ${s.unit} per AirDig CPU-second (target ${f(target)}: ${median(perAirdig) >= target ? 'met' : 'not met'}); ${(ratio * 100).toFixed(0)} % of the ceiling (target 50 %: ${ratio >= 0.5 ? 'met' : 'not met'}).`);
+  if (target)
+    verdicts.push(
+      `- ${s.name}: ${f(median(perAirdig))} ${s.unit} per AirDig CPU-second (target ${f(target)}: ${median(perAirdig) >= target ? 'met' : 'not met'}); ${(ratio * 100).toFixed(0)} % of the ceiling (target 50 %: ${ratio >= 0.5 ? 'met' : 'not met'}).`,
+    );
 }
 await store.close();
 await engine.stop();

@@ -42,7 +42,11 @@ const PATHS: Record<string, string> = { cloudtrail: '/v1/cloudtrail', tfstate: '
 async function post(url: string, path: string, body: Buffer, token: string | undefined): Promise<{ ok: boolean; text: string }> {
   const gzip = body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b;
   const target = new URL(path, url);
-  const res = await fetchAirdig(target, { method: 'POST', body, headers: { 'Content-Type': gzip ? 'application/gzip' : 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) } });
+  const res = await fetchAirdig(target, {
+    method: 'POST',
+    body,
+    headers: { 'Content-Type': gzip ? 'application/gzip' : 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+  });
   const text = await res.text();
   if (res.ok) return { ok: true, text };
   let message = text;
@@ -93,7 +97,21 @@ async function readStdin(): Promise<string> {
 }
 
 export async function runScan(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(args, { ...common, out: { type: 'string' }, region: { type: 'string' }, endpoint: { type: 'string' }, file: { type: 'string' }, cluster: { type: 'string' }, 'aws-account': { type: 'string' }, kubeconfig: { type: 'string' }, context: { type: 'string' } }, SCAN_HELP);
+  const { values, positionals } = parseCommand(
+    args,
+    {
+      ...common,
+      out: { type: 'string' },
+      region: { type: 'string' },
+      endpoint: { type: 'string' },
+      file: { type: 'string' },
+      cluster: { type: 'string' },
+      'aws-account': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+    },
+    SCAN_HELP,
+  );
   if (values.help) {
     console.log(SCAN_HELP);
     return 0;
@@ -101,7 +119,10 @@ export async function runScan(args: string[]): Promise<number> {
   let bodies: ScanBody[];
   let problems = 0;
   if (positionals[0] === 'aws') {
-    const regions = (values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+    const regions = (values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? '')
+      .split(',')
+      .map((r) => r.trim())
+      .filter(Boolean);
     if (regions.length === 0) throw new UsageError(`scan aws: no region: give --region or set AWS_REGION\n\n${SCAN_HELP}`);
     bodies = await scanAws({ regions, endpoint: values.endpoint });
     for (const b of bodies) {
@@ -121,7 +142,9 @@ export async function runScan(args: string[]): Promise<number> {
       text = await listClusterObjects(target);
     } else text = await readStdin();
     const { body, skipped } = scanK8sJson(text, { cluster, awsAccount: values['aws-account'] });
-    process.stderr.write(`scan k8s ${body.scan.cluster || '(no --cluster)'}: ${body.resources.length} resources, ${body.scan.completeness}${skipped.length ? `, ${skipped.length} items of other kinds skipped` : ''}\n`);
+    process.stderr.write(
+      `scan k8s ${body.scan.cluster || '(no --cluster)'}: ${body.resources.length} resources, ${body.scan.completeness}${skipped.length ? `, ${skipped.length} items of other kinds skipped` : ''}\n`,
+    );
     bodies = [body];
   } else {
     throw new UsageError(`scan: say what to scan: aws or k8s\n\n${SCAN_HELP}`);

@@ -124,7 +124,15 @@ export function loadConfig(values: Record<string, string | boolean | undefined>)
     const v = values[flag];
     if (typeof v !== 'string') continue;
     const [outer, inner] = key.split('.');
-    overrides[outer!] = key === 'only' ? v.split(',').map((s) => s.trim()).filter(Boolean) : inner ? { [inner]: v } : v;
+    overrides[outer!] =
+      key === 'only'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : inner
+          ? { [inner]: v }
+          : v;
   }
   try {
     return resolveConfig(withServiceOverrides(readConfigFile(file), overrides), defaultRegistry());
@@ -132,10 +140,12 @@ export function loadConfig(values: Record<string, string | boolean | undefined>)
     // A problem with a value the user gave as a flag is named by that flag.
     if (!(err instanceof ConfigError)) throw err;
     const given = Object.entries(SERVICE_FLAGS).filter(([, flag]) => typeof values[flag] === 'string');
-    throw new ConfigError(err.issues.map((issue) => {
-      const hit = given.find(([key]) => issue.startsWith(`service.${key}:`) || issue.startsWith(`service.${key}[`));
-      return hit ? `--${hit[1]}${issue.slice(`service.${hit[0]}`.length)}` : issue;
-    }));
+    throw new ConfigError(
+      err.issues.map((issue) => {
+        const hit = given.find(([key]) => issue.startsWith(`service.${key}:`) || issue.startsWith(`service.${key}[`));
+        return hit ? `--${hit[1]}${issue.slice(`service.${hit[0]}`.length)}` : issue;
+      }),
+    );
   }
 }
 
@@ -144,7 +154,9 @@ function withListenHint(err: unknown, service: AirdigConfig['service']): unknown
   if (!(err instanceof ListenError)) return err;
   const key = (Object.keys(SERVICE_FLAGS) as (keyof typeof SERVICE_FLAGS)[]).find((k) => (service as Record<string, unknown>)[k] === err.address);
   if (!key) return err;
-  return new Error(`${err.message}: another process holds it; stop that one, or move this listener with --${SERVICE_FLAGS[key]} ADDR (port 0 picks a free one, "" switches it off)`);
+  return new Error(
+    `${err.message}: another process holds it; stop that one, or move this listener with --${SERVICE_FLAGS[key]} ADDR (port 0 picks a free one, "" switches it off)`,
+  );
 }
 
 /** A line of the start-up summary: the name in a column of 12, one space, what it is. */
@@ -212,10 +224,14 @@ async function run(args: string[]): Promise<number> {
       throw withListenHint(err, config.service);
     });
     servers.push(q);
-    for (const e of q.endpoints) say(row(e.name, `${e.url}${e.name === 'query' ? '/?query=SELECT+1  (ClickHouse HTTP interface, read-only)' : '  (ClickHouse native protocol, read-only)'}`));
+    for (const e of q.endpoints)
+      say(
+        row(e.name, `${e.url}${e.name === 'query' ? '/?query=SELECT+1  (ClickHouse HTTP interface, read-only)' : '  (ClickHouse native protocol, read-only)'}`),
+      );
   } else say(row('query', `your ClickHouse server (${redact(config.service.clickhouse.url)})`));
   for (const l of runtime.listening()) say(row(l.name, l.url));
-  for (const c of config.components) say(row(c.kind, `${c.id}${c.consumes.length ? `  ← ${c.consumes.join(', ')}` : ''}${c.produces.length ? `  → ${c.produces.join(', ')}` : ''}`));
+  for (const c of config.components)
+    say(row(c.kind, `${c.id}${c.consumes.length ? `  ← ${c.consumes.join(', ')}` : ''}${c.produces.length ? `  → ${c.produces.join(', ')}` : ''}`));
   say('airdig: ready');
   await finished;
   say('airdig: stopped');
@@ -266,7 +282,11 @@ async function runClickhouse(args: string[]): Promise<number> {
 }
 
 async function runMigrate(args: string[]): Promise<number> {
-  const { values } = parse(args, { config: RUN_OPTIONS.config, 'data-dir': RUN_OPTIONS['data-dir'], clickhouse: RUN_OPTIONS.clickhouse, help: RUN_OPTIONS.help }, 'migrate');
+  const { values } = parse(
+    args,
+    { config: RUN_OPTIONS.config, 'data-dir': RUN_OPTIONS['data-dir'], clickhouse: RUN_OPTIONS.clickhouse, help: RUN_OPTIONS.help },
+    'migrate',
+  );
   if (values.help) {
     console.log(HELP.migrate);
     return 0;
@@ -303,7 +323,9 @@ async function runQuery(args: string[]): Promise<number> {
   const sql = positionals.join(' ').trim();
   if (!sql) throw new UsageError(`query: no SQL given\n\n${HELP.query}`);
   const target = new URL(values.url ?? values.clickhouse ?? 'http://127.0.0.1:8123');
-  const auth = target.username ? `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}` : undefined;
+  const auth = target.username
+    ? `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}`
+    : undefined;
   target.username = '';
   target.password = '';
   target.searchParams.set('default_format', values.format ?? 'TabSeparated');

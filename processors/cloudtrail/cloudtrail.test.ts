@@ -21,24 +21,74 @@ test('identity: Lambda version suffixes, qualified ARNs, EKS and ECS CreateClust
   assert.equal(baseEventName('lambda.amazonaws.com', 'UpdateFunctionCode20150331v2'), 'UpdateFunctionCode');
   assert.equal(baseEventName('ec2.amazonaws.com', 'CreateVolume20150331'), 'CreateVolume20150331', 'only Lambda versions its names');
   const base = { eventID: 'e', eventTime: '2026-11-23T10:00:00Z', awsRegion: 'eu-west-1', recipientAccountId: '111122223333' };
-  assert.deepEqual(resolveResources({ ...base, eventSource: 'eks.amazonaws.com', eventName: 'CreateCluster', requestParameters: { name: 'prod' } }), ['arn:aws:eks:eu-west-1:111122223333:cluster/prod']);
-  assert.deepEqual(resolveResources({ ...base, eventSource: 'ecs.amazonaws.com', eventName: 'CreateCluster', requestParameters: { clusterName: 'batch' }, responseElements: { cluster: { clusterArn: 'arn:aws:ecs:eu-west-1:111122223333:cluster/batch' } } }), ['arn:aws:ecs:eu-west-1:111122223333:cluster/batch']);
-  assert.deepEqual(resolveResources({ ...base, eventSource: 'lambda.amazonaws.com', eventName: 'DeleteFunction20150331', requestParameters: { functionName: 'arn:aws:lambda:eu-west-1:111122223333:function:f:PROD' } }), ['arn:aws:lambda:eu-west-1:111122223333:function:f']);
-  assert.deepEqual(resolveResources({ ...base, eventSource: 'ec2.amazonaws.com', eventName: 'CreateSecurityGroup', requestParameters: { groupName: 'web' }, responseElements: { groupId: 'sg-1' } }), ['arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1']);
-  assert.deepEqual(resolveResources({ ...base, eventSource: 'ec2.amazonaws.com', eventName: 'CreateTags', requestParameters: { resourcesSet: { items: [{ resourceId: 'unknown-1' }] } } }), [], 'an id of no known shape is not guessed');
+  assert.deepEqual(resolveResources({ ...base, eventSource: 'eks.amazonaws.com', eventName: 'CreateCluster', requestParameters: { name: 'prod' } }), [
+    'arn:aws:eks:eu-west-1:111122223333:cluster/prod',
+  ]);
+  assert.deepEqual(
+    resolveResources({
+      ...base,
+      eventSource: 'ecs.amazonaws.com',
+      eventName: 'CreateCluster',
+      requestParameters: { clusterName: 'batch' },
+      responseElements: { cluster: { clusterArn: 'arn:aws:ecs:eu-west-1:111122223333:cluster/batch' } },
+    }),
+    ['arn:aws:ecs:eu-west-1:111122223333:cluster/batch'],
+  );
+  assert.deepEqual(
+    resolveResources({
+      ...base,
+      eventSource: 'lambda.amazonaws.com',
+      eventName: 'DeleteFunction20150331',
+      requestParameters: { functionName: 'arn:aws:lambda:eu-west-1:111122223333:function:f:PROD' },
+    }),
+    ['arn:aws:lambda:eu-west-1:111122223333:function:f'],
+  );
+  assert.deepEqual(
+    resolveResources({
+      ...base,
+      eventSource: 'ec2.amazonaws.com',
+      eventName: 'CreateSecurityGroup',
+      requestParameters: { groupName: 'web' },
+      responseElements: { groupId: 'sg-1' },
+    }),
+    ['arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1'],
+  );
+  assert.deepEqual(
+    resolveResources({
+      ...base,
+      eventSource: 'ec2.amazonaws.com',
+      eventName: 'CreateTags',
+      requestParameters: { resourcesSet: { items: [{ resourceId: 'unknown-1' }] } },
+    }),
+    [],
+    'an id of no known shape is not guessed',
+  );
   assert.deepEqual(resolveResources({ ...base, eventSource: 'ec2.amazonaws.com', eventName: 'AuthorizeSecurityGroupIngress', requestParameters: null }), []);
 });
 
 test('records: actor, read-only and error kept; a record without eventID is named, the rest kept', () => {
-  const e = changeEvent({ eventID: 'x', eventTime: '2026-11-23T10:00:00Z', eventSource: 'ec2.amazonaws.com', eventName: 'DescribeVpcs', userIdentity: { type: 'Root', arn: 'arn:aws:iam::1:root' }, errorCode: 'AccessDenied' });
+  const e = changeEvent({
+    eventID: 'x',
+    eventTime: '2026-11-23T10:00:00Z',
+    eventSource: 'ec2.amazonaws.com',
+    eventName: 'DescribeVpcs',
+    userIdentity: { type: 'Root', arn: 'arn:aws:iam::1:root' },
+    errorCode: 'AccessDenied',
+  });
   assert.deepEqual([e.actor, e.actor_type, e.read_only, e.error_code], ['arn:aws:iam::1:root', 'Root', true, 'AccessDenied']);
-  const { records, errors } = parseCloudTrailBody(Buffer.from(JSON.stringify({ Records: [{ eventTime: 'now' }, { eventID: 'a', eventTime: '2026-11-23T10:00:00Z', eventSource: 's', eventName: 'n' }, 'text'] })));
+  const { records, errors } = parseCloudTrailBody(
+    Buffer.from(
+      JSON.stringify({ Records: [{ eventTime: 'now' }, { eventID: 'a', eventTime: '2026-11-23T10:00:00Z', eventSource: 's', eventName: 'n' }, 'text'] }),
+    ),
+  );
   assert.equal(records.length, 1);
   assert.deepEqual(errors, ['Records[0]: not a CloudTrail record: no "eventID"', 'Records[2]: not a JSON object']);
   assert.throws(() => parseCloudTrailBody(Buffer.from('{"Records": {"eventID": "a"}}')), /"Records" is object, not an array/);
   assert.throws(() => parseCloudTrailBody(Buffer.from('<xml/>')), /CloudTrail body is not JSON/);
   assert.throws(() => parseCloudTrailBody(gzipSync(file('cloudtrail-s3.json')).subarray(0, 500)), /broken gzip CloudTrail body/);
-  assert.deepEqual(parseCloudTrailBody(Buffer.from(JSON.stringify({ 'detail-type': 'EC2 Instance State-change Notification', detail: {} }))).errors, ['body: EventBridge event of detail-type "EC2 Instance State-change Notification"; only "AWS API Call via CloudTrail" carries a CloudTrail record']);
+  assert.deepEqual(parseCloudTrailBody(Buffer.from(JSON.stringify({ 'detail-type': 'EC2 Instance State-change Notification', detail: {} }))).errors, [
+    'body: EventBridge event of detail-type "EC2 Instance State-change Notification"; only "AWS API Call via CloudTrail" carries a CloudTrail record',
+  ]);
 });
 
 let store: Store;
@@ -49,7 +99,9 @@ test.after(() => store.close());
 
 test('golden: an S3 log file (gzip) and EventBridge events through POST /v1/cloudtrail give exactly the expected change_events, each event once', async () => {
   const bus = new MemoryBus();
-  await bus.ensureTopics(['cloudtrail_events', 'airdig.changes', 'airdig.dlq', 'otlp_spans', 'otlp_metrics', 'otlp_logs', 'falco_events'].map((name) => ({ name, partitions: 3 })));
+  await bus.ensureTopics(
+    ['cloudtrail_events', 'airdig.changes', 'airdig.dlq', 'otlp_spans', 'otlp_metrics', 'otlp_logs', 'falco_events'].map((name) => ({ name, partitions: 3 })),
+  );
   const changesSettings = componentSettings(changesFactory, bus, store);
   const components: Component[] = [changeEventsFactory.create(componentSettings(changeEventsFactory, bus, store), changeEventsFactory.configSchema.parse({}))];
   const processor = changesFactory.create(changesSettings, changesFactory.configSchema.parse({}));
@@ -58,7 +110,8 @@ test('golden: an S3 log file (gzip) and EventBridge events through POST /v1/clou
   const receiver = await startHttpReceivers(bus, store);
   components.push(...receiver.receivers);
   const url = receiver.urls.cloudtrail!;
-  const post = (body: Buffer | string, type = 'application/json', extra: Record<string, string> = {}) => fetch(url, { method: 'POST', headers: { 'Content-Type': type, ...extra }, body });
+  const post = (body: Buffer | string, type = 'application/json', extra: Record<string, string> = {}) =>
+    fetch(url, { method: 'POST', headers: { 'Content-Type': type, ...extra }, body });
   try {
     // As AWS stores it in S3 (…_CloudTrail_eu-west-1_20261123T1000Z_x.json.gz), posted as it is.
     const s3 = await post(gzipSync(file('cloudtrail-s3.json')), 'application/gzip');
@@ -83,16 +136,33 @@ test('golden: an S3 log file (gzip) and EventBridge events through POST /v1/clou
       assert.match(((await r.json()) as { message: string }).message, message);
     }
 
-    const expected = file('expected-change-events.jsonl').toString().trim().split('\n').map((l) => JSON.parse(l));
-    const rows = await waitFor(async () => {
-      const r = await (await store.client.query({ query: 'SELECT event_id, ts, event_name, actor, actor_type, region, resource_ids, read_only, error_code FROM change_events ORDER BY event_id', format: 'JSONEachRow' })).json();
-      return r.length === expected.length ? r : undefined;
-    }, 10_000, `${expected.length} change events`);
+    const expected = file('expected-change-events.jsonl')
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const rows = await waitFor(
+      async () => {
+        const r = await (
+          await store.client.query({
+            query: 'SELECT event_id, ts, event_name, actor, actor_type, region, resource_ids, read_only, error_code FROM change_events ORDER BY event_id',
+            format: 'JSONEachRow',
+          })
+        ).json();
+        return r.length === expected.length ? r : undefined;
+      },
+      10_000,
+      `${expected.length} change events`,
+    );
     assert.deepEqual(rows, expected);
     const log = await (await store.client.query({ query: 'SELECT count() AS n FROM change_event_log', format: 'JSONEachRow' })).json<{ n: string }>();
     assert.ok(Number(log[0]!.n) >= expected.length);
     // 36 records in: 17 events, one repeated in the file, one again from EventBridge, the whole file again.
-    await waitFor(async () => /airdig_component_received_total\{component="changes",kind="processor"\} 36/.test(await changesSettings.registry.metrics()), 10_000, 'all 36 records processed');
+    await waitFor(
+      async () => /airdig_component_received_total\{component="changes",kind="processor"\} 36/.test(await changesSettings.registry.metrics()),
+      10_000,
+      'all 36 records processed',
+    );
     const metrics = await changesSettings.registry.metrics();
     assert.match(metrics, /airdig_component_noted_total\{component="changes",kind="processor",reason="no_resource"\} 3/);
     assert.match(metrics, /airdig_component_noted_total\{component="changes",kind="processor",reason="duplicate"\} 19/);

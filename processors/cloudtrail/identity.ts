@@ -29,17 +29,35 @@ const ec2: Record<string, Lookup[]> = {
   StopInstances: [['request.instancesSet.items[].instanceId', 'ec2']],
   StartInstances: [['request.instancesSet.items[].instanceId', 'ec2']],
   RebootInstances: [['request.instancesSet.items[].instanceId', 'ec2']],
-  ModifyInstanceAttribute: [['request.instanceId', 'ec2'], ['request.groupSet.items[].groupId', 'ec2']],
+  ModifyInstanceAttribute: [
+    ['request.instanceId', 'ec2'],
+    ['request.groupSet.items[].groupId', 'ec2'],
+  ],
   ModifyInstanceMetadataOptions: [['request.instanceId', 'ec2']],
   CreateVolume: [['response.volumeId', 'ec2']],
   DeleteVolume: [['request.volumeId', 'ec2']],
-  ModifyVolume: [['request.ModifyVolumeRequest.VolumeId', 'ec2'], ['request.volumeId', 'ec2']],
-  AttachVolume: [['request.volumeId', 'ec2'], ['request.instanceId', 'ec2']],
-  DetachVolume: [['request.volumeId', 'ec2'], ['request.instanceId', 'ec2']],
+  ModifyVolume: [
+    ['request.ModifyVolumeRequest.VolumeId', 'ec2'],
+    ['request.volumeId', 'ec2'],
+  ],
+  AttachVolume: [
+    ['request.volumeId', 'ec2'],
+    ['request.instanceId', 'ec2'],
+  ],
+  DetachVolume: [
+    ['request.volumeId', 'ec2'],
+    ['request.instanceId', 'ec2'],
+  ],
   CreateNetworkInterface: [['response.networkInterface.networkInterfaceId', 'ec2']],
   DeleteNetworkInterface: [['request.networkInterfaceId', 'ec2']],
-  ModifyNetworkInterfaceAttribute: [['request.networkInterfaceId', 'ec2'], ['request.groupSet.items[].groupId', 'ec2']],
-  AttachNetworkInterface: [['request.networkInterfaceId', 'ec2'], ['request.instanceId', 'ec2']],
+  ModifyNetworkInterfaceAttribute: [
+    ['request.networkInterfaceId', 'ec2'],
+    ['request.groupSet.items[].groupId', 'ec2'],
+  ],
+  AttachNetworkInterface: [
+    ['request.networkInterfaceId', 'ec2'],
+    ['request.instanceId', 'ec2'],
+  ],
   DetachNetworkInterface: [['request.attachmentId', 'ec2']],
   CreateTags: [['request.resourcesSet.items[].resourceId', 'ec2']],
   DeleteTags: [['request.resourcesSet.items[].resourceId', 'ec2']],
@@ -49,7 +67,10 @@ const ec2: Record<string, Lookup[]> = {
   DeleteSubnet: [['request.subnetId', 'ec2']],
 };
 
-const db: Lookup[] = [['response.dBInstanceArn', 'arn'], ['request.dBInstanceIdentifier', 'rds:db']];
+const db: Lookup[] = [
+  ['response.dBInstanceArn', 'arn'],
+  ['request.dBInstanceIdentifier', 'rds:db'],
+];
 const rds: Record<string, Lookup[]> = {
   CreateDBInstance: db,
   ModifyDBInstance: db,
@@ -101,7 +122,10 @@ const iam: Record<string, Lookup[]> = {
   CreateAccessKey: [['request.userName', 'iam:user']],
 };
 
-const fn: Lookup[] = [['response.functionArn', 'arn'], ['request.functionName', 'lambda:function']];
+const fn: Lookup[] = [
+  ['response.functionArn', 'arn'],
+  ['request.functionName', 'lambda:function'],
+];
 const lambda: Record<string, Lookup[]> = {
   CreateFunction: fn,
   DeleteFunction: fn,
@@ -118,21 +142,39 @@ const lambda: Record<string, Lookup[]> = {
 
 // EKS names its cluster `name`; ECS calls it `clusterName` (CreateCluster) or `cluster`.
 const eks: Record<string, Lookup[]> = {
-  CreateCluster: [['response.cluster.arn', 'arn'], ['request.name', 'eks:cluster']],
+  CreateCluster: [
+    ['response.cluster.arn', 'arn'],
+    ['request.name', 'eks:cluster'],
+  ],
   DeleteCluster: [['request.name', 'eks:cluster']],
   UpdateClusterConfig: [['request.name', 'eks:cluster']],
   UpdateClusterVersion: [['request.name', 'eks:cluster']],
-  CreateNodegroup: [['response.nodegroup.nodegroupArn', 'arn'], ['request.name', 'eks:cluster']],
+  CreateNodegroup: [
+    ['response.nodegroup.nodegroupArn', 'arn'],
+    ['request.name', 'eks:cluster'],
+  ],
   DeleteNodegroup: [['request.name', 'eks:cluster']],
   UpdateNodegroupConfig: [['request.name', 'eks:cluster']],
 };
 const ecs: Record<string, Lookup[]> = {
-  CreateCluster: [['response.cluster.clusterArn', 'arn'], ['request.clusterName', 'ecs:cluster']],
+  CreateCluster: [
+    ['response.cluster.clusterArn', 'arn'],
+    ['request.clusterName', 'ecs:cluster'],
+  ],
   DeleteCluster: [['request.cluster', 'ecs:cluster']],
   UpdateCluster: [['request.cluster', 'ecs:cluster']],
-  CreateService: [['response.service.serviceArn', 'arn'], ['request.cluster', 'ecs:cluster']],
-  UpdateService: [['response.service.serviceArn', 'arn'], ['request.cluster', 'ecs:cluster']],
-  DeleteService: [['response.service.serviceArn', 'arn'], ['request.cluster', 'ecs:cluster']],
+  CreateService: [
+    ['response.service.serviceArn', 'arn'],
+    ['request.cluster', 'ecs:cluster'],
+  ],
+  UpdateService: [
+    ['response.service.serviceArn', 'arn'],
+    ['request.cluster', 'ecs:cluster'],
+  ],
+  DeleteService: [
+    ['response.service.serviceArn', 'arn'],
+    ['request.cluster', 'ecs:cluster'],
+  ],
   RegisterTaskDefinition: [['response.taskDefinition.taskDefinitionArn', 'arn']],
 };
 
@@ -192,7 +234,10 @@ export function resolveResources(record: Doc): string[] {
   const lookups = source === 's3.amazonaws.com' ? S3_BUCKET : TABLE[source]?.[name];
   if (lookups) {
     const region = typeof record.awsRegion === 'string' ? record.awsRegion : '';
-    const account = typeof record.recipientAccountId === 'string' ? record.recipientAccountId : ((record.userIdentity as Doc | undefined)?.accountId as string | undefined) ?? '';
+    const account =
+      typeof record.recipientAccountId === 'string'
+        ? record.recipientAccountId
+        : (((record.userIdentity as Doc | undefined)?.accountId as string | undefined) ?? '');
     const ids: string[] = [];
     for (const [path, kind] of lookups) {
       ids.length = 0;

@@ -12,7 +12,18 @@ const T0 = Date.parse('2026-11-23T10:00:00Z');
 
 function event(i: number, t: number): { id: string; json: string; t: number } {
   const id = `e-${String(i).padStart(4, '0')}`;
-  const record = { eventVersion: '1.09', eventID: id, eventTime: new Date(t).toISOString().replace(/\.\d+Z$/, 'Z'), eventSource: 'ec2.amazonaws.com', eventName: 'AuthorizeSecurityGroupIngress', awsRegion: 'eu-west-1', recipientAccountId: '123456789012', requestParameters: { groupId: `sg-${i}` }, readOnly: false, userIdentity: { type: 'IAMUser', arn: 'arn:aws:iam::123456789012:user/alice' } };
+  const record = {
+    eventVersion: '1.09',
+    eventID: id,
+    eventTime: new Date(t).toISOString().replace(/\.\d+Z$/, 'Z'),
+    eventSource: 'ec2.amazonaws.com',
+    eventName: 'AuthorizeSecurityGroupIngress',
+    awsRegion: 'eu-west-1',
+    recipientAccountId: '123456789012',
+    requestParameters: { groupId: `sg-${i}` },
+    readOnly: false,
+    userIdentity: { type: 'IAMUser', arn: 'arn:aws:iam::123456789012:user/alice' },
+  };
   return { id, json: JSON.stringify(record), t };
 }
 
@@ -36,7 +47,11 @@ test('pollOnce: pages through NextToken, oldest first; the next poll repeats not
   const lookup = lookupOver(events);
   const first = await pollOnce(lookup, { watermark: T0 - 3_600_000, seen: {} }, T0 + 200_000, 600_000);
   assert.equal(lookup.calls, 3, '120 events: 3 pages of 50');
-  assert.deepEqual(first.records.map((r) => r.record.eventID), events.map((e) => e.id), 'all, oldest first');
+  assert.deepEqual(
+    first.records.map((r) => r.record.eventID),
+    events.map((e) => e.id),
+    'all, oldest first',
+  );
   assert.equal(first.position.watermark, T0 + 119_000);
 
   // Nothing new: nothing again, though the overlap returns the last 10 minutes once more.
@@ -45,7 +60,10 @@ test('pollOnce: pages through NextToken, oldest first; the next poll repeats not
   // An event that shows up late (eventTime before the watermark, inside the overlap) and a new one.
   events.push(event(500, T0 + 100_500), event(501, T0 + 250_000));
   const third = await pollOnce(lookup, second.position, T0 + 300_000, 600_000);
-  assert.deepEqual(third.records.map((r) => r.record.eventID), ['e-0500', 'e-0501']);
+  assert.deepEqual(
+    third.records.map((r) => r.record.eventID),
+    ['e-0500', 'e-0501'],
+  );
   // Ids older than the overlap are forgotten; the position stays bounded.
   const later = await pollOnce(lookup, third.position, T0 + 2_000_000, 600_000);
   assert.deepEqual(later.records, []);
@@ -58,7 +76,10 @@ test('pollOnce: a CloudTrailEvent that is not a record is named and the rest kep
   const good = event(1, T0);
   const lookup: LookupPage = async () => ({ events: [good, { id: 'bad-1', json: '{"eventName": 5' }, { id: 'bad-2', json: '{"eventID": "x"}' }] });
   const r = await pollOnce(lookup, { watermark: T0 - 1000, seen: {} }, T0 + 1000, 0);
-  assert.deepEqual(r.records.map((x) => x.record.eventID), ['e-0001']);
+  assert.deepEqual(
+    r.records.map((x) => x.record.eventID),
+    ['e-0001'],
+  );
   assert.equal(r.errors.length, 2);
   assert.match(r.errors[0]!, /^event bad-1: CloudTrailEvent is not JSON/);
   assert.match(r.errors[1]!, /^event bad-2: not a CloudTrail record: no "eventTime"/);
@@ -67,10 +88,14 @@ test('pollOnce: a CloudTrailEvent that is not a record is named and the rest kep
 test('Pacer: 2 requests a second means calls at least 500 ms apart', async () => {
   let now = 0;
   const slept: number[] = [];
-  const pacer = new Pacer(500, () => now, async (ms) => {
-    slept.push(ms);
-    now += ms;
-  });
+  const pacer = new Pacer(
+    500,
+    () => now,
+    async (ms) => {
+      slept.push(ms);
+      now += ms;
+    },
+  );
   for (let i = 0; i < 4; i++) await pacer.wait();
   assert.deepEqual(slept, [500, 500, 500]);
   now += 2_000;
@@ -107,10 +132,18 @@ async function lookupServer(events: { id: string; json: string; t: number }[]) {
       const hits = events.filter((e) => e.t >= q.StartTime * 1000 && e.t <= q.EndTime * 1000).sort((a, b) => b.t - a.t);
       const from = q.NextToken ? Number(q.NextToken) : 0;
       const page = hits.slice(from, from + q.MaxResults);
-      res.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.1' }).end(JSON.stringify({
-        Events: page.map((e) => ({ EventId: e.id, EventName: 'AuthorizeSecurityGroupIngress', EventTime: e.t / 1000, EventSource: 'ec2.amazonaws.com', CloudTrailEvent: e.json })),
-        ...(from + q.MaxResults < hits.length ? { NextToken: String(from + q.MaxResults) } : {}),
-      }));
+      res.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.1' }).end(
+        JSON.stringify({
+          Events: page.map((e) => ({
+            EventId: e.id,
+            EventName: 'AuthorizeSecurityGroupIngress',
+            EventTime: e.t / 1000,
+            EventSource: 'ec2.amazonaws.com',
+            CloudTrailEvent: e.json,
+          })),
+          ...(from + q.MaxResults < hits.length ? { NextToken: String(from + q.MaxResults) } : {}),
+        }),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -128,22 +161,39 @@ test('the poller with the AWS SDK: 120 events in pages of 50 at ≤ 2 requests/s
   const received: BusRecord[] = [];
   const consumer = bus.consumer({ groupId: 'test', topics: ['cloudtrail_events'], handler: async (batch) => void received.push(...batch) });
   await consumer.start();
-  const config = cloudtrailLookupFactory.configSchema.parse({ sources: [{ region: 'eu-west-1', account: '123456789012', endpoint: server.url }], interval_ms: 60_000 });
+  const config = cloudtrailLookupFactory.configSchema.parse({
+    sources: [{ region: 'eu-west-1', account: '123456789012', endpoint: server.url }],
+    interval_ms: 60_000,
+  });
   try {
     const settings = componentSettings(cloudtrailLookupFactory, bus, store);
     const poller = cloudtrailLookupFactory.create(settings, config);
     await poller.start();
     await waitFor(() => received.length === 120, 20_000, '120 events on cloudtrail_events');
     await poller.shutdown();
-    assert.deepEqual(received.map((r) => JSON.parse(r.value.toString()).eventID as string).sort(), events.map((e) => e.id), 'each once');
+    assert.deepEqual(
+      received.map((r) => JSON.parse(r.value.toString()).eventID as string).sort(),
+      events.map((e) => e.id),
+      'each once',
+    );
     const first = received.find((r) => JSON.parse(r.value.toString()).eventID === 'e-0000')!;
     assert.equal(first.key!.toString(), 'arn:aws:ec2:eu-west-1:123456789012:security-group/sg-0', 'keyed by its resource');
     const pages = server.calls.slice(1); // the first was throttled and retried
-    assert.deepEqual(pages.map((c) => c.body.MaxResults), [50, 50, 50]);
-    assert.deepEqual(pages.map((c) => c.body.NextToken), [undefined, '50', '100']);
+    assert.deepEqual(
+      pages.map((c) => c.body.MaxResults),
+      [50, 50, 50],
+    );
+    assert.deepEqual(
+      pages.map((c) => c.body.NextToken),
+      [undefined, '50', '100'],
+    );
     // Every request 500 ms or more after the one before, the throttled one and its retry included.
     assert.equal(server.calls.length, 4, 'one throttled request, its retry and two more pages');
-    for (let i = 1; i < server.calls.length; i++) assert.ok(server.calls[i]!.at - server.calls[i - 1]!.at >= 480, `request ${i} came ${server.calls[i]!.at - server.calls[i - 1]!.at} ms after the one before`);
+    for (let i = 1; i < server.calls.length; i++)
+      assert.ok(
+        server.calls[i]!.at - server.calls[i - 1]!.at >= 480,
+        `request ${i} came ${server.calls[i]!.at - server.calls[i - 1]!.at} ms after the one before`,
+      );
 
     // Restart: from the checkpoint, nothing again; an event that arrives late is picked up.
     events.push(event(700, now - 500_000)); // older than the newest event already published: it arrived late
@@ -154,7 +204,16 @@ test('the poller with the AWS SDK: 120 events in pages of 50 at ≤ 2 requests/s
     await again.shutdown();
     assert.equal(received.length, 121);
     assert.equal(JSON.parse(received[120]!.value.toString()).eventID, 'e-0700');
-    const position = JSON.parse(((await (await store.client.query({ query: "SELECT position FROM ingest_checkpoints FINAL WHERE source = 'cloudtrail:123456789012/eu-west-1'", format: 'JSONEachRow' })).json()) as { position: string }[])[0]!.position) as Position;
+    const position = JSON.parse(
+      (
+        (await (
+          await store.client.query({
+            query: "SELECT position FROM ingest_checkpoints FINAL WHERE source = 'cloudtrail:123456789012/eu-west-1'",
+            format: 'JSONEachRow',
+          })
+        ).json()) as { position: string }[]
+      )[0]!.position,
+    ) as Position;
     assert.equal(position.watermark, Math.floor(events[119]!.t / 1000) * 1000, 'eventTime has whole seconds');
   } finally {
     await consumer.stop();

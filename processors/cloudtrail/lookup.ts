@@ -35,7 +35,11 @@ export interface Position {
 /** Spaces calls at least `intervalMs` apart (2 requests/s: 500 ms). */
 export class Pacer {
   #next = 0;
-  constructor(readonly intervalMs: number, readonly now: () => number = Date.now, readonly sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))) {}
+  constructor(
+    readonly intervalMs: number,
+    readonly now: () => number = Date.now,
+    readonly sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
+  ) {}
   async wait(): Promise<void> {
     const t = this.now();
     const at = Math.max(t, this.#next);
@@ -48,7 +52,12 @@ export class Pacer {
  * One poll: every event since `from.watermark - overlapMs` up to `now` that `from.ids` does not
  * hold, oldest first, and the position after them.
  */
-export async function pollOnce(lookup: LookupPage, from: Position, now: number, overlapMs: number): Promise<{ records: { record: Doc; json: string }[]; errors: string[]; position: Position }> {
+export async function pollOnce(
+  lookup: LookupPage,
+  from: Position,
+  now: number,
+  overlapMs: number,
+): Promise<{ records: { record: Doc; json: string }[]; errors: string[]; position: Position }> {
   const start = new Date(Math.max(0, from.watermark - overlapMs));
   const end = new Date(now);
   const known = new Set(Object.keys(from.seen));
@@ -103,7 +112,11 @@ const lookupConfigSchema = z
     /** How far back the first poll of a source reaches. */
     initial_lookback_ms: z.number().int().nonnegative().default(3_600_000),
     /** Events appear in LookupEvents up to ~15 minutes late; each poll looks back this far. */
-    overlap_ms: z.number().int().nonnegative().default(20 * 60_000),
+    overlap_ms: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(20 * 60_000),
   })
   .strict();
 type LookupConfig = z.infer<typeof lookupConfigSchema>;
@@ -111,12 +124,18 @@ type LookupConfig = z.infer<typeof lookupConfigSchema>;
 const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 async function loadPosition(store: Store, source: string): Promise<Position | undefined> {
-  const rows = await (await store.client.query({ query: `SELECT position FROM ingest_checkpoints FINAL WHERE source = ${quote(source)}`, format: 'JSONEachRow' })).json<{ position: string }>();
+  const rows = await (
+    await store.client.query({ query: `SELECT position FROM ingest_checkpoints FINAL WHERE source = ${quote(source)}`, format: 'JSONEachRow' })
+  ).json<{ position: string }>();
   return rows[0] ? (JSON.parse(rows[0].position) as Position) : undefined;
 }
 
 async function savePosition(store: Store, source: string, p: Position, now: number): Promise<void> {
-  await store.client.insert({ table: 'ingest_checkpoints', values: [{ source, position: JSON.stringify(p), updated: new Date(now).toISOString() }], format: 'JSONEachRow' });
+  await store.client.insert({
+    table: 'ingest_checkpoints',
+    values: [{ source, position: JSON.stringify(p), updated: new Date(now).toISOString() }],
+    format: 'JSONEachRow',
+  });
 }
 
 /**
@@ -124,7 +143,10 @@ async function savePosition(store: Store, source: string, p: Position, now: numb
  * the SDK is a request to the API too.
  */
 class PacedHandler {
-  constructor(readonly inner: NodeHttpHandler, readonly pacer: Pacer) {}
+  constructor(
+    readonly inner: NodeHttpHandler,
+    readonly pacer: Pacer,
+  ) {}
   async handle(...args: Parameters<NodeHttpHandler['handle']>): ReturnType<NodeHttpHandler['handle']> {
     await this.pacer.wait();
     return this.inner.handle(...args);
@@ -144,7 +166,10 @@ class PacedHandler {
 function sdkLookup(client: CloudTrailClient): LookupPage {
   return async ({ start, end, nextToken }) => {
     const r = await client.send(new LookupEventsCommand({ StartTime: start, EndTime: end, MaxResults: LOOKUP_PAGE_SIZE, NextToken: nextToken }));
-    return { events: (r.Events ?? []).filter((e) => e.EventId && e.CloudTrailEvent).map((e) => ({ id: e.EventId!, json: e.CloudTrailEvent! })), nextToken: r.NextToken };
+    return {
+      events: (r.Events ?? []).filter((e) => e.EventId && e.CloudTrailEvent).map((e) => ({ id: e.EventId!, json: e.CloudTrailEvent! })),
+      nextToken: r.NextToken,
+    };
   };
 }
 
@@ -165,7 +190,13 @@ class CloudTrailLookup implements Component {
     const sources = this.#cfg.sources.map((src) => {
       const pacer = new Pacer(1000 / this.#cfg.requests_per_second);
       const requestHandler = new PacedHandler(new NodeHttpHandler(), pacer);
-      const client = new CloudTrailClient({ region: src.region, maxAttempts: 8, retryMode: 'adaptive', requestHandler, ...(src.endpoint ? { endpoint: src.endpoint } : {}) });
+      const client = new CloudTrailClient({
+        region: src.region,
+        maxAttempts: 8,
+        retryMode: 'adaptive',
+        requestHandler,
+        ...(src.endpoint ? { endpoint: src.endpoint } : {}),
+      });
       return { name: `cloudtrail:${src.account}/${src.region}`, lookup: sdkLookup(client), client };
     });
     this.#clients = sources.map((s) => s.client);
@@ -188,7 +219,11 @@ class CloudTrailLookup implements Component {
         metrics.dropped('invalid_cloudtrail', errors.length);
         logger.warn({ source: src.name, errors: errors.slice(0, 20) }, 'LookupEvents returned events that are not CloudTrail records');
       }
-      if (records.length) await bus.producer().send(this.#cfg.output, records.map((r) => ({ ...cloudTrailMessage(r.record, r.json), timestamp: Date.parse(r.record.eventTime as string) })));
+      if (records.length)
+        await bus.producer().send(
+          this.#cfg.output,
+          records.map((r) => ({ ...cloudTrailMessage(r.record, r.json), timestamp: Date.parse(r.record.eventTime as string) })),
+        );
       metrics.sent(records.length);
       await savePosition(store, src.name, position, now);
     } catch (err) {

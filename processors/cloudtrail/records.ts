@@ -44,7 +44,9 @@ export function parseCloudTrailBody(body: Buffer): { records: Doc[]; errors: str
     const d = o as Doc;
     if ('detail-type' in d) {
       if (d['detail-type'] !== EVENTBRIDGE_DETAIL_TYPE) {
-        errors.push(`${where}: EventBridge event of detail-type ${JSON.stringify(d['detail-type'])}; only "${EVENTBRIDGE_DETAIL_TYPE}" carries a CloudTrail record`);
+        errors.push(
+          `${where}: EventBridge event of detail-type ${JSON.stringify(d['detail-type'])}; only "${EVENTBRIDGE_DETAIL_TYPE}" carries a CloudTrail record`,
+        );
         return;
       }
       return take(d.detail, `${where}.detail`);
@@ -55,7 +57,8 @@ export function parseCloudTrailBody(body: Buffer): { records: Doc[]; errors: str
   };
   if (typeof doc === 'object' && doc !== null && !Array.isArray(doc) && 'Records' in doc) {
     const list = (doc as Doc).Records;
-    if (!Array.isArray(list)) throw new MalformedInputError(`"Records" is ${list === null ? 'null' : typeof list}, not an array: a CloudTrail log file is {"Records": [...]}`);
+    if (!Array.isArray(list))
+      throw new MalformedInputError(`"Records" is ${list === null ? 'null' : typeof list}, not an array: a CloudTrail log file is {"Records": [...]}`);
     list.forEach((r, i) => take(r, `Records[${i}]`));
   } else if (Array.isArray(doc)) {
     doc.forEach((r, i) => take(r, `[${i}]`));
@@ -69,7 +72,8 @@ export function parseCloudTrailBody(body: Buffer): { records: Doc[]; errors: str
 
 /** What keeps an object from being a CloudTrail record; undefined when it is one. */
 export function recordProblem(d: Doc): string | undefined {
-  for (const k of ['eventID', 'eventTime', 'eventSource', 'eventName']) if (typeof d[k] !== 'string' || d[k] === '') return `not a CloudTrail record: no "${k}"`;
+  for (const k of ['eventID', 'eventTime', 'eventSource', 'eventName'])
+    if (typeof d[k] !== 'string' || d[k] === '') return `not a CloudTrail record: no "${k}"`;
   if (Number.isNaN(Date.parse(d.eventTime as string))) return `eventTime ${JSON.stringify(d.eventTime)} is not a time`;
   return undefined;
 }

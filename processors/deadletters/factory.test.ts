@@ -20,15 +20,41 @@ test('a DLQ record lands in dead_letters with its bytes, origin and reason; a re
   const settings = componentSettings(deadLettersFactory, bus, store);
   const sink = deadLettersFactory.create(settings, deadLettersFactory.configSchema.parse({}));
   await sink.start();
-  const original = { topic: 'otlp_spans', partition: 3, offset: 41, key: Buffer.from('trace-1'), value: Buffer.from([0xff, 0x00, 0x12]), headers: { source: 'test' }, timestamp: Date.UTC(2026, 10, 23, 10, 2) };
+  const original = {
+    topic: 'otlp_spans',
+    partition: 3,
+    offset: 41,
+    key: Buffer.from('trace-1'),
+    value: Buffer.from([0xff, 0x00, 0x12]),
+    headers: { source: 'test' },
+    timestamp: Date.UTC(2026, 10, 23, 10, 2),
+  };
   await sendToDlq(bus.producer(), original, new MalformedInputError('truncated protobuf'), 'servicegraph');
   await sendToDlq(bus.producer(), original, new MalformedInputError('truncated protobuf'), 'servicegraph');
-  type Row = { source_topic: string; source_partition: number; source_offset: string; component: string; error_code: string; error: string; key_base64: string; value_base64: string; headers: Record<string, string> };
-  const rows = await waitFor(async () => {
-    const r = await (await store.client.query({ query: 'SELECT * EXCEPT ts FROM dead_letters FINAL', format: 'JSONEachRow' })).json<Row>();
-    return settings.registry.getSingleMetric('airdig_component_sent_total') && r.length > 0 ? r : undefined;
-  }, 10_000, 'dead letter row');
-  await waitFor(async () => (await settings.registry.metrics()).includes('airdig_component_received_total{component="dead_letters",kind="sink"} 2'), 10_000, 'both received');
+  type Row = {
+    source_topic: string;
+    source_partition: number;
+    source_offset: string;
+    component: string;
+    error_code: string;
+    error: string;
+    key_base64: string;
+    value_base64: string;
+    headers: Record<string, string>;
+  };
+  const rows = await waitFor(
+    async () => {
+      const r = await (await store.client.query({ query: 'SELECT * EXCEPT ts FROM dead_letters FINAL', format: 'JSONEachRow' })).json<Row>();
+      return settings.registry.getSingleMetric('airdig_component_sent_total') && r.length > 0 ? r : undefined;
+    },
+    10_000,
+    'dead letter row',
+  );
+  await waitFor(
+    async () => (await settings.registry.metrics()).includes('airdig_component_received_total{component="dead_letters",kind="sink"} 2'),
+    10_000,
+    'both received',
+  );
   await sink.shutdown();
   assert.equal(rows.length, 1);
   const [row] = rows;

@@ -42,4 +42,9 @@ export function deadLetterRow(r: BusRecord): DeadLetterRow {
 }
 
 // A dead letter has nowhere further to go: what ClickHouse refuses is counted and logged.
-export const deadLettersFactory = tableSinkFactory({ type: 'dead_letters', configSchema: deadLettersConfigSchema, toRows: (r) => [deadLetterRow(r)], onRefused: 'drop' });
+export const deadLettersFactory = tableSinkFactory({
+  type: 'dead_letters',
+  configSchema: deadLettersConfigSchema,
+  toRows: (r) => [deadLetterRow(r)],
+  onRefused: 'drop',
+});

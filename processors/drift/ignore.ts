@@ -15,7 +15,12 @@ interface Rule {
 }
 
 function glob(part: string): RegExp {
-  return new RegExp(`^${part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return new RegExp(
+    `^${part
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 }
 
 /** Splits on dots not preceded by a backslash, and unescapes `\.`. */

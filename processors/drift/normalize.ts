@@ -18,17 +18,46 @@ type Doc = Record<string, unknown>;
 export type Canonical = string | Canonical[] | { [k: string]: Canonical };
 
 const NOT_COMPARED = new Set([
-  'id', 'arn', 'tags_all', 'timeouts', 'owner_id', 'unique_id', 'status', 'state',
-  'force_destroy', 'skip_final_snapshot', 'final_snapshot_identifier', 'apply_immediately', 'revoke_rules_on_delete',
-  'get_password_data', 'user_data_replace_on_change', 'source_code_hash', 'filename', 'publish',
+  'id',
+  'arn',
+  'tags_all',
+  'timeouts',
+  'owner_id',
+  'unique_id',
+  'status',
+  'state',
+  'force_destroy',
+  'skip_final_snapshot',
+  'final_snapshot_identifier',
+  'apply_immediately',
+  'revoke_rules_on_delete',
+  'get_password_data',
+  'user_data_replace_on_change',
+  'source_code_hash',
+  'filename',
+  'publish',
 ]);
 const TIMESTAMP = /(_date|_time|_timestamp|_at)$/;
 
 /** Provider defaults: an attribute unset on one side and this value on the other is not drift. */
 const DEFAULTS: Record<string, Record<string, string>> = {
   aws_security_group: { description: 'Managed by Terraform' },
-  aws_instance: { ebs_optimized: 'false', monitoring: 'false', source_dest_check: 'true', disable_api_termination: 'false', disable_api_stop: 'false', hibernation: 'false', tenancy: 'default' },
-  aws_db_instance: { multi_az: 'false', publicly_accessible: 'false', deletion_protection: 'false', storage_encrypted: 'false', auto_minor_version_upgrade: 'true' },
+  aws_instance: {
+    ebs_optimized: 'false',
+    monitoring: 'false',
+    source_dest_check: 'true',
+    disable_api_termination: 'false',
+    disable_api_stop: 'false',
+    hibernation: 'false',
+    tenancy: 'default',
+  },
+  aws_db_instance: {
+    multi_az: 'false',
+    publicly_accessible: 'false',
+    deletion_protection: 'false',
+    storage_encrypted: 'false',
+    auto_minor_version_upgrade: 'true',
+  },
   aws_vpc: { enable_dns_support: 'true', enable_dns_hostnames: 'false', instance_tenancy: 'default' },
   aws_subnet: { map_public_ip_on_launch: 'false', assign_ipv6_address_on_creation: 'false' },
   aws_lb: { internal: 'false', enable_deletion_protection: 'false', load_balancer_type: 'application', ip_address_type: 'ipv4' },

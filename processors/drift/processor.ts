@@ -50,7 +50,12 @@ export const driftFactory = processorFactory({
         for (const d of fresh) outbox.push({ drift: d, noted: d.drift });
         for (const d of caused) outbox.push({ drift: d, noted: 'cause_found' });
         // Drifts first, then the states and scans they came from, then (on return) the input commit: see StateStore.
-        const out = await outbox.send((out) => producer.send(c.output, out.map(({ drift: d }) => ({ key: d.resource_id, value: driftCodec.encode(d), timestamp: d.ts_ms }))));
+        const out = await outbox.send((out) =>
+          producer.send(
+            c.output,
+            out.map(({ drift: d }) => ({ key: d.resource_id, value: driftCodec.encode(d), timestamp: d.ts_ms })),
+          ),
+        );
         metrics.sent(out.length);
         for (const { noted } of out) metrics.noted(noted);
         store.stageJson(tracker.takeChanges());

@@ -57,7 +57,11 @@ type Pending<T> = T & { first: KeyedOrigin };
  * (the resource); "scan\0<scope>" (scan_id, provider, account, region, seen_ms, types) and
  * "scan\0<scope>\0<resource id>".
  */
-export type StoredDriftValue = { serial: number; seen_ms: number } | ManagedResource | { scan_id: string; provider: string; account: string; region: string; seen_ms: number; types: string[] } | ScannedResource;
+export type StoredDriftValue =
+  | { serial: number; seen_ms: number }
+  | ManagedResource
+  | { scan_id: string; provider: string; account: string; region: string; seen_ms: number; types: string[] }
+  | ScannedResource;
 
 interface Change {
   event: ChangeEvent;
@@ -145,7 +149,17 @@ export class DriftTracker {
     dropAbandoned(this.#pendingScans, r.seen_ms);
     let scan = this.#pendingScans.get(r.scan_id);
     if (!scan) {
-      scan = { scan_id: r.scan_id, scope: r.scope, provider: r.provider, account: r.account, region: r.region, seen_ms: r.seen_ms, types: new Set(), resources: new Map(), first: origin };
+      scan = {
+        scan_id: r.scan_id,
+        scope: r.scope,
+        provider: r.provider,
+        account: r.account,
+        region: r.region,
+        seen_ms: r.seen_ms,
+        types: new Set(),
+        resources: new Map(),
+        first: origin,
+      };
       this.#pendingScans.set(r.scan_id, scan);
     }
     if (r.kind === 'resource') {
@@ -292,7 +306,8 @@ export class DriftTracker {
     const nodeType = awsTypeOfTf(r.tf_type)?.node;
     if (!nodeType) return undefined;
     for (const s of this.#scans.values()) {
-      if (s.provider === 'aws' && s.account === r.account && s.region === r.region && (s.types.size === 0 || s.types.has(nodeType)) && s.seen_ms >= since) return s;
+      if (s.provider === 'aws' && s.account === r.account && s.region === r.region && (s.types.size === 0 || s.types.has(nodeType)) && s.seen_ms >= since)
+        return s;
     }
     return undefined;
   }
@@ -327,7 +342,15 @@ export class DriftTracker {
         }
         for (const diff of diffAttributes(m.tf_type, this.#attributes(m), this.#attributes(a.res))) {
           if (ignore.ignores(m.tf_type, ids, diff.path)) continue;
-          add({ ...base, ts_ms: a.scan.seen_ms, drift: 'modified', attribute: diff.path, expected: diff.expected, actual: diff.actual, scan_id: a.scan.scan_id });
+          add({
+            ...base,
+            ts_ms: a.scan.seen_ms,
+            drift: 'modified',
+            attribute: diff.path,
+            expected: diff.expected,
+            actual: diff.actual,
+            scan_id: a.scan.scan_id,
+          });
         }
       }
     }
@@ -336,7 +359,19 @@ export class DriftTracker {
       // Unmanaged only where Terraform could manage it: types with a Terraform resource (not pods).
       const type = awsTypeOfNode(res.type)?.tf;
       if (!type || ignore.ignores(type, [nativeId(id), id], '')) continue;
-      add({ resource_id: id, resource_type: type, address: '', ts_ms: scan.seen_ms, drift: 'unmanaged', attribute: '', expected: '', actual: '', lineage: '', serial: 0, scan_id: scan.scan_id });
+      add({
+        resource_id: id,
+        resource_type: type,
+        address: '',
+        ts_ms: scan.seen_ms,
+        drift: 'unmanaged',
+        attribute: '',
+        expected: '',
+        actual: '',
+        lineage: '',
+        serial: 0,
+        scan_id: scan.scan_id,
+      });
     }
     const fresh = [...found.values()].filter((d) => !this.#reported.has(d.id));
     this.#reported = found;
@@ -351,5 +386,7 @@ export class DriftTracker {
 }
 
 function causeFields(e: ChangeEvent | undefined): Pick<DriftEvent, 'cause_event_id' | 'cause_ts_ms' | 'cause_actor' | 'cause_event_name'> {
-  return e ? { cause_event_id: e.event_id, cause_ts_ms: e.ts_ms, cause_actor: e.actor, cause_event_name: e.event_name } : { cause_event_id: '', cause_ts_ms: 0, cause_actor: '', cause_event_name: '' };
+  return e
+    ? { cause_event_id: e.event_id, cause_ts_ms: e.ts_ms, cause_actor: e.actor, cause_event_name: e.event_name }
+    : { cause_event_id: '', cause_ts_ms: 0, cause_actor: '', cause_event_name: '' };
 }

@@ -82,7 +82,10 @@ export function normalizeFalcoEvent(o: unknown, cluster = ''): RuntimeEventRow {
   if (typeof rule !== 'string' || rule === '') throw new MalformedInputError('Falco event without "rule"');
   if (typeof e.priority !== 'string') throw new MalformedInputError(`Falco event "${rule}" without "priority"`);
   const priorityKey = e.priority.toLowerCase();
-  if (!(priorityKey in PRIORITIES)) throw new MalformedInputError(`Falco event "${rule}": unknown priority "${e.priority}" (Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug)`);
+  if (!(priorityKey in PRIORITIES))
+    throw new MalformedInputError(
+      `Falco event "${rule}": unknown priority "${e.priority}" (Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug)`,
+    );
   if (typeof e.time !== 'string') throw new MalformedInputError(`Falco event "${rule}" without "time"`);
   const nanos = rfc3339Nanos(e.time);
   if (nanos === undefined) throw new MalformedInputError(`Falco event "${rule}": "time" is not an RFC 3339 time: ${JSON.stringify(e.time).slice(0, 60)}`);
@@ -93,7 +96,10 @@ export function normalizeFalcoEvent(o: unknown, cluster = ''): RuntimeEventRow {
   const hostname = text(e.hostname) || fields['evt.hostname'] || '';
   const output = text(e.output);
   const ts = nanosToIso(nanos);
-  const id = typeof e.uuid === 'string' && e.uuid ? e.uuid : createHash('sha256').update(`${ts}\u0000${rule}\u0000${hostname}\u0000${output}`).digest('hex').slice(0, 32);
+  const id =
+    typeof e.uuid === 'string' && e.uuid
+      ? e.uuid
+      : createHash('sha256').update(`${ts}\u0000${rule}\u0000${hostname}\u0000${output}`).digest('hex').slice(0, 32);
   const tags = Array.isArray(e.tags) ? e.tags.map(text) : [];
   const cid = fields['container.id'] ?? '';
   return {

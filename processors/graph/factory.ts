@@ -30,11 +30,23 @@ export function topologyKey(r: TopologyRecord): string {
   return r.source === 'scanner' ? key : `${key}|${r.source}`;
 }
 
-
 function nodeRows(r: BusRecord) {
   const t = topologyCodec.decode(r.value);
   if (t.kind !== 'node') return [];
-  return [{ id: t.id, type: t.type, provider: t.provider, account: t.account, region: t.region, name: t.name, attributes: t.attributes, seen: new Date(t.seen_ms).toISOString(), source: t.source, gone: t.gone }];
+  return [
+    {
+      id: t.id,
+      type: t.type,
+      provider: t.provider,
+      account: t.account,
+      region: t.region,
+      name: t.name,
+      attributes: t.attributes,
+      seen: new Date(t.seen_ms).toISOString(),
+      source: t.source,
+      gone: t.gone,
+    },
+  ];
 }
 
 function edgeRows(r: BusRecord) {
@@ -44,7 +56,15 @@ function edgeRows(r: BusRecord) {
 }
 
 /** airdig.topology → graph_node_versions (read through the view graph_nodes). */
-export const graphNodesFactory = tableSinkFactory({ type: 'graph_nodes', configSchema: tableSinkConfig('airdig.topology', 'graph_node_versions', 5_000), toRows: nodeRows });
+export const graphNodesFactory = tableSinkFactory({
+  type: 'graph_nodes',
+  configSchema: tableSinkConfig('airdig.topology', 'graph_node_versions', 5_000),
+  toRows: nodeRows,
+});
 
 /** airdig.topology → graph_edge_versions (read through the view graph_edges). */
-export const graphEdgesFactory = tableSinkFactory({ type: 'graph_edges', configSchema: tableSinkConfig('airdig.topology', 'graph_edge_versions', 5_000), toRows: edgeRows });
+export const graphEdgesFactory = tableSinkFactory({
+  type: 'graph_edges',
+  configSchema: tableSinkConfig('airdig.topology', 'graph_edge_versions', 5_000),
+  toRows: edgeRows,
+});

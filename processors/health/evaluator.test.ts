@@ -22,10 +22,13 @@ test('up == 0 makes the target critical at that sample, and healthy again when i
   const { e, facts } = evaluator();
   const t0 = 1_000_000;
   [1, 1, 0, 0, 1, 1].forEach((v, i) => e.observe(up, 'fp', 'target:node/a:9100', t0 + i * 15_000, v, false));
-  assert.deepEqual(facts.map((f) => [f.ts_ms - t0, f.status, f.state, f.rule, f.value, f.threshold]), [
-    [30_000, 'critical', 'firing', 'target_down', 0, 0],
-    [60_000, 'healthy', 'resolved', 'target_down', 1, 0],
-  ]);
+  assert.deepEqual(
+    facts.map((f) => [f.ts_ms - t0, f.status, f.state, f.rule, f.value, f.threshold]),
+    [
+      [30_000, 'critical', 'firing', 'target_down', 0, 0],
+      [60_000, 'healthy', 'resolved', 'target_down', 1, 0],
+    ],
+  );
   assert.equal(facts[0]!.reason, 'scrape target is down (up == 0)');
   assert.notEqual(facts[0]!.id, facts[1]!.id);
 });
@@ -35,17 +38,23 @@ test('for_samples: a container not ready fires after two samples and resolves af
   const ready = { __name__: 'kube_pod_container_status_ready', namespace: 'shop', pod: 'p', container: 'c' };
   const r = 'k8s:/shop/pod/p';
   [0, 0, 1, 0, 1, 1].forEach((v, i) => e.observe(ready, 'fr', r, i, v, false));
-  assert.deepEqual(facts.map((f) => [f.ts_ms, f.status, f.state]), [
-    [1, 'warning', 'firing'],
-    [5, 'healthy', 'resolved'],
-  ]);
+  assert.deepEqual(
+    facts.map((f) => [f.ts_ms, f.status, f.state]),
+    [
+      [1, 'warning', 'firing'],
+      [5, 'healthy', 'resolved'],
+    ],
+  );
   e.observe(ready, 'fr', r, 10, 0, false);
   e.observe(ready, 'fr', r, 11, 0, false);
   e.observe({ __name__: 'up', pod: 'p', namespace: 'shop' }, 'fu', r, 12, 0, false);
-  assert.deepEqual(facts.slice(2).map((f) => [f.rule, f.status]), [
-    ['container_not_ready', 'warning'],
-    ['target_down', 'critical'],
-  ]);
+  assert.deepEqual(
+    facts.slice(2).map((f) => [f.rule, f.status]),
+    [
+      ['container_not_ready', 'warning'],
+      ['target_down', 'critical'],
+    ],
+  );
   e.observe({ __name__: 'up', pod: 'p', namespace: 'shop' }, 'fu', r, 13, 1, false);
   assert.equal(facts.at(-1)!.status, 'warning', 'still warning: the container is not ready');
 });
@@ -58,10 +67,13 @@ test('a steady series with one spike raises one anomaly, not a flapping stream; 
   e.observe(m, 'fa', 'target:api/x', t++, 80, false);
   for (let i = 0; i < 60; i++) e.observe(m, 'fa', 'target:api/x', t++, 10 + (i % 3) * 0.5, false);
   e.observe(m, 'fa', 'target:api/x', t++, NaN, true);
-  assert.deepEqual(facts.map((f) => [f.rule, f.state, f.value]), [
-    ['anomaly', 'firing', 80],
-    ['anomaly', 'resolved', 10],
-  ]);
+  assert.deepEqual(
+    facts.map((f) => [f.rule, f.state, f.value]),
+    [
+      ['anomaly', 'firing', 80],
+      ['anomaly', 'resolved', 10],
+    ],
+  );
   assert.match(facts[0]!.reason, /standard deviations from its baseline/);
 });
 
@@ -73,7 +85,10 @@ test('warm-up: no anomaly before enough samples; a firing state holds no offset,
   e.beginRecord({ topic: 't', partition: 1, offset: 41 }, 5);
   e.observe(up, 'fp', 'r2', 5, 0, false);
   assert.equal(e.heldOffsets().size, 0);
-  assert.deepEqual(e.takeChanges(), new Map([['target_down\u0000fp', { firing: true, streak: 0, severity: 'critical', reason: 'scrape target is down (up == 0)', resource: 'r2' }]]));
+  assert.deepEqual(
+    e.takeChanges(),
+    new Map([['target_down\u0000fp', { firing: true, streak: 0, severity: 'critical', reason: 'scrape target is down (up == 0)', resource: 'r2' }]]),
+  );
   e.observe(up, 'fp', 'r2', 6, 0, false);
   assert.equal(e.takeChanges().size, 0, 'still firing: nothing changed');
   e.observe(up, 'fp', 'r2', 7, 1, false);
@@ -89,7 +104,13 @@ test('restart: states restored from their changes resolve as the uninterrupted r
     full.e.beginRecord(O(i), i);
     full.e.observe(ready, 'fr', r, i, v, false);
   });
-  assert.deepEqual(full.facts.map((f) => [f.ts_ms, f.state]), [[1, 'firing'], [6, 'resolved']]);
+  assert.deepEqual(
+    full.facts.map((f) => [f.ts_ms, f.state]),
+    [
+      [1, 'firing'],
+      [6, 'resolved'],
+    ],
+  );
   for (let cut = 1; cut < values.length; cut++) {
     // The first run handles records 0..cut-1 and stores its changes; the restart replays from 0.
     const first = evaluator();
@@ -97,7 +118,10 @@ test('restart: states restored from their changes resolve as the uninterrupted r
     values.slice(0, cut).forEach((v, i) => {
       first.e.beginRecord(O(i), i);
       first.e.observe(ready, 'fr', r, i, v, false);
-      for (const [k, s] of first.e.takeChanges()) s ? stored.set(k, s) : stored.delete(k);
+      for (const [k, s] of first.e.takeChanges()) {
+        if (s) stored.set(k, s);
+        else stored.delete(k);
+      }
     });
     const again = evaluator();
     again.e.restore(stored);
@@ -132,31 +156,76 @@ test('error ratio: 5xx over all requests per window fires above 5 % and resolves
   const records: [number, [Record<string, string>, number][]][] = [];
   const windows = [1, 20, 1];
   windows.forEach((errInc, w) => {
-    records.push([w * W + 1_000, [[req('200'), ok], [req('500'), err]]]);
+    records.push([
+      w * W + 1_000,
+      [
+        [req('200'), ok],
+        [req('500'), err],
+      ],
+    ]);
     ok += 100;
     err += errInc;
-    records.push([w * W + 31_000, [[req('200'), ok], [req('500'), err]]]);
+    records.push([
+      w * W + 31_000,
+      [
+        [req('200'), ok],
+        [req('500'), err],
+      ],
+    ]);
   });
   records.push([3 * W + 1_000, []]); // closes the third window
   const { facts } = run(records);
-  assert.deepEqual(facts.map((f) => [f.rule, f.state, f.status, f.ts_ms, Number(f.value.toFixed(3)), f.threshold]), [
-    ['http_error_ratio', 'firing', 'warning', 2 * W, Number((20 / 120).toFixed(3)), 0.05],
-    ['http_error_ratio', 'resolved', 'healthy', 3 * W, Number((1 / 101).toFixed(3)), 0.05],
-  ]);
+  assert.deepEqual(
+    facts.map((f) => [f.rule, f.state, f.status, f.ts_ms, Number(f.value.toFixed(3)), f.threshold]),
+    [
+      ['http_error_ratio', 'firing', 'warning', 2 * W, Number((20 / 120).toFixed(3)), 0.05],
+      ['http_error_ratio', 'resolved', 'healthy', 3 * W, Number((1 / 101).toFixed(3)), 0.05],
+    ],
+  );
   assert.equal(facts[0]!.metric, 'http_requests_total');
 });
 
 test('a counter reset inside a window counts as PromQL counts it; below min_count a window is not judged', () => {
   const { facts } = run([
-    [1_000, [[req('200'), 50], [req('503'), 7]]],
-    [20_000, [[req('200'), 2], [req('503'), 9]]], // 200s reset to 2 (increase 2); 503s +2
-    [40_000, [[req('200'), 6], [req('503'), 9]]], // +4 → total 6 < min_count 10: not judged
+    [
+      1_000,
+      [
+        [req('200'), 50],
+        [req('503'), 7],
+      ],
+    ],
+    [
+      20_000,
+      [
+        [req('200'), 2],
+        [req('503'), 9],
+      ],
+    ], // 200s reset to 2 (increase 2); 503s +2
+    [
+      40_000,
+      [
+        [req('200'), 6],
+        [req('503'), 9],
+      ],
+    ], // +4 → total 6 < min_count 10: not judged
     [W + 1_000, []],
   ]);
   assert.deepEqual(facts, []);
   const judged = run([
-    [1_000, [[req('200'), 50], [req('503'), 7]]],
-    [20_000, [[req('200'), 8], [req('503'), 11]]], // reset: +8; 503s +4 → 4 / 12
+    [
+      1_000,
+      [
+        [req('200'), 50],
+        [req('503'), 7],
+      ],
+    ],
+    [
+      20_000,
+      [
+        [req('200'), 8],
+        [req('503'), 11],
+      ],
+    ], // reset: +8; 503s +4 → 4 / 12
     [W + 1_000, []],
   ]);
   assert.equal(judged.facts.length, 1);
@@ -165,7 +234,13 @@ test('a counter reset inside a window counts as PromQL counts it; below min_coun
 
 test('latency p99 from histogram buckets, interpolated within the bucket as histogram_quantile does', () => {
   const b = (le: string) => ({ __name__: 'http_request_duration_seconds_bucket', job: 'api', instance: 'a', le });
-  const buckets = (n: [number, number, number, number]) => [[b('0.1'), n[0]], [b('0.5'), n[1]], [b('2.5'), n[2]], [b('+Inf'), n[3]]] as [Record<string, string>, number][];
+  const buckets = (n: [number, number, number, number]) =>
+    [
+      [b('0.1'), n[0]],
+      [b('0.5'), n[1]],
+      [b('2.5'), n[2]],
+      [b('+Inf'), n[3]],
+    ] as [Record<string, string>, number][];
   const { facts } = run([
     [1_000, buckets([0, 0, 0, 0])],
     [30_000, buckets([90, 95, 100, 100])], // p99 = 0.5 + 2.0 * (99 - 95) / 5 = 2.1 s
@@ -175,10 +250,13 @@ test('latency p99 from histogram buckets, interpolated within the bucket as hist
     [2 * W + 30_000, buckets([380, 390, 400, 400])], // a fast window: all 200 within 0.1 s
     [3 * W + 1_000, []],
   ]);
-  assert.deepEqual(facts.map((f) => [f.rule, f.state, f.ts_ms, Number(f.value.toFixed(4))]), [
-    ['http_latency_p99', 'firing', W, 2.1],
-    ['http_latency_p99', 'resolved', 3 * W, Number((0.1 * 198 / 200).toFixed(4))],
-  ]);
+  assert.deepEqual(
+    facts.map((f) => [f.rule, f.state, f.ts_ms, Number(f.value.toFixed(4))]),
+    [
+      ['http_latency_p99', 'firing', W, 2.1],
+      ['http_latency_p99', 'resolved', 3 * W, Number(((0.1 * 198) / 200).toFixed(4))],
+    ],
+  );
 });
 
 test('increase: a restarted container fires pod_restarting for the window it restarted in', () => {
@@ -192,20 +270,59 @@ test('increase: a restarted container fires pod_restarting for the window it res
     [2 * W + 30_000, [[r, 4]]],
     [3 * W + 1_000, []],
   ]);
-  assert.deepEqual(facts.map((f) => [f.rule, f.state, f.ts_ms, f.value]), [
-    ['pod_restarting', 'firing', 2 * W, 1],
-    ['pod_restarting', 'resolved', 3 * W, 0],
-  ]);
+  assert.deepEqual(
+    facts.map((f) => [f.rule, f.state, f.ts_ms, f.value]),
+    [
+      ['pod_restarting', 'firing', 2 * W, 1],
+      ['pod_restarting', 'resolved', 3 * W, 0],
+    ],
+  );
 });
 
 test('replay: an open window holds the record that opened it, and replaying from there gives the same facts', () => {
   const records: [number, [Record<string, string>, number][]][] = [
-    [1_000, [[req('200'), 0], [req('500'), 0]]],
-    [30_000, [[req('200'), 100], [req('500'), 1]]],
-    [W + 1_000, [[req('200'), 100], [req('500'), 1]]],
-    [W + 30_000, [[req('200'), 200], [req('500'), 40]]],
-    [2 * W + 1_000, [[req('200'), 200], [req('500'), 40]]],
-    [2 * W + 30_000, [[req('200'), 300], [req('500'), 41]]],
+    [
+      1_000,
+      [
+        [req('200'), 0],
+        [req('500'), 0],
+      ],
+    ],
+    [
+      30_000,
+      [
+        [req('200'), 100],
+        [req('500'), 1],
+      ],
+    ],
+    [
+      W + 1_000,
+      [
+        [req('200'), 100],
+        [req('500'), 1],
+      ],
+    ],
+    [
+      W + 30_000,
+      [
+        [req('200'), 200],
+        [req('500'), 40],
+      ],
+    ],
+    [
+      2 * W + 1_000,
+      [
+        [req('200'), 200],
+        [req('500'), 40],
+      ],
+    ],
+    [
+      2 * W + 30_000,
+      [
+        [req('200'), 300],
+        [req('500'), 41],
+      ],
+    ],
     [3 * W + 1_000, []],
   ];
   const full = run(records).facts;
@@ -242,12 +359,22 @@ test('for_samples > 1: a streak under way is a stored state, not a hold', () => 
 test('runtime events fire at once and resolve after the quiet time of event time; below warning nothing fires', () => {
   const facts: HealthFact[] = [];
   const e = withConfig({ rules: [], anomaly: {}, runtime_quiet_ms: 600_000 }, (f) => facts.push(f));
-  const ev = (ts: number, severity: 'warning' | 'critical' | undefined, resource = 'k8s:/shop/pod/p') => ({ resource, rule: 'falco: Terminal shell in container', severity, ts, reason: 'shell', labels: {} });
+  const ev = (ts: number, severity: 'warning' | 'critical' | undefined, resource = 'k8s:/shop/pod/p') => ({
+    resource,
+    rule: 'falco: Terminal shell in container',
+    severity,
+    ts,
+    reason: 'shell',
+    labels: {},
+  });
   const o = (offset: number) => ({ topic: 'falco_events', partition: 0, offset });
   e.event(ev(1_000, 'critical'), o(0));
   e.event(ev(100_000, 'critical'), o(1)); // a repeat: still firing, no new fact
   e.event(ev(200_000, undefined, 'k8s:/shop/pod/q'), o(2));
-  assert.deepEqual(facts.map((f) => [f.state, f.status, f.resource_id]), [['firing', 'critical', 'k8s:/shop/pod/p']]);
+  assert.deepEqual(
+    facts.map((f) => [f.state, f.status, f.resource_id]),
+    [['firing', 'critical', 'k8s:/shop/pod/p']],
+  );
   assert.equal(e.heldOffsets().size, 0, 'a firing runtime rule holds nothing');
   // A restart from the stored state (its quiet timer included) resolves at the same time; a replayed event changes nothing.
   const restarted = withConfig({ rules: [], anomaly: {}, runtime_quiet_ms: 600_000 }, (f) => facts.push(f));
@@ -256,7 +383,13 @@ test('runtime events fire at once and resolve after the quiet time of event time
   restarted.event(ev(650_000, undefined, 'k8s:/shop/pod/q'), o(3)); // 550 s after the last repeat: still firing
   assert.equal(facts.length, 1);
   restarted.event(ev(700_000, undefined, 'k8s:/shop/pod/q'), o(4)); // 600 s after the last repeat
-  assert.deepEqual(facts.map((f) => [f.state, f.status, f.ts_ms]), [['firing', 'critical', 1_000], ['resolved', 'healthy', 700_000]]);
+  assert.deepEqual(
+    facts.map((f) => [f.state, f.status, f.ts_ms]),
+    [
+      ['firing', 'critical', 1_000],
+      ['resolved', 'healthy', 700_000],
+    ],
+  );
   assert.deepEqual(restarted.takeChanges(), new Map([['runtime\u0000falco: Terminal shell in container\u0000k8s:/shop/pod/p', null]]));
 });
 
@@ -266,30 +399,106 @@ test('a firing anomaly is stored with its detector: after a restart it resolves 
   let t = 0;
   for (let i = 0; i < 40; i++) e.observe(m, 'fg', 'target:j/i', t++, 10 + (i % 2), false);
   e.observe(m, 'fg', 'target:j/i', t++, 90, false);
-  assert.deepEqual(facts.map((f) => f.state), ['firing']);
+  assert.deepEqual(
+    facts.map((f) => f.state),
+    ['firing'],
+  );
   const restarted = evaluator(['g']);
   restarted.e.restore([...e.takeChanges()].filter((c): c is [string, StoredRuleState] => c[1] !== null));
   restarted.e.observe(m, 'fg', 'target:j/i', t++, 85, false);
   assert.equal(restarted.facts.length, 0, 'still anomalous');
   restarted.e.observe(m, 'fg', 'target:j/i', t++, 10, false);
-  assert.deepEqual(restarted.facts.map((f) => [f.rule, f.state]), [['anomaly', 'resolved']]);
+  assert.deepEqual(
+    restarted.facts.map((f) => [f.rule, f.state]),
+    [['anomaly', 'resolved']],
+  );
 });
 
 test('OpenTelemetry metric names match the rules with dots read as underscores', () => {
   const facts: HealthFact[] = [];
   const e = withConfig({ rules: DEFAULT_RULES, anomaly: {} }, (f) => facts.push(f));
   for (let i = 0; i < 3; i++) e.observe({ __name__: 'system.filesystem.utilization', 'host.id': 'h' }, 'fd', 'host:h', i, 0.97, false);
-  assert.deepEqual(facts.map((f) => [f.rule, f.state, f.metric]), [['disk_saturated', 'firing', 'system.filesystem.utilization']]);
+  assert.deepEqual(
+    facts.map((f) => [f.rule, f.state, f.metric]),
+    [['disk_saturated', 'firing', 'system.filesystem.utilization']],
+  );
 });
 
 test('histogramQuantile: PromQL edge cases', () => {
   const m = (pairs: [number, number][]) => new Map(pairs.map(([le, inc], i) => [String(i), { le, inc, last: 0 }]));
-  assert.equal(histogramQuantile(0.5, m([[1, 10], [2, 20], [Infinity, 20]]), 1), 1);
-  assert.equal(histogramQuantile(0.75, m([[1, 10], [2, 20], [Infinity, 20]]), 1), 1.5);
-  assert.equal(histogramQuantile(0.99, m([[1, 10], [2, 10], [Infinity, 20]]), 1), 2, 'rank in +Inf: the highest finite bound');
-  assert.equal(histogramQuantile(0.5, m([[1, 10], [2, 20]]), 1), undefined, 'no +Inf bucket');
-  assert.equal(histogramQuantile(0.5, m([[1, 0], [Infinity, 0]]), 1), undefined, 'no observations');
-  assert.equal(histogramQuantile(0.5, m([[1, 3], [Infinity, 4]]), 10), undefined, 'below min_count');
+  assert.equal(
+    histogramQuantile(
+      0.5,
+      m([
+        [1, 10],
+        [2, 20],
+        [Infinity, 20],
+      ]),
+      1,
+    ),
+    1,
+  );
+  assert.equal(
+    histogramQuantile(
+      0.75,
+      m([
+        [1, 10],
+        [2, 20],
+        [Infinity, 20],
+      ]),
+      1,
+    ),
+    1.5,
+  );
+  assert.equal(
+    histogramQuantile(
+      0.99,
+      m([
+        [1, 10],
+        [2, 10],
+        [Infinity, 20],
+      ]),
+      1,
+    ),
+    2,
+    'rank in +Inf: the highest finite bound',
+  );
+  assert.equal(
+    histogramQuantile(
+      0.5,
+      m([
+        [1, 10],
+        [2, 20],
+      ]),
+      1,
+    ),
+    undefined,
+    'no +Inf bucket',
+  );
+  assert.equal(
+    histogramQuantile(
+      0.5,
+      m([
+        [1, 0],
+        [Infinity, 0],
+      ]),
+      1,
+    ),
+    undefined,
+    'no observations',
+  );
+  assert.equal(
+    histogramQuantile(
+      0.5,
+      m([
+        [1, 3],
+        [Infinity, 4],
+      ]),
+      10,
+    ),
+    undefined,
+    'below min_count',
+  );
 });
 
 test('rule config: exactly one shape, valid regular expressions', () => {

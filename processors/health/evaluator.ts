@@ -155,7 +155,14 @@ export class HealthEvaluator {
   #replaying = false;
 
   /** Takes the health processor's validated config (its defaults live in healthConfigSchema). */
-  constructor(options: { rules: readonly Rule[]; anomaly: AnomalyConfig; emit: (f: HealthFact) => void; maxSeries: number; windowMs: number; quietMs: number }) {
+  constructor(options: {
+    rules: readonly Rule[];
+    anomaly: AnomalyConfig;
+    emit: (f: HealthFact) => void;
+    maxSeries: number;
+    windowMs: number;
+    quietMs: number;
+  }) {
     this.#anomaly = options.anomaly;
     this.#anomalyMetrics = new Set(options.anomaly.metrics.map(promName));
     this.#emit = options.emit;
@@ -213,7 +220,19 @@ export class HealthEvaluator {
         if (!b.match.every(([k, v]) => label(labels, k) === v) || !b.matchRe.every(([k, re]) => re.test(label(labels, k)))) continue;
         const rule = b.rule;
         if (b.role === 'sample') {
-          this.#step({ key: `${rule.name}\u0000${fingerprint}`, rule: rule.name, condition: holds(rule.op, value, rule.threshold), forSamples: rule.for_samples, severity: rule.severity, reason: rule.reason || `${raw} ${rule.op} ${rule.threshold}`, resource, labels, ts, value, threshold: rule.threshold });
+          this.#step({
+            key: `${rule.name}\u0000${fingerprint}`,
+            rule: rule.name,
+            condition: holds(rule.op, value, rule.threshold),
+            forSamples: rule.for_samples,
+            severity: rule.severity,
+            reason: rule.reason || `${raw} ${rule.op} ${rule.threshold}`,
+            resource,
+            labels,
+            ts,
+            value,
+            threshold: rule.threshold,
+          });
         } else {
           this.#count(b, labels, fingerprint, resource, value);
         }
@@ -229,8 +248,23 @@ export class HealthEvaluator {
       const mean = d.mean;
       const { change, z } = d.observe(value);
       if (change) {
-        const reason = change === 'enter' ? `${raw} = ${value} is ${z.toFixed(1)} standard deviations from its baseline ${mean.toPrecision(4)}` : `${raw} back within its baseline`;
-        this.#step({ key: `${ANOMALY}${fingerprint}`, rule: 'anomaly', condition: change === 'enter', forSamples: 1, severity: this.#anomaly.severity, reason, resource, labels, ts, value, threshold: this.#anomaly.enter_z });
+        const reason =
+          change === 'enter'
+            ? `${raw} = ${value} is ${z.toFixed(1)} standard deviations from its baseline ${mean.toPrecision(4)}`
+            : `${raw} back within its baseline`;
+        this.#step({
+          key: `${ANOMALY}${fingerprint}`,
+          rule: 'anomaly',
+          condition: change === 'enter',
+          forSamples: 1,
+          severity: this.#anomaly.severity,
+          reason,
+          resource,
+          labels,
+          ts,
+          value,
+          threshold: this.#anomaly.enter_z,
+        });
       }
     }
   }
@@ -248,7 +282,19 @@ export class HealthEvaluator {
     this.#eventTime.set(part, now);
     if (e.resource && e.severity) {
       const key = `runtime\u0000${e.rule}\u0000${e.resource}`;
-      this.#step({ key, rule: e.rule, condition: true, forSamples: 1, severity: e.severity, reason: e.reason, resource: e.resource, labels: e.labels, ts: e.ts, value: 1, threshold: 0 });
+      this.#step({
+        key,
+        rule: e.rule,
+        condition: true,
+        forSamples: 1,
+        severity: e.severity,
+        reason: e.reason,
+        resource: e.resource,
+        labels: e.labels,
+        ts: e.ts,
+        value: 1,
+        threshold: 0,
+      });
       const t = this.#quiet.get(key);
       if (t) t.last = Math.max(t.last, e.ts);
       else this.#quiet.set(key, { part, last: e.ts, event: e });
@@ -259,7 +305,19 @@ export class HealthEvaluator {
       this.#quiet.delete(key);
       this.#dirty.add(key);
       const ev = t.event;
-      this.#step({ key, rule: ev.rule, condition: false, forSamples: 1, severity: ev.severity!, reason: `${ev.rule}: quiet for ${Math.round(this.#quietMs / 1000)} s`, resource: ev.resource, labels: ev.labels, ts: t.last + this.#quietMs, value: 0, threshold: 0 });
+      this.#step({
+        key,
+        rule: ev.rule,
+        condition: false,
+        forSamples: 1,
+        severity: ev.severity!,
+        reason: `${ev.rule}: quiet for ${Math.round(this.#quietMs / 1000)} s`,
+        resource: ev.resource,
+        labels: ev.labels,
+        ts: t.last + this.#quietMs,
+        value: 0,
+        threshold: 0,
+      });
     }
   }
 
@@ -338,7 +396,19 @@ export class HealthEvaluator {
       if (value === undefined) continue;
       const metric = (rule.ratio?.numerator.metric ?? rule.quantile?.metric ?? rule.increase?.metric ?? [''])[0]!;
       const reason = rule.reason || `${rule.name} ${rule.op} ${rule.threshold}`;
-      this.#step({ key: `${rule.name}\u0000${agg.resource}`, rule: rule.name, condition: holds(rule.op, value, rule.threshold), forSamples: rule.for_samples, severity: rule.severity, reason, resource: agg.resource, labels: { __name__: metric }, ts: end, value, threshold: rule.threshold });
+      this.#step({
+        key: `${rule.name}\u0000${agg.resource}`,
+        rule: rule.name,
+        condition: holds(rule.op, value, rule.threshold),
+        forSamples: rule.for_samples,
+        severity: rule.severity,
+        reason,
+        resource: agg.resource,
+        labels: { __name__: metric },
+        ts: end,
+        value,
+        threshold: rule.threshold,
+      });
     }
   }
 

@@ -25,18 +25,40 @@ test.after(() => store.close());
 
 const T0 = Date.now() - 10 * 60_000;
 const body = (job: string, value: number, i: number) =>
-  compressSync(Buffer.from(prometheus.WriteRequest.encode({ timeseries: [{ labels: [{ name: '__name__', value: 'up' }, { name: 'instance', value: 'db:9100' }, { name: 'job', value: job }], samples: [{ value, timestamp: T0 + i * 15_000 }] }] }).finish()));
+  compressSync(
+    Buffer.from(
+      prometheus.WriteRequest.encode({
+        timeseries: [
+          {
+            labels: [
+              { name: '__name__', value: 'up' },
+              { name: 'instance', value: 'db:9100' },
+              { name: 'job', value: job },
+            ],
+            samples: [{ value, timestamp: T0 + i * 15_000 }],
+          },
+        ],
+      }).finish(),
+    ),
+  );
 
 /** Remote write → health → health_facts on one in-process bus; `samples` adds the prom_samples sink, `maxQueued` caps each partition's uncommitted records. */
 async function pipeline(o: { partitions?: number; maxQueued?: number; samples?: boolean } = {}) {
   const partitions = o.partitions ?? 2;
   const bus = new MemoryBus(o.maxQueued ? { maxQueuedRecordsPerPartition: o.maxQueued } : {});
-  await bus.ensureTopics([{ name: 'prometheus_remote_write', partitions }, { name: 'airdig.health', partitions: 2 }, { name: 'airdig.dlq', partitions: 1 }]);
+  await bus.ensureTopics([
+    { name: 'prometheus_remote_write', partitions },
+    { name: 'airdig.health', partitions: 2 },
+    { name: 'airdig.dlq', partitions: 1 },
+  ]);
   const topics = { prometheus_remote_write: { partitions, compacted: false } };
   const sinks = [healthFactsFactory.create(componentSettings(healthFactsFactory, bus, store), healthFactsFactory.configSchema.parse({}))];
   if (o.samples ?? true) sinks.push(promSamplesFactory.create(componentSettings(promSamplesFactory, bus, store), promSamplesFactory.configSchema.parse({})));
   for (const s of sinks) await s.start();
-  const receiver = remoteWriteFactory.create({ ...componentSettings(remoteWriteFactory, bus, store), topics }, remoteWriteFactory.configSchema.parse({ listen: '127.0.0.1:0' }));
+  const receiver = remoteWriteFactory.create(
+    { ...componentSettings(remoteWriteFactory, bus, store), topics },
+    remoteWriteFactory.configSchema.parse({ listen: '127.0.0.1:0' }),
+  );
   await receiver.start();
   const url = receiver.listening!()[0]!.url;
   const startHealth = async (): Promise<Component> => {
@@ -45,7 +67,11 @@ async function pipeline(o: { partitions?: number; maxQueued?: number; samples?: 
     return h;
   };
   const send = async (job: string, value: number, i: number) => {
-    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy' }, body: body(job, value, i) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy' },
+      body: body(job, value, i),
+    });
     assert.equal(res.status, 204, `${job} sample ${i}: ${res.status} ${await res.text()}`);
   };
   const stop = async () => {
@@ -57,8 +83,12 @@ async function pipeline(o: { partitions?: number; maxQueued?: number; samples?: 
 }
 
 const q = async <T>(sql: string) => (await store.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
-const facts = (job: string) => q<{ ts: string; status: string; state: string; rule: string }>(`SELECT ts, status, state, rule FROM health_facts FINAL WHERE resource_id = 'target:${job}/db:9100' ORDER BY ts`);
-const health = async (job: string) => (await q<{ status: string; reason: string }>(`SELECT status, reason FROM resource_health WHERE resource_id = 'target:${job}/db:9100'`))[0];
+const facts = (job: string) =>
+  q<{ ts: string; status: string; state: string; rule: string }>(
+    `SELECT ts, status, state, rule FROM health_facts FINAL WHERE resource_id = 'target:${job}/db:9100' ORDER BY ts`,
+  );
+const health = async (job: string) =>
+  (await q<{ status: string; reason: string }>(`SELECT status, reason FROM resource_health WHERE resource_id = 'target:${job}/db:9100'`))[0];
 const at = (i: number) => new Date(T0 + i * 15_000).toISOString().replace('T', ' ').replace('Z', '');
 
 test('a target whose up drops to 0 is critical in resource_health within one sample, and healthy again when it recovers', async () => {
@@ -135,20 +165,46 @@ for (const kind of ['memory', 'kafka'] as const) {
     const input = uniqueName('health-rw');
     const output = uniqueName('health-out');
     const id = `health/${uniqueName('restart')}`;
-    await bus.ensureTopics([{ name: input, partitions: 1 }, { name: output, partitions: 1 }, { name: 'airdig.dlq', partitions: 1 }]);
+    await bus.ensureTopics([
+      { name: input, partitions: 1 },
+      { name: output, partitions: 1 },
+      { name: 'airdig.dlq', partitions: 1 },
+    ]);
     const config = healthFactory.configSchema.parse({ inputs: { remote_write: input, otlp_metrics: '', falco: '' }, output });
     const start = async () => {
       const settings = componentSettings(healthFactory, bus, store, id);
       const component = healthFactory.create(settings, config);
       await component.start();
-      const received = async () => Number(new RegExp(`airdig_component_received_total\\{component="${id}",kind="processor"\\} (\\d+)`).exec(await settings.registry.metrics())?.[1] ?? 0);
+      const received = async () =>
+        Number(new RegExp(`airdig_component_received_total\\{component="${id}",kind="processor"\\} (\\d+)`).exec(await settings.registry.metrics())?.[1] ?? 0);
       return { component, received };
     };
     const out: HealthFact[] = [];
-    const reader = bus.consumer({ groupId: uniqueName('reader'), topics: [output], handler: async (batch) => void out.push(...batch.map((r) => healthCodec.decode(r.value))) });
+    const reader = bus.consumer({
+      groupId: uniqueName('reader'),
+      topics: [output],
+      handler: async (batch) => void out.push(...batch.map((r) => healthCodec.decode(r.value))),
+    });
     await reader.start();
     const send = (job: string, value: number, i: number) =>
-      bus.producer().send(input, [{ value: Buffer.from(prometheus.WriteRequest.encode({ timeseries: [{ labels: [{ name: '__name__', value: 'up' }, { name: 'instance', value: 'db:9100' }, { name: 'job', value: job }], samples: [{ value, timestamp: T0 + i * 15_000 }] }] }).finish()) }]);
+      bus.producer().send(input, [
+        {
+          value: Buffer.from(
+            prometheus.WriteRequest.encode({
+              timeseries: [
+                {
+                  labels: [
+                    { name: '__name__', value: 'up' },
+                    { name: 'instance', value: 'db:9100' },
+                    { name: 'job', value: job },
+                  ],
+                  samples: [{ value, timestamp: T0 + i * 15_000 }],
+                },
+              ],
+            }).finish(),
+          ),
+        },
+      ]);
     let h = await start();
     try {
       await send('down', 1, 0);
@@ -163,10 +219,13 @@ for (const kind of ['memory', 'kafka'] as const) {
       await waitFor(() => out.length >= 2, 30_000, 'the resolved fact after the restart');
       await waitFor(async () => (await h.received()) === 2, 30_000, 'the 2 samples sent while it was down');
       assert.equal(await h.received(), 2, 'nothing before the restart is read again');
-      assert.deepEqual(out.map((f) => [f.resource_id, f.state, f.status, f.ts_ms]), [
-        ['target:down/db:9100', 'firing', 'critical', T0 + 15_000],
-        ['target:down/db:9100', 'resolved', 'healthy', T0 + 3 * 15_000],
-      ]);
+      assert.deepEqual(
+        out.map((f) => [f.resource_id, f.state, f.status, f.ts_ms]),
+        [
+          ['target:down/db:9100', 'firing', 'critical', T0 + 15_000],
+          ['target:down/db:9100', 'resolved', 'healthy', T0 + 3 * 15_000],
+        ],
+      );
     } finally {
       await h.component.shutdown();
       await reader.stop();
@@ -189,15 +248,39 @@ test('OTLP metrics: an HTTP server histogram (semantic conventions) raises error
   const totals: Record<string, number[]> = { '200': [0, 0, 0, 0], '500': [0, 0, 0, 0] };
   const point = (code: string, t: number) => {
     const counts = totals[code]!;
-    return { attributes: [{ key: 'http.response.status_code', value: { intValue: Number(code) } }], timeUnixNano: t * 1e6, startTimeUnixNano: base * 1e6, count: counts.reduce((a, b) => a + b, 0), sum: 1, bucketCounts: counts, explicitBounds: bounds };
+    return {
+      attributes: [{ key: 'http.response.status_code', value: { intValue: Number(code) } }],
+      timeUnixNano: t * 1e6,
+      startTimeUnixNano: base * 1e6,
+      count: counts.reduce((a, b) => a + b, 0),
+      sum: 1,
+      bucketCounts: counts,
+      explicitBounds: bounds,
+    };
   };
   const send = async (t: number) => {
-    const value = Buffer.from(ExportMetricsServiceRequest.encode({
-      resourceMetrics: [{
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }, { key: 'service.namespace', value: { stringValue: 'shop' } }, { key: 'service.instance.id', value: { stringValue: 'otel-1' } }] },
-        scopeMetrics: [{ metrics: [{ name: 'http.server.request.duration', unit: 's', histogram: { aggregationTemporality: 2, dataPoints: [point('200', t), point('500', t)] } }] }],
-      }],
-    }).finish());
+    const value = Buffer.from(
+      ExportMetricsServiceRequest.encode({
+        resourceMetrics: [
+          {
+            resource: {
+              attributes: [
+                { key: 'service.name', value: { stringValue: 'checkout' } },
+                { key: 'service.namespace', value: { stringValue: 'shop' } },
+                { key: 'service.instance.id', value: { stringValue: 'otel-1' } },
+              ],
+            },
+            scopeMetrics: [
+              {
+                metrics: [
+                  { name: 'http.server.request.duration', unit: 's', histogram: { aggregationTemporality: 2, dataPoints: [point('200', t), point('500', t)] } },
+                ],
+              },
+            ],
+          },
+        ],
+      }).finish(),
+    );
     await bus.producer().send('otlp_metrics', [{ key: 'checkout', value, timestamp: t }]);
   };
   const add = (code: string, perBucket: number[]) => perBucket.forEach((n, i) => (totals[code]![i]! += n));
@@ -210,14 +293,23 @@ test('OTLP metrics: an HTTP server histogram (semantic conventions) raises error
     add('500', [0, 0, 10, 10]); // 20 of 100 failed, half of them beyond 2.5 s
     await send(base + W + 30_000);
     await send(base + 2 * W + 1_000); // closes the second window
-    const rows = await waitFor(async () => {
-      const r = await q<{ rule: string; state: string; status: string; value: number; ts: string; resource_id: string }>("SELECT rule, state, status, value, ts, resource_id FROM health_facts FINAL WHERE resource_id = 'target:shop/checkout/otel-1' ORDER BY rule");
-      return r.length === 2 ? r : undefined;
-    }, 10_000, 'two facts');
-    assert.deepEqual(rows.map((r) => [r.rule, r.state, r.status, Number(r.value.toFixed(3))]), [
-      ['http_latency_p99', 'firing', 'warning', 2.5],
-      ['http_server_error_ratio', 'firing', 'warning', 0.2],
-    ]);
+    const rows = await waitFor(
+      async () => {
+        const r = await q<{ rule: string; state: string; status: string; value: number; ts: string; resource_id: string }>(
+          "SELECT rule, state, status, value, ts, resource_id FROM health_facts FINAL WHERE resource_id = 'target:shop/checkout/otel-1' ORDER BY rule",
+        );
+        return r.length === 2 ? r : undefined;
+      },
+      10_000,
+      'two facts',
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.rule, r.state, r.status, Number(r.value.toFixed(3))]),
+      [
+        ['http_latency_p99', 'firing', 'warning', 2.5],
+        ['http_server_error_ratio', 'firing', 'warning', 0.2],
+      ],
+    );
     assert.equal(rows[0]!.ts, new Date(base + 2 * W).toISOString().replace('T', ' ').replace('Z', ''));
   } finally {
     await h.shutdown();

@@ -47,7 +47,18 @@ export const healthFactory = processorFactory({
             if (record.topic === inputs.falco) {
               const e = decodeFalcoRecord(record.value, c.cluster_name);
               samples++;
-              evaluator.event({ resource: e.resource_id, rule: `falco: ${e.rule}`, severity: e.severity, ts: e.ts_ms, reason: `${e.priority}: ${e.output || e.rule}`.slice(0, 1000), labels: { rule: e.rule, priority: e.priority, hostname: e.hostname, container_id: e.container_id } }, origin, replay);
+              evaluator.event(
+                {
+                  resource: e.resource_id,
+                  rule: `falco: ${e.rule}`,
+                  severity: e.severity,
+                  ts: e.ts_ms,
+                  reason: `${e.priority}: ${e.output || e.rule}`.slice(0, 1000),
+                  labels: { rule: e.rule, priority: e.priority, hostname: e.hostname, container_id: e.container_id },
+                },
+                origin,
+                replay,
+              );
               return;
             }
             evaluator.beginRecord(origin, record.timestamp, replay);
@@ -80,7 +91,12 @@ export const healthFactory = processorFactory({
         if (dead) metrics.dlq(dead);
         metrics.received(samples);
         // Facts first, then the states they came from, then (on return) the input commit: see StateStore.
-        const facts = await outbox.send((facts) => producer.send(c.output, facts.map((f) => ({ key: f.resource_id, value: healthCodec.encode(f), timestamp: f.ts_ms }))));
+        const facts = await outbox.send((facts) =>
+          producer.send(
+            c.output,
+            facts.map((f) => ({ key: f.resource_id, value: healthCodec.encode(f), timestamp: f.ts_ms })),
+          ),
+        );
         metrics.sent(facts.length);
         store.stageJson(evaluator.takeChanges());
         await store.flush();

@@ -37,7 +37,10 @@ export const ruleSchema = z
     metric: metricNames.optional(),
     ...labelMatchers,
     ratio: z.object({ numerator: selectorSchema, denominator: selectorSchema }).strict().optional(),
-    quantile: z.object({ q: z.number().gt(0).lt(1), metric: metricNames, ...labelMatchers }).strict().optional(),
+    quantile: z
+      .object({ q: z.number().gt(0).lt(1), metric: metricNames, ...labelMatchers })
+      .strict()
+      .optional(),
     increase: selectorSchema.optional(),
     /** Ratio: least denominator increase in a window; quantile: least observations; increase: unused. Below it the window is not judged. */
     min_count: z.number().nonnegative().default(1),
@@ -51,7 +54,11 @@ export const ruleSchema = z
   .strict()
   .superRefine((r, ctx) => {
     const shapes = [r.metric && 'metric', r.ratio && 'ratio', r.quantile && 'quantile', r.increase && 'increase'].filter(Boolean);
-    if (shapes.length !== 1) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `a rule has exactly one of metric, ratio, quantile, increase (got ${shapes.length ? shapes.join(', ') : 'none'})` });
+    if (shapes.length !== 1)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `a rule has exactly one of metric, ratio, quantile, increase (got ${shapes.length ? shapes.join(', ') : 'none'})`,
+      });
   });
 export type Rule = z.infer<typeof ruleSchema>;
 export type RuleInput = z.input<typeof ruleSchema>;
@@ -82,44 +89,123 @@ export type AnomalyConfig = z.infer<typeof anomalySchema>;
  */
 export const DEFAULT_RULES: Rule[] = z.array(ruleSchema).parse([
   { name: 'target_down', metric: 'up', op: '==', threshold: 0, severity: 'critical', reason: 'scrape target is down (up == 0)' },
-  { name: 'container_not_ready', metric: 'kube_pod_container_status_ready', op: '==', threshold: 0, severity: 'warning', for_samples: 2, reason: 'container not ready' },
-  { name: 'container_waiting', metric: 'kube_pod_container_status_waiting', op: '==', threshold: 1, severity: 'warning', for_samples: 2, reason: 'container waiting (crash loop or image pull)' },
-  { name: 'pod_not_ready', metric: 'kube_pod_status_ready', match: { condition: 'false' }, op: '==', threshold: 1, severity: 'warning', for_samples: 2, reason: 'pod not ready' },
-  { name: 'pod_restarting', increase: { metric: 'kube_pod_container_status_restarts_total' }, min_count: 0, op: '>=', threshold: 1, severity: 'warning', reason: 'a container restarted' },
-  { name: 'cpu_saturated', metric: ['system_cpu_utilization', 'system_cpu_utilization_ratio'], op: '>=', threshold: 0.95, severity: 'warning', for_samples: 3, reason: 'CPU utilization ≥ 95 %' },
-  { name: 'memory_saturated', metric: ['system_memory_utilization', 'system_memory_utilization_ratio'], match: { state: 'used' }, op: '>=', threshold: 0.95, severity: 'warning', for_samples: 3, reason: 'memory utilization ≥ 95 %' },
-  { name: 'disk_saturated', metric: ['system_filesystem_utilization', 'system_filesystem_utilization_ratio'], op: '>=', threshold: 0.9, severity: 'warning', for_samples: 3, reason: 'filesystem ≥ 90 % full' },
+  {
+    name: 'container_not_ready',
+    metric: 'kube_pod_container_status_ready',
+    op: '==',
+    threshold: 0,
+    severity: 'warning',
+    for_samples: 2,
+    reason: 'container not ready',
+  },
+  {
+    name: 'container_waiting',
+    metric: 'kube_pod_container_status_waiting',
+    op: '==',
+    threshold: 1,
+    severity: 'warning',
+    for_samples: 2,
+    reason: 'container waiting (crash loop or image pull)',
+  },
+  {
+    name: 'pod_not_ready',
+    metric: 'kube_pod_status_ready',
+    match: { condition: 'false' },
+    op: '==',
+    threshold: 1,
+    severity: 'warning',
+    for_samples: 2,
+    reason: 'pod not ready',
+  },
+  {
+    name: 'pod_restarting',
+    increase: { metric: 'kube_pod_container_status_restarts_total' },
+    min_count: 0,
+    op: '>=',
+    threshold: 1,
+    severity: 'warning',
+    reason: 'a container restarted',
+  },
+  {
+    name: 'cpu_saturated',
+    metric: ['system_cpu_utilization', 'system_cpu_utilization_ratio'],
+    op: '>=',
+    threshold: 0.95,
+    severity: 'warning',
+    for_samples: 3,
+    reason: 'CPU utilization ≥ 95 %',
+  },
+  {
+    name: 'memory_saturated',
+    metric: ['system_memory_utilization', 'system_memory_utilization_ratio'],
+    match: { state: 'used' },
+    op: '>=',
+    threshold: 0.95,
+    severity: 'warning',
+    for_samples: 3,
+    reason: 'memory utilization ≥ 95 %',
+  },
+  {
+    name: 'disk_saturated',
+    metric: ['system_filesystem_utilization', 'system_filesystem_utilization_ratio'],
+    op: '>=',
+    threshold: 0.9,
+    severity: 'warning',
+    for_samples: 3,
+    reason: 'filesystem ≥ 90 % full',
+  },
   {
     name: 'http_error_ratio',
     ratio: {
       numerator: { metric: ['http_requests_total', 'http_server_requests_total'], match_re: { code: '5..' } },
       denominator: { metric: ['http_requests_total', 'http_server_requests_total'] },
     },
-    min_count: 10, op: '>', threshold: 0.05, severity: 'warning', reason: 'more than 5 % of HTTP requests failed (5xx)',
+    min_count: 10,
+    op: '>',
+    threshold: 0.05,
+    severity: 'warning',
+    reason: 'more than 5 % of HTTP requests failed (5xx)',
   },
   {
     name: 'http_server_error_ratio',
     ratio: {
-      numerator: { metric: ['http_server_request_duration_count', 'http_server_request_duration_seconds_count'], match_re: { http_response_status_code: '5..' } },
+      numerator: {
+        metric: ['http_server_request_duration_count', 'http_server_request_duration_seconds_count'],
+        match_re: { http_response_status_code: '5..' },
+      },
       denominator: { metric: ['http_server_request_duration_count', 'http_server_request_duration_seconds_count'] },
     },
-    min_count: 10, op: '>', threshold: 0.05, severity: 'warning', reason: 'more than 5 % of HTTP requests failed (5xx)',
+    min_count: 10,
+    op: '>',
+    threshold: 0.05,
+    severity: 'warning',
+    reason: 'more than 5 % of HTTP requests failed (5xx)',
   },
   {
     name: 'http_latency_p99',
     quantile: { q: 0.99, metric: ['http_request_duration_seconds', 'http_server_request_duration', 'http_server_request_duration_seconds'] },
-    min_count: 10, op: '>', threshold: 1, severity: 'warning', reason: 'HTTP p99 latency above 1 s',
+    min_count: 10,
+    op: '>',
+    threshold: 1,
+    severity: 'warning',
+    reason: 'HTTP p99 latency above 1 s',
   },
 ]);
 
 export function holds(op: Rule['op'], value: number, threshold: number): boolean {
   switch (op) {
-    case '>': return value > threshold;
-    case '>=': return value >= threshold;
-    case '<': return value < threshold;
-    case '<=': return value <= threshold;
-    case '==': return value === threshold;
-    case '!=': return value !== threshold;
+    case '>':
+      return value > threshold;
+    case '>=':
+      return value >= threshold;
+    case '<':
+      return value < threshold;
+    case '<=':
+      return value <= threshold;
+    case '==':
+      return value === threshold;
+    case '!=':
+      return value !== threshold;
   }
 }
 

@@ -8,6 +8,20 @@ export const healthFactsFactory = tableSinkFactory({
   configSchema: tableSinkConfig('airdig.health', 'health_facts', 2_000),
   toRows: (r) => {
     const f = healthCodec.decode(r.value);
-    return [{ id: f.id, ts: iso(f.ts_ms), resource_id: f.resource_id, status: f.status, state: f.state, rule: f.rule, reason: f.reason, metric: f.metric, value: Number.isFinite(f.value) ? f.value : String(f.value).toLowerCase(), threshold: f.threshold, labels: f.labels }];
+    return [
+      {
+        id: f.id,
+        ts: iso(f.ts_ms),
+        resource_id: f.resource_id,
+        status: f.status,
+        state: f.state,
+        rule: f.rule,
+        reason: f.reason,
+        metric: f.metric,
+        value: Number.isFinite(f.value) ? f.value : String(f.value).toLowerCase(),
+        threshold: f.threshold,
+        labels: f.labels,
+      },
+    ];
   },
 });

@@ -32,14 +32,22 @@ export function awsArn(id: string, kind: ArnKind, region: string, account: strin
       const t = EC2_TYPES.find(([prefix]) => id.startsWith(prefix));
       return t ? `arn:aws:ec2:${region}:${account}:${t[1]}/${id}` : '';
     }
-    case 'rds:db': return `arn:aws:rds:${region}:${account}:db:${id}`;
-    case 'iam:role': return `arn:aws:iam::${account}:role/${id}`;
-    case 'iam:user': return `arn:aws:iam::${account}:user/${id}`;
-    case 's3:bucket': return `arn:aws:s3:::${id}`;
-    case 'lambda:function': return `arn:aws:lambda:${region}:${account}:function:${id}`;
-    case 'eks:cluster': return `arn:aws:eks:${region}:${account}:cluster/${id}`;
-    case 'ecs:cluster': return `arn:aws:ecs:${region}:${account}:cluster/${id}`;
-    case 'arn': return '';
+    case 'rds:db':
+      return `arn:aws:rds:${region}:${account}:db:${id}`;
+    case 'iam:role':
+      return `arn:aws:iam::${account}:role/${id}`;
+    case 'iam:user':
+      return `arn:aws:iam::${account}:user/${id}`;
+    case 's3:bucket':
+      return `arn:aws:s3:::${id}`;
+    case 'lambda:function':
+      return `arn:aws:lambda:${region}:${account}:function:${id}`;
+    case 'eks:cluster':
+      return `arn:aws:eks:${region}:${account}:cluster/${id}`;
+    case 'ecs:cluster':
+      return `arn:aws:ecs:${region}:${account}:cluster/${id}`;
+    case 'arn':
+      return '';
   }
 }
 
@@ -92,7 +100,21 @@ export const awsTypeOfTf = (tf: string): AwsType | undefined => BY_TF.get(tf);
 export const awsTypeOfNode = (node: string): AwsType | undefined => BY_NODE.get(node);
 
 /** Node types other sources put in the graph. */
-export const OTHER_NODE_TYPES: readonly string[] = ['k8s:cluster', 'k8s:namespace', 'k8s:node', 'k8s:pod', 'k8s:service', 'k8s:deployment', 'k8s:replicaset', 'k8s:statefulset', 'k8s:daemonset', 'k8s:job', 'container', 'host', 'service'];
+export const OTHER_NODE_TYPES: readonly string[] = [
+  'k8s:cluster',
+  'k8s:namespace',
+  'k8s:node',
+  'k8s:pod',
+  'k8s:service',
+  'k8s:deployment',
+  'k8s:replicaset',
+  'k8s:statefulset',
+  'k8s:daemonset',
+  'k8s:job',
+  'container',
+  'host',
+  'service',
+];
 const KNOWN_NODE_TYPES = new Set([...AWS_TYPES.map((t) => t.node), ...OTHER_NODE_TYPES]);
 
 /** The node type a scanner's type names (ec2:instance or aws_instance); undefined when AirDig does not know it. */

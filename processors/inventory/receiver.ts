@@ -2,7 +2,11 @@ import { intakeConfig, intakeFactory, JSON_FILE_TYPES } from '../runtime/pipelin
 import { parseScanBody, parseTerraformState, scannerCodec, terraformCodec } from './records.js';
 
 /** Every record of a scan or a state snapshot under one key, so its end marker follows its resources. */
-function inventoryMessages<R extends { kind: string; seen_ms: number }>(codec: { encode(r: R): Buffer }, key: (r: R) => string, parsed: { records: R[]; errors: string[] }) {
+function inventoryMessages<R extends { kind: string; seen_ms: number }>(
+  codec: { encode(r: R): Buffer },
+  key: (r: R) => string,
+  parsed: { records: R[]; errors: string[] },
+) {
   const { records, errors } = parsed;
   return {
     messages: records.map((r) => ({ key: key(r), value: codec.encode(r), timestamp: r.seen_ms })),

@@ -107,9 +107,11 @@ export function parseScanBody(body: Buffer, now: number): { records: ScannerReco
   const account = str(scan.account);
   const region = str(scan.region);
   const scope = str(scan.scope) || (scan.cluster !== undefined ? `k8s/${str(scan.cluster)}` : `${provider}/${account}/${region}`);
-  if (provider === 'aws' && !account && !str(scan.scope)) throw new MalformedInputError('"scan.account" is missing: an AWS scan covers one account (and region)');
+  if (provider === 'aws' && !account && !str(scan.scope))
+    throw new MalformedInputError('"scan.account" is missing: an AWS scan covers one account (and region)');
   const completeness = (scan.completeness ?? (scan.complete === true ? 'complete' : 'partial')) as Completeness;
-  if (!COMPLETENESS.includes(completeness)) throw new MalformedInputError(`"scan.completeness" is ${JSON.stringify(scan.completeness)}; use complete, partial or failed`);
+  if (!COMPLETENESS.includes(completeness))
+    throw new MalformedInputError(`"scan.completeness" is ${JSON.stringify(scan.completeness)}; use complete, partial or failed`);
   const list = doc.resources ?? [];
   if (!Array.isArray(list)) throw new MalformedInputError(`"resources" is ${typeof list}, not an array`);
   const seen = timeOf(scan.time, now);
@@ -149,7 +151,17 @@ export function parseScanBody(body: Buffer, now: number): { records: ScannerReco
     records.push({
       ...envelope,
       kind: 'resource',
-      resource: { id, type, account: rAccount, region: rRegion, name: str(r.name), attributes: JSON.stringify(r.attributes ?? {}), tags, aliases, relationships },
+      resource: {
+        id,
+        type,
+        account: rAccount,
+        region: rRegion,
+        name: str(r.name),
+        attributes: JSON.stringify(r.attributes ?? {}),
+        tags,
+        aliases,
+        relationships,
+      },
       completeness: 'complete',
       types: [],
       errors: [],
@@ -202,7 +214,11 @@ function stateDefaults(resources: unknown[]): { region: string; account: string 
  * refused. Identity: attribute arn, else the id made an ARN with the resource's region (attribute
  * region or availability_zone) and account (owner_id), else the state's most common ones.
  */
-export function parseTerraformState(body: Buffer, now: number, defaults: { region?: string; account?: string } = {}): { records: TerraformRecord[]; errors: string[] } {
+export function parseTerraformState(
+  body: Buffer,
+  now: number,
+  defaults: { region?: string; account?: string } = {},
+): { records: TerraformRecord[]; errors: string[] } {
   const doc = parseJsonBody(body, 'Terraform state');
   if (!isObject(doc)) throw new MalformedInputError('a Terraform state is a JSON object');
   if (doc.version !== 4) {
@@ -244,7 +260,16 @@ export function parseTerraformState(body: Buffer, now: number, defaults: { regio
       records.push({
         ...envelope,
         kind: 'resource',
-        resource: { id, tf_type: tfType, address: addressOf(r, inst.index_key), provider: str(r.provider), native_id: nativeId, account: p?.account || account, region: p ? p.region : region, attributes: JSON.stringify(a) },
+        resource: {
+          id,
+          tf_type: tfType,
+          address: addressOf(r, inst.index_key),
+          provider: str(r.provider),
+          native_id: nativeId,
+          account: p?.account || account,
+          region: p ? p.region : region,
+          attributes: JSON.stringify(a),
+        },
       });
     });
   });

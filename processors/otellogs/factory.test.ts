@@ -13,7 +13,7 @@ test.before(async () => {
 });
 test.after(() => store.close());
 
-test('log records land in otel_logs with the Collector schema\'s values; a record without time uses its observed time', async () => {
+test("log records land in otel_logs with the Collector schema's values; a record without time uses its observed time", async () => {
   const bus = new MemoryBus();
   await bus.ensureTopics([{ name: 'otlp_logs', partitions: 1 }]);
   const sink = otelLogsFactory.create(componentSettings(otelLogsFactory, bus, store), otelLogsFactory.configSchema.parse({}));
@@ -28,7 +28,16 @@ test('log records land in otel_logs with the Collector schema\'s values; a recor
             {
               scope: { name: 'pino', version: '9' },
               logRecords: [
-                { timeUnixNano: (base + 5n).toString(), severityNumber: 17, severityText: 'ERROR', body: { stringValue: 'card declined' }, attributes: [{ key: 'order', value: { intValue: 42 } }], traceId: Buffer.alloc(16, 0xab), spanId: Buffer.alloc(8, 0xcd), flags: 1 },
+                {
+                  timeUnixNano: (base + 5n).toString(),
+                  severityNumber: 17,
+                  severityText: 'ERROR',
+                  body: { stringValue: 'card declined' },
+                  attributes: [{ key: 'order', value: { intValue: 42 } }],
+                  traceId: Buffer.alloc(16, 0xab),
+                  spanId: Buffer.alloc(8, 0xcd),
+                  flags: 1,
+                },
                 { observedTimeUnixNano: base.toString(), body: { kvlistValue: { values: [{ key: 'k', value: { stringValue: 'v' } }] } } },
               ],
             },
@@ -39,10 +48,16 @@ test('log records land in otel_logs with the Collector schema\'s values; a recor
   ).finish();
   await bus.producer().send('otlp_logs', [{ value: Buffer.from(req) }]);
   type Row = Record<string, unknown>;
-  const rows = await waitFor(async () => {
-    const r = await (await store.client.query({ query: `SELECT * FROM otel_logs WHERE ServiceName = 'payments' ORDER BY Timestamp DESC`, format: 'JSONEachRow' })).json<Row>();
-    return r.length >= 2 ? r : undefined;
-  }, 10_000, 'two log rows');
+  const rows = await waitFor(
+    async () => {
+      const r = await (
+        await store.client.query({ query: `SELECT * FROM otel_logs WHERE ServiceName = 'payments' ORDER BY Timestamp DESC`, format: 'JSONEachRow' })
+      ).json<Row>();
+      return r.length >= 2 ? r : undefined;
+    },
+    10_000,
+    'two log rows',
+  );
   await sink.shutdown();
   const [a, b] = rows;
   assert.equal(a!.Body, 'card declined');

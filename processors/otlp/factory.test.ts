@@ -61,17 +61,39 @@ test('OTLP/HTTP protobuf, JSON and gzip: one message per trace id on otlp_spans,
     const byKey = new Map(got.map((r) => [r.key!.toString(), r]));
     assert.deepEqual([...byKey.keys()].sort(), [T1, T2].sort());
     const t1 = ExportTraceServiceRequest.decode(byKey.get(T1)!.value);
-    assert.deepEqual(t1.resourceSpans[0]!.scopeSpans![0]!.spans!.map((s) => s.name), ['GET /cart', 'SELECT']);
+    assert.deepEqual(
+      t1.resourceSpans[0]!.scopeSpans![0]!.spans!.map((s) => s.name),
+      ['GET /cart', 'SELECT'],
+    );
 
     const json = JSON.stringify({
       resourceSpans: [
         {
           resource: { attributes: [{ key: 'service.name', value: { stringValue: 'web' } }] },
-          scopeSpans: [{ scope: { name: 'x', unknownField: 1 }, spans: [{ traceId: T2.toUpperCase(), spanId: 'aabbccddeeff0011', name: 'json span', kind: 2, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: 1700000000000500000, status: { code: 2 } }] }],
+          scopeSpans: [
+            {
+              scope: { name: 'x', unknownField: 1 },
+              spans: [
+                {
+                  traceId: T2.toUpperCase(),
+                  spanId: 'aabbccddeeff0011',
+                  name: 'json span',
+                  kind: 2,
+                  startTimeUnixNano: '1700000000000000000',
+                  endTimeUnixNano: 1700000000000500000,
+                  status: { code: 2 },
+                },
+              ],
+            },
+          ],
         },
       ],
     });
-    res = await fetch(http, { method: 'POST', headers: { 'Content-Type': 'application/json; charset=utf-8', 'Content-Encoding': 'gzip' }, body: gzipSync(json) });
+    res = await fetch(http, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json; charset=utf-8', 'Content-Encoding': 'gzip' },
+      body: gzipSync(json),
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'application/json');
     assert.deepEqual(await res.json(), {});
@@ -100,13 +122,26 @@ test('OTLP/HTTP bad input: the right status and message, nothing published, and 
   const cases: [string, RequestInit, number, RegExp][] = [
     ['garbage bytes', { headers: pb, body: Buffer.from([0x0f, 0xff, 0xff, 0x01]) }, 400, /wire type/],
     ['truncated protobuf', { headers: pb, body: full.subarray(0, full.length - 3) }, 400, /truncated protobuf/],
-    ['JSON with base64 ids', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'CvdlGRbNQ92ESOshHIAxnA==', spanId: 'AQIDBAUGBwg=' }] }] }] }) }, 400, /traceId: expected a hex-encoded id/],
+    [
+      'JSON with base64 ids',
+      {
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'CvdlGRbNQ92ESOshHIAxnA==', spanId: 'AQIDBAUGBwg=' }] }] }] }),
+      },
+      400,
+      /traceId: expected a hex-encoded id/,
+    ],
     ['not JSON', { headers: { 'Content-Type': 'application/json' }, body: '{"resourceSpans": [' }, 400, /invalid JSON/],
     ['wrong content type', { headers: { 'Content-Type': 'text/plain' }, body: 'hello' }, 415, /unsupported Content-Type "text\/plain"/],
     ['broken gzip', { headers: { ...pb, 'Content-Encoding': 'gzip' }, body: Buffer.from('not gzip at all') }, 400, /broken gzip/],
     ['unknown encoding', { headers: { ...pb, 'Content-Encoding': 'br' }, body: full }, 415, /Content-Encoding "br"/],
     ['oversized body', { headers: pb, body: Buffer.alloc(65 * 1024) }, 413, /over the limit of 65536 bytes/],
-    ['oversized after gunzip', { headers: { ...pb, 'Content-Encoding': 'gzip' }, body: gzipSync(Buffer.alloc(200 * 1024)) }, 413, /decompressed body is over the limit/],
+    [
+      'oversized after gunzip',
+      { headers: { ...pb, 'Content-Encoding': 'gzip' }, body: gzipSync(Buffer.alloc(200 * 1024)) },
+      413,
+      /decompressed body is over the limit/,
+    ],
   ];
   try {
     for (const [name, init, status, message] of cases) {
@@ -135,7 +170,9 @@ test('partial success for spans without a valid trace id; bearer token; CORS pre
   const { receiver, http } = await startReceiver(bus, { bearer_token: 's3cret', cors_allowed_origins: ['https://app.example'] });
   try {
     const req = ExportTraceServiceRequest.encode({
-      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.from(T1, 'hex'), name: 'ok' }, { traceId: Buffer.alloc(16), name: 'zero' }, { name: 'none' }] }] }],
+      resourceSpans: [
+        { scopeSpans: [{ spans: [{ traceId: Buffer.from(T1, 'hex'), name: 'ok' }, { traceId: Buffer.alloc(16), name: 'zero' }, { name: 'none' }] }] },
+      ],
     }).finish();
     const headers = { 'Content-Type': 'application/x-protobuf', Authorization: 'Bearer s3cret' };
     const res = await fetch(http, { method: 'POST', headers, body: req });
@@ -145,7 +182,10 @@ test('partial success for spans without a valid trace id; bearer token; CORS pre
     assert.match(r.partialSuccess.errorMessage, /2 span\(s\) rejected: span with an invalid trace_id \(16 bytes, all zero\)/);
     assert.equal((await fetch(http, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf' }, body: req })).status, 401);
     assert.equal((await fetch(http, { method: 'POST', headers: { ...headers, Authorization: 'Bearer wrong' }, body: req })).status, 401);
-    const pre = await fetch(http, { method: 'OPTIONS', headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' } });
+    const pre = await fetch(http, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' },
+    });
     assert.equal(pre.status, 204);
     assert.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example');
     assert.match(pre.headers.get('access-control-allow-methods')!, /POST/);
@@ -172,7 +212,13 @@ test('a full bus: HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED with RetryI
     assert.equal(res.headers.get('retry-after'), '7');
     const client = new grpc.Client(grpcAddr, grpc.credentials.createInsecure());
     const err = await new Promise<grpc.ServiceError>((resolve) =>
-      client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, Buffer.from(body()), (e) => resolve(e!)),
+      client.makeUnaryRequest(
+        '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from(body()),
+        (e) => resolve(e!),
+      ),
     );
     assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
     const details = err.metadata.get('grpc-status-details-bin')[0] as Buffer;
@@ -195,7 +241,13 @@ test('OTLP/gRPC with gzip-compressed messages is accepted', async () => {
   const client = new grpc.Client(grpcAddr, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 });
   try {
     const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-      client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, Buffer.from(body()), (e) => resolve(e)),
+      client.makeUnaryRequest(
+        '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from(body()),
+        (e) => resolve(e),
+      ),
     );
     assert.equal(err, null);
     await waitFor(() => got.length >= 2, 5_000, 'messages from the gzip request');
@@ -214,7 +266,13 @@ test('OTLP/gRPC: Export publishes by trace id; garbage is INVALID_ARGUMENT and t
   const client = new grpc.Client(grpcAddr, grpc.credentials.createInsecure());
   const call = (payload: Uint8Array) =>
     new Promise<{ err: grpc.ServiceError | null; res: Buffer | undefined }>((resolve) =>
-      client.makeUnaryRequest('/opentelemetry.proto.collector.trace.v1.TraceService/Export', (b: Buffer) => b, (b: Buffer) => b, Buffer.from(payload), (err, res) => resolve({ err, res })),
+      client.makeUnaryRequest(
+        '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from(payload),
+        (err, res) => resolve({ err, res }),
+      ),
     );
   try {
     const bad = await call(Buffer.from([0x0a, 0x05, 0x01]));

@@ -36,7 +36,13 @@ class OtlpReceiver implements Component {
     const grpcAddr = this.#cfg.grpc ?? this.#s.service.otlp_grpc;
     if (httpAddr) {
       for (const signal of SIGNALS) {
-        this.#routes.push(await this.#s.ports.add(httpAddr, { path: signal.httpPath, describe: `POST ${signal.httpPath}`, handle: (req, res) => this.#handleHttp(signal, req, res) }));
+        this.#routes.push(
+          await this.#s.ports.add(httpAddr, {
+            path: signal.httpPath,
+            describe: `POST ${signal.httpPath}`,
+            handle: (req, res) => this.#handleHttp(signal, req, res),
+          }),
+        );
       }
     }
     if (grpcAddr) await this.#startGrpc(grpcAddr);
@@ -107,7 +113,8 @@ class OtlpReceiver implements Component {
     const { status, headers } = statusOf(err, this.#cfg.retry_after_s);
     if (status === 500) this.#s.logger.error({ err: errorMessage(err) }, 'OTLP request failed');
     if (status >= 500) this.#s.metrics.failed('unavailable');
-    const grpcCode = status === 400 ? GrpcCode.INVALID_ARGUMENT : status === 503 ? GrpcCode.UNAVAILABLE : status === 413 ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.INTERNAL;
+    const grpcCode =
+      status === 400 ? GrpcCode.INVALID_ARGUMENT : status === 503 ? GrpcCode.UNAVAILABLE : status === 413 ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.INTERNAL;
     const message = errorMessage(err);
     if (kind === 'json') {
       res.writeHead(status, { ...headers, 'Content-Type': 'application/json' }).end(JSON.stringify({ code: grpcCode, message }));
@@ -140,7 +147,9 @@ class OtlpReceiver implements Component {
     }
     const { host, port } = parseHostPort(addr);
     const bound = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new ListenError(addr, err)) : resolve(p))),
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(new ListenError(addr, err)) : resolve(p),
+      ),
     );
     this.#grpc = server;
     this.#grpcUrl = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
@@ -162,7 +171,10 @@ class OtlpReceiver implements Component {
       } else if (isRetryable(err)) {
         // RetryInfo (google.rpc.RetryInfo, retry_delay = Duration{seconds}) tells the exporter when to try again.
         const md = new grpc.Metadata();
-        md.set('grpc-status-details-bin', encodeRetryStatus(err instanceof BusFullError ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.UNAVAILABLE, errorMessage(err), this.#cfg.retry_after_s));
+        md.set(
+          'grpc-status-details-bin',
+          encodeRetryStatus(err instanceof BusFullError ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.UNAVAILABLE, errorMessage(err), this.#cfg.retry_after_s),
+        );
         callback({ code: err instanceof BusFullError ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE, details: errorMessage(err), metadata: md });
       } else {
         this.#s.logger.error({ err: errorMessage(err) }, 'OTLP gRPC export failed');

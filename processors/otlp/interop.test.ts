@@ -20,7 +20,10 @@ async function runExporter(makeExporter: (http: string, grpc: string) => SpanExp
   await bus.ensureTopics([{ name: 'otlp_spans', partitions: 4 }]);
   const received: BusRecord[] = [];
   await bus.consumer({ groupId: 't', topics: ['otlp_spans'], handler: async (b) => void received.push(...b) }).start();
-  const receiver = otlpFactory.create(componentSettings(otlpFactory, bus, {} as Store), otlpFactory.configSchema.parse({ http: '127.0.0.1:0', grpc: '127.0.0.1:0' }));
+  const receiver = otlpFactory.create(
+    componentSettings(otlpFactory, bus, {} as Store),
+    otlpFactory.configSchema.parse({ http: '127.0.0.1:0', grpc: '127.0.0.1:0' }),
+  );
   await receiver.start();
   const urls = Object.fromEntries(receiver.listening!().map((l) => [l.name, l.url]));
   const sent = await sendTopology(() => makeExporter(urls['otlp http']!, urls['otlp grpc']!), 8);
@@ -32,7 +35,8 @@ async function runExporter(makeExporter: (http: string, grpc: string) => SpanExp
 
 function countSpans(records: BusRecord[]): number {
   let n = 0;
-  for (const r of records) for (const rs of ExportTraceServiceRequest.decode(r.value).resourceSpans) for (const ss of rs.scopeSpans ?? []) n += ss.spans?.length ?? 0;
+  for (const r of records)
+    for (const rs of ExportTraceServiceRequest.decode(r.value).resourceSpans) for (const ss of rs.scopeSpans ?? []) n += ss.spans?.length ?? 0;
   return n;
 }
 

@@ -46,7 +46,10 @@ test('metrics: one message per resource, keyed by a stable hash of the resource;
   assert.equal(p.items, 2 * 6);
   assert.equal(p.messages.length, 2);
   const again = metricsSignal.prepare(metricsRequest());
-  assert.deepEqual(p.messages.map((m) => m.key), again.messages.map((m) => m.key));
+  assert.deepEqual(
+    p.messages.map((m) => m.key),
+    again.messages.map((m) => m.key),
+  );
   assert.notEqual(p.messages[0]!.key, p.messages[1]!.key);
   const first = ExportMetricsServiceRequest.decode(p.messages[0]!.value!);
   assert.equal(first.resourceMetrics.length, 1);
@@ -56,7 +59,17 @@ test('metrics: one message per resource, keyed by a stable hash of the resource;
 test('logs: one message per resource, records counted; JSON with hex ids converts', () => {
   const json = JSON.stringify({
     resourceLogs: [
-      { resource: { attributes: attrs({ 'service.name': 'a' }) }, scopeLogs: [{ logRecords: [{ timeUnixNano: t, body: { stringValue: 'x' }, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: '00f067aa0ba902b7' }, { body: { stringValue: 'y' } }] }] },
+      {
+        resource: { attributes: attrs({ 'service.name': 'a' }) },
+        scopeLogs: [
+          {
+            logRecords: [
+              { timeUnixNano: t, body: { stringValue: 'x' }, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: '00f067aa0ba902b7' },
+              { body: { stringValue: 'y' } },
+            ],
+          },
+        ],
+      },
       { resource: { attributes: attrs({ 'service.name': 'b' }) }, scopeLogs: [{ logRecords: [{ severityNumber: 17, body: { stringValue: 'z' } }] }] },
     ],
   });
@@ -65,8 +78,13 @@ test('logs: one message per resource, records counted; JSON with hex ids convert
   assert.equal(p.messages.length, 2);
   const rec = ExportLogsServiceRequest.decode(p.messages[0]!.value!).resourceLogs[0]!.scopeLogs![0]!.logRecords![0]!;
   assert.equal(Buffer.from(rec.traceId!).toString('hex'), '0af7651916cd43dd8448eb211c80319c');
-  assert.throws(() => logsSignal.fromJson('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"not hex!"}]}]}]}'), /logRecords\[0\]\.traceId: expected a hex-encoded id/);
-  assert.deepEqual(JSON.parse(metricsSignal.response({ messages: [], items: 5, rejected: 2, rejectReason: 'bad' }, 'json') as string), { partialSuccess: { rejectedDataPoints: '2', errorMessage: '2 data point(s) rejected: bad' } });
+  assert.throws(
+    () => logsSignal.fromJson('{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"not hex!"}]}]}]}'),
+    /logRecords\[0\]\.traceId: expected a hex-encoded id/,
+  );
+  assert.deepEqual(JSON.parse(metricsSignal.response({ messages: [], items: 5, rejected: 2, rejectReason: 'bad' }, 'json') as string), {
+    partialSuccess: { rejectedDataPoints: '2', errorMessage: '2 data point(s) rejected: bad' },
+  });
 });
 
 async function receiver(bus: MemoryBus) {
@@ -83,7 +101,10 @@ async function collect(bus: MemoryBus, topic: string): Promise<BusRecord[]> {
 
 test('HTTP /v1/metrics and gRPC MetricsService put metrics on otlp_metrics; /v1/logs puts logs on otlp_logs', async () => {
   const bus = new MemoryBus();
-  await bus.ensureTopics([{ name: 'otlp_metrics', partitions: 2 }, { name: 'otlp_logs', partitions: 2 }]);
+  await bus.ensureTopics([
+    { name: 'otlp_metrics', partitions: 2 },
+    { name: 'otlp_logs', partitions: 2 },
+  ]);
   const metrics = await collect(bus, 'otlp_metrics');
   const logs = await collect(bus, 'otlp_logs');
   const { r, urls } = await receiver(bus);
@@ -93,15 +114,29 @@ test('HTTP /v1/metrics and gRPC MetricsService put metrics on otlp_metrics; /v1/
     assert.deepEqual(ExportMetricsServiceResponse.toObject(ExportMetricsServiceResponse.decode(Buffer.from(await res.arrayBuffer()))), {});
     const client = new grpc.Client(urls['otlp grpc']!.replace('http://', ''), grpc.credentials.createInsecure());
     const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-      client.makeUnaryRequest('/opentelemetry.proto.collector.metrics.v1.MetricsService/Export', (b: Buffer) => b, (b: Buffer) => b, Buffer.from(metricsRequest()), (e) => resolve(e)),
+      client.makeUnaryRequest(
+        '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from(metricsRequest()),
+        (e) => resolve(e),
+      ),
     );
     client.close();
     assert.equal(err, null);
-    const lres = await fetch(urls['otlp logs']!, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 'hello' } }] }] }] }) });
+    const lres = await fetch(urls['otlp logs']!, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 'hello' } }] }] }] }),
+    });
     assert.equal(lres.status, 200);
     assert.deepEqual(await lres.json(), {});
     await waitFor(() => metrics.length >= 4 && logs.length >= 1, 5_000, 'metrics and logs on their topics');
-    const bad = await fetch(urls['otlp metrics']!, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf' }, body: Buffer.from([0x0a, 0x09, 0x01]) });
+    const bad = await fetch(urls['otlp metrics']!, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-protobuf' },
+      body: Buffer.from([0x0a, 0x09, 0x01]),
+    });
     assert.equal(bad.status, 400);
   } finally {
     await r.shutdown();
@@ -111,7 +146,10 @@ test('HTTP /v1/metrics and gRPC MetricsService put metrics on otlp_metrics; /v1/
 
 test('the official OTLP/HTTP protobuf metrics and logs exporters are accepted', async () => {
   const bus = new MemoryBus();
-  await bus.ensureTopics([{ name: 'otlp_metrics', partitions: 2 }, { name: 'otlp_logs', partitions: 2 }]);
+  await bus.ensureTopics([
+    { name: 'otlp_metrics', partitions: 2 },
+    { name: 'otlp_logs', partitions: 2 },
+  ]);
   const metrics = await collect(bus, 'otlp_metrics');
   const logs = await collect(bus, 'otlp_logs');
   const { r, urls } = await receiver(bus);
@@ -124,7 +162,10 @@ test('the official OTLP/HTTP protobuf metrics and logs exporters are accepted', 
     meters.getMeter('test').createHistogram('latency_ms').record(12.5);
     await meters.forceFlush();
     await meters.shutdown();
-    const loggers = new LoggerProvider({ resource, processors: [new SimpleLogRecordProcessor({ exporter: new OTLPLogExporter({ url: urls['otlp logs']! }) })] });
+    const loggers = new LoggerProvider({
+      resource,
+      processors: [new SimpleLogRecordProcessor({ exporter: new OTLPLogExporter({ url: urls['otlp logs']! }) })],
+    });
     loggers.getLogger('test').emit({ body: 'card declined', severityNumber: 17, severityText: 'ERROR', attributes: { order: '42' } });
     await loggers.forceFlush();
     await loggers.shutdown();

@@ -22,7 +22,8 @@ function decode(buf: Uint8Array): { code: number; message: string; typeUrl: stri
     else if (field === 3) {
       forEachField(buf, start, end, (f, _w, s, e) => {
         if (f === 1) out.typeUrl = Buffer.from(buf.subarray(s, e)).toString();
-        else if (f === 2) forEachField(buf, s, e, (rf, _rw, rs, re) => rf === 1 && forEachField(buf, rs, re, (df, _dw, ds) => df === 1 && (out.seconds = varintAt(buf, ds))));
+        else if (f === 2)
+          forEachField(buf, s, e, (rf, _rw, rs, re) => rf === 1 && forEachField(buf, rs, re, (df, _dw, ds) => df === 1 && (out.seconds = varintAt(buf, ds))));
       });
     }
   });

@@ -49,12 +49,21 @@ test('a request is split by trace id into requests that keep resources, scopes a
   assert.equal(t1.resourceSpans.length, 2);
   assert.equal(t1.resourceSpans[0].resource.attributes[0].value.stringValue, 'checkout');
   assert.equal(t1.resourceSpans[0].schemaUrl, 'https://opentelemetry.io/schemas/1.26.0');
-  assert.deepEqual(t1.resourceSpans[0].scopeSpans.map((s: { scope: { name: string }; spans: { name: string }[] }) => [s.scope.name, s.spans.map((x) => x.name)]), [['http', ['a', 'c']]]);
-  assert.deepEqual(t1.resourceSpans[1].scopeSpans[0].spans.map((x: { name: string }) => x.name), ['e']);
+  assert.deepEqual(
+    t1.resourceSpans[0].scopeSpans.map((s: { scope: { name: string }; spans: { name: string }[] }) => [s.scope.name, s.spans.map((x) => x.name)]),
+    [['http', ['a', 'c']]],
+  );
+  assert.deepEqual(
+    t1.resourceSpans[1].scopeSpans[0].spans.map((x: { name: string }) => x.name),
+    ['e'],
+  );
   assert.equal(t1.resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.stringValue, '/r1');
   assert.equal(t1.resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano, String(1_700_000_000_000_000_000 + 1));
   const t2 = ExportTraceServiceRequest.toObject(ExportTraceServiceRequest.decode(split.byTrace.get(T2.toString('hex'))!));
-  assert.deepEqual(t2.resourceSpans[0].scopeSpans.map((s: { spans: { name: string }[] }) => s.spans.map((x) => x.name)), [['b'], ['d']]);
+  assert.deepEqual(
+    t2.resourceSpans[0].scopeSpans.map((s: { spans: { name: string }[] }) => s.spans.map((x) => x.name)),
+    [['b'], ['d']],
+  );
 });
 
 test('a request with one trace comes out byte for byte the same', () => {
@@ -67,7 +76,11 @@ test('a request with one trace comes out byte for byte the same', () => {
 test('truncated and malformed protobuf raise MalformedInputError; an empty request has no spans', () => {
   const full = request();
   for (const cut of [1, 7, full.length - 1]) {
-    assert.throws(() => splitTracesByTraceId(full.subarray(0, cut)), (e: unknown) => e instanceof MalformedInputError, `cut at ${cut}`);
+    assert.throws(
+      () => splitTracesByTraceId(full.subarray(0, cut)),
+      (e: unknown) => e instanceof MalformedInputError,
+      `cut at ${cut}`,
+    );
   }
   assert.throws(() => splitTracesByTraceId(Buffer.from([0x0f, 0xff])), MalformedInputError); // wire type 7
   assert.throws(() => splitTracesByTraceId(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])), MalformedInputError);
@@ -80,7 +93,9 @@ test('toHex gives lowercase hex', () => {
 
 test('long integers in OTLP/JSON are quoted before JSON.parse; strings are left alone', async () => {
   const { quoteLongIntegers } = await import('./json.js');
-  assert.equal(quoteLongIntegers('{"a":1700000000000500000,"b":12,"c":"1700000000000500000","d":-1234567890123456789,"e":1.5e300}'),
-    '{"a":"1700000000000500000","b":12,"c":"1700000000000500000","d":"-1234567890123456789","e":1.5e300}');
+  assert.equal(
+    quoteLongIntegers('{"a":1700000000000500000,"b":12,"c":"1700000000000500000","d":-1234567890123456789,"e":1.5e300}'),
+    '{"a":"1700000000000500000","b":12,"c":"1700000000000500000","d":"-1234567890123456789","e":1.5e300}',
+  );
   assert.equal(quoteLongIntegers('{"s":"x\\"12345678901234567"}'), '{"s":"x\\"12345678901234567"}');
 });

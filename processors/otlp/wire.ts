@@ -211,7 +211,8 @@ export function splitTracesByTraceId(buf: Uint8Array): TraceSplit {
         });
         if (idEnd - idStart !== 16 || isZero(buf, idStart, idEnd)) {
           rejected++;
-          rejectReason ??= idStart < 0 ? 'span without trace_id' : `span with an invalid trace_id (${idEnd - idStart} bytes${idEnd - idStart === 16 ? ', all zero' : ''})`;
+          rejectReason ??=
+            idStart < 0 ? 'span without trace_id' : `span with an invalid trace_id (${idEnd - idStart} bytes${idEnd - idStart === 16 ? ', all zero' : ''})`;
           continue;
         }
         const traceId = toHex(buf, idStart, idEnd);

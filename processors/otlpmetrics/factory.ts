@@ -16,10 +16,21 @@ export const otlpMetricsConfigSchema = z
 export type OtlpMetricsConfig = z.infer<typeof otlpMetricsConfigSchema>;
 
 /** Resource attributes kept as labels: the ones that say which resource it is (the rest would explode cardinality). */
-const IDENTITY_ATTRIBUTES = ['host.id', 'host.name', 'k8s.pod.uid', 'k8s.pod.name', 'k8s.namespace.name', 'k8s.node.name', 'k8s.cluster.name', 'cloud.resource_id', 'cloud.region', 'cloud.account.id', 'container.id'];
+const IDENTITY_ATTRIBUTES = [
+  'host.id',
+  'host.name',
+  'k8s.pod.uid',
+  'k8s.pod.name',
+  'k8s.namespace.name',
+  'k8s.node.name',
+  'k8s.cluster.name',
+  'cloud.resource_id',
+  'cloud.region',
+  'cloud.account.id',
+  'container.id',
+];
 const NO_RECORDED_VALUE = 1;
 const ms = (nanos: unknown) => Number(toBigInt(nanos) / 1_000_000n);
-
 
 export interface Point {
   ts: number;
@@ -34,7 +45,16 @@ export interface OtlpSeriesVisitor {
 }
 
 /** One series: labels sorted as Prometheus keeps them, its fingerprint, its points. */
-function emit(v: OtlpSeriesVisitor, base: Record<string, string>, name: string, extra: Record<string, string>, type: string, help: string, unit: string, points: Point[]): void {
+function emit(
+  v: OtlpSeriesVisitor,
+  base: Record<string, string>,
+  name: string,
+  extra: Record<string, string>,
+  type: string,
+  help: string,
+  unit: string,
+  points: Point[],
+): void {
   const labels = Object.entries({ ...base, ...extra, __name__: name }).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   v.series(fingerprint(labels), Object.fromEntries(labels), type, help, unit, points);
 }
@@ -71,7 +91,9 @@ export function walkOtlpMetrics(value: Uint8Array, c: OtlpSeriesVisitor): void {
           const type = m.sum?.isMonotonic ? 'counter' : 'gauge';
           for (const p of points) {
             const v = p.asDouble ?? (p.asInt !== undefined && p.asInt !== null ? Number(BigInt.asIntN(64, toBigInt(p.asInt))) : 0);
-            emit(c, base, name, attrs(p.attributes), type, help, unit, [{ ts: ms(p.timeUnixNano), value: v, stale: ((p.flags ?? 0) & NO_RECORDED_VALUE) !== 0 }]);
+            emit(c, base, name, attrs(p.attributes), type, help, unit, [
+              { ts: ms(p.timeUnixNano), value: v, stale: ((p.flags ?? 0) & NO_RECORDED_VALUE) !== 0 },
+            ]);
           }
         } else if (m.histogram) {
           for (const p of m.histogram.dataPoints ?? []) {
@@ -94,7 +116,8 @@ export function walkOtlpMetrics(value: Uint8Array, c: OtlpSeriesVisitor): void {
             const ts = ms(p.timeUnixNano);
             const stale = ((p.flags ?? 0) & NO_RECORDED_VALUE) !== 0;
             const a = attrs(p.attributes);
-            for (const q of p.quantileValues ?? []) emit(c, base, name, { ...a, quantile: String(q.quantile ?? 0) }, 'summary', help, unit, [{ ts, value: q.value ?? 0, stale }]);
+            for (const q of p.quantileValues ?? [])
+              emit(c, base, name, { ...a, quantile: String(q.quantile ?? 0) }, 'summary', help, unit, [{ ts, value: q.value ?? 0, stale }]);
             emit(c, base, `${name}_sum`, a, 'summary', help, unit, [{ ts, value: p.sum ?? 0, stale }]);
             emit(c, base, `${name}_count`, a, 'summary', help, unit, [{ ts, value: Number(toBigInt(p.count)), stale }]);
           }
@@ -107,11 +130,22 @@ export function walkOtlpMetrics(value: Uint8Array, c: OtlpSeriesVisitor): void {
             const pos = (p.positive?.bucketCounts ?? []).map((x) => Number(toBigInt(x)));
             const neg = (p.negative?.bucketCounts ?? []).map((x) => Number(toBigInt(x)));
             c.histogram(fp, Object.fromEntries(labels), help, unit, ts, {
-              metric_name: name, fingerprint: fp, ts: iso(ts), count: Number(toBigInt(p.count)), sum: float(p.sum ?? 0), schema: p.scale ?? 0,
-              zero_threshold: float(p.zeroThreshold ?? 0), zero_count: Number(toBigInt(p.zeroCount)),
-              positive_spans: pos.length ? [[(p.positive?.offset ?? 0) + 1, pos.length]] : [], positive_deltas: [], positive_counts: pos,
-              negative_spans: neg.length ? [[(p.negative?.offset ?? 0) + 1, neg.length]] : [], negative_deltas: [], negative_counts: neg,
-              custom_values: [], reset_hint: 0,
+              metric_name: name,
+              fingerprint: fp,
+              ts: iso(ts),
+              count: Number(toBigInt(p.count)),
+              sum: float(p.sum ?? 0),
+              schema: p.scale ?? 0,
+              zero_threshold: float(p.zeroThreshold ?? 0),
+              zero_count: Number(toBigInt(p.zeroCount)),
+              positive_spans: pos.length ? [[(p.positive?.offset ?? 0) + 1, pos.length]] : [],
+              positive_deltas: [],
+              positive_counts: pos,
+              negative_spans: neg.length ? [[(p.negative?.offset ?? 0) + 1, neg.length]] : [],
+              negative_deltas: [],
+              negative_counts: neg,
+              custom_values: [],
+              reset_hint: 0,
             });
           }
         }

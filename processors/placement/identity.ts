@@ -19,7 +19,21 @@ export function serviceId(namespace: string, name: string): string {
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 
 function node(id: string, type: string, seen: number, extra: Partial<TopologyRecord> = {}): TopologyRecord {
-  return { kind: 'node', id, dst: '', type, provider: '', account: '', region: '', name: '', attributes: {}, seen_ms: seen, source: 'traces', gone: false, ...extra };
+  return {
+    kind: 'node',
+    id,
+    dst: '',
+    type,
+    provider: '',
+    account: '',
+    region: '',
+    name: '',
+    attributes: {},
+    seen_ms: seen,
+    source: 'traces',
+    gone: false,
+    ...extra,
+  };
 }
 
 function edge(src: string, dst: string, type: string, seen: number): TopologyRecord {
@@ -41,12 +55,20 @@ export function placementOf(attrs: Record<string, string>, seen: number): Placem
   const resourceId = attrs['cloud.resource_id'];
   if (resourceId) {
     const t = resourceId.startsWith('arn:') ? arnParts(resourceId) : { type: 'resource', region, account };
-    targets.push(node(resourceId, t.type, seen, { provider: provider || (resourceId.startsWith('arn:aws') ? 'aws' : ''), region: t.region || region, account: t.account || account }));
+    targets.push(
+      node(resourceId, t.type, seen, {
+        provider: provider || (resourceId.startsWith('arn:aws') ? 'aws' : ''),
+        region: t.region || region,
+        account: t.account || account,
+      }),
+    );
   }
   const hostId = attrs['host.id'];
   if (hostId) {
     if ((provider === 'aws' || INSTANCE_ID.test(hostId)) && region && account) {
-      targets.push(node(`arn:aws:ec2:${region}:${account}:instance/${hostId}`, 'ec2:instance', seen, { provider: 'aws', region, account, name: attrs['host.name'] ?? '' }));
+      targets.push(
+        node(`arn:aws:ec2:${region}:${account}:instance/${hostId}`, 'ec2:instance', seen, { provider: 'aws', region, account, name: attrs['host.name'] ?? '' }),
+      );
     } else {
       targets.push(node(`host:${hostId}`, 'host', seen, { provider, region, account, name: attrs['host.name'] ?? '' }));
     }
@@ -56,7 +78,8 @@ export function placementOf(attrs: Record<string, string>, seen: number): Placem
   const podName = attrs['k8s.pod.name'];
   const podNs = attrs['k8s.namespace.name'];
   const podUid = attrs['k8s.pod.uid'];
-  if (podName && podNs) pod = node(`k8s:${cluster}/${podNs}/pod/${podName}`, 'k8s:pod', seen, { provider: 'kubernetes', name: podName, attributes: podUid ? { uid: podUid } : {} });
+  if (podName && podNs)
+    pod = node(`k8s:${cluster}/${podNs}/pod/${podName}`, 'k8s:pod', seen, { provider: 'kubernetes', name: podName, attributes: podUid ? { uid: podUid } : {} });
   else if (podUid) pod = node(`k8s:${cluster}/uid/${podUid}`, 'k8s:pod', seen, { provider: 'kubernetes', attributes: { uid: podUid } });
   if (pod) targets.push(pod);
   const nodeName = attrs['k8s.node.name'];
@@ -64,7 +87,9 @@ export function placementOf(attrs: Record<string, string>, seen: number): Placem
   if (k8sNode) targets.push(k8sNode);
 
   const container = attrs['container.id'] ? containerResource(attrs['container.id']) : '';
-  const containerNode = container ? node(container, 'container', seen, { name: attrs['container.name'] ?? '', attributes: { 'container.id': attrs['container.id']! } }) : undefined;
+  const containerNode = container
+    ? node(container, 'container', seen, { name: attrs['container.name'] ?? '', attributes: { 'container.id': attrs['container.id']! } })
+    : undefined;
   if (containerNode) targets.push(containerNode);
 
   const seenIds = new Set<string>();

@@ -48,7 +48,10 @@ export const placementFactory = processorFactory({
         if (dead) metrics.dlq(dead);
         if (out.length === 0) return;
         try {
-          await producer.send(c.output, out.map((r) => ({ key: topologyKey(r), value: topologyCodec.encode(r), timestamp: r.seen_ms })));
+          await producer.send(
+            c.output,
+            out.map((r) => ({ key: topologyKey(r), value: topologyCodec.encode(r), timestamp: r.seen_ms })),
+          );
         } catch (err) {
           // Not reported after all: forget them, so the retry of this batch reports them.
           for (const k of reportedNow) reported.delete(k);

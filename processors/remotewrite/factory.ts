@@ -18,7 +18,10 @@ export function versionOf(contentType: string | undefined): RemoteWriteVersion {
   if (type?.toLowerCase() !== 'application/x-protobuf') {
     throw new HttpError(415, `unsupported Content-Type "${contentType ?? ''}"; remote write takes application/x-protobuf`);
   }
-  const proto = params.find((p) => p.toLowerCase().startsWith('proto='))?.slice(6).replace(/^"|"$/g, '');
+  const proto = params
+    .find((p) => p.toLowerCase().startsWith('proto='))
+    ?.slice(6)
+    .replace(/^"|"$/g, '');
   if (proto === undefined || proto === PROTO_V1) return '1.0';
   if (proto === PROTO_V2) return '2.0';
   throw new HttpError(415, `unsupported proto "${proto}"; accepted: ${PROTO_V1}, ${PROTO_V2}`);
@@ -80,7 +83,10 @@ type Counts = { samples: number; histograms: number; exemplars: number };
  */
 export class RecentBodies {
   readonly #seen = new Map<string, Counts & { at: number }>();
-  constructor(readonly windowMs: number, readonly max: number) {}
+  constructor(
+    readonly windowMs: number,
+    readonly max: number,
+  ) {}
 
   static key(version: RemoteWriteVersion, body: Buffer): string {
     return createHash('sha1').update(version).update(body).digest('base64');
@@ -120,7 +126,12 @@ class RemoteWriteReceiver implements Component {
 
   async start(): Promise<void> {
     const addr = this.#cfg.listen ?? this.#s.service.remote_write;
-    if (addr) this.#route = await this.#s.ports.add(addr, { path: this.#cfg.path, describe: `POST ${this.#cfg.path} (Prometheus remote write)`, handle: (req, res) => this.#handle(req, res) });
+    if (addr)
+      this.#route = await this.#s.ports.add(addr, {
+        path: this.#cfg.path,
+        describe: `POST ${this.#cfg.path} (Prometheus remote write)`,
+        handle: (req, res) => this.#handle(req, res),
+      });
   }
 
   async shutdown(): Promise<void> {
@@ -134,7 +145,8 @@ class RemoteWriteReceiver implements Component {
       if (!authorized(req.headers.authorization, this.#cfg)) throw unauthorized(this.#cfg);
       const version = versionOf(req.headers['content-type']);
       const encoding = (req.headers['content-encoding'] ?? '').toLowerCase().trim();
-      if (encoding !== 'snappy') throw new HttpError(415, `unsupported Content-Encoding "${encoding}"; remote write bodies are snappy-compressed (block format)`);
+      if (encoding !== 'snappy')
+        throw new HttpError(415, `unsupported Content-Encoding "${encoding}"; remote write bodies are snappy-compressed (block format)`);
       const compressed = await readLimitedBody(req, this.#cfg.max_request_bytes);
       const replayKey = this.#cfg.replay_window_ms > 0 ? RecentBodies.key(version, compressed) : '';
       const replayed = replayKey ? this.#recent.get(replayKey) : undefined;

@@ -48,7 +48,20 @@ function v1Body(tag: string): Buffer {
 
 /** A 2.0 body: symbols table (first ""), samples, a native histogram, an exemplar, per-series metadata. */
 function v2Body(tag: string): Buffer {
-  const symbols = ['', '__name__', `${tag}_requests_total`, 'instance', 'api:8080', 'job', `${tag}-api`, 'Requests served.', `${tag}_latency_seconds`, 'seconds', 'trace_id', 'abc123'];
+  const symbols = [
+    '',
+    '__name__',
+    `${tag}_requests_total`,
+    'instance',
+    'api:8080',
+    'job',
+    `${tag}-api`,
+    'Requests served.',
+    `${tag}_latency_seconds`,
+    'seconds',
+    'trace_id',
+    'abc123',
+  ];
   const ref = (s: string) => symbols.indexOf(s);
   return Buffer.from(
     io.prometheus.write.v2.Request.encode({
@@ -56,14 +69,28 @@ function v2Body(tag: string): Buffer {
       timeseries: [
         {
           labelsRefs: [ref('__name__'), ref(`${tag}_requests_total`), ref('instance'), ref('api:8080'), ref('job'), ref(`${tag}-api`)],
-          samples: [{ value: 41, timestamp: NOW }, { value: 42, timestamp: NOW + 15_000 }],
+          samples: [
+            { value: 41, timestamp: NOW },
+            { value: 42, timestamp: NOW + 15_000 },
+          ],
           exemplars: [{ labelsRefs: [ref('trace_id'), ref('abc123')], value: 1, timestamp: NOW + 15_000 }],
           metadata: { type: 1, helpRef: ref('Requests served.'), unitRef: 0 },
           createdTimestamp: NOW - 3_600_000,
         },
         {
           labelsRefs: [ref('__name__'), ref(`${tag}_latency_seconds`), ref('instance'), ref('api:8080'), ref('job'), ref(`${tag}-api`)],
-          histograms: [{ countInt: 5, sum: 1.5, schema: 3, zeroThreshold: 1e-128, zeroCountInt: 1, positiveSpans: [{ offset: -2, length: 2 }], positiveDeltas: [3, -2], timestamp: NOW }],
+          histograms: [
+            {
+              countInt: 5,
+              sum: 1.5,
+              schema: 3,
+              zeroThreshold: 1e-128,
+              zeroCountInt: 1,
+              positiveSpans: [{ offset: -2, length: 2 }],
+              positiveDeltas: [3, -2],
+              timestamp: NOW,
+            },
+          ],
           metadata: { type: 3, helpRef: 0, unitRef: ref('seconds') },
         },
       ],
@@ -73,7 +100,10 @@ function v2Body(tag: string): Buffer {
 
 async function setup(config: Record<string, unknown> = {}, partitions = 4) {
   const bus = new MemoryBus();
-  await bus.ensureTopics([{ name: 'prometheus_remote_write', partitions }, { name: 'airdig.dlq', partitions: 1 }]);
+  await bus.ensureTopics([
+    { name: 'prometheus_remote_write', partitions },
+    { name: 'airdig.dlq', partitions: 1 },
+  ]);
   const settings = { ...componentSettings(remoteWriteFactory, bus, store), topics: { prometheus_remote_write: { partitions, compacted: false } } };
   const receiver = remoteWriteFactory.create(settings, remoteWriteFactory.configSchema.parse({ listen: '127.0.0.1:0', ...config }));
   await receiver.start();
@@ -100,23 +130,32 @@ test('1.0: samples in ClickHouse equal those sent, labels intact, the stale mark
     for (const r of got) for (const h of ['host-a', 'host-b']) if (r.value.includes(Buffer.from(h))) hosts.set(`${h}@${r.partition}`, r.partition);
     assert.equal([...hosts.keys()].filter((k) => k.startsWith('host-a')).length, 1, 'host-a on one partition');
     const q = async <T>(sql: string) => (await store.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
-    const rows = await waitFor(async () => {
-      const r = await q<{ metric_name: string; instance: string; ts: string; value: number | null; stale: number; nan: number }>(
-        `SELECT s.metric_name AS metric_name, p.instance AS instance, s.ts AS ts, s.value AS value, s.stale AS stale, isNaN(s.value) AS nan FROM prom_samples AS s FINAL JOIN (SELECT * FROM prom_series FINAL) AS p USING fingerprint WHERE p.job = '${tag}-node' ORDER BY metric_name, instance, ts`,
-      );
-      return r.length >= 7 ? r : undefined;
-    }, 10_000, 'seven samples');
+    const rows = await waitFor(
+      async () => {
+        const r = await q<{ metric_name: string; instance: string; ts: string; value: number | null; stale: number; nan: number }>(
+          `SELECT s.metric_name AS metric_name, p.instance AS instance, s.ts AS ts, s.value AS value, s.stale AS stale, isNaN(s.value) AS nan FROM prom_samples AS s FINAL JOIN (SELECT * FROM prom_series FINAL) AS p USING fingerprint WHERE p.job = '${tag}-node' ORDER BY metric_name, instance, ts`,
+        );
+        return r.length >= 7 ? r : undefined;
+      },
+      10_000,
+      'seven samples',
+    );
     const iso = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-    assert.deepEqual(rows.map((r) => [r.metric_name, r.instance, r.ts, r.stale ? 'stale' : r.value, r.nan]), [
-      ['node_load1', 'host-a:9100', iso(NOW), 0.5, 0],
-      ['node_load1', 'host-a:9100', iso(NOW + 15_000), 0.75, 0],
-      ['node_load1', 'host-a:9100', iso(NOW + 30_000), 'stale', 1],
-      ['up', 'host-a:9100', iso(NOW), 1, 0],
-      ['up', 'host-a:9100', iso(NOW + 15_000), 1, 0],
-      ['up', 'host-a:9100', iso(NOW + 30_000), 0, 0],
-      ['up', 'host-b:9100', iso(NOW), 1, 0],
-    ]);
-    const [series] = await q<{ labels: Record<string, string>; resource_id: string }>(`SELECT labels, resource_id FROM prom_series FINAL WHERE job = '${tag}-node' AND metric_name = 'up' AND instance = 'host-b:9100'`);
+    assert.deepEqual(
+      rows.map((r) => [r.metric_name, r.instance, r.ts, r.stale ? 'stale' : r.value, r.nan]),
+      [
+        ['node_load1', 'host-a:9100', iso(NOW), 0.5, 0],
+        ['node_load1', 'host-a:9100', iso(NOW + 15_000), 0.75, 0],
+        ['node_load1', 'host-a:9100', iso(NOW + 30_000), 'stale', 1],
+        ['up', 'host-a:9100', iso(NOW), 1, 0],
+        ['up', 'host-a:9100', iso(NOW + 15_000), 1, 0],
+        ['up', 'host-a:9100', iso(NOW + 30_000), 0, 0],
+        ['up', 'host-b:9100', iso(NOW), 1, 0],
+      ],
+    );
+    const [series] = await q<{ labels: Record<string, string>; resource_id: string }>(
+      `SELECT labels, resource_id FROM prom_series FINAL WHERE job = '${tag}-node' AND metric_name = 'up' AND instance = 'host-b:9100'`,
+    );
     assert.deepEqual(series!.labels, { __name__: 'up', instance: 'host-b:9100', job: `${tag}-node` });
     assert.equal(series!.resource_id, `target:${tag}-node/host-b:9100`);
   } finally {
@@ -138,13 +177,29 @@ test('2.0: symbols, samples, native histogram, exemplar and metadata; 204 with t
     assert.equal(res.headers.get('x-prometheus-remote-write-histograms-written'), '1');
     assert.equal(res.headers.get('x-prometheus-remote-write-exemplars-written'), '1');
     const q = async <T>(sql: string) => (await store.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
-    const h = await waitFor(async () => (await q<Record<string, unknown>>(`SELECT count, sum, schema, zero_count, positive_spans, positive_deltas FROM prom_histograms FINAL WHERE metric_name = '${tag}_latency_seconds'`))[0], 10_000, 'the histogram');
+    const h = await waitFor(
+      async () =>
+        (
+          await q<Record<string, unknown>>(
+            `SELECT count, sum, schema, zero_count, positive_spans, positive_deltas FROM prom_histograms FINAL WHERE metric_name = '${tag}_latency_seconds'`,
+          )
+        )[0],
+      10_000,
+      'the histogram',
+    );
     assert.deepEqual(h, { count: 5, sum: 1.5, schema: 3, zero_count: 1, positive_spans: [[-2, 2]], positive_deltas: [3, -2] });
     const samples = await q<{ value: number }>(`SELECT value FROM prom_samples FINAL WHERE metric_name = '${tag}_requests_total' ORDER BY ts`);
-    assert.deepEqual(samples.map((s) => s.value), [41, 42]);
-    const [ex] = await q<{ labels: Record<string, string>; value: number }>(`SELECT labels, value FROM prom_exemplars FINAL WHERE metric_name = '${tag}_requests_total'`);
+    assert.deepEqual(
+      samples.map((s) => s.value),
+      [41, 42],
+    );
+    const [ex] = await q<{ labels: Record<string, string>; value: number }>(
+      `SELECT labels, value FROM prom_exemplars FINAL WHERE metric_name = '${tag}_requests_total'`,
+    );
     assert.deepEqual(ex, { labels: { trace_id: 'abc123' }, value: 1 });
-    const meta = await q<{ metric_name: string; type: string; help: string; unit: string }>(`SELECT metric_name, type, help, unit FROM prom_series FINAL WHERE job = '${tag}-api' ORDER BY metric_name`);
+    const meta = await q<{ metric_name: string; type: string; help: string; unit: string }>(
+      `SELECT metric_name, type, help, unit FROM prom_series FINAL WHERE job = '${tag}-api' ORDER BY metric_name`,
+    );
     assert.deepEqual(meta, [
       { metric_name: `${tag}_latency_seconds`, type: 'histogram', help: '', unit: 'seconds' },
       { metric_name: `${tag}_requests_total`, type: 'counter', help: 'Requests served.', unit: '' },
@@ -164,15 +219,29 @@ test('bad input: the right status and message, nothing published, and the receiv
   const l = (name: string, value: string) => ({ name, value });
   const sample = [{ value: 1, timestamp: NOW }];
   const framed = Buffer.concat([Buffer.from([0xff, 0x06, 0x00, 0x00, 0x73, 0x4e, 0x61, 0x50, 0x70, 0x59]), Buffer.from([0x01, 0x05, 0, 0, 0, 0, 0x61])]);
-  const v2BadRef = compressSync(Buffer.from(io.prometheus.write.v2.Request.encode({ symbols: ['', '__name__', 'up'], timeseries: [{ labelsRefs: [1, 7], samples: sample }] }).finish()));
-  const v2NoEmpty = compressSync(Buffer.from(io.prometheus.write.v2.Request.encode({ symbols: ['__name__', 'up'], timeseries: [{ labelsRefs: [0, 1], samples: sample }] }).finish()));
+  const v2BadRef = compressSync(
+    Buffer.from(io.prometheus.write.v2.Request.encode({ symbols: ['', '__name__', 'up'], timeseries: [{ labelsRefs: [1, 7], samples: sample }] }).finish()),
+  );
+  const v2NoEmpty = compressSync(
+    Buffer.from(io.prometheus.write.v2.Request.encode({ symbols: ['__name__', 'up'], timeseries: [{ labelsRefs: [0, 1], samples: sample }] }).finish()),
+  );
   const cases: [string, () => Promise<Response>, number, RegExp][] = [
     ['broken snappy', () => post(url, Buffer.from([0x20, 0x01, 0x02, 0x03, 0x04])), 400, /broken snappy body/],
     ['framed snappy', () => post(url, framed), 400, /framed \(stream\) format/],
     ['gzip instead of snappy', () => post(url, gzipSync(v1Body('x')), V1, { 'Content-Encoding': 'gzip' }), 415, /Content-Encoding "gzip"/],
     ['a 1.0 body sent as 2.0', () => post(url, compressSync(v1Body('x')), V2), 400, /looks like a remote write 1.0 body/],
-    ['unsorted labels', () => post(url, enc([{ labels: [l('__name__', 'up'), l('job', 'j'), l('instance', 'i')], samples: sample }])), 400, /not sorted by name \("job" before "instance"\)/],
-    ['duplicate labels', () => post(url, enc([{ labels: [l('__name__', 'up'), l('job', 'a'), l('job', 'b')], samples: sample }])), 400, /duplicate label name "job"/],
+    [
+      'unsorted labels',
+      () => post(url, enc([{ labels: [l('__name__', 'up'), l('job', 'j'), l('instance', 'i')], samples: sample }])),
+      400,
+      /not sorted by name \("job" before "instance"\)/,
+    ],
+    [
+      'duplicate labels',
+      () => post(url, enc([{ labels: [l('__name__', 'up'), l('job', 'a'), l('job', 'b')], samples: sample }])),
+      400,
+      /duplicate label name "job"/,
+    ],
     ['missing __name__', () => post(url, enc([{ labels: [l('job', 'a')], samples: sample }])), 400, /no __name__ label/],
     ['bad symbol reference', () => post(url, v2BadRef, V2), 400, /symbol reference 7 is out of range \(3 symbols\)/],
     ['symbols not starting with ""', () => post(url, v2NoEmpty, V2), 400, /symbols must start with the empty string/],
@@ -194,8 +263,14 @@ test('bad input: the right status and message, nothing published, and the receiv
     // Its series, and its metadata on the partitions its series do not reach; nothing of the bad ones.
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(got.length, 4, 'one record per partition');
-    assert.ok(got.some((r) => r.value.includes(Buffer.from('ok-node'))), 'the good series were published');
-    assert.ok(got.every((r) => r.value.includes(Buffer.from('ok-node')) || r.value.includes(Buffer.from('1m load average.'))), 'only the good request was published');
+    assert.ok(
+      got.some((r) => r.value.includes(Buffer.from('ok-node'))),
+      'the good series were published',
+    );
+    assert.ok(
+      got.every((r) => r.value.includes(Buffer.from('ok-node')) || r.value.includes(Buffer.from('1m load average.'))),
+      'only the good request was published',
+    );
     assert.match(await settings.registry.metrics(), /airdig_component_dropped_total\{component="remote_write",kind="receiver",reason="invalid_request"\} \d+/);
   } finally {
     await receiver.shutdown();
@@ -219,7 +294,10 @@ test('bearer and basic auth, as Prometheus remote_write can send them; a full bu
   await full.ensureTopics([{ name: 'prometheus_remote_write', partitions: 1 }]);
   const stuck = full.consumer({ groupId: 'stuck', topics: ['prometheus_remote_write'], handler: () => new Promise(() => {}) });
   await stuck.start();
-  const r = remoteWriteFactory.create(componentSettings(remoteWriteFactory, full, store), remoteWriteFactory.configSchema.parse({ listen: '127.0.0.1:0', retry_after_s: 9 }));
+  const r = remoteWriteFactory.create(
+    componentSettings(remoteWriteFactory, full, store),
+    remoteWriteFactory.configSchema.parse({ listen: '127.0.0.1:0', retry_after_s: 9 }),
+  );
   await r.start();
   const u = r.listening!()[0]!.url;
   await post(u, compressSync(v1Body('f1')));
@@ -266,30 +344,58 @@ test('1.0 metadata, sent apart from the samples as Prometheus does, reaches prom
   const sink = promSamplesFactory.create(componentSettings(promSamplesFactory, bus, store), promSamplesFactory.configSchema.parse({}));
   await sink.start();
   try {
-    const metadataOnly = compressSync(Buffer.from(prometheus.WriteRequest.encode({
-      metadata: [
-        { type: 1, metricFamilyName: `${tag}_requests`, help: 'Requests served.', unit: '' },
-        { type: 3, metricFamilyName: `${tag}_latency_seconds`, help: 'Latency.', unit: 'seconds' },
-      ],
-    }).finish()));
+    const metadataOnly = compressSync(
+      Buffer.from(
+        prometheus.WriteRequest.encode({
+          metadata: [
+            { type: 1, metricFamilyName: `${tag}_requests`, help: 'Requests served.', unit: '' },
+            { type: 3, metricFamilyName: `${tag}_latency_seconds`, help: 'Latency.', unit: 'seconds' },
+          ],
+        }).finish(),
+      ),
+    );
     const meta = await post(url, metadataOnly);
     assert.equal(meta.status, 204);
-    const series = (name: string, instance: string) => ({ labels: [{ name: '__name__', value: name }, { name: 'instance', value: instance }, { name: 'job', value: tag }], samples: [{ value: 1, timestamp: NOW }] });
+    const series = (name: string, instance: string) => ({
+      labels: [
+        { name: '__name__', value: name },
+        { name: 'instance', value: instance },
+        { name: 'job', value: tag },
+      ],
+      samples: [{ value: 1, timestamp: NOW }],
+    });
     // Targets on different partitions; a counter's _total and a histogram's _bucket find their family.
-    const samples = compressSync(Buffer.from(prometheus.WriteRequest.encode({
-      timeseries: ['a', 'b', 'c', 'd', 'e', 'f'].flatMap((h) => [series(`${tag}_requests_total`, `${h}:80`), series(`${tag}_latency_seconds_bucket`, `${h}:80`), series(`${tag}_other`, `${h}:80`)]),
-    }).finish()));
+    const samples = compressSync(
+      Buffer.from(
+        prometheus.WriteRequest.encode({
+          timeseries: ['a', 'b', 'c', 'd', 'e', 'f'].flatMap((h) => [
+            series(`${tag}_requests_total`, `${h}:80`),
+            series(`${tag}_latency_seconds_bucket`, `${h}:80`),
+            series(`${tag}_other`, `${h}:80`),
+          ]),
+        }).finish(),
+      ),
+    );
     assert.equal((await post(url, samples)).status, 204);
     const q = async <T>(sql: string) => (await store.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
-    const rows = await waitFor(async () => {
-      const r = await q<{ metric_name: string; type: string; help: string; unit: string; n: string }>(`SELECT metric_name, type, help, unit, count() AS n FROM prom_series FINAL WHERE job = '${tag}' GROUP BY ALL ORDER BY metric_name`);
-      return r.length === 3 && r.every((x) => Number(x.n) === 6) ? r : undefined;
-    }, 10_000, 'eighteen series rows');
-    assert.deepEqual(rows.map((r) => [r.metric_name, r.type, r.help, r.unit]), [
-      [`${tag}_latency_seconds_bucket`, 'histogram', 'Latency.', 'seconds'],
-      [`${tag}_other`, '', '', ''],
-      [`${tag}_requests_total`, 'counter', 'Requests served.', ''],
-    ]);
+    const rows = await waitFor(
+      async () => {
+        const r = await q<{ metric_name: string; type: string; help: string; unit: string; n: string }>(
+          `SELECT metric_name, type, help, unit, count() AS n FROM prom_series FINAL WHERE job = '${tag}' GROUP BY ALL ORDER BY metric_name`,
+        );
+        return r.length === 3 && r.every((x) => Number(x.n) === 6) ? r : undefined;
+      },
+      10_000,
+      'eighteen series rows',
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.metric_name, r.type, r.help, r.unit]),
+      [
+        [`${tag}_latency_seconds_bucket`, 'histogram', 'Latency.', 'seconds'],
+        [`${tag}_other`, '', '', ''],
+        [`${tag}_requests_total`, 'counter', 'Requests served.', ''],
+      ],
+    );
   } finally {
     await receiver.shutdown();
     await sink.shutdown();

@@ -38,7 +38,11 @@ function body(job: string, requests: number, at: number): Buffer {
   return Buffer.from(
     prometheus.WriteRequest.encode({
       timeseries: ['a', 'b', 'c'].map((i) => ({
-        labels: [{ name: '__name__', value: 'up' }, { name: 'instance', value: `${i}:9100` }, { name: 'job', value: job }],
+        labels: [
+          { name: '__name__', value: 'up' },
+          { name: 'instance', value: `${i}:9100` },
+          { name: 'job', value: job },
+        ],
         samples: [{ value: 1, timestamp: at + requests * 15_000 }],
       })),
     }).finish(),
@@ -61,7 +65,11 @@ test('through prometheus_samples: ten scrapes of three series write thirty sampl
     for (let i = 0; i < 10; i++) {
       await bus.producer().send('prometheus_remote_write', [{ value: body(job, i, at), headers: header }]);
       const want = 3 * (i + 1);
-      await waitFor(async () => (await q(`SELECT count() AS n FROM prom_samples WHERE fingerprint IN (SELECT fingerprint FROM prom_series WHERE job = '${job}')`)) === want, 20_000, `${want} samples`);
+      await waitFor(
+        async () => (await q(`SELECT count() AS n FROM prom_samples WHERE fingerprint IN (SELECT fingerprint FROM prom_series WHERE job = '${job}')`)) === want,
+        20_000,
+        `${want} samples`,
+      );
     }
     // Rows the sink wrote (merges and insert-time collapsing in ClickHouse would hide repeats in the table): 30 samples + 3 series.
     const metrics = await settings.registry.metrics();

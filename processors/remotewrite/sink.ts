@@ -75,7 +75,10 @@ export interface PromRows {
 }
 
 export function promRowsByTable(rows: PromRows): RowsByTable {
-  const out = new Map<string, object[]>([['prom_series', rows.series], ['prom_samples', rows.samples]]);
+  const out = new Map<string, object[]>([
+    ['prom_series', rows.series],
+    ['prom_samples', rows.samples],
+  ]);
   if (rows.histograms.length) out.set('prom_histograms', rows.histograms);
   if (rows.exemplars.length) out.set('prom_exemplars', rows.exemplars);
   return out;
@@ -89,7 +92,10 @@ export function promRowsByTable(rows: PromRows): RowsByTable {
  */
 export class SeriesCache {
   readonly #seen = new Map<string, { type: string; help: string; unit: string; written: number }>();
-  constructor(readonly maxSeries: number, readonly refreshMs: number) {}
+  constructor(
+    readonly maxSeries: number,
+    readonly refreshMs: number,
+  ) {}
 
   /** True (and remembered) when the series' row is due. */
   admit(fp: string, type: string, help: string, unit: string, lastSeenMs: number): boolean {
@@ -128,7 +134,18 @@ export class SeriesCache {
 
 /** A prom_series row: labels as given (sorted), its fingerprint, its resource and metadata. */
 export function seriesRow(fp: string, labels: Readonly<Record<string, string>>, type: string, help: string, unit: string, lastSeenMs: number): object {
-  return { fingerprint: fp, metric_name: labels.__name__ ?? '', labels, job: labels.job ?? '', instance: labels.instance ?? '', resource_id: resourceOf(labels), type, help, unit, last_seen: iso(lastSeenMs) };
+  return {
+    fingerprint: fp,
+    metric_name: labels.__name__ ?? '',
+    labels,
+    job: labels.job ?? '',
+    instance: labels.instance ?? '',
+    resource_id: resourceOf(labels),
+    type,
+    help,
+    unit,
+    last_seen: iso(lastSeenMs),
+  };
 }
 
 /** prom_* tables fed by a sink, from the rows its decoder builds for each record (series rows only when the cache says they are due). */
@@ -174,15 +191,27 @@ export function promRows(record: BusRecord, seen?: SeriesCache): PromRows {
     }
     for (const h of s.histogramValues!) {
       histograms.push({
-        metric_name: metric, fingerprint: fp, ts: iso(h.timestamp), count: float(h.count), sum: float(h.sum), schema: h.schema,
-        zero_threshold: float(h.zero_threshold), zero_count: float(h.zero_count),
-        positive_spans: h.positive_spans, positive_deltas: h.positive_deltas, positive_counts: h.positive_counts.map(float),
-        negative_spans: h.negative_spans, negative_deltas: h.negative_deltas, negative_counts: h.negative_counts.map(float),
-        custom_values: h.custom_values.map(float), reset_hint: h.reset_hint,
+        metric_name: metric,
+        fingerprint: fp,
+        ts: iso(h.timestamp),
+        count: float(h.count),
+        sum: float(h.sum),
+        schema: h.schema,
+        zero_threshold: float(h.zero_threshold),
+        zero_count: float(h.zero_count),
+        positive_spans: h.positive_spans,
+        positive_deltas: h.positive_deltas,
+        positive_counts: h.positive_counts.map(float),
+        negative_spans: h.negative_spans,
+        negative_deltas: h.negative_deltas,
+        negative_counts: h.negative_counts.map(float),
+        custom_values: h.custom_values.map(float),
+        reset_hint: h.reset_hint,
       });
       last = Math.max(last, h.timestamp);
     }
-    for (const e of s.exemplarValues!) exemplars.push({ metric_name: metric, fingerprint: fp, ts: iso(e.timestamp), value: float(e.value), labels: Object.fromEntries(e.labels) });
+    for (const e of s.exemplarValues!)
+      exemplars.push({ metric_name: metric, fingerprint: fp, ts: iso(e.timestamp), value: float(e.value), labels: Object.fromEntries(e.labels) });
     const meta = s.metadata ?? cache.metadataOf(metric);
     const type = METRIC_TYPES[meta?.type ?? 0] ?? '';
     const help = meta?.help ?? '';

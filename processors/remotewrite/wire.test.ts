@@ -4,7 +4,9 @@ import { prometheus, io } from '../../protos/gen/prometheus.js';
 import { fingerprint, walkRemoteWrite, type SeriesView } from './wire.js';
 
 function v1(labels: [string, string][], value = 1): Uint8Array {
-  return prometheus.WriteRequest.encode({ timeseries: [{ labels: labels.map(([name, value]) => ({ name, value })), samples: [{ value, timestamp: 1_700_000_000_000 }] }] }).finish();
+  return prometheus.WriteRequest.encode({
+    timeseries: [{ labels: labels.map(([name, value]) => ({ name, value })), samples: [{ value, timestamp: 1_700_000_000_000 }] }],
+  }).finish();
 }
 
 function v2(labels: [string, string][], extraSymbols: string[] = []): Uint8Array {
@@ -20,7 +22,12 @@ const walk = (body: Uint8Array, version: '1.0' | '2.0') => {
   return out;
 };
 
-const LABELS: [string, string][] = [['__name__', 'http_requests_total'], ['instance', 'web-1:8080'], ['job', 'web'], ['path', '/ünïcode']];
+const LABELS: [string, string][] = [
+  ['__name__', 'http_requests_total'],
+  ['instance', 'web-1:8080'],
+  ['job', 'web'],
+  ['path', '/ünïcode'],
+];
 
 test('series identity: the same label bytes give the same identity (labels, fingerprint, map) in every walk and in both versions', () => {
   const [a] = walk(v1(LABELS, 1), '1.0');
@@ -46,14 +53,31 @@ test('series identity: one changed byte is another series; a remembered series d
   assert.notEqual(a!.identity!.fingerprint, b!.identity!.fingerprint);
   assert.notEqual(a!.target, b!.target);
   // Name and value boundaries are part of the key: ("ab","c") is not ("a","bc").
-  const [x] = walk(v1([['__name__', 'm'], ['ab', 'c']]), '1.0');
-  const [y] = walk(v1([['__name__', 'm'], ['a', 'bc']]), '1.0');
+  const [x] = walk(
+    v1([
+      ['__name__', 'm'],
+      ['ab', 'c'],
+    ]),
+    '1.0',
+  );
+  const [y] = walk(
+    v1([
+      ['__name__', 'm'],
+      ['a', 'bc'],
+    ]),
+    '1.0',
+  );
   assert.notEqual(x!.identity, y!.identity);
   // Unsorted, duplicate, or not UTF-8: refused every time, even with its valid neighbours remembered.
   for (let i = 0; i < 2; i++) {
     assert.throws(() => walk(v1([LABELS[1]!, LABELS[0]!]), '1.0'), /not sorted/);
     assert.throws(() => walk(v1([LABELS[0]!, LABELS[0]!]), '1.0'), /duplicate label name/);
-    const bad = Buffer.from(v1([['__name__', 'm'], ['x', 'ok']]));
+    const bad = Buffer.from(
+      v1([
+        ['__name__', 'm'],
+        ['x', 'ok'],
+      ]),
+    );
     bad[bad.indexOf('ok')] = 0xc3;
     assert.throws(() => walk(bad, '1.0'), /not valid UTF-8/);
   }

@@ -167,7 +167,6 @@ function targetHash(buf: Uint8Array, js: number, je: number, is: number, ie: num
   return fnv(buf, is, ie, Math.imul(fnv(buf, js, je, FNV_OFFSET) ^ 0xff, 0x01000193)) >>> 0;
 }
 
-
 function zigzag(n: number): number {
   return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
 }
@@ -183,7 +182,10 @@ function checkLabels(buf: Uint8Array, names: number[], index: number): void {
     if (i > 0) {
       const c = compareBytes(buf, names[i - 2]!, names[i - 1]!, s, e);
       if (c === 0) throw new InvalidRemoteWrite(`timeseries[${index}]: duplicate label name "${text(buf, s, e)}"`);
-      if (c > 0) throw new InvalidRemoteWrite(`timeseries[${index}]: labels are not sorted by name ("${text(buf, names[i - 2]!, names[i - 1]!)}" before "${text(buf, s, e)}")`);
+      if (c > 0)
+        throw new InvalidRemoteWrite(
+          `timeseries[${index}]: labels are not sorted by name ("${text(buf, names[i - 2]!, names[i - 1]!)}" before "${text(buf, s, e)}")`,
+        );
     }
   }
   if (!hasName) throw new InvalidRemoteWrite(`timeseries[${index}]: no __name__ label`);
@@ -235,7 +237,11 @@ export class SeriesIdentity {
   /** Chains identities whose keys share a hash. */
   next: SeriesIdentity | undefined;
 
-  constructor(readonly key: Uint8Array, readonly labels: readonly [string, string][], readonly target: number) {}
+  constructor(
+    readonly key: Uint8Array,
+    readonly labels: readonly [string, string][],
+    readonly target: number,
+  ) {}
 
   get fingerprint(): string {
     return (this.#fingerprint ??= fingerprint(this.labels));
@@ -340,7 +346,8 @@ class LabelScan {
     }
     const target = this.finish(buf, index);
     const labels: [string, string][] = [];
-    for (let i = 0; i < this.names.length; i += 2) labels.push([text(buf, this.names[i]!, this.names[i + 1]!), text(buf, this.values[i]!, this.values[i + 1]!)]);
+    for (let i = 0; i < this.names.length; i += 2)
+      labels.push([text(buf, this.names[i]!, this.names[i + 1]!), text(buf, this.values[i]!, this.values[i + 1]!)]);
     const id = new SeriesIdentity(key.slice(0, n), labels, target);
     if (identityCount >= MAX_IDENTITIES) {
       identities.clear();
@@ -396,29 +403,77 @@ function readSpans(r: Reader, end: number, out: [number, number][]): void {
 }
 
 function readHistogram(r: Reader, end: number): NativeHistogram {
-  const h: NativeHistogram = { count: 0, sum: 0, schema: 0, zero_threshold: 0, zero_count: 0, negative_spans: [], negative_deltas: [], negative_counts: [], positive_spans: [], positive_deltas: [], positive_counts: [], reset_hint: 0, timestamp: 0, custom_values: [] };
+  const h: NativeHistogram = {
+    count: 0,
+    sum: 0,
+    schema: 0,
+    zero_threshold: 0,
+    zero_count: 0,
+    negative_spans: [],
+    negative_deltas: [],
+    negative_counts: [],
+    positive_spans: [],
+    positive_deltas: [],
+    positive_counts: [],
+    reset_hint: 0,
+    timestamp: 0,
+    custom_values: [],
+  };
   while (r.pos < end) {
     const t = r.varint(end);
     const f = t >>> 3;
     const w = t & 7;
     switch (f) {
-      case 1: h.count = r.varint(end); break;
-      case 2: h.count = r.double(end); break;
-      case 3: h.sum = r.double(end); break;
-      case 4: h.schema = zigzag(r.varint(end)); break;
-      case 5: h.zero_threshold = r.double(end); break;
-      case 6: h.zero_count = r.varint(end); break;
-      case 7: h.zero_count = r.double(end); break;
-      case 8: readSpans(r, end, h.negative_spans); break;
-      case 9: readPackedOrSingle(r, w, end, (e) => zigzag(r.varint(e)), h.negative_deltas); break;
-      case 10: readPackedOrSingle(r, w, end, (e) => r.double(e), h.negative_counts); break;
-      case 11: readSpans(r, end, h.positive_spans); break;
-      case 12: readPackedOrSingle(r, w, end, (e) => zigzag(r.varint(e)), h.positive_deltas); break;
-      case 13: readPackedOrSingle(r, w, end, (e) => r.double(e), h.positive_counts); break;
-      case 14: h.reset_hint = r.varint(end); break;
-      case 15: h.timestamp = r.varint(end); break;
-      case 16: readPackedOrSingle(r, w, end, (e) => r.double(e), h.custom_values); break;
-      default: r.skip(w, end);
+      case 1:
+        h.count = r.varint(end);
+        break;
+      case 2:
+        h.count = r.double(end);
+        break;
+      case 3:
+        h.sum = r.double(end);
+        break;
+      case 4:
+        h.schema = zigzag(r.varint(end));
+        break;
+      case 5:
+        h.zero_threshold = r.double(end);
+        break;
+      case 6:
+        h.zero_count = r.varint(end);
+        break;
+      case 7:
+        h.zero_count = r.double(end);
+        break;
+      case 8:
+        readSpans(r, end, h.negative_spans);
+        break;
+      case 9:
+        readPackedOrSingle(r, w, end, (e) => zigzag(r.varint(e)), h.negative_deltas);
+        break;
+      case 10:
+        readPackedOrSingle(r, w, end, (e) => r.double(e), h.negative_counts);
+        break;
+      case 11:
+        readSpans(r, end, h.positive_spans);
+        break;
+      case 12:
+        readPackedOrSingle(r, w, end, (e) => zigzag(r.varint(e)), h.positive_deltas);
+        break;
+      case 13:
+        readPackedOrSingle(r, w, end, (e) => r.double(e), h.positive_counts);
+        break;
+      case 14:
+        h.reset_hint = r.varint(end);
+        break;
+      case 15:
+        h.timestamp = r.varint(end);
+        break;
+      case 16:
+        readPackedOrSingle(r, w, end, (e) => r.double(e), h.custom_values);
+        break;
+      default:
+        r.skip(w, end);
     }
   }
   return h;
@@ -647,8 +702,10 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
       const vr = refs[k + 1]!;
       if (nr >= nSymbols) sym(nr, where);
       if (vr >= nSymbols) sym(vr, where);
-      const ns = symbols[2 * nr]!, ne = symbols[2 * nr + 1]!;
-      const vs = symbols[2 * vr]!, ve = symbols[2 * vr + 1]!;
+      const ns = symbols[2 * nr]!,
+        ne = symbols[2 * nr + 1]!;
+      const vs = symbols[2 * vr]!,
+        ve = symbols[2 * vr + 1]!;
       labelScan.add(buf, ns, ne, vs, ve, decode);
     }
     identify(series, buf, where, decode);

@@ -31,9 +31,13 @@ export interface ListeningServer<S extends net.Server> {
  */
 /** A listener that could not bind its address; the CLI adds the flag that moves it. */
 export class ListenError extends Error {
-  constructor(readonly address: string, cause: unknown) {
+  constructor(
+    readonly address: string,
+    cause: unknown,
+  ) {
     const code = (cause as NodeJS.ErrnoException)?.code ?? '';
-    const why = code === 'EADDRINUSE' || /EADDRINUSE/.test(String(cause)) ? 'address already in use' : code === 'EACCES' ? 'permission denied' : errorMessage(cause);
+    const why =
+      code === 'EADDRINUSE' || /EADDRINUSE/.test(String(cause)) ? 'address already in use' : code === 'EACCES' ? 'permission denied' : errorMessage(cause);
     super(`cannot listen on ${address}: ${why}`, { cause });
   }
 }
@@ -84,7 +88,11 @@ export async function readBody(req: http.IncomingMessage, limit: number): Promis
 
 /** An answer with a status, for request handlers to throw. */
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }

@@ -17,12 +17,42 @@ export class PipelineMetrics {
     this.registry = registry;
     if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'airdig_' });
     const r = [registry];
-    this.#received = new Counter({ name: 'airdig_component_received_total', help: 'Records (spans, samples, events, messages) a component received.', labelNames: ['component', 'kind'], registers: r });
-    this.#sent = new Counter({ name: 'airdig_component_sent_total', help: 'Records a component passed on (to the bus or ClickHouse).', labelNames: ['component', 'kind'], registers: r });
-    this.#failed = new Counter({ name: 'airdig_component_failed_total', help: 'Records a component failed to process, by reason; retried or sent to the DLQ.', labelNames: ['component', 'kind', 'reason'], registers: r });
-    this.#dropped = new Counter({ name: 'airdig_component_dropped_total', help: 'Records a component dropped for good, by reason.', labelNames: ['component', 'kind', 'reason'], registers: r });
-    this.#noted = new Counter({ name: 'airdig_component_noted_total', help: 'Records a component kept but flagged, by reason (e.g. a CloudTrail record with no resolvable resource).', labelNames: ['component', 'kind', 'reason'], registers: r });
-    this.#dlq = new Counter({ name: 'airdig_component_dlq_total', help: 'Records a component sent to airdig.dlq.', labelNames: ['component', 'kind'], registers: r });
+    this.#received = new Counter({
+      name: 'airdig_component_received_total',
+      help: 'Records (spans, samples, events, messages) a component received.',
+      labelNames: ['component', 'kind'],
+      registers: r,
+    });
+    this.#sent = new Counter({
+      name: 'airdig_component_sent_total',
+      help: 'Records a component passed on (to the bus or ClickHouse).',
+      labelNames: ['component', 'kind'],
+      registers: r,
+    });
+    this.#failed = new Counter({
+      name: 'airdig_component_failed_total',
+      help: 'Records a component failed to process, by reason; retried or sent to the DLQ.',
+      labelNames: ['component', 'kind', 'reason'],
+      registers: r,
+    });
+    this.#dropped = new Counter({
+      name: 'airdig_component_dropped_total',
+      help: 'Records a component dropped for good, by reason.',
+      labelNames: ['component', 'kind', 'reason'],
+      registers: r,
+    });
+    this.#noted = new Counter({
+      name: 'airdig_component_noted_total',
+      help: 'Records a component kept but flagged, by reason (e.g. a CloudTrail record with no resolvable resource).',
+      labelNames: ['component', 'kind', 'reason'],
+      registers: r,
+    });
+    this.#dlq = new Counter({
+      name: 'airdig_component_dlq_total',
+      help: 'Records a component sent to airdig.dlq.',
+      labelNames: ['component', 'kind'],
+      registers: r,
+    });
     this.#insertSeconds = new Histogram({
       name: 'airdig_clickhouse_insert_seconds',
       help: 'Time of one INSERT into ClickHouse.',

@@ -45,7 +45,10 @@ export function readKubeconfig(path: string, contextName?: string): KubeTarget {
   const ctx = named(doc.contexts, ctxName, 'context').context ?? {};
   const cluster = named(doc.clusters, ctx.cluster, 'cluster').cluster ?? {};
   const user = ctx.user ? (named(doc.users, ctx.user, 'user').user ?? {}) : {};
-  if (user.exec || user['auth-provider']) throw new Error(`kubeconfig ${path}: user "${ctx.user}" authenticates through an exec or auth-provider plugin, which airdig does not run; use a token, or kubectl get … -o json | airdig scan k8s`);
+  if (user.exec || user['auth-provider'])
+    throw new Error(
+      `kubeconfig ${path}: user "${ctx.user}" authenticates through an exec or auth-provider plugin, which airdig does not run; use a token, or kubectl get … -o json | airdig scan k8s`,
+    );
   return {
     server: String(cluster.server ?? '').replace(/\/$/, ''),
     cluster: String(ctx.cluster ?? ctxName),
@@ -61,19 +64,31 @@ function get(t: KubeTarget, path: string): Promise<Doc> {
   const url = new URL(t.server + path);
   const lib = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = lib.request(url, { method: 'GET', headers: { Accept: 'application/json', ...(t.token ? { Authorization: `Bearer ${t.token}` } : {}) }, ca: t.ca, cert: t.cert, key: t.key, rejectUnauthorized: !t.insecure, timeout: 30_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`GET ${path}: HTTP ${res.statusCode} ${body.slice(0, 300)}`));
-        try {
-          resolve(JSON.parse(body) as Doc);
-        } catch (err) {
-          reject(new Error(`GET ${path}: not JSON: ${(err as Error).message}`));
-        }
-      });
-    });
+    const req = lib.request(
+      url,
+      {
+        method: 'GET',
+        headers: { Accept: 'application/json', ...(t.token ? { Authorization: `Bearer ${t.token}` } : {}) },
+        ca: t.ca,
+        cert: t.cert,
+        key: t.key,
+        rejectUnauthorized: !t.insecure,
+        timeout: 30_000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`GET ${path}: HTTP ${res.statusCode} ${body.slice(0, 300)}`));
+          try {
+            resolve(JSON.parse(body) as Doc);
+          } catch (err) {
+            reject(new Error(`GET ${path}: not JSON: ${(err as Error).message}`));
+          }
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`GET ${path}: timed out`)));
     req.on('error', reject);
     req.end();

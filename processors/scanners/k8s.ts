@@ -56,8 +56,17 @@ export function scanK8sJson(text: string, o: K8sScanOptions): { body: ScanBody; 
     kinds.add(kind);
     const ns = kind === 'Node' || kind === 'Namespace' ? '' : String(meta.namespace ?? 'default');
     const labels: Record<string, string> = meta.labels ?? {};
-    const res: ScanResource = { id: idOf(c, ns, kind, meta.name), type: `k8s:${kind.toLowerCase()}`, name: meta.name, attributes: { namespace: ns }, tags: labels, aliases: meta.uid ? [meta.uid] : [], relationships: [] };
-    for (const owner of meta.ownerReferences ?? []) if (owner?.kind && owner?.name) res.relationships.push({ type: 'owned_by', target: idOf(c, ns, owner.kind, owner.name) });
+    const res: ScanResource = {
+      id: idOf(c, ns, kind, meta.name),
+      type: `k8s:${kind.toLowerCase()}`,
+      name: meta.name,
+      attributes: { namespace: ns },
+      tags: labels,
+      aliases: meta.uid ? [meta.uid] : [],
+      relationships: [],
+    };
+    for (const owner of meta.ownerReferences ?? [])
+      if (owner?.kind && owner?.name) res.relationships.push({ type: 'owned_by', target: idOf(c, ns, owner.kind, owner.name) });
     const spec: Doc = item.spec ?? {};
     const status: Doc = item.status ?? {};
     switch (kind) {
@@ -69,7 +78,12 @@ export function scanK8sJson(text: string, o: K8sScanOptions): { body: ScanBody; 
         break;
       case 'Node': {
         const providerId = String(spec.providerID ?? '');
-        Object.assign(res.attributes, { provider_id: providerId, kubelet_version: status.nodeInfo?.kubeletVersion, instance_type: labels['node.kubernetes.io/instance-type'], zone: labels['topology.kubernetes.io/zone'] });
+        Object.assign(res.attributes, {
+          provider_id: providerId,
+          kubelet_version: status.nodeInfo?.kubeletVersion,
+          instance_type: labels['node.kubernetes.io/instance-type'],
+          zone: labels['topology.kubernetes.io/zone'],
+        });
         for (const a of status.addresses ?? []) if (a?.address) res.aliases.push(a.address);
         const instance = instanceOfProviderId(providerId, o.awsAccount ?? '');
         if (instance) res.relationships.push({ type: 'runs_on', target: instance });
@@ -77,7 +91,12 @@ export function scanK8sJson(text: string, o: K8sScanOptions): { body: ScanBody; 
         break;
       }
       case 'Service':
-        Object.assign(res.attributes, { type: spec.type, cluster_ip: spec.clusterIP, selector: spec.selector ?? {}, ports: (spec.ports ?? []).map((p: Doc) => `${p.port}/${p.protocol ?? 'TCP'}`) });
+        Object.assign(res.attributes, {
+          type: spec.type,
+          cluster_ip: spec.clusterIP,
+          selector: spec.selector ?? {},
+          ports: (spec.ports ?? []).map((p: Doc) => `${p.port}/${p.protocol ?? 'TCP'}`),
+        });
         if (spec.clusterIP && spec.clusterIP !== 'None') res.aliases.push(spec.clusterIP);
         if (spec.selector && Object.keys(spec.selector).length) services.push({ res, ns, selector: spec.selector });
         break;
@@ -97,7 +116,15 @@ export function scanK8sJson(text: string, o: K8sScanOptions): { body: ScanBody; 
   const time = new Date(o.now ?? Date.now()).toISOString();
   return {
     body: {
-      scan: { id: `k8s/${c}/${time}`, provider: 'kubernetes', cluster: c, completeness: complete ? 'complete' : 'partial', types: [...kinds].map((k) => `k8s:${k.toLowerCase()}`), errors: complete ? [] : ['not a whole cluster: use kubectl get pods,nodes,services,deployments,replicasets -A -o json'], time },
+      scan: {
+        id: `k8s/${c}/${time}`,
+        provider: 'kubernetes',
+        cluster: c,
+        completeness: complete ? 'complete' : 'partial',
+        types: [...kinds].map((k) => `k8s:${k.toLowerCase()}`),
+        errors: complete ? [] : ['not a whole cluster: use kubectl get pods,nodes,services,deployments,replicasets -A -o json'],
+        time,
+      },
       resources,
     },
     skipped,

@@ -4,9 +4,22 @@ import http from 'node:http';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  CreateSubnetCommand,
+  CreateTagsCommand,
+  CreateVpcCommand,
+  EC2Client,
+  RunInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import { CreateDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
-import { CreateLoadBalancerCommand, CreateTargetGroupCommand, ElasticLoadBalancingV2Client, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  CreateLoadBalancerCommand,
+  CreateTargetGroupCommand,
+  ElasticLoadBalancingV2Client,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { parseScanBody } from '../inventory/records.js';
 import { ScopeTracker } from '../topology/scopes.js';
 import type { TopologyRecord } from '../graph/factory.js';
@@ -43,14 +56,41 @@ test('airdig scan aws against a local AWS emulator (moto): the estate becomes th
     const subnetA = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.0.1.0/24', AvailabilityZone: 'eu-west-1a' }))).Subnet!.SubnetId!;
     const subnetB = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.0.2.0/24', AvailabilityZone: 'eu-west-1b' }))).Subnet!.SubnetId!;
     const sg = (await ec2.send(new CreateSecurityGroupCommand({ GroupName: 'web', Description: 'web tier', VpcId: vpc }))).GroupId!;
-    await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0', Description: 'https' }] }] }));
+    await ec2.send(
+      new AuthorizeSecurityGroupIngressCommand({
+        GroupId: sg,
+        IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0', Description: 'https' }] }],
+      }),
+    );
     await ec2.send(new CreateTagsCommand({ Resources: [vpc], Tags: [{ Key: 'Name', Value: 'main' }] }));
-    const run = await ec2.send(new RunInstancesCommand({ ImageId: 'ami-0fedcba9876543210', MinCount: 2, MaxCount: 2, InstanceType: 't3.small', SubnetId: subnetA, SecurityGroupIds: [sg], TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'Name', Value: 'app' }] }] }));
+    const run = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: 'ami-0fedcba9876543210',
+        MinCount: 2,
+        MaxCount: 2,
+        InstanceType: 't3.small',
+        SubnetId: subnetA,
+        SecurityGroupIds: [sg],
+        TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'Name', Value: 'app' }] }],
+      }),
+    );
     const instances = run.Instances!.map((i) => i.InstanceId!);
-    await new RDSClient(config).send(new CreateDBInstanceCommand({ DBInstanceIdentifier: 'orders', Engine: 'postgres', DBInstanceClass: 'db.t3.medium', AllocatedStorage: 100, MasterUsername: 'app', MasterUserPassword: 'secret-password', VpcSecurityGroupIds: [sg] }));
+    await new RDSClient(config).send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: 'orders',
+        Engine: 'postgres',
+        DBInstanceClass: 'db.t3.medium',
+        AllocatedStorage: 100,
+        MasterUsername: 'app',
+        MasterUserPassword: 'secret-password',
+        VpcSecurityGroupIds: [sg],
+      }),
+    );
     const elb = new ElasticLoadBalancingV2Client(config);
-    const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'web', Subnets: [subnetA, subnetB], SecurityGroups: [sg] }))).LoadBalancers![0]!.LoadBalancerArn!;
-    const tg = (await elb.send(new CreateTargetGroupCommand({ Name: 'app', Protocol: 'HTTP', Port: 8080, VpcId: vpc, TargetType: 'instance' }))).TargetGroups![0]!.TargetGroupArn!;
+    const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'web', Subnets: [subnetA, subnetB], SecurityGroups: [sg] }))).LoadBalancers![0]!
+      .LoadBalancerArn!;
+    const tg = (await elb.send(new CreateTargetGroupCommand({ Name: 'app', Protocol: 'HTTP', Port: 8080, VpcId: vpc, TargetType: 'instance' })))
+      .TargetGroups![0]!.TargetGroupArn!;
     await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg, Targets: instances.map((Id) => ({ Id })) }));
 
     const [body] = await scanAws({ regions: [region], endpoint: moto.url });
@@ -72,16 +112,36 @@ test('airdig scan aws against a local AWS emulator (moto): the estate becomes th
     const expectedEdges = [
       `${arn('subnet', subnetA)} member_of ${arn('vpc', vpc)}`,
       `${arn('security-group', sg)} member_of ${arn('vpc', vpc)}`,
-      ...instances.flatMap((i) => [`${arn('instance', i)} member_of ${arn('subnet', subnetA)}`, `${arn('instance', i)} member_of ${arn('security-group', sg)}`, `${tg} routes_to ${arn('instance', i)}`]),
+      ...instances.flatMap((i) => [
+        `${arn('instance', i)} member_of ${arn('subnet', subnetA)}`,
+        `${arn('instance', i)} member_of ${arn('security-group', sg)}`,
+        `${tg} routes_to ${arn('instance', i)}`,
+      ]),
       `arn:aws:rds:${region}:123456789012:db:orders member_of ${arn('security-group', sg)}`,
       `${lb} member_of ${arn('subnet', subnetB)}`,
     ];
     for (const e of expectedEdges) assert.ok(edges.has(e), `edge ${e}`);
     // Each instance's network interface is attached to it.
-    for (const i of instances) assert.ok([...edges].some((e) => e.endsWith(` attached_to ${arn('instance', i)}`) && e.includes(':network-interface/')), `an ENI attached to ${i}`);
+    for (const i of instances)
+      assert.ok(
+        [...edges].some((e) => e.endsWith(` attached_to ${arn('instance', i)}`) && e.includes(':network-interface/')),
+        `an ENI attached to ${i}`,
+      );
     // Security group rules in Terraform's shape, for drift.
     const web = body!.resources.find((r) => r.id === arn('security-group', sg))!.attributes as { ingress: unknown[] };
-    assert.deepEqual(web.ingress, [{ from_port: 443, to_port: 443, protocol: 'tcp', cidr_blocks: ['0.0.0.0/0'], ipv6_cidr_blocks: [], prefix_list_ids: [], security_groups: [], self: false, description: 'https' }]);
+    assert.deepEqual(web.ingress, [
+      {
+        from_port: 443,
+        to_port: 443,
+        protocol: 'tcp',
+        cidr_blocks: ['0.0.0.0/0'],
+        ipv6_cidr_blocks: [],
+        prefix_list_ids: [],
+        security_groups: [],
+        self: false,
+        description: 'https',
+      },
+    ]);
 
     // The emulator gone: every service fails, each reported by name and region; the scan is failed
     // (removes nothing) and the CLI exits non-zero.
@@ -137,7 +197,13 @@ test('airdig scan k8s: kubectl JSON → pods on nodes, nodes on EC2 instances, s
 test('airdig scan k8s from the API of a kubeconfig context: the same lists kubectl fetches, page by page, with its bearer token', async () => {
   const text = readFileSync(path.join(repoRoot, 'processors/scanners/testdata/kubectl.json'), 'utf8');
   const items = (JSON.parse(text) as { items: { kind: string }[] }).items;
-  const paths: Record<string, string> = { '/api/v1/nodes': 'Node', '/api/v1/pods': 'Pod', '/api/v1/services': 'Service', '/apis/apps/v1/deployments': 'Deployment', '/apis/apps/v1/replicasets': 'ReplicaSet' };
+  const paths: Record<string, string> = {
+    '/api/v1/nodes': 'Node',
+    '/api/v1/pods': 'Pod',
+    '/api/v1/services': 'Service',
+    '/apis/apps/v1/deployments': 'Deployment',
+    '/apis/apps/v1/replicasets': 'ReplicaSet',
+  };
   const requests: string[] = [];
   // The API server's list responses: items without kind, pages of `limit`, `continue` tokens.
   const server = http.createServer((req, res) => {
@@ -150,14 +216,19 @@ test('airdig scan k8s from the API of a kubeconfig context: the same lists kubec
     const from = Number(url.searchParams.get('continue') ?? 0);
     const limit = Number(url.searchParams.get('limit'));
     const next = from + limit < all.length ? String(from + limit) : undefined;
-    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ kind: `${kind}List`, metadata: next ? { continue: next } : {}, items: all.slice(from, from + limit) }));
+    res
+      .writeHead(200, { 'Content-Type': 'application/json' })
+      .end(JSON.stringify({ kind: `${kind}List`, metadata: next ? { continue: next } : {}, items: all.slice(from, from + limit) }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
     const dir = mkdtempSync(path.join(tmpdir(), 'airdig-kube-'));
     const config = path.join(dir, 'config');
     const port = (server.address() as { port: number }).port;
-    writeFileSync(config, `apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: prod\n  cluster:\n    server: http://127.0.0.1:${port}\ncontexts:\n- name: prod\n  context: {cluster: prod, user: scanner}\nusers:\n- name: scanner\n  user: {token: s3cret}\n`);
+    writeFileSync(
+      config,
+      `apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: prod\n  cluster:\n    server: http://127.0.0.1:${port}\ncontexts:\n- name: prod\n  context: {cluster: prod, user: scanner}\nusers:\n- name: scanner\n  user: {token: s3cret}\n`,
+    );
     const target = readKubeconfig(config);
     assert.equal(target.cluster, 'prod');
     const fromApi = scanK8sJson(await listClusterObjects(target, 2), { cluster: 'prod', awsAccount: '123456789012', now: 0 });

@@ -5,7 +5,19 @@ import { placementOf } from '../placement/identity.js';
 import { ServiceGraph, type EdgeFact, type SpanView, type DropReason } from './graph.js';
 
 function span(p: Partial<SpanView> & Pick<SpanView, 'spanId' | 'kind' | 'service'>): SpanView {
-  return { traceId: 't1', parentSpanId: '', namespace: '', startMs: 1_000, durationMs: 10, failed: false, peerService: '', dbName: '', dbSystem: '', serverAddress: '', ...p };
+  return {
+    traceId: 't1',
+    parentSpanId: '',
+    namespace: '',
+    startMs: 1_000,
+    durationMs: 10,
+    failed: false,
+    peerService: '',
+    dbName: '',
+    dbSystem: '',
+    serverAddress: '',
+    ...p,
+  };
 }
 
 function graph() {
@@ -23,10 +35,27 @@ test('a client span and its server span make one edge, whichever comes first; la
     const s = span({ spanId: 's1', parentSpanId: 'c1', kind: 2, service: 'checkout', durationMs: 20, failed: true });
     if (order === 'client-first') [c, s].forEach((x) => g.addSpan(x));
     else [s, c].forEach((x) => g.addSpan(x));
-    assert.deepEqual(edges, [{
-      id: 't1c1', ts_ms: 1_000, trace_id: 't1', client: 'frontend', server: 'checkout', client_namespace: '', server_namespace: '', client_id: 'service:/frontend', server_id: 'service:/checkout',
-      connection_type: '', failed: true, latency_ms: 20, client_latency_ms: 30,
-    }], order);
+    assert.deepEqual(
+      edges,
+      [
+        {
+          id: 't1c1',
+          ts_ms: 1_000,
+          trace_id: 't1',
+          client: 'frontend',
+          server: 'checkout',
+          client_namespace: '',
+          server_namespace: '',
+          client_id: 'service:/frontend',
+          server_id: 'service:/checkout',
+          connection_type: '',
+          failed: true,
+          latency_ms: 20,
+          client_latency_ms: 30,
+        },
+      ],
+      order,
+    );
     assert.equal(g.pending, 0);
   }
 });
@@ -59,7 +88,14 @@ test('virtual nodes (user, a database, a server that never reported) have namesp
     ['service:billing/orders', 'service:/postgresql', 'database'],
     ['service:shop/orders', 'service:/fraud-api', 'virtual_node'],
   ]);
-  assert.deepEqual(edges.map((e) => [e.client_namespace, e.server_namespace]), [['', 'shop'], ['billing', ''], ['shop', '']]);
+  assert.deepEqual(
+    edges.map((e) => [e.client_namespace, e.server_namespace]),
+    [
+      ['', 'shop'],
+      ['billing', ''],
+      ['shop', ''],
+    ],
+  );
 });
 
 test('database calls complete at once; producer/consumer pairs are messaging edges; a root server span is called by "user"', () => {
@@ -68,11 +104,14 @@ test('database calls complete at once; producer/consumer pairs are messaging edg
   g.addSpan(span({ spanId: 'p', kind: 4, service: 'checkout' }));
   g.addSpan(span({ spanId: 'q', parentSpanId: 'p', kind: 5, service: 'mailer' }));
   g.addSpan(span({ spanId: 'r', kind: 2, service: 'frontend' }));
-  assert.deepEqual(edges.map((e) => [e.client, e.server, e.connection_type]), [
-    ['checkout', 'orders', 'database'],
-    ['checkout', 'mailer', 'messaging_system'],
-    ['user', 'frontend', 'virtual_node'],
-  ]);
+  assert.deepEqual(
+    edges.map((e) => [e.client, e.server, e.connection_type]),
+    [
+      ['checkout', 'orders', 'database'],
+      ['checkout', 'mailer', 'messaging_system'],
+      ['user', 'frontend', 'virtual_node'],
+    ],
+  );
 });
 
 test('expiry: a client without server gets a virtual server; a server without client is counted, not emitted', () => {
@@ -83,7 +122,10 @@ test('expiry: a client without server gets a virtual server; a server without cl
   assert.equal(g.expire(), 0);
   clock.advance(1);
   assert.equal(g.expire(), 2);
-  assert.deepEqual(edges.map((e) => [e.client, e.server, e.connection_type]), [['checkout', 'fraud-api', 'virtual_node']]);
+  assert.deepEqual(
+    edges.map((e) => [e.client, e.server, e.connection_type]),
+    [['checkout', 'fraud-api', 'virtual_node']],
+  );
   assert.deepEqual(drops, ['expired_server_without_client']);
   g.addSpan(span({ spanId: 'x', kind: 3, service: 's' }));
   clock.advance(1_000);

@@ -83,7 +83,12 @@ export interface ServiceGraphOptions {
 }
 
 /** The services of an edge, each by namespace and name, with their canonical ids. */
-export function edgeSides(client: string, clientNamespace: string, server: string, serverNamespace: string): Pick<EdgeFact, 'client' | 'server' | 'client_namespace' | 'server_namespace' | 'client_id' | 'server_id'> {
+export function edgeSides(
+  client: string,
+  clientNamespace: string,
+  server: string,
+  serverNamespace: string,
+): Pick<EdgeFact, 'client' | 'server' | 'client_namespace' | 'server_namespace' | 'client_id' | 'server_id'> {
   return {
     client,
     server,
@@ -128,7 +133,16 @@ export class ServiceGraph {
   }
 
   addSpan(v: SpanView, origin?: Origin): void {
-    const side: Side = { service: v.service, namespace: v.namespace, spanId: v.spanId, kind: v.kind, startMs: v.startMs, durationMs: v.durationMs, failed: v.failed, view: v };
+    const side: Side = {
+      service: v.service,
+      namespace: v.namespace,
+      spanId: v.spanId,
+      kind: v.kind,
+      startMs: v.startMs,
+      durationMs: v.durationMs,
+      failed: v.failed,
+      view: v,
+    };
     if (v.kind === SPAN_KIND_CLIENT || v.kind === SPAN_KIND_PRODUCER) {
       if (v.kind === SPAN_KIND_CLIENT && (v.dbSystem || v.dbName)) {
         this.#emit({

@@ -34,10 +34,48 @@ function traceHalves(i: number, tag: string): Half[] {
   const id = (n: number) => Buffer.from(`${String(i).padStart(6, '0')}0${n}`.padEnd(16, '0').slice(0, 16), 'hex');
   const t = (ms: number) => (NOW_NS + BigInt(i) * 1_000_000n + BigInt(ms) * 1_000_000n).toString();
   return [
-    { service: `${tag}-web`, span: { traceId, spanId: id(1), name: 'GET /', kind: 2, startTimeUnixNano: t(0) as unknown as number, endTimeUnixNano: t(50) as unknown as number } },
-    { service: `${tag}-web`, span: { traceId, spanId: id(2), parentSpanId: id(1), name: 'GET api', kind: 3, startTimeUnixNano: t(1) as unknown as number, endTimeUnixNano: t(40) as unknown as number } },
-    { service: `${tag}-api`, span: { traceId, spanId: id(3), parentSpanId: id(2), name: 'GET /items', kind: 2, startTimeUnixNano: t(2) as unknown as number, endTimeUnixNano: t(30) as unknown as number, status: { code: i % 3 === 0 ? 2 : 0 } } },
-    { service: `${tag}-api`, span: { traceId, spanId: id(4), parentSpanId: id(3), name: 'SELECT', kind: 3, startTimeUnixNano: t(3) as unknown as number, endTimeUnixNano: t(10) as unknown as number, attributes: [{ key: 'db.system', value: { stringValue: `${tag}-mysql` } }] } },
+    {
+      service: `${tag}-web`,
+      span: { traceId, spanId: id(1), name: 'GET /', kind: 2, startTimeUnixNano: t(0) as unknown as number, endTimeUnixNano: t(50) as unknown as number },
+    },
+    {
+      service: `${tag}-web`,
+      span: {
+        traceId,
+        spanId: id(2),
+        parentSpanId: id(1),
+        name: 'GET api',
+        kind: 3,
+        startTimeUnixNano: t(1) as unknown as number,
+        endTimeUnixNano: t(40) as unknown as number,
+      },
+    },
+    {
+      service: `${tag}-api`,
+      span: {
+        traceId,
+        spanId: id(3),
+        parentSpanId: id(2),
+        name: 'GET /items',
+        kind: 2,
+        startTimeUnixNano: t(2) as unknown as number,
+        endTimeUnixNano: t(30) as unknown as number,
+        status: { code: i % 3 === 0 ? 2 : 0 },
+      },
+    },
+    {
+      service: `${tag}-api`,
+      span: {
+        traceId,
+        spanId: id(4),
+        parentSpanId: id(3),
+        name: 'SELECT',
+        kind: 3,
+        startTimeUnixNano: t(3) as unknown as number,
+        endTimeUnixNano: t(10) as unknown as number,
+        attributes: [{ key: 'db.system', value: { stringValue: `${tag}-mysql` } }],
+      },
+    },
   ];
 }
 
@@ -81,18 +119,27 @@ async function edgesFor(tag: string) {
 }
 
 async function edgeCount(tag: string): Promise<number> {
-  const [r] = await (await store.client.query({ query: `SELECT uniqExact(id) AS n FROM edge_facts WHERE startsWith(trace_id, '${tag}')`, format: 'JSONEachRow' })).json<{ n: string }>();
+  const [r] = await (
+    await store.client.query({ query: `SELECT uniqExact(id) AS n FROM edge_facts WHERE startsWith(trace_id, '${tag}')`, format: 'JSONEachRow' })
+  ).json<{ n: string }>();
   return Number(r!.n);
 }
 
 /** Runs the service graph and the service_edges sink on a fresh in-process bus. */
 async function pipeline(ttlMs = 300) {
   const bus = new MemoryBus();
-  await bus.ensureTopics([{ name: 'otlp_spans', partitions: 3 }, { name: 'airdig.edges', partitions: 2 }, { name: 'airdig.dlq', partitions: 1 }]);
+  await bus.ensureTopics([
+    { name: 'otlp_spans', partitions: 3 },
+    { name: 'airdig.edges', partitions: 2 },
+    { name: 'airdig.dlq', partitions: 1 },
+  ]);
   const sink = serviceEdgesFactory.create(componentSettings(serviceEdgesFactory, bus, store), serviceEdgesFactory.configSchema.parse({}));
   await sink.start();
   const startGraph = async (): Promise<Component> => {
-    const g = serviceGraphFactory.create(componentSettings(serviceGraphFactory, bus, store), serviceGraphFactory.configSchema.parse({ store_ttl_ms: ttlMs, expire_interval_ms: 100 }));
+    const g = serviceGraphFactory.create(
+      componentSettings(serviceGraphFactory, bus, store),
+      serviceGraphFactory.configSchema.parse({ store_ttl_ms: ttlMs, expire_interval_ms: 100 }),
+    );
     await g.start();
     return g;
   };
@@ -110,7 +157,11 @@ for (const shape of ['collector batch, unkeyed', 'keyed by trace id', 'one trace
     if (shape === 'collector batch, unkeyed') messages = [0, 1, 2].map((b) => ({ value: encode(traces.filter((_, i) => i % 3 === b).flat()) }));
     else if (shape === 'keyed by trace id') messages = traces.map((t) => ({ key: Buffer.from(t[0]!.span.traceId!).toString('hex'), value: encode(t) }));
     // Server halves first, on one partition; client halves later, on another.
-    else messages = [...traces.map((t) => ({ partition: 0, value: encode([t[2]!, t[3]!]) })), ...traces.map((t) => ({ partition: 2, value: encode([t[0]!, t[1]!]) }))];
+    else
+      messages = [
+        ...traces.map((t) => ({ partition: 0, value: encode([t[2]!, t[3]!]) })),
+        ...traces.map((t) => ({ partition: 2, value: encode([t[0]!, t[1]!]) })),
+      ];
     await bus.producer().send('otlp_spans', messages);
     await waitFor(async () => (await edgeCount(tag)) >= 3 * n, 15_000, `${3 * n} edges`);
     await graph.shutdown();
@@ -132,10 +183,44 @@ function namespacedHalves(i: number, tag: string, ns: 'shop' | 'billing'): Half[
   const failed = ns === 'billing' && i % 2 === 0;
   return [
     { service: `${tag}-web`, namespace: ns, span: { traceId, spanId: id(1), name: 'call orders', kind: 3, startTimeUnixNano: t(0), endTimeUnixNano: t(40) } },
-    { service: `${tag}-orders`, namespace: ns, span: { traceId, spanId: id(2), parentSpanId: id(1), name: 'GET /orders', kind: 2, startTimeUnixNano: t(1), endTimeUnixNano: t(30), status: { code: failed ? 2 : 0 } } },
-    { service: `${tag}-orders`, namespace: ns, span: { traceId, spanId: id(3), parentSpanId: id(2), name: 'call pay', kind: 3, startTimeUnixNano: t(2), endTimeUnixNano: t(20) } },
-    { service: `${tag}-pay`, namespace: ns, span: { traceId, spanId: id(4), parentSpanId: id(3), name: 'POST /pay', kind: 2, startTimeUnixNano: t(3), endTimeUnixNano: t(15) } },
-    { service: `${tag}-orders`, namespace: ns, span: { traceId, spanId: id(5), parentSpanId: id(2), name: 'SELECT', kind: 3, startTimeUnixNano: t(4), endTimeUnixNano: t(6), attributes: [{ key: 'db.name', value: { stringValue: `${tag}-db` } }] } },
+    {
+      service: `${tag}-orders`,
+      namespace: ns,
+      span: {
+        traceId,
+        spanId: id(2),
+        parentSpanId: id(1),
+        name: 'GET /orders',
+        kind: 2,
+        startTimeUnixNano: t(1),
+        endTimeUnixNano: t(30),
+        status: { code: failed ? 2 : 0 },
+      },
+    },
+    {
+      service: `${tag}-orders`,
+      namespace: ns,
+      span: { traceId, spanId: id(3), parentSpanId: id(2), name: 'call pay', kind: 3, startTimeUnixNano: t(2), endTimeUnixNano: t(20) },
+    },
+    {
+      service: `${tag}-pay`,
+      namespace: ns,
+      span: { traceId, spanId: id(4), parentSpanId: id(3), name: 'POST /pay', kind: 2, startTimeUnixNano: t(3), endTimeUnixNano: t(15) },
+    },
+    {
+      service: `${tag}-orders`,
+      namespace: ns,
+      span: {
+        traceId,
+        spanId: id(5),
+        parentSpanId: id(2),
+        name: 'SELECT',
+        kind: 3,
+        startTimeUnixNano: t(4),
+        endTimeUnixNano: t(6),
+        attributes: [{ key: 'db.name', value: { stringValue: `${tag}-db` } }],
+      },
+    },
   ];
 }
 
@@ -148,7 +233,10 @@ test('orders of namespace shop and orders of namespace billing are two services 
   await records.start();
   const graph = await startGraph();
   const traces = (['shop', 'billing'] as const).flatMap((ns) => Array.from({ length: n }, (_, i) => namespacedHalves(i, tag, ns)));
-  await bus.producer().send('otlp_spans', traces.map((t) => ({ value: encode(t) })));
+  await bus.producer().send(
+    'otlp_spans',
+    traces.map((t) => ({ value: encode(t) })),
+  );
   await waitFor(async () => (await edgeCount(tag)) >= 2 * 3 * n, 15_000, `${2 * 3 * n} edges`);
   await graph.shutdown();
   await sink.shutdown();
@@ -167,7 +255,17 @@ test('orders of namespace shop and orders of namespace billing are two services 
   const side = (ns: string, name: string) => [ns, `${tag}-${name}`, `service:${ns}/${tag}-${name}`];
   const edge = (c: string[], s: string[], type: string, errors: number) => [...c, ...s, type, n, errors];
   assert.deepEqual(
-    rows.map((r) => [r.client_namespace, r.client, r.client_id, r.server_namespace, r.server, r.server_id, r.connection_type, Number(r.calls), Number(r.errors)]),
+    rows.map((r) => [
+      r.client_namespace,
+      r.client,
+      r.client_id,
+      r.server_namespace,
+      r.server,
+      r.server_id,
+      r.connection_type,
+      Number(r.calls),
+      Number(r.errors),
+    ]),
     [
       // The database reports nothing of its own: one node, namespace '', called from both namespaces.
       edge(side('billing', 'orders'), side('', 'db'), 'database', 0),
@@ -180,7 +278,10 @@ test('orders of namespace shop and orders of namespace billing are two services 
   );
   // Two server nodes named orders, apart.
   const [orders] = await (
-    await store.client.query({ query: `SELECT uniqExact(server_id) AS ids, uniqExact(server) AS names FROM service_edges WHERE server = '${tag}-orders'`, format: 'JSONEachRow' })
+    await store.client.query({
+      query: `SELECT uniqExact(server_id) AS ids, uniqExact(server) AS names FROM service_edges WHERE server = '${tag}-orders'`,
+      format: 'JSONEachRow',
+    })
   ).json<{ ids: string; names: string }>();
   assert.deepEqual([Number(orders!.ids), Number(orders!.names)], [2, 1]);
 
@@ -203,12 +304,28 @@ test('an edge record written before namespaces (schema without them) still decod
     name: 'Edge',
     namespace: 'airdig',
     fields: [
-      { name: 'id', type: 'string' }, { name: 'ts_ms', type: 'long' }, { name: 'trace_id', type: 'string' }, { name: 'client', type: 'string' },
-      { name: 'server', type: 'string' }, { name: 'connection_type', type: 'string' }, { name: 'failed', type: 'boolean' },
-      { name: 'latency_ms', type: 'double' }, { name: 'client_latency_ms', type: 'double' },
+      { name: 'id', type: 'string' },
+      { name: 'ts_ms', type: 'long' },
+      { name: 'trace_id', type: 'string' },
+      { name: 'client', type: 'string' },
+      { name: 'server', type: 'string' },
+      { name: 'connection_type', type: 'string' },
+      { name: 'failed', type: 'boolean' },
+      { name: 'latency_ms', type: 'double' },
+      { name: 'client_latency_ms', type: 'double' },
     ],
   });
-  const old = { id: 't1c1', ts_ms: 1_700_000_000_000, trace_id: 't1', client: 'web', server: 'orders', connection_type: '', failed: true, latency_ms: 2.5, client_latency_ms: 3 };
+  const old = {
+    id: 't1c1',
+    ts_ms: 1_700_000_000_000,
+    trace_id: 't1',
+    client: 'web',
+    server: 'orders',
+    connection_type: '',
+    failed: true,
+    latency_ms: 2.5,
+    client_latency_ms: 3,
+  };
   const codec = avroCodec<EdgeFact>('edge');
   const e = codec.decode(before.toBuffer(old));
   assert.deepEqual({ ...e }, { ...old, client_namespace: '', server_namespace: '', client_id: '', server_id: '' });
@@ -227,26 +344,66 @@ test('migration 0013 keeps what service_edges counted before it (namespace ""), 
   try {
     const all = loadMigrations(path.join(repoRoot, 'schemas/clickhouse'));
     const m13 = all.find((m) => m.version === 13)!;
-    await migrate(old, all.filter((m) => m.version < 13));
+    await migrate(
+      old,
+      all.filter((m) => m.version < 13),
+    );
     // Calls written before 0013, one of them 40 days ago: edge_facts keeps 30 days, the aggregate 90.
     await old.client.command({
       query: `INSERT INTO edge_facts (id, ts, trace_id, client, server, connection_type, failed, latency_ms, client_latency_ms) VALUES
         ('o1', now64(3) - INTERVAL 40 DAY, 't', 'web', 'orders', '', 0, 10, 10), ('o2', now64(3) - 120, 't', 'web', 'orders', '', 1, 20, 20),
         ('o3', now64(3) - 120, 't', 'web', 'orders', '', 0, 30, 30)`,
     });
-    assert.deepEqual((await migrate(old, all.filter((m) => m.version <= 13))).applied.map((m) => m.version), [13]);
+    assert.deepEqual(
+      (
+        await migrate(
+          old,
+          all.filter((m) => m.version <= 13),
+        )
+      ).applied.map((m) => m.version),
+      [13],
+    );
     // Run again (a process that started before the first recorded it): the copy finds nothing more.
     for (const statement of splitStatements(m13.sql)) await old.client.command({ query: statement });
-    await old.client.insert({ table: 'edge_facts', format: 'JSONEachRow', values: [edgeRow({ id: 'n1', ts_ms: Date.now() - 60_000, trace_id: 't', ...edgeSides('web', 'shop', 'orders', 'shop'), connection_type: '', failed: false, latency_ms: 5, client_latency_ms: 6 })] });
+    await old.client.insert({
+      table: 'edge_facts',
+      format: 'JSONEachRow',
+      values: [
+        edgeRow({
+          id: 'n1',
+          ts_ms: Date.now() - 60_000,
+          trace_id: 't',
+          ...edgeSides('web', 'shop', 'orders', 'shop'),
+          connection_type: '',
+          failed: false,
+          latency_ms: 5,
+          client_latency_ms: 6,
+        }),
+      ],
+    });
     const got = await (
-      await old.client.query({ query: `SELECT client_id, server_id, sum(calls) AS calls, sum(errors) AS errors, count() AS minutes FROM service_edges GROUP BY client_id, server_id ORDER BY client_id`, format: 'JSONEachRow' })
+      await old.client.query({
+        query: `SELECT client_id, server_id, sum(calls) AS calls, sum(errors) AS errors, count() AS minutes FROM service_edges GROUP BY client_id, server_id ORDER BY client_id`,
+        format: 'JSONEachRow',
+      })
     ).json<Record<string, string | number>>();
-    assert.deepEqual(got.map((r) => [r.client_id, r.server_id, Number(r.calls), Number(r.errors), Number(r.minutes)]), [
-      ['service:/web', 'service:/orders', 3, 1, 2],
-      ['service:shop/web', 'service:shop/orders', 1, 0, 1],
-    ]);
-    const tables = await (await old.client.query({ query: `SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'service_edge%' ORDER BY name`, format: 'JSONEachRow' })).json<{ name: string }>();
-    assert.deepEqual(tables.map((t) => t.name), ['service_edge_minutes', 'service_edge_minutes_mv', 'service_edges', 'service_edges_mv_0003']);
+    assert.deepEqual(
+      got.map((r) => [r.client_id, r.server_id, Number(r.calls), Number(r.errors), Number(r.minutes)]),
+      [
+        ['service:/web', 'service:/orders', 3, 1, 2],
+        ['service:shop/web', 'service:shop/orders', 1, 0, 1],
+      ],
+    );
+    const tables = await (
+      await old.client.query({
+        query: `SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'service_edge%' ORDER BY name`,
+        format: 'JSONEachRow',
+      })
+    ).json<{ name: string }>();
+    assert.deepEqual(
+      tables.map((t) => t.name),
+      ['service_edge_minutes', 'service_edge_minutes_mv', 'service_edges', 'service_edges_mv_0003'],
+    );
   } finally {
     await old.close();
   }
@@ -259,12 +416,18 @@ test('crash: a service graph stopped mid-stream without its window, then restart
   const traces = Array.from({ length: n }, (_, i) => traceHalves(i, tag));
   const p = bus.producer();
   // First part: every root and db span, and the client halves of web → api; their servers come later.
-  await p.send('otlp_spans', traces.map((t) => ({ partition: 0, value: encode([t[0]!, t[1]!, t[3]!]) })));
+  await p.send(
+    'otlp_spans',
+    traces.map((t) => ({ partition: 0, value: encode([t[0]!, t[1]!, t[3]!]) })),
+  );
   const first = await startGraph();
   await waitFor(async () => (await edgeCount(tag)) >= 2 * n, 15_000, 'root and db edges');
   // The crash: the window (30 pending client halves) is lost; their records were not committed.
   await first.shutdown();
-  await p.send('otlp_spans', traces.map((t) => ({ partition: 1, value: encode([t[2]!]) })));
+  await p.send(
+    'otlp_spans',
+    traces.map((t) => ({ partition: 1, value: encode([t[2]!]) })),
+  );
   const second = await startGraph();
   await waitFor(async () => (await edgeCount(tag)) >= 3 * n, 15_000, 'all edges after restart');
   await second.shutdown();

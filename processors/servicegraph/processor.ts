@@ -23,8 +23,24 @@ export const serviceGraphFactory = processorFactory({
   create: ({ bus, metrics, logger, id, clock }, c) => {
     const producer = bus.producer();
     const outbox = new Outbox<EdgeFact>();
-    const graph = new ServiceGraph({ clock, ttlMs: c.store_ttl_ms, maxItems: c.store_max_items, emit: (e) => outbox.push(e), onDrop: (reason) => metrics.dropped(reason) });
-    const flush = async () => metrics.sent((await outbox.send((edges) => producer.send(c.output, edges.map((e) => ({ key: edgeKey(e), value: edgeCodec.encode(e), timestamp: e.ts_ms }))))).length);
+    const graph = new ServiceGraph({
+      clock,
+      ttlMs: c.store_ttl_ms,
+      maxItems: c.store_max_items,
+      emit: (e) => outbox.push(e),
+      onDrop: (reason) => metrics.dropped(reason),
+    });
+    const flush = async () =>
+      metrics.sent(
+        (
+          await outbox.send((edges) =>
+            producer.send(
+              c.output,
+              edges.map((e) => ({ key: edgeKey(e), value: edgeCodec.encode(e), timestamp: e.ts_ms })),
+            ),
+          )
+        ).length,
+      );
     let timer: NodeJS.Timeout | undefined;
     return {
       handle: async (batch) => {

@@ -37,4 +37,8 @@ export function edgeRow(e: EdgeFact): EdgeRow {
 }
 
 /** airdig.edges → edge_facts, which the service_edges materialized view aggregates per minute. */
-export const serviceEdgesFactory = tableSinkFactory({ type: 'service_edges', configSchema: serviceEdgesConfigSchema, toRows: (r) => [edgeRow(edgeCodec.decode(r.value))] });
+export const serviceEdgesFactory = tableSinkFactory({
+  type: 'service_edges',
+  configSchema: serviceEdgesConfigSchema,
+  toRows: (r) => [edgeRow(edgeCodec.decode(r.value))],
+});

@@ -19,9 +19,19 @@ function viaProtobufjs(value: Uint8Array): SpanView[] {
         const start = Number(toBigInt(s.startTimeUnixNano)) / 1e6;
         const end = Number(toBigInt(s.endTimeUnixNano)) / 1e6;
         out.push({
-          traceId: hex(s.traceId), spanId: hex(s.spanId), parentSpanId: hex(s.parentSpanId), kind: s.kind ?? 0, service, namespace,
-          startMs: Math.floor(start), durationMs: end > start ? end - start : 0, failed: s.status?.code === 2,
-          peerService: a['peer.service'] ?? '', dbName: a['db.name'] ?? a['db.namespace'] ?? '', dbSystem: a['db.system'] ?? a['db.system.name'] ?? '', serverAddress: a['server.address'] ?? a['net.peer.name'] ?? '',
+          traceId: hex(s.traceId),
+          spanId: hex(s.spanId),
+          parentSpanId: hex(s.parentSpanId),
+          kind: s.kind ?? 0,
+          service,
+          namespace,
+          startMs: Math.floor(start),
+          durationMs: end > start ? end - start : 0,
+          failed: s.status?.code === 2,
+          peerService: a['peer.service'] ?? '',
+          dbName: a['db.name'] ?? a['db.namespace'] ?? '',
+          dbSystem: a['db.system'] ?? a['db.system.name'] ?? '',
+          serverAddress: a['server.address'] ?? a['net.peer.name'] ?? '',
         });
       }
     }
@@ -37,13 +47,42 @@ const request = ExportTraceServiceRequest.encode(
           {
             scope: { name: 's' },
             spans: [
-              { traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 2), kind: 3, name: 'call', startTimeUnixNano: '1763892120123456789', endTimeUnixNano: '1763892120173456789', attributes: [{ key: 'peer.service', value: { stringValue: 'fraud' } }, { key: 'n', value: { intValue: 3 } }, { key: 'db.namespace', value: { stringValue: 'orders' } }, { key: 'server.address', value: { stringValue: 'db.internal' } }], status: { code: 2, message: 'x' } },
-              { traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 3), parentSpanId: Buffer.alloc(8, 2), kind: 2, name: 'serve', startTimeUnixNano: '1763892120130000000', endTimeUnixNano: '1763892120140000000', events: [{ name: 'e' }] },
+              {
+                traceId: Buffer.alloc(16, 1),
+                spanId: Buffer.alloc(8, 2),
+                kind: 3,
+                name: 'call',
+                startTimeUnixNano: '1763892120123456789',
+                endTimeUnixNano: '1763892120173456789',
+                attributes: [
+                  { key: 'peer.service', value: { stringValue: 'fraud' } },
+                  { key: 'n', value: { intValue: 3 } },
+                  { key: 'db.namespace', value: { stringValue: 'orders' } },
+                  { key: 'server.address', value: { stringValue: 'db.internal' } },
+                ],
+                status: { code: 2, message: 'x' },
+              },
+              {
+                traceId: Buffer.alloc(16, 1),
+                spanId: Buffer.alloc(8, 3),
+                parentSpanId: Buffer.alloc(8, 2),
+                kind: 2,
+                name: 'serve',
+                startTimeUnixNano: '1763892120130000000',
+                endTimeUnixNano: '1763892120140000000',
+                events: [{ name: 'e' }],
+              },
             ],
           },
         ],
         // The resource after its spans on the wire is still found.
-        resource: { attributes: [{ key: 'host.name', value: { stringValue: 'h' } }, { key: 'service.name', value: { stringValue: 'checkout' } }, { key: 'service.namespace', value: { stringValue: 'shop' } }] },
+        resource: {
+          attributes: [
+            { key: 'host.name', value: { stringValue: 'h' } },
+            { key: 'service.name', value: { stringValue: 'checkout' } },
+            { key: 'service.namespace', value: { stringValue: 'shop' } },
+          ],
+        },
       },
       { scopeSpans: [{ spans: [{ traceId: Buffer.alloc(16, 9), spanId: Buffer.alloc(8, 9), kind: 1 }] }] },
     ],

@@ -180,7 +180,18 @@ function readSpan(r: Reader, end: number, service: string, namespace: string, fn
       }
     } else r.skip(wire, end);
   }
-  fn({ traceId, spanId, parentSpanId, kind, service, namespace, startMs: Math.floor(startMs), durationMs: endMs > startMs ? endMs - startMs : 0, failed, ...peer });
+  fn({
+    traceId,
+    spanId,
+    parentSpanId,
+    kind,
+    service,
+    namespace,
+    startMs: Math.floor(startMs),
+    durationMs: endMs > startMs ? endMs - startMs : 0,
+    failed,
+    ...peer,
+  });
 }
 
 /** Calls fn with a SpanView for each span of an ExportTraceServiceRequest (or TracesData). */

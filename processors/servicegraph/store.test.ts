@@ -22,18 +22,34 @@ function make(maxItems = 3) {
 
 test('two halves complete an entry, which then leaves the store', () => {
   const { store, completed } = make();
-  store.upsert('k', () => ({}), (v) => (v.client = 'a'));
+  store.upsert(
+    'k',
+    () => ({}),
+    (v) => (v.client = 'a'),
+  );
   assert.equal(store.size, 1);
-  store.upsert('k', () => ({}), (v) => (v.server = 'b'));
+  store.upsert(
+    'k',
+    () => ({}),
+    (v) => (v.server = 'b'),
+  );
   assert.equal(store.size, 0);
   assert.deepEqual(completed, [{ client: 'a', server: 'b' }]);
 });
 
 test('entries expire after the TTL, driven by the injected clock, oldest first', () => {
   const { clock, store, expired } = make();
-  store.upsert('a', () => ({}), (v) => (v.client = 'a'));
+  store.upsert(
+    'a',
+    () => ({}),
+    (v) => (v.client = 'a'),
+  );
   clock.advance(50);
-  store.upsert('b', () => ({}), (v) => (v.client = 'b'));
+  store.upsert(
+    'b',
+    () => ({}),
+    (v) => (v.client = 'b'),
+  );
   assert.equal(store.expire(), 0);
   clock.advance(50);
   assert.equal(store.expire(), 1);
@@ -45,11 +61,35 @@ test('entries expire after the TTL, driven by the injected clock, oldest first',
 
 test('a full store refuses new keys with a typed error but still completes pending ones', () => {
   const { store, completed } = make(2);
-  store.upsert('a', () => ({}), (v) => (v.client = 'a'));
-  store.upsert('b', () => ({}), (v) => (v.client = 'b'));
-  assert.throws(() => store.upsert('c', () => ({}), (v) => (v.client = 'c')), StoreFullError);
-  store.upsert('a', () => ({}), (v) => (v.server = 'x'));
+  store.upsert(
+    'a',
+    () => ({}),
+    (v) => (v.client = 'a'),
+  );
+  store.upsert(
+    'b',
+    () => ({}),
+    (v) => (v.client = 'b'),
+  );
+  assert.throws(
+    () =>
+      store.upsert(
+        'c',
+        () => ({}),
+        (v) => (v.client = 'c'),
+      ),
+    StoreFullError,
+  );
+  store.upsert(
+    'a',
+    () => ({}),
+    (v) => (v.server = 'x'),
+  );
   assert.equal(completed.length, 1);
-  store.upsert('c', () => ({}), (v) => (v.client = 'c'));
+  store.upsert(
+    'c',
+    () => ({}),
+    (v) => (v.client = 'c'),
+  );
   assert.equal(store.size, 2);
 });

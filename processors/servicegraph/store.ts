@@ -27,14 +27,7 @@ export class EdgeStore<V> {
   readonly #onComplete: (v: V) => void;
   readonly #onExpire: (v: V) => void;
 
-  constructor(options: {
-    clock: Clock;
-    ttlMs: number;
-    maxItems: number;
-    isComplete: (v: V) => boolean;
-    onComplete: (v: V) => void;
-    onExpire: (v: V) => void;
-  }) {
+  constructor(options: { clock: Clock; ttlMs: number; maxItems: number; isComplete: (v: V) => boolean; onComplete: (v: V) => void; onExpire: (v: V) => void }) {
     this.#clock = options.clock;
     this.#ttlMs = options.ttlMs;
     this.#maxItems = options.maxItems;

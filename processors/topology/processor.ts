@@ -43,7 +43,12 @@ export const topologyFactory = processorFactory({
         metrics.received(batch.length);
         if (gone) metrics.noted('gone', gone);
         // Output first, then the scopes it came from, then (on return) the input commit: see StateStore.
-        const out = await outbox.send((out) => producer.send(c.output, out.map((t) => ({ key: topologyKey(t), value: topologyCodec.encode(t), timestamp: t.seen_ms }))));
+        const out = await outbox.send((out) =>
+          producer.send(
+            c.output,
+            out.map((t) => ({ key: topologyKey(t), value: topologyCodec.encode(t), timestamp: t.seen_ms })),
+          ),
+        );
         metrics.sent(out.length);
         store.stageJson(tracker.takeChanges());
         await store.flush();

@@ -7,9 +7,28 @@ const AT = 'scanner_resources\u00000';
 
 function resource(scan: string, scope: string, id: string, rel?: string): ScannerRecord {
   return {
-    kind: 'resource', scan_id: scan, scope, provider: 'aws', account: '1', region: 'r', seen_ms: 1,
-    resource: { id, type: 'ec2:instance', account: '1', region: 'r', name: id, attributes: '{}', tags: {}, aliases: [], relationships: rel ? [{ type: 'member_of', target: rel }] : [] },
-    completeness: 'complete', types: [], errors: [], resource_count: 0,
+    kind: 'resource',
+    scan_id: scan,
+    scope,
+    provider: 'aws',
+    account: '1',
+    region: 'r',
+    seen_ms: 1,
+    resource: {
+      id,
+      type: 'ec2:instance',
+      account: '1',
+      region: 'r',
+      name: id,
+      attributes: '{}',
+      tags: {},
+      aliases: [],
+      relationships: rel ? [{ type: 'member_of', target: rel }] : [],
+    },
+    completeness: 'complete',
+    types: [],
+    errors: [],
+    resource_count: 0,
   };
 }
 function end(scan: string, scope: string, completeness: ScannerRecord['completeness']): ScannerRecord {
@@ -28,15 +47,23 @@ function feed(t: ScopeTracker, records: ScannerRecord[], from = 0, replay = fals
 /** What the changelog holds after these changes. */
 function changelog(...changes: Map<string, string | number | null>[]): Map<string, string | number> {
   const out = new Map<string, string | number>();
-  for (const c of changes) for (const [k, v] of c) v === null ? out.delete(k) : out.set(k, v);
+  for (const c of changes) {
+    for (const [k, v] of c) {
+      if (v === null) out.delete(k);
+      else out.set(k, v);
+    }
+  }
   return out;
 }
 
 test('a complete scan removes what it no longer saw in its scope only; partial and failed scans remove nothing', () => {
   const t = new ScopeTracker();
   const log = [
-    resource('s1', 'A', 'a1', 'vpc'), resource('s1', 'A', 'a2'), end('s1', 'A', 'complete'), // 0..2
-    resource('s2', 'B', 'b1'), end('s2', 'B', 'complete'), // 3..4
+    resource('s1', 'A', 'a1', 'vpc'),
+    resource('s1', 'A', 'a2'),
+    end('s1', 'A', 'complete'), // 0..2
+    resource('s2', 'B', 'b1'),
+    end('s2', 'B', 'complete'), // 3..4
   ];
   assert.deepEqual(feed(t, log), []);
   assert.deepEqual(feed(t, [resource('s3', 'A', 'a1'), end('s3', 'A', 'failed')], 5), [], 'a failed scan removes nothing');
@@ -53,11 +80,25 @@ test('a complete scan removes what it no longer saw in its scope only; partial a
 test('changes: a complete scan stores what it saw and deletes what is gone; a partial one adds', () => {
   const t = new ScopeTracker();
   feed(t, [resource('s1', 'A', 'a1', 'vpc'), resource('s1', 'A', 'a2'), end('s1', 'A', 'complete')]);
-  assert.deepEqual(t.takeChanges(), new Map<string, string | number | null>([['n\u0000A\u0000a1', 'ec2:instance'], ['n\u0000A\u0000a2', 'ec2:instance'], ['e\u0000A\u0000a1\u0000member_of\u0000vpc', 1]]));
+  assert.deepEqual(
+    t.takeChanges(),
+    new Map<string, string | number | null>([
+      ['n\u0000A\u0000a1', 'ec2:instance'],
+      ['n\u0000A\u0000a2', 'ec2:instance'],
+      ['e\u0000A\u0000a1\u0000member_of\u0000vpc', 1],
+    ]),
+  );
   feed(t, [resource('s2', 'A', 'a3'), end('s2', 'A', 'partial')], 3);
   assert.deepEqual(t.takeChanges(), new Map([['n\u0000A\u0000a3', 'ec2:instance']]));
   feed(t, [resource('s3', 'A', 'a2'), end('s3', 'A', 'complete')], 5);
-  assert.deepEqual(t.takeChanges(), new Map([['n\u0000A\u0000a1', null], ['n\u0000A\u0000a3', null], ['e\u0000A\u0000a1\u0000member_of\u0000vpc', null]]));
+  assert.deepEqual(
+    t.takeChanges(),
+    new Map([
+      ['n\u0000A\u0000a1', null],
+      ['n\u0000A\u0000a3', null],
+      ['e\u0000A\u0000a1\u0000member_of\u0000vpc', null],
+    ]),
+  );
 });
 
 test('a restart restores what each scope holds and replays the scan under way from its held record', () => {

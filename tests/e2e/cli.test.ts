@@ -14,7 +14,20 @@ import { sendToDlq } from '../../processors/runtime/bus/dlq.js';
 import { MalformedInputError } from '../../processors/runtime/errors.js';
 
 const execFileP = promisify(execFile);
-const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
+const FREE = [
+  '--admin',
+  '127.0.0.1:0',
+  '--query',
+  '127.0.0.1:0',
+  '--query-native',
+  '127.0.0.1:0',
+  '--otlp-grpc',
+  '127.0.0.1:0',
+  '--otlp-http',
+  '127.0.0.1:0',
+  '--remote-write',
+  '127.0.0.1:0',
+];
 
 function tmp(): string {
   return mkdtempSync(path.join(tmpdir(), 'airdig-e2e-'));
@@ -38,12 +51,72 @@ test('embedded: airdig run answers /ping, /readyz, /metrics and SELECT, and stop
     assert.equal(await (await fetch(`${query}/ping`)).text(), 'Ok.\n');
     const ready = await fetch(`${admin}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { clickhouse: 'ok', bus: 'ok', 'sink health_facts': 'ok', 'sink otlp_metrics': 'ok', 'sink prometheus_samples': 'ok', 'sink runtime_events': 'ok', 'sink change_events': 'ok', 'sink drift_events': 'ok', 'sink graph_nodes': 'ok', 'sink graph_edges': 'ok', 'sink service_edges': 'ok', 'sink otel_traces': 'ok', 'sink otel_logs': 'ok', 'sink dead_letters': 'ok', 'processor health': 'ok', 'processor servicegraph': 'ok', 'processor changes': 'ok', 'processor topology': 'ok', 'processor drift': 'ok', 'processor placement': 'ok', 'receiver remote_write': 'ok', 'receiver otlp': 'ok', 'receiver falco': 'ok', 'receiver cloudtrail': 'ok', 'receiver resources': 'ok', 'receiver terraform_state': 'ok' });
+    assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, {
+      clickhouse: 'ok',
+      bus: 'ok',
+      'sink health_facts': 'ok',
+      'sink otlp_metrics': 'ok',
+      'sink prometheus_samples': 'ok',
+      'sink runtime_events': 'ok',
+      'sink change_events': 'ok',
+      'sink drift_events': 'ok',
+      'sink graph_nodes': 'ok',
+      'sink graph_edges': 'ok',
+      'sink service_edges': 'ok',
+      'sink otel_traces': 'ok',
+      'sink otel_logs': 'ok',
+      'sink dead_letters': 'ok',
+      'processor health': 'ok',
+      'processor servicegraph': 'ok',
+      'processor changes': 'ok',
+      'processor topology': 'ok',
+      'processor drift': 'ok',
+      'processor placement': 'ok',
+      'receiver remote_write': 'ok',
+      'receiver otlp': 'ok',
+      'receiver falco': 'ok',
+      'receiver cloudtrail': 'ok',
+      'receiver resources': 'ok',
+      'receiver terraform_state': 'ok',
+    });
     // OTLP/HTTP reaches the bus through the running process.
     const start = `${Date.now()}000000`;
-    const otlp = await fetch(a.url('otlp http') + '/v1/traces', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'e2e' } }] }, scopeSpans: [{ spans: [{ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: '0102030405060708', name: 'x', kind: 2, startTimeUnixNano: start, endTimeUnixNano: start }] }] }] }) });
+    const otlp = await fetch(a.url('otlp http') + '/v1/traces', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        resourceSpans: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'e2e' } }] },
+            scopeSpans: [
+              {
+                spans: [
+                  {
+                    traceId: '0af7651916cd43dd8448eb211c80319c',
+                    spanId: '0102030405060708',
+                    name: 'x',
+                    kind: 2,
+                    startTimeUnixNano: start,
+                    endTimeUnixNano: start,
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    });
     assert.equal(otlp.status, 200);
-    const stored = await waitFor(async () => (await (await fetch(`${query}/?query=${encodeURIComponent("SELECT ServiceName, SpanName, SpanKind FROM otel_traces WHERE TraceId = '0af7651916cd43dd8448eb211c80319c'")}`)).text()) || undefined, 10_000, 'the span in otel_traces');
+    const stored = await waitFor(
+      async () =>
+        (await (
+          await fetch(
+            `${query}/?query=${encodeURIComponent("SELECT ServiceName, SpanName, SpanKind FROM otel_traces WHERE TraceId = '0af7651916cd43dd8448eb211c80319c'")}`,
+          )
+        ).text()) || undefined,
+      10_000,
+      'the span in otel_traces',
+    );
     assert.equal(stored, 'e2e\tx\tSPAN_KIND_SERVER\n');
     assert.match(await (await fetch(`${admin}/metrics`)).text(), /airdig_component_sent_total\{component="otlp",kind="receiver"\} 1/);
     assert.equal((await fetch(`${admin}/healthz`)).status, 200);
@@ -53,7 +126,7 @@ test('embedded: airdig run answers /ping, /readyz, /metrics and SELECT, and stop
     assert.match(metrics, /airdig_component_queue_depth\{component="dead_letters"\} 0/);
     assert.match(metrics, /airdig_process_cpu_seconds_total/);
     // `airdig query` against the running instance.
-    const q = await cli(['query', '--url', query, 'SELECT name FROM system.tables WHERE name = \'dead_letters\'']);
+    const q = await cli(['query', '--url', query, "SELECT name FROM system.tables WHERE name = 'dead_letters'"]);
     assert.equal(q.code, 0, q.stderr);
     assert.equal(q.stdout, 'dead_letters\n');
     const refused = await cli(['query', '--url', query, 'DROP TABLE dead_letters']);
@@ -112,7 +185,10 @@ test('a port already in use: the error names the address and the flag that moves
 test('the start-up summary is one aligned column of names', async () => {
   const a = await startAirdig(['--data-dir', tmp(), ...FREE], /^airdig: ready$/m, 90_000);
   try {
-    const rows = a.stdout().split('\n').filter((l) => l.startsWith('  '));
+    const rows = a
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('  '));
     assert.ok(rows.length > 10, a.stdout());
     // Names up to 12 characters, what they are from the 16th character on.
     for (const l of rows) assert.match(l, /^ {2}\S.{11} \S/, `aligned:\n${rows.join('\n')}`);
@@ -149,11 +225,15 @@ test('ClickHouse server unreachable at start: not ready, retrying, no crash', as
   const a = await startAirdig(['--data-dir', tmp(), ...FREE, '--clickhouse', 'http://127.0.0.1:1']);
   try {
     const admin = a.url('admin');
-    await waitFor(async () => {
-      const r = await fetch(`${admin}/readyz`);
-      const j = (await r.json()) as { checks: Record<string, string> };
-      return r.status === 503 && j.checks.clickhouse?.startsWith('unavailable');
-    }, 30_000, 'clickhouse unavailable in /readyz');
+    await waitFor(
+      async () => {
+        const r = await fetch(`${admin}/readyz`);
+        const j = (await r.json()) as { checks: Record<string, string> };
+        return r.status === 503 && j.checks.clickhouse?.startsWith('unavailable');
+      },
+      30_000,
+      'clickhouse unavailable in /readyz',
+    );
     await waitFor(() => /ClickHouse at http:\/\/127\.0\.0\.1:1\/ unavailable .*retrying in/.test(a.stderr()), 30_000, 'a retry log line');
     assert.doesNotMatch(a.stderr(), /\[WARN\]\[@clickhouse\/client\]/, 'no client console noise');
   } finally {
@@ -165,11 +245,15 @@ test('Kafka unreachable at start: not ready, retrying with backoff, no crash; SI
   const a = await startAirdig(['--data-dir', tmp(), ...FREE, '--kafka', '127.0.0.1:1', '--clickhouse', '']);
   try {
     const admin = a.url('admin');
-    const body = await waitFor(async () => {
-      const r = await fetch(`${admin}/readyz`);
-      const j = (await r.json()) as { checks: Record<string, string> };
-      return r.status === 503 && j.checks.bus?.startsWith('unavailable') ? j : undefined;
-    }, 30_000, 'bus unavailable in /readyz');
+    const body = await waitFor(
+      async () => {
+        const r = await fetch(`${admin}/readyz`);
+        const j = (await r.json()) as { checks: Record<string, string> };
+        return r.status === 503 && j.checks.bus?.startsWith('unavailable') ? j : undefined;
+      },
+      30_000,
+      'bus unavailable in /readyz',
+    );
     assert.equal(body.checks.clickhouse, 'ok');
     await waitFor(() => /retrying in/.test(a.stderr()), 30_000, 'a retry log line');
     assert.equal(a.child.exitCode, null, 'still running');
@@ -181,24 +265,52 @@ test('Kafka unreachable at start: not ready, retrying with backoff, no crash; SI
 test('distributed: the same pipeline on the real Kafka broker; a DLQ record reaches dead_letters', async () => {
   const brokers = kafkaBrokers();
   const ch = distributedClickhouse('airdig_cli');
-  const a = await startAirdig(['--config', 'pipelines/distributed.yaml', '--kafka', brokers, ...ch.args, '--data-dir', tmp(), ...FREE], /^airdig: ready$/m, 90_000);
+  const a = await startAirdig(
+    ['--config', 'pipelines/distributed.yaml', '--kafka', brokers, ...ch.args, '--data-dir', tmp(), ...FREE],
+    /^airdig: ready$/m,
+    90_000,
+  );
   const bus = new KafkaBus({ brokers });
   try {
     const source = uniqueName('e2e-source');
-    await sendToDlq(bus.producer(), { topic: source, partition: 0, offset: 7, key: Buffer.from('k'), value: Buffer.from('bad bytes'), headers: {}, timestamp: Date.now() }, new MalformedInputError('broken'), 'e2e');
+    await sendToDlq(
+      bus.producer(),
+      { topic: source, partition: 0, offset: 7, key: Buffer.from('k'), value: Buffer.from('bad bytes'), headers: {}, timestamp: Date.now() },
+      new MalformedInputError('broken'),
+      'e2e',
+    );
     const query = ch.queryBase;
     const sql = `SELECT component, error, base64Decode(value_base64) AS v FROM dead_letters FINAL WHERE source_topic = '${source}' FORMAT JSONEachRow`;
-    const row = await waitFor(async () => {
-      const text = await (await fetch(sqlUrl(query, sql))).text();
-      return text.trim() ? JSON.parse(text.trim()) : undefined;
-    }, 60_000, 'the dead letter in ClickHouse');
+    const row = await waitFor(
+      async () => {
+        const text = await (await fetch(sqlUrl(query, sql))).text();
+        return text.trim() ? JSON.parse(text.trim()) : undefined;
+      },
+      60_000,
+      'the dead letter in ClickHouse',
+    );
     assert.deepEqual(row, { component: 'e2e', error: 'broken', v: 'bad bytes' });
     // OTLP → Kafka (otlp_spans) → otel_traces, across the real broker.
     const traceId = Buffer.from(uniqueName('t')).toString('hex').padEnd(32, '0').slice(0, 32);
     const start = `${Date.now()}000000`;
-    const otlp = await fetch(a.url('otlp http') + '/v1/traces', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'kafka-e2e' } }] }, scopeSpans: [{ spans: [{ traceId, spanId: '0102030405060708', name: 'via kafka', kind: 3, startTimeUnixNano: start, endTimeUnixNano: start }] }] }] }) });
+    const otlp = await fetch(a.url('otlp http') + '/v1/traces', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        resourceSpans: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'kafka-e2e' } }] },
+            scopeSpans: [{ spans: [{ traceId, spanId: '0102030405060708', name: 'via kafka', kind: 3, startTimeUnixNano: start, endTimeUnixNano: start }] }],
+          },
+        ],
+      }),
+    });
     assert.equal(otlp.status, 200);
-    const stored = await waitFor(async () => (await (await fetch(sqlUrl(query, `SELECT ServiceName, SpanName FROM otel_traces WHERE TraceId = '${traceId}'`))).text()) || undefined, 60_000, 'the span in otel_traces via Kafka');
+    const stored = await waitFor(
+      async () => (await (await fetch(sqlUrl(query, `SELECT ServiceName, SpanName FROM otel_traces WHERE TraceId = '${traceId}'`))).text()) || undefined,
+      60_000,
+      'the span in otel_traces via Kafka',
+    );
     assert.equal(stored, 'kafka-e2e\tvia kafka\n');
   } finally {
     await bus.close();
@@ -208,14 +320,16 @@ test('distributed: the same pipeline on the real Kafka broker; a DLQ record reac
 
 /** Pids of `airdig run` processes started with this data dir. */
 function airdigPids(dataDir: string): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
-    try {
-      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      return argv.some((a) => a.endsWith('main.js')) && argv.includes('run') && argv.includes(dataDir) ? [Number(d)] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((d) => {
+      try {
+        const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+        return argv.some((a) => a.endsWith('main.js')) && argv.includes('run') && argv.includes(dataDir) ? [Number(d)] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 test('npm start: SIGTERM sent to npm stops AirDig (the start script execs node)', async () => {

@@ -14,7 +14,20 @@ import { sqlUrl } from '../helpers/clickhouse.js';
 import { waitFor } from '../helpers/wait.js';
 
 const execFileP = promisify(execFile);
-const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
+const FREE = [
+  '--admin',
+  '127.0.0.1:0',
+  '--query',
+  '127.0.0.1:0',
+  '--query-native',
+  '127.0.0.1:0',
+  '--otlp-grpc',
+  '127.0.0.1:0',
+  '--otlp-http',
+  '127.0.0.1:0',
+  '--remote-write',
+  '127.0.0.1:0',
+];
 const TRACE_ID = '5b8efff798038103d269b633813fc60c';
 
 interface CaseResult {
@@ -33,17 +46,42 @@ test.before(async () => {
   // A trace the Grafana plugin's trace queries find (its tests use this trace id).
   const now = BigInt(Date.now()) * 1_000_000n;
   const body = {
-    resourceSpans: [{
-      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }] },
-      scopeSpans: [{ spans: [
-        { traceId: TRACE_ID, spanId: '0102030405060708', name: 'GET /cart', kind: 2, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 5_000_000n) },
-        { traceId: TRACE_ID, spanId: '0102030405060709', parentSpanId: '0102030405060708', name: 'SELECT', kind: 3, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1_000_000n) },
-      ] }],
-    }],
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }] },
+        scopeSpans: [
+          {
+            spans: [
+              {
+                traceId: TRACE_ID,
+                spanId: '0102030405060708',
+                name: 'GET /cart',
+                kind: 2,
+                startTimeUnixNano: String(now),
+                endTimeUnixNano: String(now + 5_000_000n),
+              },
+              {
+                traceId: TRACE_ID,
+                spanId: '0102030405060709',
+                parentSpanId: '0102030405060708',
+                name: 'SELECT',
+                kind: 3,
+                startTimeUnixNano: String(now),
+                endTimeUnixNano: String(now + 1_000_000n),
+              },
+            ],
+          },
+        ],
+      },
+    ],
   };
   const r = await fetch(`${a.url('otlp http')}/v1/traces`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   assert.equal(r.status, 200);
-  await waitFor(async () => (await (await fetch(sqlUrl(a.url('query'), `SELECT count() FROM otel_traces WHERE TraceId = '${TRACE_ID}'`))).text()) === '2\n', 30_000, 'the trace in otel_traces');
+  await waitFor(
+    async () => (await (await fetch(sqlUrl(a.url('query'), `SELECT count() FROM otel_traces WHERE TraceId = '${TRACE_ID}'`))).text()) === '2\n',
+    30_000,
+    'the trace in otel_traces',
+  );
 });
 test.after(async () => {
   assert.equal(await a.stop('SIGTERM'), 0);
@@ -81,7 +119,19 @@ function expectCommon(results: Map<string, CaseResult>, client: string): void {
   assert.match(String(ok('version')![0]![0]), /^26\./);
   assert.deepEqual(ok('whoami'), [['airdig_reader', 2]]);
   assert.ok((ok('tables')!.map((r) => r[0]) as string[]).includes('otel_traces'));
-  assert.deepEqual(ok('types'), [['18446744073709551615', -2147483648, 3.141592653589793, 'héllo "wörld"\n', '2024-01-02T03:04:05.123456789Z', ['a', 'b', ''], { k1: 'v1', k2: 'v2' }, null, 'lc']]);
+  assert.deepEqual(ok('types'), [
+    [
+      '18446744073709551615',
+      -2147483648,
+      3.141592653589793,
+      'héllo "wörld"\n',
+      '2024-01-02T03:04:05.123456789Z',
+      ['a', 'b', ''],
+      { k1: 'v1', k2: 'v2' },
+      null,
+      'lc',
+    ],
+  ]);
   assert.deepEqual(ok('numbers'), [[100000, '4999950000']]);
   assert.deepEqual(ok('params'), [['42']]);
   assert.deepEqual(ok('settings'), [['30']]);
@@ -92,7 +142,7 @@ function expectCommon(results: Map<string, CaseResult>, client: string): void {
   }
 }
 
-test('clickhouse-go v2 over HTTP and native, and the Grafana plugin\'s trace, log and query-builder SQL', async () => {
+test("clickhouse-go v2 over HTTP and native, and the Grafana plugin's trace, log and query-builder SQL", async () => {
   const results = await runClient('go');
   for (const client of ['clickhouse-go-http', 'clickhouse-go-native']) {
     expectCommon(results, client);

@@ -9,7 +9,20 @@ import { startAirdig } from '../helpers/airdig.js';
 import { enginePid, sqlUrl } from '../helpers/clickhouse.js';
 import { waitFor } from '../helpers/wait.js';
 
-const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
+const FREE = [
+  '--admin',
+  '127.0.0.1:0',
+  '--query',
+  '127.0.0.1:0',
+  '--query-native',
+  '127.0.0.1:0',
+  '--otlp-grpc',
+  '127.0.0.1:0',
+  '--otlp-http',
+  '127.0.0.1:0',
+  '--remote-write',
+  '127.0.0.1:0',
+];
 
 function spans(batch: number, n: number): string {
   const now = BigInt(Date.now()) * 1_000_000n;
@@ -21,7 +34,9 @@ function spans(batch: number, n: number): string {
     startTimeUnixNano: String(now),
     endTimeUnixNano: String(now + 1_000_000n),
   }));
-  return JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'engine-crash' } }] }, scopeSpans: [{ spans: list }] }] });
+  return JSON.stringify({
+    resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'engine-crash' } }] }, scopeSpans: [{ spans: list }] }],
+  });
 }
 
 test('kill -9 of the ClickHouse child mid-ingest: restarted, and count() equals what was acknowledged, no duplicates', async () => {
@@ -48,28 +63,39 @@ test('kill -9 of the ClickHouse child mid-ingest: restarted, and count() equals 
       if (r.status === 200) {
         acked += PER_REQUEST;
         ackedBatches.push(batch);
-      }
-      else refused++;
+      } else refused++;
       await new Promise((res) => setTimeout(res, 20));
     }
     assert.ok(killed);
-    const secondPid = await waitFor(() => {
-      const p = enginePid(dataDir);
-      return p && p !== firstPid ? p : undefined;
-    }, 60_000, 'a new engine child');
+    const secondPid = await waitFor(
+      () => {
+        const p = enginePid(dataDir);
+        return p && p !== firstPid ? p : undefined;
+      },
+      60_000,
+      'a new engine child',
+    );
     assert.notEqual(secondPid, firstPid);
     const query = a.url('query');
     let last: unknown;
-    const counts = await waitFor(async () => {
-      const res = await fetch(sqlUrl(query, "SELECT count() AS n, uniqExact(TraceId, SpanId) AS u FROM otel_traces WHERE ServiceName = 'engine-crash' FORMAT JSONEachRow"));
-      if (res.status !== 200) return undefined;
-      const row = JSON.parse(await res.text()) as { n: string | number; u: string | number };
-      last = row;
-      return Number(row.n) >= acked ? { n: Number(row.n), u: Number(row.u) } : undefined;
-    }, 90_000, `all ${acked} acknowledged spans in otel_traces`).catch(async (err: Error) => {
+    const counts = await waitFor(
+      async () => {
+        const res = await fetch(
+          sqlUrl(query, "SELECT count() AS n, uniqExact(TraceId, SpanId) AS u FROM otel_traces WHERE ServiceName = 'engine-crash' FORMAT JSONEachRow"),
+        );
+        if (res.status !== 200) return undefined;
+        const row = JSON.parse(await res.text()) as { n: string | number; u: string | number };
+        last = row;
+        return Number(row.n) >= acked ? { n: Number(row.n), u: Number(row.u) } : undefined;
+      },
+      90_000,
+      `all ${acked} acknowledged spans in otel_traces`,
+    ).catch(async (err: Error) => {
       const dlq = await (await fetch(sqlUrl(query, 'SELECT source_topic, error, count() FROM dead_letters GROUP BY ALL'))).text();
       const have = new Set((await (await fetch(sqlUrl(query, "SELECT TraceId FROM otel_traces WHERE ServiceName = 'engine-crash'"))).text()).split('\n'));
-      const missing = ackedBatches.flatMap((b) => Array.from({ length: PER_REQUEST }, (_, i) => `${b.toString(16).padStart(16, '0')}${i.toString(16).padStart(16, '0')}`)).filter((t) => !have.has(t));
+      const missing = ackedBatches
+        .flatMap((b) => Array.from({ length: PER_REQUEST }, (_, i) => `${b.toString(16).padStart(16, '0')}${i.toString(16).padStart(16, '0')}`))
+        .filter((t) => !have.has(t));
       console.log(`missing: ${missing.join(' ')} (batches ${ackedBatches[0]}…${ackedBatches.at(-1)}, ${ackedBatches.length} acked)`);
       throw new Error(`${err.message}; last count ${JSON.stringify(last)}; dead letters: ${dlq}\nstderr:\n${a.stderr().slice(-4000)}`);
     });

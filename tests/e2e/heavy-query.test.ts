@@ -11,7 +11,20 @@ import { startAirdig } from '../helpers/airdig.js';
 import { sqlUrl } from '../helpers/clickhouse.js';
 import { waitFor } from '../helpers/wait.js';
 
-const FREE = ['--admin', '127.0.0.1:0', '--query', '127.0.0.1:0', '--query-native', '127.0.0.1:0', '--otlp-grpc', '127.0.0.1:0', '--otlp-http', '127.0.0.1:0', '--remote-write', '127.0.0.1:0'];
+const FREE = [
+  '--admin',
+  '127.0.0.1:0',
+  '--query',
+  '127.0.0.1:0',
+  '--query-native',
+  '127.0.0.1:0',
+  '--otlp-grpc',
+  '127.0.0.1:0',
+  '--otlp-http',
+  '127.0.0.1:0',
+  '--remote-write',
+  '127.0.0.1:0',
+];
 const HEAVY_S = 30;
 
 function spans(batch: number): string {
@@ -24,12 +37,18 @@ function spans(batch: number): string {
     startTimeUnixNano: String(now),
     endTimeUnixNano: String(now + 1_000_000n),
   }));
-  return JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'heavy-query' } }] }, scopeSpans: [{ spans: list }] }] });
+  return JSON.stringify({
+    resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'heavy-query' } }] }, scopeSpans: [{ spans: list }] }],
+  });
 }
 
 function samples(batch: number): Buffer {
   const t = Date.now();
-  const labels = [{ name: '__name__', value: 'heavy_query_probe' }, { name: 'batch', value: String(batch) }, { name: 'job', value: 'heavy' }];
+  const labels = [
+    { name: '__name__', value: 'heavy_query_probe' },
+    { name: 'batch', value: String(batch) },
+    { name: 'job', value: 'heavy' },
+  ];
   return compressSync(Buffer.from(prometheus.WriteRequest.encode({ timeseries: [{ labels, samples: [{ value: batch, timestamp: t }] }] }).finish()));
 }
 
@@ -61,9 +80,19 @@ test(`a ${HEAVY_S} s query using every core does not stop OTLP and remote-write 
       const sent = Date.now();
       const t = await fetch(traces, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: spans(batch) });
       assert.equal(t.status, 200, await t.text());
-      const s = await fetch(rw, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy', 'X-Prometheus-Remote-Write-Version': '0.1.0' }, body: samples(batch) });
+      const s = await fetch(rw, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy', 'X-Prometheus-Remote-Write-Version': '0.1.0' },
+        body: samples(batch),
+      });
       assert.equal(s.status, 204, await s.text());
-      await waitFor(async () => (await count(`SELECT count() FROM otel_traces WHERE ServiceName = 'heavy-query'`)) >= (batch + 1) * 10 && (await count(`SELECT count() FROM prom_samples WHERE metric_name = 'heavy_query_probe'`)) >= batch + 1, 15_000, `batch ${batch} in otel_traces and prom_samples`);
+      await waitFor(
+        async () =>
+          (await count(`SELECT count() FROM otel_traces WHERE ServiceName = 'heavy-query'`)) >= (batch + 1) * 10 &&
+          (await count(`SELECT count() FROM prom_samples WHERE metric_name = 'heavy_query_probe'`)) >= batch + 1,
+        15_000,
+        `batch ${batch} in otel_traces and prom_samples`,
+      );
       landedMs.push(Date.now() - sent);
       assert.equal(heavyDone, 0, `the heavy query still runs after batch ${batch} landed`);
     }

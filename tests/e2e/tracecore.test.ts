@@ -24,7 +24,11 @@ async function startEmbedded(): Promise<{ runtime: Runtime; urls: Record<string,
     otlp_grpc: '127.0.0.1:0',
   });
   const config = resolveConfig(raw, defaultRegistry());
-  const runtime = new Runtime(config, { logger: pino({ level: 'silent' }), metrics: new PipelineMetrics(new Registry()), migrationsDir: path.join(repoRoot, 'schemas/clickhouse') });
+  const runtime = new Runtime(config, {
+    logger: pino({ level: 'silent' }),
+    metrics: new PipelineMetrics(new Registry()),
+    migrationsDir: path.join(repoRoot, 'schemas/clickhouse'),
+  });
   await runtime.start();
   return { runtime, urls: Object.fromEntries(runtime.listening().map((l) => [l.name, l.url])) };
 }
@@ -43,24 +47,35 @@ test('the official exporters (HTTP protobuf and gRPC) fill service_edges exactly
     expected[0]!.errors = 0;
     expected[2]!.errors = 0;
     expected[3]!.errors = 0;
-    const edges = await waitFor(async () => {
-      const rows = await query<{ client: string; server: string; connection_type: string; calls: string; errors: string }>(edgesSql);
-      const norm = rows.map((r) => ({ ...r, calls: Number(r.calls), errors: Number(r.errors) }));
-      return norm.reduce((n, r) => n + r.calls, 0) >= 96 ? norm : undefined;
-    }, 20_000, 'all calls in service_edges');
+    const edges = await waitFor(
+      async () => {
+        const rows = await query<{ client: string; server: string; connection_type: string; calls: string; errors: string }>(edgesSql);
+        const norm = rows.map((r) => ({ ...r, calls: Number(r.calls), errors: Number(r.errors) }));
+        return norm.reduce((n, r) => n + r.calls, 0) >= 96 ? norm : undefined;
+      },
+      20_000,
+      'all calls in service_edges',
+    );
     assert.deepEqual(edges, expected);
     // The SDKs' service.namespace (shop) is part of each service's id; the database and "user" have none.
     const ids = await query<{ client_id: string; server_id: string }>(`SELECT DISTINCT client_id, server_id FROM service_edges ORDER BY client, server`);
-    assert.deepEqual(ids.map((r) => `${r.client_id} -> ${r.server_id}`), [
-      'service:shop/checkout -> service:/orders',
-      'service:shop/checkout -> service:shop/payments',
-      'service:shop/frontend -> service:shop/checkout',
-      'service:/user -> service:shop/frontend',
-    ]);
-    const count = await waitFor(async () => {
-      const [r] = await query<{ n: string }>(`SELECT count() AS n FROM otel_traces FINAL`);
-      return Number(r!.n) >= sent.length ? Number(r!.n) : undefined;
-    }, 20_000, 'every span in otel_traces');
+    assert.deepEqual(
+      ids.map((r) => `${r.client_id} -> ${r.server_id}`),
+      [
+        'service:shop/checkout -> service:/orders',
+        'service:shop/checkout -> service:shop/payments',
+        'service:shop/frontend -> service:shop/checkout',
+        'service:/user -> service:shop/frontend',
+      ],
+    );
+    const count = await waitFor(
+      async () => {
+        const [r] = await query<{ n: string }>(`SELECT count() AS n FROM otel_traces FINAL`);
+        return Number(r!.n) >= sent.length ? Number(r!.n) : undefined;
+      },
+      20_000,
+      'every span in otel_traces',
+    );
     assert.equal(count, sent.length);
     const [lat] = await query<{ p50: number; p99: number }>(`SELECT max(p50_ms) AS p50, max(p99_ms) AS p99 FROM service_edges WHERE server = 'payments'`);
     assert.ok(lat!.p50 >= 0 && lat!.p99 >= lat!.p50, 'latency quantiles are present and ordered');

@@ -46,7 +46,10 @@ export async function queryRows<T>(database: string, sql: string): Promise<T[]> 
   const res = await fetch(u, { method: 'POST', body: `${sql} FORMAT JSONEachRow` });
   const text = await res.text();
   if (!res.ok) throw new Error(`query failed (${res.status}): ${text}`);
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T);
 }
 
 /** `airdig run` flags that write to the test server in a fresh database, and the query base for reading it back. */

@@ -140,7 +140,12 @@ async function rowCount(store: Store, l: Landed): Promise<number> {
  * processor's output appears) → shutdown (nothing left running, nothing counted twice) → shutdown again.
  * The counter is read from the component's own series: a component that does nothing fails.
  */
-export async function assertComponentContract(factory: Factory<any>, sample: ComponentSample, store: Store, options: { timeoutMs?: number } = {}): Promise<void> {
+export async function assertComponentContract(
+  factory: Factory<any>,
+  sample: ComponentSample,
+  store: Store,
+  options: { timeoutMs?: number } = {},
+): Promise<void> {
   const id = factory.type;
   const timeoutMs = options.timeoutMs ?? 20_000;
   const what = `${factory.kind} ${id}`;
@@ -161,7 +166,11 @@ export async function assertComponentContract(factory: Factory<any>, sample: Com
     await component.shutdown();
     assert.deepEqual(bus.running(), [], `${what}: a shutdown without start leaves no consumer running`);
     assert.deepEqual(component.listening?.() ?? [], [], `${what}: a shutdown without start lists no address`);
-    await waitFor(() => tcpListeners() <= listeners, 5_000, `${what}: no listener left by a shutdown without start (${tcpListeners()} listening, ${listeners} before)`);
+    await waitFor(
+      () => tcpListeners() <= listeners,
+      5_000,
+      `${what}: no listener left by a shutdown without start (${tcpListeners()} listening, ${listeners} before)`,
+    );
     assert.equal(await received(settings.registry), 0, `${what}: nothing received without start`);
     await inner.close();
   }
@@ -181,14 +190,32 @@ export async function assertComponentContract(factory: Factory<any>, sample: Com
     if (factory.kind === 'receiver' && sample.listens !== false) assert.ok(listed.length > 0, `${what}: lists the addresses it listens on`);
     try {
       if (declared.consumes.length) {
-        assert.deepEqual(bus.running().flatMap((c) => c.topics).sort(), [...declared.consumes].sort(), `${what}: once started it consumes the topics it declares`);
-        assert.ok(bus.running().every((c) => c.groupId === `airdig.${id}`), `${what}: in its own group airdig.${id}`);
-        assert.notEqual(await componentMetric(settings.registry, 'airdig_component_queue_depth', id), undefined, `${what}: reports its queue depth while it runs`);
+        assert.deepEqual(
+          bus
+            .running()
+            .flatMap((c) => c.topics)
+            .sort(),
+          [...declared.consumes].sort(),
+          `${what}: once started it consumes the topics it declares`,
+        );
+        assert.ok(
+          bus.running().every((c) => c.groupId === `airdig.${id}`),
+          `${what}: in its own group airdig.${id}`,
+        );
+        assert.notEqual(
+          await componentMetric(settings.registry, 'airdig_component_queue_depth', id),
+          undefined,
+          `${what}: reports its queue depth while it runs`,
+        );
       }
       for (const l of listed) assert.ok(await accepts(l.url), `${what}: accepts connections at ${l.name} ${l.url} once started`);
 
       await sample.feed({ component, bus: inner, store });
-      await waitFor(async () => ((await received(settings.registry)) ?? 0) >= sample.received, timeoutMs, `${what}: airdig_component_received_total{component="${id}"} to reach ${sample.received} (fed ${sample.fed})`);
+      await waitFor(
+        async () => ((await received(settings.registry)) ?? 0) >= sample.received,
+        timeoutMs,
+        `${what}: airdig_component_received_total{component="${id}"} to reach ${sample.received} (fed ${sample.fed})`,
+      );
       assert.equal(await received(settings.registry), sample.received, `${what}: received_total once fed ${sample.fed}`);
       // A valid sample is taken as it is: none of it failed, was dropped or went to the DLQ.
       for (const name of ['airdig_component_dlq_total', 'airdig_component_failed_total', 'airdig_component_dropped_total']) {

@@ -17,17 +17,23 @@ async function freePort(): Promise<number> {
 
 /** moto_server (a local AWS API emulator, installed from PyPI by scripts/moto.sh) on a free 127.0.0.1 port. */
 export async function startMoto(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const bin = process.env.AIRDIG_MOTO_SERVER ?? execFileSync('bash', [path.join(repoRoot, 'scripts/moto.sh'), 'path'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const bin =
+    process.env.AIRDIG_MOTO_SERVER ??
+    execFileSync('bash', [path.join(repoRoot, 'scripts/moto.sh'), 'path'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   const port = await freePort();
   const child: ChildProcess = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`moto_server exited: ${stderr}`);
-      return (await fetch(`${url}/moto-api/reset`, { method: 'POST' }).catch(() => undefined))?.ok ? true : undefined;
-    }, 30_000, 'moto_server to answer');
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`moto_server exited: ${stderr}`);
+        return (await fetch(`${url}/moto-api/reset`, { method: 'POST' }).catch(() => undefined))?.ok ? true : undefined;
+      },
+      30_000,
+      'moto_server to answer',
+    );
   } catch (err) {
     child.kill('SIGKILL');
     throw err;

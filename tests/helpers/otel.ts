@@ -21,7 +21,11 @@ function emit(tracers: Record<string, Tracer>, requests: number): void {
     const ctxCall = trace.setSpan(context.active(), call);
     const server = tracers.checkout!.startSpan('POST /orders', { kind: SpanKind.SERVER }, ctxCall);
     const ctxServer = trace.setSpan(context.active(), server);
-    const db = tracers.checkout!.startSpan('INSERT orders', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'db.name': 'orders' } }, ctxServer);
+    const db = tracers.checkout!.startSpan(
+      'INSERT orders',
+      { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'db.name': 'orders' } },
+      ctxServer,
+    );
     db.end();
     const pay = tracers.checkout!.startSpan('POST payments', { kind: SpanKind.CLIENT }, ctxServer);
     const ctxPay = trace.setSpan(context.active(), pay);
@@ -55,7 +59,10 @@ export async function sendTopology(makeExporter: () => SpanExporter, requests: n
       shutdown: () => exporter.shutdown(),
       forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
     };
-    const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': service, 'service.namespace': 'shop' }), spanProcessors: [new BatchSpanProcessor(recording, { scheduledDelayMillis: 50, maxExportBatchSize: 64 })] });
+    const provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ 'service.name': service, 'service.namespace': 'shop' }),
+      spanProcessors: [new BatchSpanProcessor(recording, { scheduledDelayMillis: 50, maxExportBatchSize: 64 })],
+    });
     providers.push(provider);
     tracers[service] = provider.getTracer('airdig-test');
   }

@@ -69,12 +69,41 @@ export function otlpTracesBody(): Uint8Array {
     ExportTraceServiceRequest.fromObject({
       resourceSpans: [
         {
-          resource: { attributes: attrs({ 'service.name': `${TAG}-web`, 'service.namespace': TAG, 'cloud.provider': 'aws', 'cloud.region': REGION, 'cloud.account.id': ACCOUNT, 'host.id': 'i-0lifecycle000001' }) },
-          scopeSpans: [{ scope: { name: TAG }, spans: [{ traceId, spanId: client, name: 'GET api', kind: 3, startTimeUnixNano: nanos(t), endTimeUnixNano: nanos(t + 20) }] }],
+          resource: {
+            attributes: attrs({
+              'service.name': `${TAG}-web`,
+              'service.namespace': TAG,
+              'cloud.provider': 'aws',
+              'cloud.region': REGION,
+              'cloud.account.id': ACCOUNT,
+              'host.id': 'i-0lifecycle000001',
+            }),
+          },
+          scopeSpans: [
+            {
+              scope: { name: TAG },
+              spans: [{ traceId, spanId: client, name: 'GET api', kind: 3, startTimeUnixNano: nanos(t), endTimeUnixNano: nanos(t + 20) }],
+            },
+          ],
         },
         {
           resource: { attributes: attrs({ 'service.name': `${TAG}-api`, 'service.namespace': TAG }) },
-          scopeSpans: [{ scope: { name: TAG }, spans: [{ traceId, spanId: Buffer.from('00000000000000d2', 'hex'), parentSpanId: client, name: 'GET /items', kind: 2, startTimeUnixNano: nanos(t + 1), endTimeUnixNano: nanos(t + 15) }] }],
+          scopeSpans: [
+            {
+              scope: { name: TAG },
+              spans: [
+                {
+                  traceId,
+                  spanId: Buffer.from('00000000000000d2', 'hex'),
+                  parentSpanId: client,
+                  name: 'GET /items',
+                  kind: 2,
+                  startTimeUnixNano: nanos(t + 1),
+                  endTimeUnixNano: nanos(t + 15),
+                },
+              ],
+            },
+          ],
         },
       ],
     }),
@@ -193,7 +222,15 @@ const VPC_ARN = `arn:aws:ec2:${REGION}:${ACCOUNT}:vpc/vpc-0lifecycle000001`;
 export function scanBody(): Buffer {
   return Buffer.from(
     JSON.stringify({
-      scan: { id: `${TAG}-scan-1`, provider: 'aws', account: ACCOUNT, region: REGION, completeness: 'complete', time: new Date(recent()).toISOString(), final: false },
+      scan: {
+        id: `${TAG}-scan-1`,
+        provider: 'aws',
+        account: ACCOUNT,
+        region: REGION,
+        completeness: 'complete',
+        time: new Date(recent()).toISOString(),
+        final: false,
+      },
       resources: [{ id: VPC_ARN, type: 'ec2:vpc', name: `${TAG}-vpc`, attributes: { cidr_block: '10.9.0.0/16' } }],
     }),
   );
@@ -264,7 +301,11 @@ function cloudtrailEvents(): TopicSample {
 function scannerResources(): TopicSample {
   const { records, errors } = parseScanBody(scanBody(), recent());
   if (errors.length) throw new Error(`the scan sample is not valid: ${errors.join('; ')}`);
-  return { topic: 'scanner_resources', messages: records.map((r) => ({ key: r.scope, value: scannerCodec.encode(r), timestamp: r.seen_ms })), items: records.length };
+  return {
+    topic: 'scanner_resources',
+    messages: records.map((r) => ({ key: r.scope, value: scannerCodec.encode(r), timestamp: r.seen_ms })),
+    items: records.length,
+  };
 }
 
 function terraformState(): TopicSample {
@@ -272,7 +313,11 @@ function terraformState(): TopicSample {
   if (errors.length) throw new Error(`the Terraform state sample is not valid: ${errors.join('; ')}`);
   // The resource record alone (its state_end follows in a real stream): one record.
   const resources = records.filter((r) => r.kind === 'resource');
-  return { topic: 'terraform_state', messages: resources.map((r) => ({ key: r.lineage, value: terraformCodec.encode(r), timestamp: r.seen_ms })), items: resources.length };
+  return {
+    topic: 'terraform_state',
+    messages: resources.map((r) => ({ key: r.lineage, value: terraformCodec.encode(r), timestamp: r.seen_ms })),
+    items: resources.length,
+  };
 }
 
 function changes(): TopicSample {
@@ -281,12 +326,33 @@ function changes(): TopicSample {
 }
 
 function edges(): TopicSample {
-  const e: EdgeFact = { id: `${TAG}-edge-1`, ts_ms: recent(), trace_id: `${TAG}-trace-1`, ...edgeSides(`${TAG}-web`, 'shop', `${TAG}-api`, 'shop'), connection_type: '', failed: false, latency_ms: 14, client_latency_ms: 20 };
+  const e: EdgeFact = {
+    id: `${TAG}-edge-1`,
+    ts_ms: recent(),
+    trace_id: `${TAG}-trace-1`,
+    ...edgeSides(`${TAG}-web`, 'shop', `${TAG}-api`, 'shop'),
+    connection_type: '',
+    failed: false,
+    latency_ms: 14,
+    client_latency_ms: 20,
+  };
   return { topic: 'airdig.edges', messages: [{ key: edgeKey(e), value: edgeCodec.encode(e), timestamp: e.ts_ms }], items: 1 };
 }
 
 function health(): TopicSample {
-  const f: HealthFact = { id: `${TAG}-fact-1`, ts_ms: recent(), resource_id: `target:${TAG}-node/${TAG}-host:9100`, status: 'critical', state: 'firing', rule: `${TAG} target down`, reason: 'up == 0', metric: 'up', value: 0, threshold: 1, labels: { job: `${TAG}-node` } };
+  const f: HealthFact = {
+    id: `${TAG}-fact-1`,
+    ts_ms: recent(),
+    resource_id: `target:${TAG}-node/${TAG}-host:9100`,
+    status: 'critical',
+    state: 'firing',
+    rule: `${TAG} target down`,
+    reason: 'up == 0',
+    metric: 'up',
+    value: 0,
+    threshold: 1,
+    labels: { job: `${TAG}-node` },
+  };
   return { topic: 'airdig.health', messages: [{ key: f.resource_id, value: healthCodec.encode(f), timestamp: f.ts_ms }], items: 1 };
 }
 
@@ -305,15 +371,37 @@ function topology(kind: 'node' | 'edge'): TopicSample {
 function drift(): TopicSample {
   const t = recent();
   const d: DriftEvent = {
-    id: `${TAG}-drift-1`, ts_ms: t, resource_id: VPC_ARN, resource_type: 'aws_vpc', address: 'aws_vpc.main', drift: 'modified', attribute: 'cidr_block', expected: '10.8.0.0/16', actual: '10.9.0.0/16',
-    lineage: `${TAG}-lineage`, serial: 7, scan_id: `${TAG}-scan-1`, cause_event_id: '', cause_ts_ms: 0, cause_actor: '', cause_event_name: '',
+    id: `${TAG}-drift-1`,
+    ts_ms: t,
+    resource_id: VPC_ARN,
+    resource_type: 'aws_vpc',
+    address: 'aws_vpc.main',
+    drift: 'modified',
+    attribute: 'cidr_block',
+    expected: '10.8.0.0/16',
+    actual: '10.9.0.0/16',
+    lineage: `${TAG}-lineage`,
+    serial: 7,
+    scan_id: `${TAG}-scan-1`,
+    cause_event_id: '',
+    cause_ts_ms: 0,
+    cause_actor: '',
+    cause_event_name: '',
   };
   return { topic: 'airdig.drift', messages: [{ key: d.resource_id, value: driftCodec.encode(d), timestamp: d.ts_ms }], items: 1 };
 }
 
 async function deadLetter(): Promise<TopicSample> {
   // What a component sends when it cannot take a record: sendToDlq, captured.
-  const source: BusRecord = { topic: 'otlp_spans', partition: 0, offset: 41, key: Buffer.from(`${TAG}-key`), value: Buffer.from([0xff, 0x00, 0x12]), headers: {}, timestamp: recent() };
+  const source: BusRecord = {
+    topic: 'otlp_spans',
+    partition: 0,
+    offset: 41,
+    key: Buffer.from(`${TAG}-key`),
+    value: Buffer.from([0xff, 0x00, 0x12]),
+    headers: {},
+    timestamp: recent(),
+  };
   const messages: OutMessage[] = [];
   await sendToDlq({ send: async (_topic, m) => void messages.push(...m) }, source, new MalformedInputError('truncated protobuf'), TAG);
   return { topic: 'airdig.dlq', messages, items: 1 };
@@ -374,7 +462,12 @@ export interface ComponentSample {
 }
 
 /** Fed by messages on its input topics: each source's sample on its own topic. */
-function onBus(fed: string, sources: (keyof typeof TOPIC_SAMPLES | (() => TopicSample | Promise<TopicSample>))[], received: number, rest: Pick<ComponentSample, 'landed' | 'emits'> = {}): ComponentSample {
+function onBus(
+  fed: string,
+  sources: (keyof typeof TOPIC_SAMPLES | (() => TopicSample | Promise<TopicSample>))[],
+  received: number,
+  rest: Pick<ComponentSample, 'landed' | 'emits'> = {},
+): ComponentSample {
   return {
     fed,
     received,
@@ -414,7 +507,9 @@ export async function lookupEventsStub(records: Record<string, unknown>[]): Prom
     req.on('end', () => {
       calls++;
       if (!/CloudTrail_20131101\.LookupEvents$/.test(String(req.headers['x-amz-target']))) {
-        res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: 'UnknownOperationException', message: String(req.headers['x-amz-target']) }));
+        res
+          .writeHead(400, { 'Content-Type': 'application/x-amz-json-1.1' })
+          .end(JSON.stringify({ __type: 'UnknownOperationException', message: String(req.headers['x-amz-target']) }));
         return;
       }
       const q = JSON.parse(body) as { StartTime: number; EndTime: number };
@@ -423,7 +518,15 @@ export async function lookupEventsStub(records: Record<string, unknown>[]): Prom
         return t >= q.StartTime && t <= q.EndTime;
       });
       res.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.1' }).end(
-        JSON.stringify({ Events: hits.map((r) => ({ EventId: r.eventID, EventName: r.eventName, EventTime: Date.parse(r.eventTime as string) / 1000, EventSource: r.eventSource, CloudTrailEvent: JSON.stringify(r) })) }),
+        JSON.stringify({
+          Events: hits.map((r) => ({
+            EventId: r.eventID,
+            EventName: r.eventName,
+            EventTime: Date.parse(r.eventTime as string) / 1000,
+            EventSource: r.eventSource,
+            CloudTrailEvent: JSON.stringify(r),
+          })),
+        }),
       );
     });
   });
@@ -431,10 +534,11 @@ export async function lookupEventsStub(records: Record<string, unknown>[]): Prom
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls: () => calls,
-    close: () => new Promise<void>((r) => {
-      server.close(() => r());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -466,7 +570,14 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
       fed: 'one remote write 1.0 request (snappy, 1 series, 2 samples) to /api/v1/write',
       received: REMOTE_WRITE_SAMPLES, // counts samples
       async feed({ component }) {
-        await post(urlOf(component, 'remote write'), { headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy', 'X-Prometheus-Remote-Write-Version': '0.1.0' }, body: compressSync(remoteWriteV1Body()) }, 204);
+        await post(
+          urlOf(component, 'remote write'),
+          {
+            headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy', 'X-Prometheus-Remote-Write-Version': '0.1.0' },
+            body: compressSync(remoteWriteV1Body()),
+          },
+          204,
+        );
       },
     },
     falco: {
@@ -480,7 +591,11 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
       fed: 'a CloudTrail log file with one record POSTed to /v1/cloudtrail',
       received: 1, // counts records
       async feed({ component }) {
-        await post(urlOf(component, 'cloudtrail'), { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ Records: [cloudTrailRecord()] }) }, 200);
+        await post(
+          urlOf(component, 'cloudtrail'),
+          { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ Records: [cloudTrailRecord()] }) },
+          200,
+        );
       },
     },
     resources: {
@@ -528,21 +643,38 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
   processor: {
     // "records": bus messages; the OTLP request of otlp_spans is one message (one trace id).
     servicegraph: onBus('otlp_spans: a client span and the server span it called', ['otlp_spans'], OTLP_TRACES_SPANS), // counts spans
-    placement: onBus('otlp_spans: 2 resources, one on an EC2 instance', ['otlp_spans'], OTLP_TRACES_RESOURCES, { emits: { topic: 'airdig.topology', messages: 3 } }), // counts resources; emits the service, the instance and runs_on
-    health: onBus('one message on each input: remote write (2 samples), OTLP metrics (2 points), a Critical Falco alert', ['prometheus_remote_write', 'otlp_metrics', 'falco_events'], REMOTE_WRITE_SAMPLES + OTLP_METRICS_POINTS + 1, { emits: { topic: 'airdig.health', messages: 1 } }), // counts samples and events
+    placement: onBus('otlp_spans: 2 resources, one on an EC2 instance', ['otlp_spans'], OTLP_TRACES_RESOURCES, {
+      emits: { topic: 'airdig.topology', messages: 3 },
+    }), // counts resources; emits the service, the instance and runs_on
+    health: onBus(
+      'one message on each input: remote write (2 samples), OTLP metrics (2 points), a Critical Falco alert',
+      ['prometheus_remote_write', 'otlp_metrics', 'falco_events'],
+      REMOTE_WRITE_SAMPLES + OTLP_METRICS_POINTS + 1,
+      { emits: { topic: 'airdig.health', messages: 1 } },
+    ), // counts samples and events
     changes: onBus('cloudtrail_events: one CloudTrail record', ['cloudtrail_events'], 1, { emits: { topic: 'airdig.changes', messages: 1 } }), // counts records
     topology: onBus('scanner_resources: one scanned VPC (no end marker)', ['scanner_resources'], 1, { emits: { topic: 'airdig.topology', messages: 1 } }), // counts records
     drift: onBus('one record on each input: a Terraform resource, a scanned resource, a change', ['terraform_state', 'scanner_resources', 'airdig.changes'], 3), // counts records
   },
   sink: {
     // A TableSink counts rows, in every table it writes: one per record here, except where said.
-    dead_letters: onBus('airdig.dlq: one record as sendToDlq sends it', ['airdig.dlq'], 1, { landed: [{ table: 'dead_letters', where: `component = '${TAG}'`, rows: 1 }] }),
-    otel_traces: onBus('otlp_spans: 2 spans', ['otlp_spans'], OTLP_TRACES_SPANS, { landed: [{ table: 'otel_traces', where: `startsWith(ServiceName, '${TAG}-')`, rows: OTLP_TRACES_SPANS }] }),
-    otel_logs: onBus('otlp_logs: 2 log records', ['otlp_logs'], OTLP_LOG_RECORDS, { landed: [{ table: 'otel_logs', where: `ServiceName = '${TAG}-logs'`, rows: OTLP_LOG_RECORDS }] }),
+    dead_letters: onBus('airdig.dlq: one record as sendToDlq sends it', ['airdig.dlq'], 1, {
+      landed: [{ table: 'dead_letters', where: `component = '${TAG}'`, rows: 1 }],
+    }),
+    otel_traces: onBus('otlp_spans: 2 spans', ['otlp_spans'], OTLP_TRACES_SPANS, {
+      landed: [{ table: 'otel_traces', where: `startsWith(ServiceName, '${TAG}-')`, rows: OTLP_TRACES_SPANS }],
+    }),
+    otel_logs: onBus('otlp_logs: 2 log records', ['otlp_logs'], OTLP_LOG_RECORDS, {
+      landed: [{ table: 'otel_logs', where: `ServiceName = '${TAG}-logs'`, rows: OTLP_LOG_RECORDS }],
+    }),
     service_edges: onBus('airdig.edges: one edge', ['airdig.edges'], 1, { landed: [{ table: 'edge_facts', where: `trace_id = '${TAG}-trace-1'`, rows: 1 }] }),
-    graph_nodes: onBus('airdig.topology: one node', [() => topology('node')], 1, { landed: [{ table: 'graph_node_versions', where: `source = '${TAG}'`, rows: 1 }] }),
+    graph_nodes: onBus('airdig.topology: one node', [() => topology('node')], 1, {
+      landed: [{ table: 'graph_node_versions', where: `source = '${TAG}'`, rows: 1 }],
+    }),
     // airdig.topology carries nodes and edges; graph_edges writes (and counts) the edges.
-    graph_edges: onBus('airdig.topology: one edge', [() => topology('edge')], 1, { landed: [{ table: 'graph_edge_versions', where: `source = '${TAG}'`, rows: 1 }] }),
+    graph_edges: onBus('airdig.topology: one edge', [() => topology('edge')], 1, {
+      landed: [{ table: 'graph_edge_versions', where: `source = '${TAG}'`, rows: 1 }],
+    }),
     // The prom_* sinks count the prom_series rows they write as well as the samples.
     prometheus_samples: onBus('prometheus_remote_write: 1 series, 2 samples', ['prometheus_remote_write'], REMOTE_WRITE_SAMPLES + REMOTE_WRITE_SERIES, {
       landed: [
@@ -557,8 +689,12 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
       ],
     }),
     health_facts: onBus('airdig.health: one fact', ['airdig.health'], 1, { landed: [{ table: 'health_facts', where: `id = '${TAG}-fact-1'`, rows: 1 }] }),
-    runtime_events: onBus('falco_events: one Falco alert', ['falco_events'], 1, { landed: [{ table: 'runtime_events', where: `hostname = '${TAG}-node-1'`, rows: 1 }] }),
-    change_events: onBus('airdig.changes: one change', ['airdig.changes'], 1, { landed: [{ table: 'change_event_log', where: `event_id = '${TAG}-change-1'`, rows: 1 }] }),
+    runtime_events: onBus('falco_events: one Falco alert', ['falco_events'], 1, {
+      landed: [{ table: 'runtime_events', where: `hostname = '${TAG}-node-1'`, rows: 1 }],
+    }),
+    change_events: onBus('airdig.changes: one change', ['airdig.changes'], 1, {
+      landed: [{ table: 'change_event_log', where: `event_id = '${TAG}-change-1'`, rows: 1 }],
+    }),
     drift_events: onBus('airdig.drift: one drift', ['airdig.drift'], 1, { landed: [{ table: 'drift_event_log', where: `id = '${TAG}-drift-1'`, rows: 1 }] }),
   },
 };

@@ -71,7 +71,10 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
     // Order per key equals send order.
     for (let k = 0; k < 5; k++) {
       const seen = records.filter((r) => r.key!.toString() === `k${k}`).map((r) => Number(r.value.toString().slice(1)));
-      assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+      assert.deepEqual(
+        seen,
+        [...seen].sort((a, b) => a - b),
+      );
     }
   });
 
@@ -79,14 +82,20 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
     const topic = uniqueName('contract-commit');
     await bus.ensureTopics([{ name: topic, partitions: 2 }]);
     const p = bus.producer();
-    await p.send(topic, Array.from({ length: 20 }, (_, i) => ({ key: `a${i}`, value: Buffer.from(String(i)) })));
+    await p.send(
+      topic,
+      Array.from({ length: 20 }, (_, i) => ({ key: `a${i}`, value: Buffer.from(String(i)) })),
+    );
     const group = uniqueName('g');
     const first = await collect(bus, group, [topic]);
     await waitFor(() => first.records.length >= 20, 30_000, 'first 20');
     await first.consumer.stop();
     await first.consumer.stop(); // a second stop is safe
 
-    await p.send(topic, Array.from({ length: 5 }, (_, i) => ({ key: `b${i}`, value: Buffer.from(String(100 + i)) })));
+    await p.send(
+      topic,
+      Array.from({ length: 5 }, (_, i) => ({ key: `b${i}`, value: Buffer.from(String(100 + i)) })),
+    );
     const second = await collect(bus, group, [topic]);
     await waitFor(() => second.records.length >= 5, 30_000, 'the 5 new records');
     await new Promise((r) => setTimeout(r, 300));
@@ -102,7 +111,10 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
   test(`${name}: a consumer that stops before its output is written gets the batch again after restart`, async () => {
     const topic = uniqueName('contract-redeliver');
     await bus.ensureTopics([{ name: topic, partitions: 1 }]);
-    await bus.producer().send(topic, Array.from({ length: 10 }, (_, i) => ({ value: Buffer.from(String(i)), partition: 0 })));
+    await bus.producer().send(
+      topic,
+      Array.from({ length: 10 }, (_, i) => ({ value: Buffer.from(String(i)), partition: 0 })),
+    );
     const group = uniqueName('g');
     let release!: () => void;
     const blocked = new Promise<void>((r) => (release = r));
@@ -136,7 +148,10 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
   test(`${name}: a failing handler gets the same batch again and nothing is skipped`, async () => {
     const topic = uniqueName('contract-retry');
     await bus.ensureTopics([{ name: topic, partitions: 1 }]);
-    await bus.producer().send(topic, Array.from({ length: 5 }, (_, i) => ({ value: Buffer.from(String(i)) })));
+    await bus.producer().send(
+      topic,
+      Array.from({ length: 5 }, (_, i) => ({ value: Buffer.from(String(i)) })),
+    );
     let failures = 0;
     const seen: string[] = [];
     const c = bus.consumer({
@@ -159,9 +174,15 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
 
   test(`${name}: a poison record goes to ${DLQ_TOPIC} with its bytes and the reason; the rest goes on`, async () => {
     const topic = uniqueName('contract-dlq');
-    await bus.ensureTopics([{ name: topic, partitions: 1 }, { name: DLQ_TOPIC, partitions: 1 }]);
+    await bus.ensureTopics([
+      { name: topic, partitions: 1 },
+      { name: DLQ_TOPIC, partitions: 1 },
+    ]);
     const dlq = await collect(bus, uniqueName('dlq-reader'), [DLQ_TOPIC]);
-    await bus.producer().send(topic, ['ok1', 'poison', 'ok2'].map((v) => ({ key: `key-${v}`, value: Buffer.from(v) })));
+    await bus.producer().send(
+      topic,
+      ['ok1', 'poison', 'ok2'].map((v) => ({ key: `key-${v}`, value: Buffer.from(v) })),
+    );
     const good: string[] = [];
     const c = bus.consumer({
       groupId: uniqueName('g'),
@@ -191,7 +212,10 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
   test(`${name}: a commit hold keeps records for redelivery after restart`, async () => {
     const topic = uniqueName('contract-hold');
     await bus.ensureTopics([{ name: topic, partitions: 1 }]);
-    await bus.producer().send(topic, Array.from({ length: 6 }, (_, i) => ({ value: Buffer.from(String(i)) })));
+    await bus.producer().send(
+      topic,
+      Array.from({ length: 6 }, (_, i) => ({ value: Buffer.from(String(i)) })),
+    );
     const group = uniqueName('g');
     const seen: string[] = [];
     const c = bus.consumer({
@@ -216,8 +240,15 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
     const topic = uniqueName('contract-compacted');
     await bus.ensureTopics([{ name: topic, partitions: 2, compacted: true }]);
     const p = bus.producer();
-    await p.send(topic, ['a', 'b', 'c', 'd'].map((k) => ({ key: k, value: Buffer.from(`${k}1`) })));
-    await p.send(topic, [{ key: 'a', value: Buffer.from('a2') }, { key: 'c', value: null }, { key: 'a', value: Buffer.from('a3') }]);
+    await p.send(
+      topic,
+      ['a', 'b', 'c', 'd'].map((k) => ({ key: k, value: Buffer.from(`${k}1`) })),
+    );
+    await p.send(topic, [
+      { key: 'a', value: Buffer.from('a2') },
+      { key: 'c', value: null },
+      { key: 'a', value: Buffer.from('a3') },
+    ]);
     const latest = new Map<string, string>();
     const lastOffset = new Map<number, number>();
     await bus.readToEnd(topic, (r) => {
@@ -244,7 +275,10 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
     const b = await collect(bus, group, [topic]);
     // Let the group settle before producing, so neither consumer reads a partition it then loses.
     await new Promise((r) => setTimeout(r, bus.kind === 'kafka' ? 4_000 : 50));
-    await bus.producer().send(topic, Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })));
+    await bus.producer().send(
+      topic,
+      Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
+    );
     await waitFor(() => a.records.length + b.records.length >= 200, 40_000, '200 records over two consumers');
     await new Promise((r) => setTimeout(r, 300));
     await a.consumer.stop();

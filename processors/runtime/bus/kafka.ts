@@ -150,7 +150,13 @@ export class KafkaBus implements Bus {
     const timeout = this.#opts.connectTimeoutMs;
     // No group is joined (assign, not subscribe) and nothing is committed: the group id only satisfies librdkafka.
     const client = new Kafka.KafkaConsumer(
-      { ...this.baseConfig(), 'group.id': `${this.#opts.clientId}.read-to-end`, 'enable.auto.commit': false, 'enable.auto.offset.store': false, 'fetch.wait.max.ms': 50 } as Kafka.ConsumerGlobalConfig,
+      {
+        ...this.baseConfig(),
+        'group.id': `${this.#opts.clientId}.read-to-end`,
+        'enable.auto.commit': false,
+        'enable.auto.offset.store': false,
+        'fetch.wait.max.ms': 50,
+      } as Kafka.ConsumerGlobalConfig,
       { 'auto.offset.reset': 'earliest' },
     );
     await connect(client, timeout, `reader of ${topic}`);
@@ -181,7 +187,8 @@ export class KafkaBus implements Bus {
         for (const pos of client.position(assignment.filter((a) => ends.has(a.partition)))) {
           if (pos.offset >= 0 && pos.offset >= ends.get(pos.partition)!) ends.delete(pos.partition);
         }
-        if (ends.size && Date.now() > deadline) throw new BusUnavailableError(`reading ${topic} to its end took too long; partitions ${[...ends.keys()].join(', ')} not done`);
+        if (ends.size && Date.now() > deadline)
+          throw new BusUnavailableError(`reading ${topic} to its end took too long; partitions ${[...ends.keys()].join(', ')} not done`);
       }
     } finally {
       await new Promise<void>((resolve) => client.disconnect(() => resolve()));
@@ -194,7 +201,8 @@ export class KafkaBus implements Bus {
     const partitions = await new Promise<number>((resolve, reject) =>
       client.getMetadata({ topic, timeout }, (err, md) => {
         const t = md?.topics.find((x) => x.name === topic);
-        if (err || !t || t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)) reject(new BusUnavailableError(`no metadata for topic ${topic}${err ? `: ${err.message}` : ''}`, err));
+        if (err || !t || t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0))
+          reject(new BusUnavailableError(`no metadata for topic ${topic}${err ? `: ${err.message}` : ''}`, err));
         else resolve(t.partitions.length);
       }),
     );
@@ -202,7 +210,9 @@ export class KafkaBus implements Bus {
     const assignment: Kafka.Assignment[] = [];
     for (let p = 0; p < partitions; p++) {
       const w = await new Promise<Kafka.WatermarkOffsets>((resolve, reject) =>
-        client.queryWatermarkOffsets(topic, p, timeout, (err, o) => (err ? reject(new BusUnavailableError(`cannot read the offsets of ${topic} partition ${p}: ${err.message}`, err)) : resolve(o))),
+        client.queryWatermarkOffsets(topic, p, timeout, (err, o) =>
+          err ? reject(new BusUnavailableError(`cannot read the offsets of ${topic} partition ${p}: ${err.message}`, err)) : resolve(o),
+        ),
       );
       if (w.highOffset > w.lowOffset) {
         ends.set(p, w.highOffset);

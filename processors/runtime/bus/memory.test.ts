@@ -23,8 +23,17 @@ test('memory bus: a full partition refuses a send whole, and takes it again once
   });
   await c.start();
   const p = bus.producer();
-  await p.send('t', Array.from({ length: 8 }, (_, i) => ({ value: Buffer.from(String(i)) })));
-  await assert.rejects(p.send('t', Array.from({ length: 3 }, () => ({ value: Buffer.from('x') }))), (e: unknown) => e instanceof BusFullError && e.retryable);
+  await p.send(
+    't',
+    Array.from({ length: 8 }, (_, i) => ({ value: Buffer.from(String(i)) })),
+  );
+  await assert.rejects(
+    p.send(
+      't',
+      Array.from({ length: 3 }, () => ({ value: Buffer.from('x') })),
+    ),
+    (e: unknown) => e instanceof BusFullError && e.retryable,
+  );
   gate();
   while (seen.length < 8) await new Promise((r) => setTimeout(r, 5));
   await p.send('t', [{ value: Buffer.from('8') }, { value: Buffer.from('9') }, { value: Buffer.from('10') }]);
@@ -46,7 +55,7 @@ test('memory bus: a topic nobody reads keeps only its newest records', async () 
   await bus.close();
 });
 
-test('murmur2 partitioner matches Kafka\'s Java client', () => {
+test("murmur2 partitioner matches Kafka's Java client", () => {
   // Values from Kafka's own UtilsTest.testMurmur2.
   const cases: [string, number][] = [
     ['21', -973932308],

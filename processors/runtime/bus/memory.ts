@@ -63,7 +63,11 @@ class Topic {
   readonly groups = new Set<Group>();
   #rr = 0;
   #waiters = new Set<() => void>();
-  constructor(readonly name: string, partitions: number, readonly compacted = false) {
+  constructor(
+    readonly name: string,
+    partitions: number,
+    readonly compacted = false,
+  ) {
     this.partitions = Array.from({ length: partitions }, () => new Partition(compacted));
   }
   choosePartition(msg: OutMessage, key: Buffer | null): number {
@@ -395,4 +399,3 @@ class MemoryConsumer implements Consumer {
     }
   }
 }
-

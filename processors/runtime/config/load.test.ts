@@ -23,10 +23,22 @@ function issuesOf(file: string): string[] {
 // The runtime's own cases here, and each component's beside it: processors/<component>/testdata/bad-*.yaml.
 const componentDirs = readdirSync(path.join(repoRoot, 'processors'))
   .map((d) => path.join(repoRoot, 'processors', d, 'testdata'))
-  .filter((d) => { try { return readdirSync(d).some((f) => /^bad-.*\.yaml$/.test(f)); } catch { return false; } });
+  .filter((d) => {
+    try {
+      return readdirSync(d).some((f) => /^bad-.*\.yaml$/.test(f));
+    } catch {
+      return false;
+    }
+  });
 const cases = [
-  ...readdirSync(testdata).filter((f) => f.endsWith('.expected.txt')).map((f) => path.join(testdata, f)),
-  ...componentDirs.flatMap((d) => readdirSync(d).filter((f) => /^bad-.*\.expected\.txt$/.test(f)).map((f) => path.join(d, f))),
+  ...readdirSync(testdata)
+    .filter((f) => f.endsWith('.expected.txt'))
+    .map((f) => path.join(testdata, f)),
+  ...componentDirs.flatMap((d) =>
+    readdirSync(d)
+      .filter((f) => /^bad-.*\.expected\.txt$/.test(f))
+      .map((f) => path.join(d, f)),
+  ),
 ];
 assert.ok(componentDirs.length >= 8, 'component bad configs found');
 for (const expectedFile of cases) {
@@ -54,7 +66,10 @@ test('a valid config: defaults filled in, components selected by pipelines and -
   assert.equal(cfg.service.query, '127.0.0.1:8123');
   assert.equal(cfg.service.data_dir, './airdig-data');
   assert.equal(cfg.topics['airdig.dlq']!.partitions, 4);
-  assert.deepEqual(cfg.components.map((c) => c.id), ['dead_letters/b']);
+  assert.deepEqual(
+    cfg.components.map((c) => c.id),
+    ['dead_letters/b'],
+  );
   assert.deepEqual(cfg.components[0]!.consumes, ['other']);
   assert.deepEqual(cfg.unused, ['sink dead_letters/unused']);
   assert.ok(Object.isFrozen(cfg.service) && Object.isFrozen(cfg.components[0]!.config));
@@ -76,7 +91,10 @@ test('the shipped pipelines are valid, and flags override the service section', 
   assert.equal(cfg.service.admin, '127.0.0.1:8888');
   assert.equal(cfg.service.kafka.brokers, '127.0.0.1:1');
   assert.equal(cfg.service.kafka.compression, 'lz4');
-  assert.throws(() => resolveConfig(withServiceOverrides({}, { only: ['nosuch'] }), defaultRegistry()), /service\.only: "nosuch" names no configured component/);
+  assert.throws(
+    () => resolveConfig(withServiceOverrides({}, { only: ['nosuch'] }), defaultRegistry()),
+    /service\.only: "nosuch" names no configured component/,
+  );
 });
 
 test('the registry refuses two factories of one kind and type', async () => {
@@ -91,7 +109,11 @@ test('the shipped pipelines are valid and set no component key to its default (a
     resolveConfig(readConfigFile(file), registry);
     const raw = readConfigFile(file) as Record<string, Record<string, Record<string, unknown> | null>>;
     const repeated: string[] = [];
-    for (const [section, kind] of [['receivers', 'receiver'], ['processors', 'processor'], ['sinks', 'sink']] as const) {
+    for (const [section, kind] of [
+      ['receivers', 'receiver'],
+      ['processors', 'processor'],
+      ['sinks', 'sink'],
+    ] as const) {
       for (const [id, cfg] of Object.entries(raw[section] ?? {})) {
         const defaults = registry.get(kind, id.split('/')[0]!)!.configSchema.parse({}) as Record<string, unknown>;
         for (const [k, v] of Object.entries(cfg ?? {})) if (isDeepStrictEqual(defaults[k], v)) repeated.push(`${name}: ${section}.${id}.${k}`);

@@ -40,9 +40,17 @@ const queryLimitsSchema = z
     /** A query's time limit unless it asks for another; it may ask for up to max_execution_time_ceiling_s (Grafana sends its timeout + 5 s). */
     max_execution_time_s: z.number().int().positive().default(60),
     max_execution_time_ceiling_s: z.number().int().positive().default(600),
-    max_memory_usage: z.number().int().positive().default(2 * 1024 ** 3),
+    max_memory_usage: z
+      .number()
+      .int()
+      .positive()
+      .default(2 * 1024 ** 3),
     max_result_rows: z.number().int().positive().default(10_000_000),
-    max_result_bytes: z.number().int().positive().default(1024 ** 3),
+    max_result_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(1024 ** 3),
     max_concurrent_queries: z.number().int().positive().default(16),
   })
   .strict();
@@ -51,7 +59,10 @@ const clickhouseSchema = z
   .object({
     /** A ClickHouse server (http[s]://user:password@host:8123[/database]); '' runs the embedded engine under data_dir. */
     url: z.string().default(''),
-    database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('default'),
+    database: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .default('default'),
     request_timeout_ms: z.number().int().positive().default(30_000),
     query_limits: queryLimitsSchema.default({}),
   })
@@ -60,7 +71,11 @@ const clickhouseSchema = z
 const memoryBusSchema = z
   .object({
     max_queued_records: z.number().int().positive().default(200_000),
-    max_queued_bytes: z.number().int().positive().default(256 * 1024 * 1024),
+    max_queued_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(256 * 1024 * 1024),
     retain_records: z.number().int().min(0).default(10_000),
   })
   .strict();

@@ -58,7 +58,11 @@ export interface IntakeSpec<C extends IntakeBase> {
  */
 class IntakeReceiver<C extends IntakeBase> implements Component {
   #route: RouteHandle | undefined;
-  constructor(readonly s: ComponentSettings, readonly cfg: C, readonly spec: IntakeSpec<C>) {}
+  constructor(
+    readonly s: ComponentSettings,
+    readonly cfg: C,
+    readonly spec: IntakeSpec<C>,
+  ) {}
 
   listening(): { name: string; url: string }[] {
     return this.#route ? [{ name: this.spec.type === 'terraform_state' ? 'terraform' : this.spec.type, url: `${this.#route.url}${this.cfg.path}` }] : [];
@@ -80,7 +84,8 @@ class IntakeReceiver<C extends IntakeBase> implements Component {
     try {
       if (req.method !== 'POST') throw new HttpError(405, `POST ${spec.what} to ${cfg.path}`, { Allow: 'POST' });
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (!spec.contentTypes.includes(type)) throw new HttpError(415, `unsupported Content-Type "${req.headers['content-type'] ?? ''}"; ${cfg.path} takes ${spec.contentTypes.join(', ')}`);
+      if (!spec.contentTypes.includes(type))
+        throw new HttpError(415, `unsupported Content-Type "${req.headers['content-type'] ?? ''}"; ${cfg.path} takes ${spec.contentTypes.join(', ')}`);
       if (!authorized(req.headers.authorization, cfg)) throw unauthorized(cfg);
       const body = await readRequestBody(req, cfg.max_request_bytes);
       const { messages, errors, accepted = messages.length } = spec.parse(body, cfg, this.s.clock.now());

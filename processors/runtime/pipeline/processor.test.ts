@@ -10,8 +10,19 @@ import { Outbox, processorFactory } from './processor.js';
 
 test('holds: the lowest offset per partition, from origins and keyed origins alike', () => {
   assert.equal(partitionKey('t', 3), 't\u00003');
-  const held = new Holds().hold({ topic: 't', partition: 0, offset: 9 }).hold(keyedOrigin({ topic: 't', partition: 0, offset: 4 })).hold({ at: partitionKey('t', 1), offset: 7 }).hold(undefined).hold({ topic: 't', partition: 0, offset: 5 });
-  assert.deepEqual(held.offsets, new Map([['t\u00000', 4], ['t\u00001', 7]]));
+  const held = new Holds()
+    .hold({ topic: 't', partition: 0, offset: 9 })
+    .hold(keyedOrigin({ topic: 't', partition: 0, offset: 4 }))
+    .hold({ at: partitionKey('t', 1), offset: 7 })
+    .hold(undefined)
+    .hold({ topic: 't', partition: 0, offset: 5 });
+  assert.deepEqual(
+    held.offsets,
+    new Map([
+      ['t\u00000', 4],
+      ['t\u00001', 7],
+    ]),
+  );
 });
 
 test('outbox: a failed send keeps what it held, ahead of what came meanwhile; nothing to send calls nothing', async () => {

@@ -83,7 +83,8 @@ export function processorFactory<C extends { max_batch: number }>(o: ProcessorOp
     type: o.type,
     configSchema: o.configSchema,
     topics: o.topics,
-    create: (settings, config) => new Processor(settings, o.create(settings, config), { topics: o.topics(config).consumes, maxBatch: config.max_batch, what: o.what ?? `${o.type} batch` }),
+    create: (settings, config) =>
+      new Processor(settings, o.create(settings, config), { topics: o.topics(config).consumes, maxBatch: config.max_batch, what: o.what ?? `${o.type} batch` }),
   };
 }
 

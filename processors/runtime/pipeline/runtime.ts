@@ -117,7 +117,8 @@ export class Runtime {
 
     if (!cfg.service.clickhouse.url) {
       const engine = configuredEngine(cfg, logger, (state, detail) => {
-        if (this.#state === 'ready' || this.#state === 'starting') this.#checks.set('clickhouse', state === 'up' ? 'ok' : `unavailable: engine ${state}: ${detail}`);
+        if (this.#state === 'ready' || this.#state === 'starting')
+          this.#checks.set('clickhouse', state === 'up' ? 'ok' : `unavailable: engine ${state}: ${detail}`);
         if (state === 'down') logger.error(`the ClickHouse engine went down (${detail}); inserts wait and retry until it is back`);
         else if (state === 'up' && engine.restarts > 0) logger.info(`the ClickHouse engine is back after ${engine.restarts} restart(s)`);
       });
@@ -134,7 +135,9 @@ export class Runtime {
     }
     const store = openConfiguredStore(cfg, this.#engine);
     this.#store = store;
-    const where = this.#engine ? `embedded ClickHouse in ${path.resolve(cfg.service.data_dir, 'clickhouse')}` : `ClickHouse at ${redact(cfg.service.clickhouse.url)}`;
+    const where = this.#engine
+      ? `embedded ClickHouse in ${path.resolve(cfg.service.data_dir, 'clickhouse')}`
+      : `ClickHouse at ${redact(cfg.service.clickhouse.url)}`;
     await this.#retry('clickhouse', where, async () => {
       await store.ping();
       const result = await migrate(store, loadMigrations(this.#deps.migrationsDir));

@@ -34,19 +34,42 @@ for (const kind of ['memory', 'kafka'] as const) {
       assert.equal(first.staged, 0);
       handle(first, 4); // handled, never flushed: the crash comes first
       handle(first, 2); // a batch delivered again: skipped
-      assert.throws(() => first.handle(rec(5), () => {
-        throw new Error('poison');
-      }), /poison/);
+      assert.throws(
+        () =>
+          first.handle(rec(5), () => {
+            throw new Error('poison');
+          }),
+        /poison/,
+      );
       handle(first, 5); // a record its handler threw on is not counted as handled
-      assert.deepEqual(seen, [[0, false], [1, false], [2, false], [3, false], [4, false], [5, false]]);
+      assert.deepEqual(seen, [
+        [0, false],
+        [1, false],
+        [2, false],
+        [3, false],
+        [4, false],
+        [5, false],
+      ]);
       assert.throws(() => first.put('k', Buffer.alloc(0)), /tombstone; use delete/);
 
       seen.length = 0;
       const second = new StateStore(bus, id);
-      assert.deepEqual(Object.fromEntries(await second.restoreJson()), { x: { v: 2 }, z: 1 }, 'the latest value per key, y deleted; the memory bus keeps them past its retention');
+      assert.deepEqual(
+        Object.fromEntries(await second.restoreJson()),
+        { x: { v: 2 }, z: 1 },
+        'the latest value per key, y deleted; the memory bus keeps them past its retention',
+      );
       for (const o of [3, 4]) handle(second, o);
       handle(second, 0, 1);
-      assert.deepEqual(seen, [[3, true], [4, false], [0, false]], 'offset 3 was flushed (a replay), 4 was not; another partition is new');
+      assert.deepEqual(
+        seen,
+        [
+          [3, true],
+          [4, false],
+          [0, false],
+        ],
+        'offset 3 was flushed (a replay), 4 was not; another partition is new',
+      );
     } finally {
       await bus.close();
     }

@@ -147,6 +147,13 @@ export function tableSinkFactory<C extends TableSinkConfig>(options: {
     type: options.type,
     configSchema: options.configSchema,
     topics: (c) => ({ consumes: [c.input], produces: [] }),
-    create: (settings, c) => new TableSink(settings, { input: c.input, table: c.table, maxBatch: c.max_batch, toRows: (r) => options.toRows(r, c), onRefused: options.onRefused ?? 'dlq' }),
+    create: (settings, c) =>
+      new TableSink(settings, {
+        input: c.input,
+        table: c.table,
+        maxBatch: c.max_batch,
+        toRows: (r) => options.toRows(r, c),
+        onRefused: options.onRefused ?? 'dlq',
+      }),
   };
 }

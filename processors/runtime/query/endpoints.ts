@@ -37,9 +37,13 @@ export async function startQueryEndpoints(service: ServiceConfig, engine: Manage
     agent.destroy();
   };
   try {
-    if (service.query) started.push({ name: 'query', ...(await startHttpQueryProxy({ address: service.query, access, upstream: upstream('httpPort'), logger })) });
+    if (service.query)
+      started.push({ name: 'query', ...(await startHttpQueryProxy({ address: service.query, access, upstream: upstream('httpPort'), logger })) });
     if (service.query_native) {
-      started.push({ name: 'query-native', ...(await startNativeQueryProxy({ address: service.query_native, access, upstream: upstream('tcpPort'), logger })) });
+      started.push({
+        name: 'query-native',
+        ...(await startNativeQueryProxy({ address: service.query_native, access, upstream: upstream('tcpPort'), logger })),
+      });
     }
   } catch (err) {
     await close();

@@ -88,7 +88,8 @@ export function exceptionPacket(code: number, name: string, message: string): Bu
 /** The hello to send on: "default" (or no user) becomes the reader; anyone else goes as they came. */
 export function rewriteHello(hello: ParsedHello, access: QueryAccess): Buffer | { refused: string } {
   if (hello.user !== '' && hello.user !== 'default') return Buffer.concat([hello.head, stringBytes(hello.user), stringBytes(hello.password), hello.rest]);
-  if (!credentialsMatch(hello.password, access.password)) return { refused: 'default: Authentication failed: password is incorrect, or there is no user with such name' };
+  if (!credentialsMatch(hello.password, access.password))
+    return { refused: 'default: Authentication failed: password is incorrect, or there is no user with such name' };
   return Buffer.concat([hello.head, stringBytes(READER_USER), stringBytes(access.readerPassword), hello.rest]);
 }
 

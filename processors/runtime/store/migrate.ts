@@ -35,7 +35,8 @@ export function loadMigrations(dir: string): Migration[] {
     out.push({ version, name: m[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex') });
   }
   out.forEach((mig, i) => {
-    if (mig.version !== i + 1) throw new StoreError(ErrorCodes.MIGRATION_FAILED, `migration ${mig.version}_${mig.name} out of sequence: expected version ${i + 1}`);
+    if (mig.version !== i + 1)
+      throw new StoreError(ErrorCodes.MIGRATION_FAILED, `migration ${mig.version}_${mig.name} out of sequence: expected version ${i + 1}`);
   });
   return out;
 }

@@ -106,7 +106,12 @@ function sinkRows(): Record<string, object[]> {
     traceState: 'vendor=x',
   };
   const select = {
-    traceId, spanId: hex('3132333435363738'), name: 'SELECT', kind: 3, startTimeUnixNano: nanos(baseMs + 10, 1), endTimeUnixNano: nanos(baseMs + 9, 0),
+    traceId,
+    spanId: hex('3132333435363738'),
+    name: 'SELECT',
+    kind: 3,
+    startTimeUnixNano: nanos(baseMs + 10, 1),
+    endTimeUnixNano: nanos(baseMs + 9, 0),
   };
   const spans = traceRows(
     ExportTraceServiceRequest.encode({
@@ -148,7 +153,12 @@ function sinkRows(): Record<string, object[]> {
     name: 'queue_depth',
     description: 'depth',
     unit: '1',
-    gauge: { dataPoints: [{ asDouble: 2.5, timeUnixNano: nanos(baseMs, 0) }, { asDouble: 1, timeUnixNano: nanos(baseMs + 1000, 0), flags: 1 }] },
+    gauge: {
+      dataPoints: [
+        { asDouble: 2.5, timeUnixNano: nanos(baseMs, 0) },
+        { asDouble: 1, timeUnixNano: nanos(baseMs + 1000, 0), flags: 1 },
+      ],
+    },
   };
   const counter = {
     name: 'requests',
@@ -189,9 +199,21 @@ function sinkRows(): Record<string, object[]> {
     },
   });
   const edge = (id: string, failed: boolean, client_latency_ms: number) =>
-    edgeRow({ id, ts_ms: baseMs + 250, trace_id: 'abc', ...edgeSides('web', '', 'checkout', 'shop'), connection_type: '' as never, failed, latency_ms: 12.5,
-      client_latency_ms });
-  const { ts_ms: _ms, severity: _s, ...falco } = normalizeFalcoEvent({
+    edgeRow({
+      id,
+      ts_ms: baseMs + 250,
+      trace_id: 'abc',
+      ...edgeSides('web', '', 'checkout', 'shop'),
+      connection_type: '' as never,
+      failed,
+      latency_ms: 12.5,
+      client_latency_ms,
+    });
+  const {
+    ts_ms: _ms,
+    severity: _s,
+    ...falco
+  } = normalizeFalcoEvent({
     rule: 'Terminal shell in container',
     priority: 'Warning',
     time: isoAt(baseMs, '.123456789'),
@@ -229,7 +251,10 @@ function sinkRows(): Record<string, object[]> {
         schema: -53,
         zero_threshold: float(1e-128),
         zero_count: float(0),
-        positive_spans: [[0, 2], [-3, 1]],
+        positive_spans: [
+          [0, 2],
+          [-3, 1],
+        ],
         positive_deltas: [1, -1, 9007199254740991],
         positive_counts: [],
         negative_spans: [],
@@ -242,31 +267,81 @@ function sinkRows(): Record<string, object[]> {
     prom_exemplars: [{ metric_name: 'requests', fingerprint: 'abcd', ts: iso(baseMs), value: float(1.5), labels: { trace_id: '4bf92f35', span_id: '' } }],
     health_facts: [
       {
-        id: 'h1', ts: iso(baseMs), resource_id: 'k8s:/shop/pod/api-1', status: 'critical', state: 'firing', rule: 'high latency', reason: 'p99 > 1s',
-        metric: 'latency', value: 1.25, threshold: 1, labels: { le: '+Inf' },
+        id: 'h1',
+        ts: iso(baseMs),
+        resource_id: 'k8s:/shop/pod/api-1',
+        status: 'critical',
+        state: 'firing',
+        rule: 'high latency',
+        reason: 'p99 > 1s',
+        metric: 'latency',
+        value: 1.25,
+        threshold: 1,
+        labels: { le: '+Inf' },
       },
       {
-        id: 'h2', ts: iso(baseMs + 1), resource_id: 'k8s:/shop/pod/api-1', status: 'healthy', state: 'resolved', rule: 'r', reason: '',
-        metric: 'm', value: 'infinity', threshold: -0.5, labels: {},
+        id: 'h2',
+        ts: iso(baseMs + 1),
+        resource_id: 'k8s:/shop/pod/api-1',
+        status: 'healthy',
+        state: 'resolved',
+        rule: 'r',
+        reason: '',
+        metric: 'm',
+        value: 'infinity',
+        threshold: -0.5,
+        labels: {},
       },
     ],
     runtime_events: [falco],
     change_event_log: [
       {
-        ...change, event_id: 'ev-1', ts: new Date(baseMs + 999).toISOString(), event_source: 'ec2.amazonaws.com', event_name: 'TerminateInstances',
-        actor: 'arn:aws:iam::123:user/alice', actor_type: 'IAMUser', region: 'eu-west-1', resource_ids: ['arn:aws:ec2:eu-west-1:123:instance/i-1'],
-        read_only: false, source_ip: '10.0.0.1', user_agent: 'aws-cli',
+        ...change,
+        event_id: 'ev-1',
+        ts: new Date(baseMs + 999).toISOString(),
+        event_source: 'ec2.amazonaws.com',
+        event_name: 'TerminateInstances',
+        actor: 'arn:aws:iam::123:user/alice',
+        actor_type: 'IAMUser',
+        region: 'eu-west-1',
+        resource_ids: ['arn:aws:ec2:eu-west-1:123:instance/i-1'],
+        read_only: false,
+        source_ip: '10.0.0.1',
+        user_agent: 'aws-cli',
       },
       {
-        ...change, event_id: 'ev-2', ts: new Date(baseMs).toISOString(), event_source: 's3.amazonaws.com', event_name: 'GetObject', actor: '',
-        actor_type: 'AWSService', region: 'us-east-1', resource_ids: [], read_only: true, error_code: 'AccessDenied', error_message: 'no',
+        ...change,
+        event_id: 'ev-2',
+        ts: new Date(baseMs).toISOString(),
+        event_source: 's3.amazonaws.com',
+        event_name: 'GetObject',
+        actor: '',
+        actor_type: 'AWSService',
+        region: 'us-east-1',
+        resource_ids: [],
+        read_only: true,
+        error_code: 'AccessDenied',
+        error_message: 'no',
       },
     ],
     drift_event_log: [
       {
-        id: 'd1', ts: new Date(baseMs).toISOString(), resource_id: 'aws:ec2:i-1', resource_type: 'aws_instance', address: 'aws_instance.web', drift: 'changed',
-        attribute: 'instance_type', expected: 't3.small', actual: 't3.large', lineage: 'lin-1', serial: 42, scan_id: 's1', cause_event_id: 'ev-1',
-        cause_ts: new Date(baseMs - 1000).toISOString(), cause_actor: 'alice', cause_event_name: 'ModifyInstanceAttribute',
+        id: 'd1',
+        ts: new Date(baseMs).toISOString(),
+        resource_id: 'aws:ec2:i-1',
+        resource_type: 'aws_instance',
+        address: 'aws_instance.web',
+        drift: 'changed',
+        attribute: 'instance_type',
+        expected: 't3.small',
+        actual: 't3.large',
+        lineage: 'lin-1',
+        serial: 42,
+        scan_id: 's1',
+        cause_event_id: 'ev-1',
+        cause_ts: new Date(baseMs - 1000).toISOString(),
+        cause_actor: 'alice',
+        cause_event_name: 'ModifyInstanceAttribute',
       },
     ],
     ingest_checkpoints: [
@@ -284,7 +359,10 @@ test('rows of every sink land in every table as JSONEachRow wrote them, with nan
     `SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree' AND NOT startsWith(name, '.inner')
        AND name NOT IN ('${MIGRATIONS_TABLE}', 'otel_traces_trace_id_ts', 'service_edge_minutes') ORDER BY name`,
   );
-  assert.deepEqual(tables.map((t) => t.name), Object.keys(byTable).sort());
+  assert.deepEqual(
+    tables.map((t) => t.name),
+    Object.keys(byTable).sort(),
+  );
   for (const [table, batch] of Object.entries(byTable)) {
     assert.ok(batch.length > 0, table);
     await writeAll(store, table, batch);
@@ -331,12 +409,20 @@ test('rows of every sink land in every table as JSONEachRow wrote them, with nan
   assert.deepEqual(await rows(store, logs), [
     // TimestampTime is not in the row: its DEFAULT toDateTime(Timestamp) applies.
     {
-      Timestamp: shown(isoAt(baseMs, '.000000042')), TimestampTime: shown(isoAt(baseMs)), SeverityNumber: 17, Body: 'failed:\n\n"quoted"',
-      ResourceSchemaUrl: schemaUrl, ScopeAttributes: { s: '1' },
+      Timestamp: shown(isoAt(baseMs, '.000000042')),
+      TimestampTime: shown(isoAt(baseMs)),
+      SeverityNumber: 17,
+      Body: 'failed:\n\n"quoted"',
+      ResourceSchemaUrl: schemaUrl,
+      ScopeAttributes: { s: '1' },
     },
     {
-      Timestamp: shown(isoAt(baseMs + 1000, '.000000000')), TimestampTime: shown(isoAt(baseMs + 1000)), SeverityNumber: 0, Body: '7',
-      ResourceSchemaUrl: schemaUrl, ScopeAttributes: { s: '1' },
+      Timestamp: shown(isoAt(baseMs + 1000, '.000000000')),
+      TimestampTime: shown(isoAt(baseMs + 1000)),
+      SeverityNumber: 0,
+      Body: '7',
+      ResourceSchemaUrl: schemaUrl,
+      ScopeAttributes: { s: '1' },
     },
   ]);
   assert.deepEqual(await rows(store, 'SELECT id, gone, seen, attributes FROM graph_node_versions ORDER BY id'), [
@@ -355,7 +441,17 @@ test('rows of every sink land in every table as JSONEachRow wrote them, with nan
   ]);
   const histogram = `SELECT positive_spans, positive_deltas, negative_counts, sum, schema, reset_hint FROM prom_histograms WHERE metric_name = 'rw_hist'`;
   assert.deepEqual(await rows(store, histogram), [
-    { positive_spans: [[0, 2], [-3, 1]], positive_deltas: ['1', '-1', '9007199254740991'], negative_counts: ['nan'], sum: '-inf', schema: -53, reset_hint: 2 },
+    {
+      positive_spans: [
+        [0, 2],
+        [-3, 1],
+      ],
+      positive_deltas: ['1', '-1', '9007199254740991'],
+      negative_counts: ['nan'],
+      sum: '-inf',
+      schema: -53,
+      reset_hint: 2,
+    },
   ]);
   assert.deepEqual(await rows(store, `SELECT ts, tags, output_fields FROM runtime_events`), [
     {
@@ -371,47 +467,110 @@ test('rows of every sink land in every table as JSONEachRow wrote them, with nan
 
 /** [type, a ClickHouse literal, the JS value a sink would give]: the encoder must write the bytes ClickHouse writes. */
 const SAME_AS_CLICKHOUSE: [string, string, unknown][] = [
-  ['UInt8', '200', 200], ['UInt8', '1', true], ['Int8', '-5', -5], ['Int8', '-5', '-5'], ['UInt16', '65535', 65535], ['Int16', '-32768', -32768],
-  ['UInt32', '4294967295', 4294967295], ['UInt32', '12', '12'], ['Int32', '-2147483648', -2147483648],
-  ['UInt64', "'18446744073709551615'", '18446744073709551615'], ['UInt64', "'18446744073709551615'", 18446744073709551615n],
-  ['UInt64', '123456789', 123456789], ['Int64', "'-9223372036854775808'", '-9223372036854775808'], ['Int64', '-1', -1],
-  ['Int64', '-4294967297', -4294967297], ['Int64', '9007199254740991', 9007199254740991],
+  ['UInt8', '200', 200],
+  ['UInt8', '1', true],
+  ['Int8', '-5', -5],
+  ['Int8', '-5', '-5'],
+  ['UInt16', '65535', 65535],
+  ['Int16', '-32768', -32768],
+  ['UInt32', '4294967295', 4294967295],
+  ['UInt32', '12', '12'],
+  ['Int32', '-2147483648', -2147483648],
+  ['UInt64', "'18446744073709551615'", '18446744073709551615'],
+  ['UInt64', "'18446744073709551615'", 18446744073709551615n],
+  ['UInt64', '123456789', 123456789],
+  ['Int64', "'-9223372036854775808'", '-9223372036854775808'],
+  ['Int64', '-1', -1],
+  ['Int64', '-4294967297', -4294967297],
+  ['Int64', '9007199254740991', 9007199254740991],
   ['Int128', "'-170141183460469231731687303715884105728'", '-170141183460469231731687303715884105728'],
   ['UInt128', "'340282366920938463463374607431768211455'", 2n ** 128n - 1n],
-  ['Int256', "'-12345678901234567890123456789'", -12345678901234567890123456789n], ['UInt256', '12345', 12345],
-  ['Float64', '1.5', 1.5], ['Float64', 'nan', 'nan'], ['Float64', 'inf', 'inf'], ['Float64', '-inf', '-inf'], ['Float64', '-0.25', '-0.25'],
-  ['Float64', 'inf', 'infinity'], ['Float32', '3.14', 3.14], ['BFloat16', '1.1', 1.1], ['BFloat16', '-3.3', -3.3],
-  ['Bool', 'true', true], ['Bool', 'false', false], ['Bool', 'true', 1],
-  ['String', "'héllo'", 'héllo'], ['String', "''", ''], ['String', "repeat('ab€', 100)", 'ab€'.repeat(100)], ['String', "'42'", 42],
-  ['String', "'a\\n\\nb'", 'a\n\nb'], ['FixedString(4)', "'ab'", 'ab'], ['FixedString(3)', "'abc'", 'abc'],
-  ['Date', "'2026-11-23'", '2026-11-23'], ['Date32', "'1950-01-02'", '1950-01-02'], ['Date32', "'2250-01-02'", '2250-01-02'],
-  ['DateTime', "'2026-11-23 10:00:00'", '2026-11-23T10:00:00.999Z'], ['DateTime', "'2026-11-23 10:00:00'", 1795428000],
-  ['DateTime', "'2026-11-23 08:00:00'", '2026-11-23T10:00:00+02:00'], ["DateTime('UTC')", "'2026-11-23 10:00:00'", '2026-11-23 10:00:00'],
+  ['Int256', "'-12345678901234567890123456789'", -12345678901234567890123456789n],
+  ['UInt256', '12345', 12345],
+  ['Float64', '1.5', 1.5],
+  ['Float64', 'nan', 'nan'],
+  ['Float64', 'inf', 'inf'],
+  ['Float64', '-inf', '-inf'],
+  ['Float64', '-0.25', '-0.25'],
+  ['Float64', 'inf', 'infinity'],
+  ['Float32', '3.14', 3.14],
+  ['BFloat16', '1.1', 1.1],
+  ['BFloat16', '-3.3', -3.3],
+  ['Bool', 'true', true],
+  ['Bool', 'false', false],
+  ['Bool', 'true', 1],
+  ['String', "'héllo'", 'héllo'],
+  ['String', "''", ''],
+  ['String', "repeat('ab€', 100)", 'ab€'.repeat(100)],
+  ['String', "'42'", 42],
+  ['String', "'a\\n\\nb'", 'a\n\nb'],
+  ['FixedString(4)', "'ab'", 'ab'],
+  ['FixedString(3)', "'abc'", 'abc'],
+  ['Date', "'2026-11-23'", '2026-11-23'],
+  ['Date32', "'1950-01-02'", '1950-01-02'],
+  ['Date32', "'2250-01-02'", '2250-01-02'],
+  ['DateTime', "'2026-11-23 10:00:00'", '2026-11-23T10:00:00.999Z'],
+  ['DateTime', "'2026-11-23 10:00:00'", 1795428000],
+  ['DateTime', "'2026-11-23 08:00:00'", '2026-11-23T10:00:00+02:00'],
+  ["DateTime('UTC')", "'2026-11-23 10:00:00'", '2026-11-23 10:00:00'],
   ['DateTime64(9)', "'2026-11-23 10:00:00.123456789'", '2026-11-23T10:00:00.123456789Z'],
   ['DateTime64(9)', "'2262-04-11 23:47:16.854775807'", '2262-04-11T23:47:16.854775807Z'],
   ['DateTime64(9)', "'1900-01-01 00:00:00.000000001'", '1900-01-01T00:00:00.000000001Z'],
   ['DateTime64(3)', "'2026-11-23 10:00:00.123'", '2026-11-23 10:00:00.1239'],
-  ['DateTime64(3)', "'2024-11-23 10:00:00.123'", 1732356000123], ['DateTime64(3)', "'2024-11-23 10:00:00.123'", new Date(1732356000123)],
-  ['DateTime64(9)', "'2024-11-23 10:00:00.123'", new Date(1732356000123)], ['DateTime64(9)', "'2024-11-23 10:00:00.123456789'", 1732356000123456789n],
-  ['DateTime64(6)', "'2026-11-23 04:30:00.5'", '2026-11-23T10:00:00.5+05:30'], ['DateTime64(6)', "'2026-11-23 12:00:00'", '2026-11-23T10:00-0200'],
-  ['DateTime64(0)', "'2026-11-23 10:00:00'", '2026-11-23T10:00:00.9Z'], ['DateTime64(3)', "'1969-12-31 23:59:59.999'", '1969-12-31T23:59:59.999Z'],
-  ["DateTime64(3, 'UTC')", "'2026-11-23 10:00:00.5'", '2026-11-23 10:00:00.5'], ['DateTime64(3)', "'2026-11-23 00:00:00'", '2026-11-23'],
-  ['Time', "'12:34:56'", '12:34:56'], ['Time', "'-01:00:00'", '-01:00:00'], ['Time64(3)', "'12:34:56.789'", '12:34:56.789'],
+  ['DateTime64(3)', "'2024-11-23 10:00:00.123'", 1732356000123],
+  ['DateTime64(3)', "'2024-11-23 10:00:00.123'", new Date(1732356000123)],
+  ['DateTime64(9)', "'2024-11-23 10:00:00.123'", new Date(1732356000123)],
+  ['DateTime64(9)', "'2024-11-23 10:00:00.123456789'", 1732356000123456789n],
+  ['DateTime64(6)', "'2026-11-23 04:30:00.5'", '2026-11-23T10:00:00.5+05:30'],
+  ['DateTime64(6)', "'2026-11-23 12:00:00'", '2026-11-23T10:00-0200'],
+  ['DateTime64(0)', "'2026-11-23 10:00:00'", '2026-11-23T10:00:00.9Z'],
+  ['DateTime64(3)', "'1969-12-31 23:59:59.999'", '1969-12-31T23:59:59.999Z'],
+  ["DateTime64(3, 'UTC')", "'2026-11-23 10:00:00.5'", '2026-11-23 10:00:00.5'],
+  ['DateTime64(3)', "'2026-11-23 00:00:00'", '2026-11-23'],
+  ['Time', "'12:34:56'", '12:34:56'],
+  ['Time', "'-01:00:00'", '-01:00:00'],
+  ['Time64(3)', "'12:34:56.789'", '12:34:56.789'],
   ['Time64(3)', "'-1:00:00.5'", '-1:00:00.5'],
   ['UUID', "'61f0c404-5cb3-11e7-907b-a6006ad3dba0'", '61f0c404-5cb3-11e7-907b-a6006ad3dba0'],
   ['UUID', "'61f0c404-5cb3-11e7-907b-a6006ad3dba0'", '61F0C4045CB311E7907BA6006AD3DBA0'],
-  ['IPv4', "'1.2.3.4'", '1.2.3.4'], ['IPv4', "'255.0.0.1'", 0xff000001], ['IPv6', "'2001:db8::1'", '2001:db8::1'], ['IPv6', "'::ffff:1.2.3.4'", '1.2.3.4'],
-  ['IPv6', "'fe80::1:2:3:4'", 'fe80::1:2:3:4'], ['IPv6', "'::'", '::'], ['IPv6', "'1:2:3:4:5:6:7:8'", '1:2:3:4:5:6:7:8'],
-  ["Enum8('a' = 1, 'b' = -2)", "'b'", 'b'], ["Enum16('x' = 1000, 'y' = -1000)", "'y'", 'y'], ["Enum8('a' = 1, 'b' = -2)", "'a'", 1],
-  ['Decimal(9, 2)', "'-12.345'", '-12.345'], ['Decimal(18, 4)', "'12.5'", 12.5], ['Decimal(38, 10)', "'123456789.0123456789'", '123456789.0123456789'],
-  ['Decimal(76, 20)', "'-1.5'", '-1.5'], ['Decimal32(3)', "'1.001'", '1.001'], ['Decimal(10, 2)', "'1000'", '1e3'], ['Decimal(10, 2)', "'0.1'", 0.1],
+  ['IPv4', "'1.2.3.4'", '1.2.3.4'],
+  ['IPv4', "'255.0.0.1'", 0xff000001],
+  ['IPv6', "'2001:db8::1'", '2001:db8::1'],
+  ['IPv6', "'::ffff:1.2.3.4'", '1.2.3.4'],
+  ['IPv6', "'fe80::1:2:3:4'", 'fe80::1:2:3:4'],
+  ['IPv6', "'::'", '::'],
+  ['IPv6', "'1:2:3:4:5:6:7:8'", '1:2:3:4:5:6:7:8'],
+  ["Enum8('a' = 1, 'b' = -2)", "'b'", 'b'],
+  ["Enum16('x' = 1000, 'y' = -1000)", "'y'", 'y'],
+  ["Enum8('a' = 1, 'b' = -2)", "'a'", 1],
+  ['Decimal(9, 2)', "'-12.345'", '-12.345'],
+  ['Decimal(18, 4)', "'12.5'", 12.5],
+  ['Decimal(38, 10)', "'123456789.0123456789'", '123456789.0123456789'],
+  ['Decimal(76, 20)', "'-1.5'", '-1.5'],
+  ['Decimal32(3)', "'1.001'", '1.001'],
+  ['Decimal(10, 2)', "'1000'", '1e3'],
+  ['Decimal(10, 2)', "'0.1'", 0.1],
   ['Decimal(10, 2)', "'7'", 7n],
-  ['Nullable(String)', 'NULL', null], ['Nullable(String)', "'x'", 'x'], ['LowCardinality(String)', "'lc'", 'lc'],
+  ['Nullable(String)', 'NULL', null],
+  ['Nullable(String)', "'x'", 'x'],
+  ['LowCardinality(String)', "'lc'", 'lc'],
   ['LowCardinality(Nullable(String))', 'NULL', null],
-  ['Array(String)', "['a','b']", ['a', 'b']], ['Array(String)', "['','x']", [null, 'x']], ['Array(Nullable(Int32))', '[NULL, 5]', [null, 5]],
-  ['Array(Float64)', '[1, 2]', new Float64Array([1, 2])], ['Array(DateTime64(9))', "['2026-11-23 10:00:00.000000001']", ['2026-11-23T10:00:00.000000001Z']],
-  ['Map(String, String)', "map('k','v','k2','')", { k: 'v', k2: null }], ['Map(LowCardinality(String), String)', "map('a','1')", { a: 1 }],
-  ['Map(UInt64, Float64)', 'map(1, 2.5)', { 1: 2.5 }], ['Map(String, UInt8)', "map('a', 1, 'b', 2)", new Map([['a', 1], ['b', 2]])],
+  ['Array(String)', "['a','b']", ['a', 'b']],
+  ['Array(String)', "['','x']", [null, 'x']],
+  ['Array(Nullable(Int32))', '[NULL, 5]', [null, 5]],
+  ['Array(Float64)', '[1, 2]', new Float64Array([1, 2])],
+  ['Array(DateTime64(9))', "['2026-11-23 10:00:00.000000001']", ['2026-11-23T10:00:00.000000001Z']],
+  ['Map(String, String)', "map('k','v','k2','')", { k: 'v', k2: null }],
+  ['Map(LowCardinality(String), String)', "map('a','1')", { a: 1 }],
+  ['Map(UInt64, Float64)', 'map(1, 2.5)', { 1: 2.5 }],
+  [
+    'Map(String, UInt8)',
+    "map('a', 1, 'b', 2)",
+    new Map([
+      ['a', 1],
+      ['b', 2],
+    ]),
+  ],
   ['Map(String, UInt8)', "map('a', 1)", [['a', 1]]],
   [
     'Map(String, String)',
@@ -419,9 +578,27 @@ const SAME_AS_CLICKHOUSE: [string, string, unknown][] = [
     Object.fromEntries(Array.from({ length: 200 }, (_, i) => [String(i), 'v'])),
   ],
   ['Array(Map(LowCardinality(String), String))', "[map('a','b'), map()]", [{ a: 'b' }, {}]],
-  ['Tuple(Int32, UInt32)', '(-1, 2)', [-1, 2]], ['Array(Tuple(Int32, UInt32))', '[(1, 2), (3, 4)]', [[1, 2], [3, 4]]],
-  ['Tuple(a String, b UInt8)', "('x', 3)", { a: 'x', b: 3 }], ['Nested(a String, b UInt8)', "[('x', 3)]", [{ a: 'x', b: 3 }]],
-  ['Point', '(1.5, 2.5)', [1.5, 2.5]], ['Ring', '[(1, 2), (3, 4)]', [[1, 2], [3, 4]]], ['SimpleAggregateFunction(sum, UInt64)', '5', 5],
+  ['Tuple(Int32, UInt32)', '(-1, 2)', [-1, 2]],
+  [
+    'Array(Tuple(Int32, UInt32))',
+    '[(1, 2), (3, 4)]',
+    [
+      [1, 2],
+      [3, 4],
+    ],
+  ],
+  ['Tuple(a String, b UInt8)', "('x', 3)", { a: 'x', b: 3 }],
+  ['Nested(a String, b UInt8)', "[('x', 3)]", [{ a: 'x', b: 3 }]],
+  ['Point', '(1.5, 2.5)', [1.5, 2.5]],
+  [
+    'Ring',
+    '[(1, 2), (3, 4)]',
+    [
+      [1, 2],
+      [3, 4],
+    ],
+  ],
+  ['SimpleAggregateFunction(sum, UInt64)', '5', 5],
 ];
 
 test('the encoder writes each type byte for byte as ClickHouse writes it in RowBinary', async () => {
@@ -439,21 +616,65 @@ test('the encoder writes each type byte for byte as ClickHouse writes it in RowB
 
 test('a value that does not fit its type is refused with the column named; an unsupported type fails when the encoder is compiled', async () => {
   const refused: [string, unknown][] = [
-    ['UInt32', 'abc'], ['UInt32', -1], ['UInt32', 1.5], ['UInt8', 256], ['UInt32', 4294967296], ['Int8', '12x'], ['UInt64', '-1'], ['UInt64', 2 ** 64],
-    ['Int64', 1e19], ['UInt128', -1n], ['Float64', 'x'], ['Float64', ''], ['Float64', {}], ['Bool', 'yes'], ['Bool', 2], ['String', { a: 1 }],
-    ['String', ['a']], ['FixedString(2)', 'abc'], ['Date', '2026-13-01'], ['Date', '1969-12-31'], ['DateTime', '2026-11-23T25:00:00Z'],
-    ['DateTime', 'yesterday'], ['DateTime', -1], ['DateTime', 1.5], ['DateTime64(3)', '2026-02-30T00:00:00Z'], ['DateTime64(3)', '2026-11-23T10:00:00.Z'],
-    ['DateTime64(3)', '2026-11-23T10:00:00+25:00'], ['DateTime64(3)', 1.5], ['DateTime64(9)', '2300-01-01T00:00:00Z'], ['DateTime64(3)', new Date(NaN)],
-    ["DateTime64(3, 'Europe/Berlin')", '2026-11-23 10:00:00'], ['UUID', 'not-a-uuid'], ['UUID', 5], ['IPv4', '1.2.3.256'], ['IPv4', '1.2.3'],
-    ['IPv6', '1::2::3'], ['IPv6', 'g::1'], ["Enum8('a' = 1)", 'b'], ["Enum8('a' = 1)", 2], ['Decimal(5, 2)', '1234.5'], ['Decimal(9, 2)', 'abc'],
-    ['Decimal(9, 2)', NaN], ['Array(String)', 'a'], ['Array(UInt8)', [1, 'x']], ['Map(String, String)', 'a'], ['Map(UInt8, String)', { x: 'y' }],
-    ['Tuple(Int32, UInt32)', [1]], ['Tuple(Int32, UInt32)', 5], ['Nullable(UInt8)', 'x'],
+    ['UInt32', 'abc'],
+    ['UInt32', -1],
+    ['UInt32', 1.5],
+    ['UInt8', 256],
+    ['UInt32', 4294967296],
+    ['Int8', '12x'],
+    ['UInt64', '-1'],
+    ['UInt64', 2 ** 64],
+    ['Int64', 1e19],
+    ['UInt128', -1n],
+    ['Float64', 'x'],
+    ['Float64', ''],
+    ['Float64', {}],
+    ['Bool', 'yes'],
+    ['Bool', 2],
+    ['String', { a: 1 }],
+    ['String', ['a']],
+    ['FixedString(2)', 'abc'],
+    ['Date', '2026-13-01'],
+    ['Date', '1969-12-31'],
+    ['DateTime', '2026-11-23T25:00:00Z'],
+    ['DateTime', 'yesterday'],
+    ['DateTime', -1],
+    ['DateTime', 1.5],
+    ['DateTime64(3)', '2026-02-30T00:00:00Z'],
+    ['DateTime64(3)', '2026-11-23T10:00:00.Z'],
+    ['DateTime64(3)', '2026-11-23T10:00:00+25:00'],
+    ['DateTime64(3)', 1.5],
+    ['DateTime64(9)', '2300-01-01T00:00:00Z'],
+    ['DateTime64(3)', new Date(NaN)],
+    ["DateTime64(3, 'Europe/Berlin')", '2026-11-23 10:00:00'],
+    ['UUID', 'not-a-uuid'],
+    ['UUID', 5],
+    ['IPv4', '1.2.3.256'],
+    ['IPv4', '1.2.3'],
+    ['IPv6', '1::2::3'],
+    ['IPv6', 'g::1'],
+    ["Enum8('a' = 1)", 'b'],
+    ["Enum8('a' = 1)", 2],
+    ['Decimal(5, 2)', '1234.5'],
+    ['Decimal(9, 2)', 'abc'],
+    ['Decimal(9, 2)', NaN],
+    ['Array(String)', 'a'],
+    ['Array(UInt8)', [1, 'x']],
+    ['Map(String, String)', 'a'],
+    ['Map(UInt8, String)', { x: 'y' }],
+    ['Tuple(Int32, UInt32)', [1]],
+    ['Tuple(Int32, UInt32)', 5],
+    ['Nullable(UInt8)', 'x'],
   ];
   for (const [type, value] of refused) assert.throws(() => encodeValue(type, value), /is not /, `${type} ${String(value)}`);
   // Giving an explicit offset makes the same time fine for a column in another zone.
   assert.equal(encodeValue("DateTime64(3, 'Europe/Berlin')", '2026-11-23T10:00:00+01:00').length, 8);
 
-  const columns = [{ name: 'id', type: 'String' }, { name: 'n', type: 'UInt32' }, { name: 'm', type: 'String', default_kind: 'MATERIALIZED' }];
+  const columns = [
+    { name: 'id', type: 'String' },
+    { name: 'n', type: 'UInt32' },
+    { name: 'm', type: 'String', default_kind: 'MATERIALIZED' },
+  ];
   const encoder = compileRowBinaryEncoder('t', columns);
   assert.equal(encoder.insertQuery, 'INSERT INTO t (`id`, `n`) FORMAT RowBinaryWithDefaults');
   const block = encoder.encode([{ id: 'a', n: 1 }, { id: 'b', n: 'abc' }, { id: 'c' }]);
@@ -470,7 +691,11 @@ test('a value that does not fit its type is refused with the column named; an un
   for (const type of [...unsupported, 'Array(JSON)', 'Map(String, Dynamic)', 'Decimal(80, 2)']) {
     const why = `table events: column payload has type ${type}, which the RowBinary encoder cannot write`;
     assert.throws(
-      () => compileRowBinaryEncoder('events', [{ name: 'ok', type: 'String' }, { name: 'payload', type }]),
+      () =>
+        compileRowBinaryEncoder('events', [
+          { name: 'ok', type: 'String' },
+          { name: 'payload', type },
+        ]),
       (e: unknown) => e instanceof StoreError && e.message.startsWith(why),
       type,
     );
@@ -494,12 +719,43 @@ test('every supported type round trips through a table, with NULLs, DEFAULT expr
   await store.client.command({ query: ddl });
   await jsonStore.client.command({ query: ddl });
   const full = {
-    id: 1, i8: -128, i16: '-32768', i32: 2147483647, i64: '-9223372036854775808', i128: '-170141183460469231731687303715884105728',
-    u256: '115792089237316195423570985008687907853269984665640564039457584007913129639935', f32: 0.5, f64: 'nan', b: true, s: 'ünïcode\n\n', fs: 'ab',
-    d: '2149-06-06', d32: '1900-01-01', dt: '2106-02-07T06:28:15Z', dt_utc: '2026-11-23 10:00:00', dt64: '2026-11-23T10:00:00.1234567Z',
-    u: '61f0c404-5cb3-11e7-907b-a6006ad3dba0', ip4: '10.0.0.1', ip6: '2001:db8::ff00:42:8329', e8: 'green', e16: -300, dec: '-12345678901234.5678',
-    dec128: '1.5', ns: null, nu: '18446744073709551615', lcn: null, a: [1, null, -1], aa: [['x'], []], m: { k: [1, 2] }, t: { name: 'n', n: 65535 },
-    'nested.k': ['a', 'b'], 'nested.v': [1.5, 'inf'], added: '2001-02-03T04:05:06Z', label: 'given', opt: null, lc: 'x',
+    id: 1,
+    i8: -128,
+    i16: '-32768',
+    i32: 2147483647,
+    i64: '-9223372036854775808',
+    i128: '-170141183460469231731687303715884105728',
+    u256: '115792089237316195423570985008687907853269984665640564039457584007913129639935',
+    f32: 0.5,
+    f64: 'nan',
+    b: true,
+    s: 'ünïcode\n\n',
+    fs: 'ab',
+    d: '2149-06-06',
+    d32: '1900-01-01',
+    dt: '2106-02-07T06:28:15Z',
+    dt_utc: '2026-11-23 10:00:00',
+    dt64: '2026-11-23T10:00:00.1234567Z',
+    u: '61f0c404-5cb3-11e7-907b-a6006ad3dba0',
+    ip4: '10.0.0.1',
+    ip6: '2001:db8::ff00:42:8329',
+    e8: 'green',
+    e16: -300,
+    dec: '-12345678901234.5678',
+    dec128: '1.5',
+    ns: null,
+    nu: '18446744073709551615',
+    lcn: null,
+    a: [1, null, -1],
+    aa: [['x'], []],
+    m: { k: [1, 2] },
+    t: { name: 'n', n: 65535 },
+    'nested.k': ['a', 'b'],
+    'nested.v': [1.5, 'inf'],
+    added: '2001-02-03T04:05:06Z',
+    label: 'given',
+    opt: null,
+    lc: 'x',
   };
   // Everything omitted: DEFAULT expressions apply (now(), concat(...)), and a type's zero value elsewhere.
   const sparse = { id: 2, nested: undefined, ns: undefined, s: null };
@@ -509,18 +765,82 @@ test('every supported type round trips through a table, with NULLs, DEFAULT expr
   const got = await rows<Record<string, unknown>>(store, sql);
   assert.deepEqual(got, await rows(jsonStore, sql), 'the same rows as JSONEachRow wrote');
   assert.deepEqual(got[0], {
-    id: 1, i8: -128, i16: -32768, i32: 2147483647, i64: '-9223372036854775808', i128: '-170141183460469231731687303715884105728',
-    u256: '115792089237316195423570985008687907853269984665640564039457584007913129639935', f32: 0.5, f64: 'nan', b: true, s: 'ünïcode\n\n', fs: 'ab\u0000',
-    d: '2149-06-06', d32: '1900-01-01', dt: '2106-02-07 06:28:15', dt_utc: '2026-11-23 10:00:00', dt64: '2026-11-23 10:00:00.123456',
-    u: '61f0c404-5cb3-11e7-907b-a6006ad3dba0', ip4: '10.0.0.1', ip6: '2001:db8::ff00:42:8329', e8: 'green', e16: 'x', dec: -12345678901234.5678,
-    dec128: 1.5, ns: null, nu: '18446744073709551615', lcn: null, a: [1, null, -1], aa: [['x'], []], m: { k: [1, 2] }, t: { name: 'n', n: 65535 },
-    'nested.k': ['a', 'b'], 'nested.v': [1.5, 'inf'], label: 'given', opt: null, lc: 'x', recent: 0,
+    id: 1,
+    i8: -128,
+    i16: -32768,
+    i32: 2147483647,
+    i64: '-9223372036854775808',
+    i128: '-170141183460469231731687303715884105728',
+    u256: '115792089237316195423570985008687907853269984665640564039457584007913129639935',
+    f32: 0.5,
+    f64: 'nan',
+    b: true,
+    s: 'ünïcode\n\n',
+    fs: 'ab\u0000',
+    d: '2149-06-06',
+    d32: '1900-01-01',
+    dt: '2106-02-07 06:28:15',
+    dt_utc: '2026-11-23 10:00:00',
+    dt64: '2026-11-23 10:00:00.123456',
+    u: '61f0c404-5cb3-11e7-907b-a6006ad3dba0',
+    ip4: '10.0.0.1',
+    ip6: '2001:db8::ff00:42:8329',
+    e8: 'green',
+    e16: 'x',
+    dec: -12345678901234.5678,
+    dec128: 1.5,
+    ns: null,
+    nu: '18446744073709551615',
+    lcn: null,
+    a: [1, null, -1],
+    aa: [['x'], []],
+    m: { k: [1, 2] },
+    t: { name: 'n', n: 65535 },
+    'nested.k': ['a', 'b'],
+    'nested.v': [1.5, 'inf'],
+    label: 'given',
+    opt: null,
+    lc: 'x',
+    recent: 0,
   });
   assert.deepEqual(got[1], {
-    id: 2, i8: 0, i16: 0, i32: 0, i64: '0', i128: '0', u256: '0', f32: 0, f64: 0, b: false, s: '', fs: '\u0000\u0000\u0000', d: '1970-01-01',
-    d32: '1970-01-01', dt: '1970-01-01 00:00:00', dt_utc: '1970-01-01 00:00:00', dt64: '1970-01-01 00:00:00.000000',
-    u: '00000000-0000-0000-0000-000000000000', ip4: '0.0.0.0', ip6: '::', e8: 'red', e16: 'x', dec: 0, dec128: 0, ns: null, nu: null, lcn: null,
-    a: [], aa: [], m: {}, t: { name: '', n: 0 }, 'nested.k': [], 'nested.v': [], label: 'id-2', opt: 'dflt', lc: 'lc-default', recent: 1,
+    id: 2,
+    i8: 0,
+    i16: 0,
+    i32: 0,
+    i64: '0',
+    i128: '0',
+    u256: '0',
+    f32: 0,
+    f64: 0,
+    b: false,
+    s: '',
+    fs: '\u0000\u0000\u0000',
+    d: '1970-01-01',
+    d32: '1970-01-01',
+    dt: '1970-01-01 00:00:00',
+    dt_utc: '1970-01-01 00:00:00',
+    dt64: '1970-01-01 00:00:00.000000',
+    u: '00000000-0000-0000-0000-000000000000',
+    ip4: '0.0.0.0',
+    ip6: '::',
+    e8: 'red',
+    e16: 'x',
+    dec: 0,
+    dec128: 0,
+    ns: null,
+    nu: null,
+    lcn: null,
+    a: [],
+    aa: [],
+    m: {},
+    t: { name: '', n: 0 },
+    'nested.k': [],
+    'nested.v': [],
+    label: 'id-2',
+    opt: 'dflt',
+    lc: 'lc-default',
+    recent: 1,
   });
   assert.deepEqual(await rows(store, 'SELECT doubled, alias_s FROM rb_types ORDER BY id'), [
     { doubled: '2', alias_s: 'üNïCODE\n\n' },
@@ -535,15 +855,31 @@ test('the batcher reports exactly the rows that cannot be written, by their inde
   const b = new InsertBatcher<{ id: string; n: unknown }>({ store, table: 'rb_checked', maxRows: 1_000, maxDelayMs: 20, onInsert: () => inserts++ });
   const id = (i: number) => `x${String(i).padStart(2, '0')}`;
   const [first, second, third] = await Promise.all([
-    b.write([{ id: 'a', n: 1 }, { id: 'bad-value', n: 'abc' }, { id: 'b', n: 2 }]),
-    b.write([{ id: 'c', n: 3 }, { id: 'too-big', n: 500 }]),
+    b.write([
+      { id: 'a', n: 1 },
+      { id: 'bad-value', n: 'abc' },
+      { id: 'b', n: 2 },
+    ]),
+    b.write([
+      { id: 'c', n: 3 },
+      { id: 'too-big', n: 500 },
+    ]),
     b.write(Array.from({ length: 20 }, (_, i) => ({ id: id(i), n: i === 13 ? 100 : i }))),
   ]);
-  assert.deepEqual(first!.map((r) => r.index), [1]);
+  assert.deepEqual(
+    first!.map((r) => r.index),
+    [1],
+  );
   assert.match(first![0]!.error.message, /column n \(UInt32\): "abc" is not an integer/);
-  assert.deepEqual(second!.map((r) => r.index), [1]);
+  assert.deepEqual(
+    second!.map((r) => r.index),
+    [1],
+  );
   assert.equal(second![0]!.error.clickhouseCode, 469); // VIOLATED_CONSTRAINT
-  assert.deepEqual(third!.map((r) => r.index), [13]);
+  assert.deepEqual(
+    third!.map((r) => r.index),
+    [13],
+  );
   for (const r of [...first!, ...second!, ...third!]) assert.ok(r.error instanceof StoreError && !r.error.retryable);
   const stored = (await rows<{ id: string }>(store, 'SELECT id FROM rb_checked ORDER BY id')).map((r) => r.id);
   assert.deepEqual(stored, ['a', 'b', 'c', ...Array.from({ length: 20 }, (_, i) => id(i)).filter((x) => x !== 'x13')]);

@@ -457,7 +457,20 @@ function parseDateTime(s: string, precision: number): boolean {
 }
 
 const UTC_ZONES = new Set([
-  'UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'GMT0', 'Etc/GMT0', 'Etc/GMT+0', 'Etc/GMT-0', 'UCT', 'Etc/UCT', 'Universal', 'Etc/Universal', 'Zulu', 'Etc/Zulu',
+  'UTC',
+  'Etc/UTC',
+  'GMT',
+  'Etc/GMT',
+  'GMT0',
+  'Etc/GMT0',
+  'Etc/GMT+0',
+  'Etc/GMT-0',
+  'UCT',
+  'Etc/UCT',
+  'Universal',
+  'Etc/Universal',
+  'Zulu',
+  'Etc/Zulu',
 ]);
 
 /** Whether a time without an offset can be read as UTC for a column of this time zone. */

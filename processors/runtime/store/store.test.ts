@@ -33,7 +33,10 @@ test('every migration in schemas/clickhouse applies to the real engine, and a se
   assert.equal(second.applied.length, 0);
   assert.equal(second.skipped.length, migrations.length);
   const recorded = await rows<{ version: number }>(`SELECT version FROM ${MIGRATIONS_TABLE} FINAL ORDER BY version`);
-  assert.deepEqual(recorded.map((r) => Number(r.version)), migrations.map((m) => m.version));
+  assert.deepEqual(
+    recorded.map((r) => Number(r.version)),
+    migrations.map((m) => m.version),
+  );
   const tables = await rows<{ name: string }>(`SELECT name FROM system.tables WHERE database = currentDatabase() AND name = 'dead_letters'`);
   assert.equal(tables.length, 1);
 });
@@ -58,11 +61,23 @@ test('batched inserts: one block for many writes, identical blocks written once,
   });
   let inserts = 0;
   const b = new InsertBatcher<{ id: string; n: unknown }>({ store, table: 'batch_t', maxRows: 1_000, maxDelayMs: 50, onInsert: () => inserts++ });
-  const results = await Promise.all([b.write([{ id: 'a', n: 1 }]), b.write([{ id: 'b', n: 2 }, { id: 'c', n: 3 }])]);
+  const results = await Promise.all([
+    b.write([{ id: 'a', n: 1 }]),
+    b.write([
+      { id: 'b', n: 2 },
+      { id: 'c', n: 3 },
+    ]),
+  ]);
   assert.deepEqual(results, [[], []]);
   assert.equal(inserts, 1, 'two writes within the delay make one insert');
   // The same block again (a replay after a crash, or a retry after a timeout) is deduplicated by its token.
-  await Promise.all([b.write([{ id: 'a', n: 1 }]), b.write([{ id: 'b', n: 2 }, { id: 'c', n: 3 }])]);
+  await Promise.all([
+    b.write([{ id: 'a', n: 1 }]),
+    b.write([
+      { id: 'b', n: 2 },
+      { id: 'c', n: 3 },
+    ]),
+  ]);
   assert.deepEqual(await rows(`SELECT id, n FROM batch_t ORDER BY id`), [
     { id: 'a', n: 1 },
     { id: 'b', n: 2 },
@@ -70,14 +85,21 @@ test('batched inserts: one block for many writes, identical blocks written once,
   ]);
   // A row ClickHouse can never take is reported to its caller by index; its neighbours are written.
   const [rejected] = await Promise.all([
-    b.write([{ id: 'd', n: 4 }, { id: 'bad', n: 'not a number' }, { id: 'e', n: 5 }]),
+    b.write([
+      { id: 'd', n: 4 },
+      { id: 'bad', n: 'not a number' },
+      { id: 'e', n: 5 },
+    ]),
     b.write([{ id: 'f', n: 6 }]),
   ]);
   assert.equal(rejected!.length, 1);
   assert.equal(rejected![0]!.index, 1);
   assert.ok(rejected![0]!.error instanceof StoreError);
   assert.equal(rejected![0]!.error.retryable, false);
-  assert.deepEqual((await rows<{ id: string }>(`SELECT id FROM batch_t ORDER BY id`)).map((r) => r.id), ['a', 'b', 'c', 'd', 'e', 'f']);
+  assert.deepEqual(
+    (await rows<{ id: string }>(`SELECT id FROM batch_t ORDER BY id`)).map((r) => r.id),
+    ['a', 'b', 'c', 'd', 'e', 'f'],
+  );
   await b.close();
 });
 

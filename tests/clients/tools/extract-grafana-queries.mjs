@@ -116,7 +116,11 @@ const specs = [
     adapt: [
       ['"Kind" as kind,', '"SpanKind" as kind,', 'the OTel exporter column is SpanKind (src/otel.ts maps ColumnHint.TraceKind to SpanKind)'],
       ['"InstrumentationLibraryName" as instrumentationLibraryName, ', '', 'no such column in the OTel exporter schema, and src/otel.ts maps no column to it'],
-      ['"InstrumentationLibraryVersion" as instrumentationLibraryVersion, ', '', 'no such column in the OTel exporter schema, and src/otel.ts maps no column to it'],
+      [
+        '"InstrumentationLibraryVersion" as instrumentationLibraryVersion, ',
+        '',
+        'no such column in the OTel exporter schema, and src/otel.ts maps no column to it',
+      ],
     ],
   },
   // Trace search / list.
@@ -140,9 +144,9 @@ const specs = [
     test: 'should render a sophisticated log volume query when log level field is set',
     kind: 'toEqual',
     adapt: [
-      ['"created_at"', '"Timestamp"', 'the test\'s time column; otel_logs has Timestamp'],
-      ['"level"', '"SeverityText"', 'the test\'s level column; otel_logs has SeverityText'],
-      ['"default"."logs"', '"default"."otel_logs"', 'the test\'s table; the OTel logs table is otel_logs'],
+      ['"created_at"', '"Timestamp"', "the test's time column; otel_logs has Timestamp"],
+      ['"level"', '"SeverityText"', "the test's level column; otel_logs has SeverityText"],
+      ['"default"."logs"', '"default"."otel_logs"', "the test's table; the OTel logs table is otel_logs"],
     ],
   },
   // Service / operation lists (query builder filter values, dashboard variables).
