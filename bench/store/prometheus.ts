@@ -13,7 +13,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startAirdig, type RunningAirdig } from '../../tests/helpers/airdig.js';
+import { FREE_PORTS, startAirdig, type RunningAirdig } from '../../tests/helpers/airdig.js';
 import { enginePid, sqlUrl } from '../../tests/helpers/clickhouse.js';
 import { machine, median, writeResults } from '../common.js';
 
@@ -184,28 +184,7 @@ interface StepResult {
 
 async function step(bin: string, version: '1.0' | '2.0', rate: number, index: number): Promise<StepResult> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'airdig-bench-prom-'));
-  const a = await startAirdig(
-    [
-      '--data-dir',
-      dataDir,
-      '--admin',
-      '127.0.0.1:0',
-      '--query',
-      '127.0.0.1:0',
-      '--query-native',
-      '127.0.0.1:0',
-      '--otlp-grpc',
-      '127.0.0.1:0',
-      '--otlp-http',
-      '127.0.0.1:0',
-      '--remote-write',
-      '127.0.0.1:0',
-      '--log-level',
-      'warn',
-    ],
-    /^airdig: ready$/m,
-    120_000,
-  );
+  const a = await startAirdig(['--data-dir', dataDir, ...FREE_PORTS, '--log-level', 'warn'], /^airdig: ready$/m, 120_000);
   const target = await startTarget(rate, index);
   const promDir = mkdtempSync(path.join(tmpdir(), 'airdig-bench-prometheus-'));
   const rw = `${a.url('remote write')}/api/v1/write`;

@@ -6,21 +6,8 @@ import { edgeCodec } from './processor.js';
 export const serviceEdgesConfigSchema = tableSinkConfig('airdig.edges', 'edge_facts', 5_000);
 export type ServiceEdgesConfig = z.infer<typeof serviceEdgesConfigSchema>;
 
-export interface EdgeRow {
-  id: string;
-  ts: string;
-  trace_id: string;
-  client: string;
-  server: string;
-  client_namespace: string;
-  server_namespace: string;
-  client_id: string;
-  server_id: string;
-  connection_type: string;
-  failed: number;
-  latency_ms: number;
-  client_latency_ms: number;
-}
+/** An edge_facts row: the fact, with its time as ISO 8601 and failed as 0/1. */
+export type EdgeRow = Omit<EdgeFact, 'ts_ms' | 'failed' | 'connection_type'> & { ts: string; failed: number; connection_type: string };
 
 /** An edge_facts row. A record written before edges had namespaces decodes with namespaces and ids ''; its ids are made here. */
 export function edgeRow(e: EdgeFact): EdgeRow {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CLI, startAirdig } from '../helpers/airdig.js';
+import { CLI, startAirdig, FREE_PORTS as FREE } from '../helpers/airdig.js';
 import { kafkaBrokers, repoRoot } from '../helpers/kafka.js';
 import { waitFor, uniqueName } from '../helpers/wait.js';
 import { KafkaBus } from '../../processors/runtime/bus/kafka.js';
@@ -14,20 +14,6 @@ import { sendToDlq } from '../../processors/runtime/bus/dlq.js';
 import { MalformedInputError } from '../../processors/runtime/errors.js';
 
 const execFileP = promisify(execFile);
-const FREE = [
-  '--admin',
-  '127.0.0.1:0',
-  '--query',
-  '127.0.0.1:0',
-  '--query-native',
-  '127.0.0.1:0',
-  '--otlp-grpc',
-  '127.0.0.1:0',
-  '--otlp-http',
-  '127.0.0.1:0',
-  '--remote-write',
-  '127.0.0.1:0',
-];
 
 function tmp(): string {
   return mkdtempSync(path.join(tmpdir(), 'airdig-e2e-'));

@@ -8,26 +8,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startAirdig, type RunningAirdig } from '../helpers/airdig.js';
+import { startAirdig, type RunningAirdig, FREE_PORTS as FREE } from '../helpers/airdig.js';
 import { repoRoot } from '../helpers/kafka.js';
 import { sqlUrl } from '../helpers/clickhouse.js';
 import { waitFor } from '../helpers/wait.js';
 
 const execFileP = promisify(execFile);
-const FREE = [
-  '--admin',
-  '127.0.0.1:0',
-  '--query',
-  '127.0.0.1:0',
-  '--query-native',
-  '127.0.0.1:0',
-  '--otlp-grpc',
-  '127.0.0.1:0',
-  '--otlp-http',
-  '127.0.0.1:0',
-  '--remote-write',
-  '127.0.0.1:0',
-];
 const TRACE_ID = '5b8efff798038103d269b633813fc60c';
 
 interface CaseResult {

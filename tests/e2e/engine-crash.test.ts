@@ -5,24 +5,9 @@ import { test } from 'node:test';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startAirdig } from '../helpers/airdig.js';
+import { startAirdig, FREE_PORTS as FREE } from '../helpers/airdig.js';
 import { enginePid, sqlUrl } from '../helpers/clickhouse.js';
 import { waitFor } from '../helpers/wait.js';
-
-const FREE = [
-  '--admin',
-  '127.0.0.1:0',
-  '--query',
-  '127.0.0.1:0',
-  '--query-native',
-  '127.0.0.1:0',
-  '--otlp-grpc',
-  '127.0.0.1:0',
-  '--otlp-http',
-  '127.0.0.1:0',
-  '--remote-write',
-  '127.0.0.1:0',
-];
 
 function spans(batch: number, n: number): string {
   const now = BigInt(Date.now()) * 1_000_000n;

@@ -7,24 +7,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { compressSync } from 'snappy';
 import { prometheus } from '../../protos/gen/prometheus.js';
-import { startAirdig } from '../helpers/airdig.js';
+import { startAirdig, FREE_PORTS as FREE } from '../helpers/airdig.js';
 import { sqlUrl } from '../helpers/clickhouse.js';
 import { waitFor } from '../helpers/wait.js';
 
-const FREE = [
-  '--admin',
-  '127.0.0.1:0',
-  '--query',
-  '127.0.0.1:0',
-  '--query-native',
-  '127.0.0.1:0',
-  '--otlp-grpc',
-  '127.0.0.1:0',
-  '--otlp-http',
-  '127.0.0.1:0',
-  '--remote-write',
-  '127.0.0.1:0',
-];
 const HEAVY_S = 30;
 
 function spans(batch: number): string {

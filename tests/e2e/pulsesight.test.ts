@@ -9,24 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { compressSync } from 'snappy';
 import { prometheus, io } from '../../protos/gen/prometheus.js';
-import { startAirdig, type RunningAirdig } from '../helpers/airdig.js';
+import { startAirdig, type RunningAirdig, FREE_PORTS as FREE } from '../helpers/airdig.js';
 import { kafkaBrokers } from '../helpers/kafka.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 
-const FREE = [
-  '--admin',
-  '127.0.0.1:0',
-  '--query',
-  '127.0.0.1:0',
-  '--query-native',
-  '127.0.0.1:0',
-  '--otlp-grpc',
-  '127.0.0.1:0',
-  '--otlp-http',
-  '127.0.0.1:0',
-  '--remote-write',
-  '127.0.0.1:0',
-];
 const STEP = 15_000;
 
 async function sql<T>(base: string, query: string): Promise<T[]> {

@@ -10,25 +10,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { CLI, startAirdig, type RunningAirdig } from '../helpers/airdig.js';
+import { CLI, startAirdig, type RunningAirdig, FREE_PORTS as FREE } from '../helpers/airdig.js';
 import { kafkaBrokers, repoRoot } from '../helpers/kafka.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
-const FREE = [
-  '--admin',
-  '127.0.0.1:0',
-  '--query',
-  '127.0.0.1:0',
-  '--query-native',
-  '127.0.0.1:0',
-  '--otlp-grpc',
-  '127.0.0.1:0',
-  '--otlp-http',
-  '127.0.0.1:0',
-  '--remote-write',
-  '127.0.0.1:0',
-];
 const TESTDATA = path.join(repoRoot, 'processors/drift/testdata');
 const SCAN_TIME = Date.parse('2026-11-23T10:30:00Z');
 
