@@ -86,10 +86,24 @@ export interface WalkResult {
   metadataFields: [number, number][];
 }
 
+// A double read by copying its 8 bytes into this scratch (a DataView per value was the walk's main garbage).
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 class Reader {
   pos = 0;
   constructor(readonly buf: Uint8Array) {}
   varint(end: number): number {
+    // One byte: tags, label lengths, most of what a series holds.
+    const at = this.pos;
+    if (at < end) {
+      const b = this.buf[at]!;
+      if (b < 0x80) {
+        this.pos = at + 1;
+        return b;
+      }
+    }
     let result = 0;
     let mul = 1;
     for (let i = 0; i < 10; i++) {
@@ -108,10 +122,13 @@ class Reader {
     return e;
   }
   double(end: number): number {
-    if (this.pos + 8 > end) throw new InvalidRemoteWrite('truncated protobuf: double runs past the end of its message');
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getFloat64(0, true);
-    this.pos += 8;
-    return v;
+    const at = this.pos;
+    if (at + 8 > end) throw new InvalidRemoteWrite('truncated protobuf: double runs past the end of its message');
+    this.pos = at + 8;
+    if (!LITTLE_ENDIAN) return new DataView(this.buf.buffer, this.buf.byteOffset + at, 8).getFloat64(0, true);
+    const b = this.buf;
+    for (let i = 0; i < 8; i++) F64_BYTES[i] = b[at + i]!;
+    return F64[0]!;
   }
   skip(wire: number, end: number): void {
     if (wire === 0) this.varint(end);
@@ -230,6 +247,8 @@ const hex32 = (n: number) => HEX_BYTE[n >>> 24]! + HEX_BYTE[(n >>> 16) & 255]! +
 export class SeriesIdentity {
   /** Free for one reader (the health processor) to keep its resource id of the series. */
   resource: string | undefined;
+  /** Free for the prom_samples sink: the RowBinary of the columns every sample row of the series starts with. */
+  sampleRow: Uint8Array | undefined;
   #fingerprint: string | undefined;
   #map: Record<string, string> | undefined;
   /** Chains identities whose keys share a hash. */
@@ -433,7 +452,8 @@ function readSample(r: Reader, end: number): SampleValue {
     const t = r.varint(end);
     if (t === 0x09) {
       const p = r.pos;
-      stale = STALE_NAN_BYTES.every((b, i) => r.buf[p + i] === b);
+      stale = p + 8 <= end;
+      for (let i = 0; i < 8 && stale; i++) stale = r.buf[p + i] === STALE_NAN_BYTES[i];
       value = r.double(end);
     } else if (t === 0x10) timestamp = r.varint(end);
     else r.skip(t & 7, end);
