@@ -6,6 +6,7 @@ import type { Store } from '../runtime/store/store.js';
 import { InsertBatcher, rowBinaryEncoderFor, type RejectedRow } from '../runtime/store/batcher.js';
 import { DirectRows } from '../runtime/store/rowbinary.js';
 import { promRows, SeriesCache } from './sink.js';
+import { walkRemoteWrite, type SeriesView } from './wire.js';
 import { openMigratedStore } from '../../tests/helpers/component.js';
 
 let store: Store;
@@ -128,4 +129,43 @@ test('prom_samples rows read back from ClickHouse are the same through both path
   for (const v of ['nan', 'inf', '-inf', 5e-324, 0]) assert.ok(values.has(v), `${v} stored`);
   for (const ts of ['0000-01-01 00:00:00.000', '9999-12-31 23:59:59.999']) assert.ok(a.some((row) => row.includes(`"ts":"${ts}"`)), `${ts} stored`);
   assert.ok(a.some((row) => row.includes('"value":"nan"') && row.includes('"stale":1') && row.includes('"bits":"000000000000F87F"')));
+});
+
+/** A LEN field by hand, for label encodings protobufjs does not write. */
+function field(n: number, ...payload: Buffer[]): Buffer {
+  const body = Buffer.concat(payload);
+  return Buffer.concat([Buffer.from([n * 8 + 2, body.length]), body]);
+}
+const label = (name: string, value: string, valueFirst = false) =>
+  valueFirst ? field(1, field(2, Buffer.from(value)), field(1, Buffer.from(name))) : field(1, field(1, Buffer.from(name)), field(2, Buffer.from(value)));
+const sample = (value: number, ts: number) => {
+  const b = Buffer.alloc(9);
+  b[0] = 0x09;
+  b.writeDoubleLE(value, 1);
+  return field(2, b, Buffer.from([0x10, ts & 0x7f]));
+};
+
+test('series are known again by their label bytes, whatever way the labels were encoded; bytes that fail the checks are never remembered', () => {
+  const labels: [string, string][] = [['__name__', 'up'], ['instance', 'h:9100'], ['job', 'node']];
+  const plain = field(1, ...labels.map(([n, v]) => label(n, v)), sample(1, 5));
+  const swapped = field(1, ...labels.map(([n, v]) => label(n, v, true)), sample(2, 6));
+  const interleaved = field(1, label(...labels[0]!), sample(3, 7), label(...labels[1]!), label(...labels[2]!));
+  const walk = (body: Buffer) => {
+    const out: SeriesView[] = [];
+    walkRemoteWrite(body, '1.0', true, (s) => out.push(s));
+    return out;
+  };
+  const [a] = walk(plain);
+  const [again] = walk(Buffer.from(plain));
+  assert.equal(again!.identity, a!.identity, 'the same bytes: the same identity');
+  for (const body of [swapped, interleaved, Buffer.concat([interleaved])]) {
+    const [s] = walk(body);
+    assert.deepEqual(s!.labels, labels);
+    assert.equal(s!.identity!.fingerprint, a!.identity!.fingerprint);
+    assert.equal(s!.target, a!.target);
+  }
+  const unsorted = field(1, label('job', 'node'), label('__name__', 'up'));
+  for (let k = 0; k < 2; k++) assert.throws(() => walk(unsorted), /labels are not sorted by name/);
+  const noName = field(1, label('job', 'node'));
+  for (let k = 0; k < 2; k++) assert.throws(() => walk(noName), /no __name__ label/);
 });

@@ -385,6 +385,16 @@ function identify(series: SeriesView, buf: Uint8Array, index: number, decode: bo
   series.target = id.target;
 }
 
+/** No histograms or exemplars, shared by the series that have none (most): two arrays fewer per series. */
+const NONE: never[] = Object.freeze([]) as unknown as never[];
+
+/** A series' own list of histograms or exemplars, made at the first one. */
+function own<K extends 'histogramValues' | 'exemplarValues'>(series: SeriesView, key: K): NonNullable<SeriesView[K]> {
+  const list = series[key];
+  if (list && list !== NONE) return list as NonNullable<SeriesView[K]>;
+  return (series[key] = [] as unknown as SeriesView[K]) as NonNullable<SeriesView[K]>;
+}
+
 /** Adds a walked series to the body's counts. */
 function tally(result: WalkResult, series: SeriesView): void {
   result.series++;
@@ -461,10 +471,91 @@ function readSample(r: Reader, end: number): SampleValue {
   return { value, timestamp, stale };
 }
 
+/** A 1.0 Label's name and value ranges into the label scan. */
+function scanLabel(r: Reader, buf: Uint8Array, e: number, decode: boolean): void {
+  let ns = r.pos;
+  let ne = r.pos;
+  let vs = r.pos;
+  let ve = r.pos;
+  while (r.pos < e) {
+    const lt = r.varint(e);
+    if ((lt & 7) !== 2) {
+      r.skip(lt & 7, e);
+      continue;
+    }
+    const le = r.len(e);
+    if (lt >>> 3 === 1) {
+      ns = r.pos;
+      ne = le;
+    } else if (lt >>> 3 === 2) {
+      vs = r.pos;
+      ve = le;
+    }
+    r.pos = le;
+  }
+  labelScan.add(buf, ns, ne, vs, ve, decode);
+}
+
+/**
+ * 1.0 series' identities by the bytes of their label fields as sent (tags, lengths and all), in
+ * front of the identities by label text: a Prometheus sends a series' labels as the same bytes
+ * every scrape, so a hit skips reading the labels one by one. An entry is made only from bytes
+ * that were read, checked and identified, so a hit needs no check.
+ */
+class RawIdentity {
+  constructor(readonly key: Uint8Array, readonly id: SeriesIdentity, public next: RawIdentity | undefined) {}
+}
+const rawIdentities = new Map<number, RawIdentity>();
+let rawIdentityCount = 0;
+
+/** Identifies a decoded 1.0 series from its label fields (payload ranges in labels[0, nLabels), all within [from, to) when contiguous). */
+function identifyV1(series: SeriesView, r: Reader, buf: Uint8Array, index: number, labels: number[], nLabels: number, from: number, to: number, contiguous: boolean): void {
+  let hash = FNV_OFFSET;
+  if (contiguous) {
+    // FNV-1a over 32-bit words (a quarter of the multiplies; the map mixes the key again).
+    let i = from;
+    for (; i + 4 <= to; i += 4) hash = Math.imul(hash ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)), 0x01000193);
+    for (; i < to; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
+    hash |= 0;
+    const n = to - from;
+    for (let raw = rawIdentities.get(hash); raw; raw = raw.next) {
+      const k = raw.key;
+      if (k.length !== n) continue;
+      let i = 0;
+      while (i < n && k[i] === buf[from + i]) i++;
+      if (i === n) {
+        const id = raw.id;
+        series.identity = id;
+        series.labels = id.labels;
+        series.target = id.target;
+        return;
+      }
+    }
+  }
+  const at = r.pos;
+  labelScan.start();
+  for (let k = 0; k < nLabels; k += 2) {
+    r.pos = labels[k]!;
+    scanLabel(r, buf, labels[k + 1]!, true);
+  }
+  r.pos = at;
+  identify(series, buf, index, true);
+  if (!contiguous) return;
+  if (rawIdentityCount >= MAX_IDENTITIES) {
+    rawIdentities.clear();
+    rawIdentityCount = 0;
+  }
+  rawIdentities.set(hash, new RawIdentity(buf.slice(from, to), series.identity!, rawIdentities.get(hash)));
+  rawIdentityCount++;
+}
+
 function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => void): WalkResult {
   const r = new Reader(buf);
   const result: WalkResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, symbolFields: [], metadataFields: [] };
   const end = buf.length;
+  // With decode, the series' label fields (payload start, end), read once the series is walked; reused,
+  // its length never reset (a runtime call): nLabels counts what is in use.
+  const labels: number[] = [];
   while (r.pos < end) {
     const tag = r.varint(end);
     const f = tag >>> 3;
@@ -472,13 +563,18 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
     if (f === 1 && w === 2) {
       const tsEnd = r.len(end);
       const series: SeriesView = { start: r.pos, end: tsEnd, target: 0, samples: 0, histograms: 0, exemplars: 0 };
-      labelScan.start();
+      if (!decode) labelScan.start(); // with decode, identifyV1 starts it when the labels are read
+      let nLabels = 0;
+      let labelsFrom = -1;
+      let labelsTo = -1;
+      let contiguous = true;
       if (decode) {
         series.sampleValues = [];
-        series.histogramValues = [];
-        series.exemplarValues = [];
+        series.histogramValues = NONE;
+        series.exemplarValues = NONE;
       }
       while (r.pos < tsEnd) {
+        const at = r.pos;
         const t = r.varint(tsEnd);
         const ft = t >>> 3;
         if ((t & 7) !== 2) {
@@ -487,40 +583,27 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
         }
         const e = r.len(tsEnd);
         if (ft === 1) {
-          let ns = r.pos;
-          let ne = r.pos;
-          let vs = r.pos;
-          let ve = r.pos;
-          while (r.pos < e) {
-            const lt = r.varint(e);
-            if ((lt & 7) !== 2) {
-              r.skip(lt & 7, e);
-              continue;
-            }
-            const le = r.len(e);
-            if (lt >>> 3 === 1) {
-              ns = r.pos;
-              ne = le;
-            } else if (lt >>> 3 === 2) {
-              vs = r.pos;
-              ve = le;
-            }
-            r.pos = le;
-          }
-          labelScan.add(buf, ns, ne, vs, ve, decode);
+          if (decode) {
+            if (labelsFrom < 0) labelsFrom = at;
+            else if (labelsTo !== at) contiguous = false;
+            labelsTo = e;
+            labels[nLabels++] = r.pos;
+            labels[nLabels++] = e;
+          } else scanLabel(r, buf, e, false);
         } else if (ft === 2) {
           series.samples++;
           if (decode) series.sampleValues!.push(readSample(r, e));
         } else if (ft === 3) {
           series.exemplars++;
-          if (decode) series.exemplarValues!.push(readExemplarV1(r, e));
+          if (decode) own(series, 'exemplarValues').push(readExemplarV1(r, e));
         } else if (ft === 4) {
           series.histograms++;
-          if (decode) series.histogramValues!.push(readHistogram(r, e));
+          if (decode) own(series, 'histogramValues').push(readHistogram(r, e));
         }
         r.pos = e;
       }
-      identify(series, buf, result.series, decode);
+      if (decode) identifyV1(series, r, buf, result.series, labels, nLabels, labelsFrom, labelsTo, contiguous && labelsFrom >= 0);
+      else identify(series, buf, result.series, false);
       tally(result, series);
       onSeries(series);
     } else if (f === 3 && w === 2) {
@@ -597,8 +680,8 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
     const series: SeriesView = { start: seriesRanges[i]!, end: seriesRanges[i + 1]!, target: 0, samples: 0, histograms: 0, exemplars: 0 };
     if (decode) {
       series.sampleValues = [];
-      series.histogramValues = [];
-      series.exemplarValues = [];
+      series.histogramValues = NONE;
+      series.exemplarValues = NONE;
     }
     refs.length = 0;
     r.pos = series.start;
@@ -620,7 +703,7 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
       } else if (ft === 3 && wt === 2) {
         const e = r.len(e0);
         series.histograms++;
-        if (decode) series.histogramValues!.push(readHistogram(r, e));
+        if (decode) own(series, 'histogramValues').push(readHistogram(r, e));
         r.pos = e;
       } else if (ft === 4 && wt === 2) {
         const e = r.len(e0);
@@ -636,7 +719,7 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
             else r.skip(xt & 7, e);
           }
           for (let k = 0; k + 1 < exRefs.length; k += 2) ex.labels.push([text(buf, ...sym(exRefs[k]!, where)), text(buf, ...sym(exRefs[k + 1]!, where))]);
-          series.exemplarValues!.push(ex);
+          own(series, 'exemplarValues').push(ex);
         }
         r.pos = e;
       } else if (ft === 5 && wt === 2) {
