@@ -385,6 +385,16 @@ function identify(series: SeriesView, buf: Uint8Array, index: number, decode: bo
   series.target = id.target;
 }
 
+/** A series view with every field there from the start (one object shape, however it is filled). */
+function newSeries(start: number, end: number, decode: boolean): SeriesView {
+  return {
+    start, end, target: 0, samples: 0, histograms: 0, exemplars: 0,
+    labels: undefined, identity: undefined,
+    sampleValues: decode ? [] : undefined, histogramValues: decode ? NONE : undefined, exemplarValues: decode ? NONE : undefined,
+    metadata: undefined, createdTimestamp: undefined,
+  };
+}
+
 /** No histograms or exemplars, shared by the series that have none (most): two arrays fewer per series. */
 const NONE: never[] = Object.freeze([]) as unknown as never[];
 
@@ -509,21 +519,42 @@ const rawIdentities = new Map<number, RawIdentity>();
 let rawIdentityCount = 0;
 
 /** Identifies a decoded 1.0 series from its label fields (payload ranges in labels[0, nLabels), all within [from, to) when contiguous). */
+/**
+ * The entry met at each series index of the last body walked: a Prometheus shard sends its series in
+ * the same order body after body, so the one at the same index is tried first, without hashing.
+ */
+const lastAtIndex: (RawIdentity | undefined)[] = [];
+const MAX_HINTS = 100_000;
+
+/** Whether an entry's key is the bytes [from, to). */
+function sameKey(raw: RawIdentity, buf: Uint8Array, from: number, to: number): boolean {
+  const k = raw.key;
+  const n = to - from;
+  if (k.length !== n) return false;
+  let i = 0;
+  while (i < n && k[i] === buf[from + i]) i++;
+  return i === n;
+}
+
 function identifyV1(series: SeriesView, r: Reader, buf: Uint8Array, index: number, labels: number[], nLabels: number, from: number, to: number, contiguous: boolean): void {
   let hash = FNV_OFFSET;
   if (contiguous) {
+    const hint = lastAtIndex[index];
+    if (hint && sameKey(hint, buf, from, to)) {
+      const id = hint.id;
+      series.identity = id;
+      series.labels = id.labels;
+      series.target = id.target;
+      return;
+    }
     // FNV-1a over 32-bit words (a quarter of the multiplies; the map mixes the key again).
     let i = from;
     for (; i + 4 <= to; i += 4) hash = Math.imul(hash ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)), 0x01000193);
     for (; i < to; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
     hash |= 0;
-    const n = to - from;
     for (let raw = rawIdentities.get(hash); raw; raw = raw.next) {
-      const k = raw.key;
-      if (k.length !== n) continue;
-      let i = 0;
-      while (i < n && k[i] === buf[from + i]) i++;
-      if (i === n) {
+      if (sameKey(raw, buf, from, to)) {
+        if (index < MAX_HINTS) lastAtIndex[index] = raw;
         const id = raw.id;
         series.identity = id;
         series.labels = id.labels;
@@ -545,8 +576,10 @@ function identifyV1(series: SeriesView, r: Reader, buf: Uint8Array, index: numbe
     rawIdentities.clear();
     rawIdentityCount = 0;
   }
-  rawIdentities.set(hash, new RawIdentity(buf.slice(from, to), series.identity!, rawIdentities.get(hash)));
+  const raw = new RawIdentity(buf.slice(from, to), series.identity!, rawIdentities.get(hash));
+  rawIdentities.set(hash, raw);
   rawIdentityCount++;
+  if (index < MAX_HINTS) lastAtIndex[index] = raw;
 }
 
 function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => void): WalkResult {
@@ -562,17 +595,12 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
     const w = tag & 7;
     if (f === 1 && w === 2) {
       const tsEnd = r.len(end);
-      const series: SeriesView = { start: r.pos, end: tsEnd, target: 0, samples: 0, histograms: 0, exemplars: 0 };
+      const series = newSeries(r.pos, tsEnd, decode);
       if (!decode) labelScan.start(); // with decode, identifyV1 starts it when the labels are read
       let nLabels = 0;
       let labelsFrom = -1;
       let labelsTo = -1;
       let contiguous = true;
-      if (decode) {
-        series.sampleValues = [];
-        series.histogramValues = NONE;
-        series.exemplarValues = NONE;
-      }
       while (r.pos < tsEnd) {
         const at = r.pos;
         const t = r.varint(tsEnd);
@@ -677,12 +705,7 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
   const refs: number[] = [];
   for (let i = 0; i < seriesRanges.length; i += 2) {
     const where = result.series;
-    const series: SeriesView = { start: seriesRanges[i]!, end: seriesRanges[i + 1]!, target: 0, samples: 0, histograms: 0, exemplars: 0 };
-    if (decode) {
-      series.sampleValues = [];
-      series.histogramValues = NONE;
-      series.exemplarValues = NONE;
-    }
+    const series = newSeries(seriesRanges[i]!, seriesRanges[i + 1]!, decode);
     refs.length = 0;
     r.pos = series.start;
     const e0 = series.end;
