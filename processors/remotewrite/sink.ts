@@ -7,7 +7,8 @@ import { containerResource } from '../falco/events.js';
 import type { ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { TableSink, type RowsByTable } from '../runtime/pipeline/table-sink.js';
 import { RW_PROTO_HEADER } from './factory.js';
-import { PROTO_V1, PROTO_V2, readMetadataV1, walkRemoteWrite, type MetricMetadataV1, type RemoteWriteVersion, type SeriesView } from './wire.js';
+import { PROTO_V1, PROTO_V2, readMetadataV1, walkRemoteWrite, type MetricMetadataV1, type RemoteWriteVersion, type SampleValue, type SeriesIdentity, type SeriesView } from './wire.js';
+import { compileValueEncoder, DirectRowsWriter, Writer, type DirectLayout } from '../runtime/store/rowbinary.js';
 
 export { fingerprint } from './wire.js';
 
@@ -166,8 +167,62 @@ export function promSink(
   };
 }
 
-/** Rows for prom_series, prom_samples, prom_histograms and prom_exemplars from one prometheus_remote_write record. */
-export function promRows(record: BusRecord, seen?: SeriesCache): PromRows {
+/** prom_samples' columns as schemas/clickhouse/0006_prometheus.sql makes them, in order. */
+export const PROM_SAMPLES_LAYOUT: DirectLayout = {
+  name: 'the prometheus_samples sink',
+  columns: [
+    { name: 'metric_name', type: 'LowCardinality(String)' },
+    { name: 'fingerprint', type: 'String' },
+    { name: 'ts', type: 'DateTime64(3)' },
+    { name: 'value', type: 'Float64' },
+    { name: 'stale', type: 'UInt8' },
+  ],
+};
+
+// One writer for every sink making prom_samples rows: a record's rows are written synchronously.
+const sampleRows = new DirectRowsWriter(PROM_SAMPLES_LAYOUT);
+const encodeString = compileValueEncoder('String');
+
+/**
+ * A series' metric_name and fingerprint columns as RowBinaryWithDefaults (each after its "not
+ * default" byte), and the byte before ts: what every sample row of the series starts with.
+ */
+function samplePrefix(id: SeriesIdentity): Uint8Array {
+  const w = new Writer(128);
+  w.u8(0);
+  encodeString(w, id.metric);
+  w.u8(0);
+  encodeString(w, id.fingerprint);
+  w.u8(0);
+  return (id.sampleRow = w.buf.subarray(0, w.pos));
+}
+
+// The times iso() writes as ISO 8601 that DateTime64(3) reads back exactly: years 0000 to 9999 (toISOString
+// writes others as ±YYYYYY, which the encoder refuses). In that range the ticks are the milliseconds.
+const MIN_ISO_MS = -62_167_219_200_000;
+const MAX_ISO_MS = 253_402_300_799_999;
+
+/** A sample row from the walk's values, byte for byte the object row's; false if only the object path can say. */
+function writeSample(w: Writer, prefix: Uint8Array, x: SampleValue): boolean {
+  const ms = x.timestamp;
+  if (!(ms >= MIN_ISO_MS && ms <= MAX_ISO_MS)) return false;
+  w.raw(prefix);
+  w.i64(ms);
+  w.u8(0);
+  // float() sends NaN as 'nan', which the encoder reads as the canonical NaN: whatever NaN came (the stale marker's own bits), this one goes.
+  w.f64(Number.isNaN(x.value) ? NaN : x.value);
+  w.u8(0);
+  w.u8(x.stale ? 1 : 0);
+  sampleRows.endRow();
+  return true;
+}
+
+/**
+ * Rows for prom_series, prom_samples, prom_histograms and prom_exemplars from one prometheus_remote_write record.
+ * With `direct`, the samples are one DirectRows (written as RowBinary from the walk) unless a value needs the
+ * object path; the other tables' rows are objects.
+ */
+export function promRows(record: BusRecord, seen?: SeriesCache, direct = false): PromRows {
   const proto = headerString(record.headers, RW_PROTO_HEADER) ?? PROTO_V1;
   if (proto !== PROTO_V1 && proto !== PROTO_V2) throw new MalformedInputError(`unknown ${RW_PROTO_HEADER} "${proto}"`);
   const version: RemoteWriteVersion = proto === PROTO_V1 ? '1.0' : '2.0';
@@ -180,13 +235,20 @@ export function promRows(record: BusRecord, seen?: SeriesCache): PromRows {
   const walk = walkRemoteWrite(record.value, version, true, (s) => views.push(s));
   const cache = seen ?? new SeriesCache(0, 1); // without a sink's cache: every series row is due, metadata of this record only
   for (const m of readMetadataV1(record.value, walk.metadataFields)) cache.learn(m);
+  let w = direct ? sampleRows.begin() : undefined;
   for (const s of views) {
     const id = s.identity!;
     const metric = id.metric;
     const fp = id.fingerprint;
     let last = 0;
+    const prefix = w ? (id.sampleRow ?? samplePrefix(id)) : undefined;
     for (const x of s.sampleValues!) {
-      samples.push({ metric_name: metric, fingerprint: fp, ts: iso(x.timestamp), value: float(x.value), stale: x.stale ? 1 : 0 });
+      if (w && !writeSample(w, prefix!, x)) {
+        // Back to row objects for every sample of the record (the series rows are made once, below).
+        sampleRows.abort();
+        w = undefined;
+      }
+      if (!w) samples.push({ metric_name: metric, fingerprint: fp, ts: iso(x.timestamp), value: float(x.value), stale: x.stale ? 1 : 0 });
       last = Math.max(last, x.timestamp);
     }
     for (const h of s.histogramValues!) {
@@ -219,6 +281,18 @@ export function promRows(record: BusRecord, seen?: SeriesCache): PromRows {
     const lastSeen = last || record.timestamp;
     if (cache.admit(fp, type, help, unit, lastSeen)) series.push(seriesRow(fp, id.labelMap, type, help, unit, lastSeen));
   }
+  if (w === undefined && direct) {
+    // Given up above: the samples of the series before are objects too.
+    samples.length = 0;
+    for (const s of views) {
+      const metric = s.identity!.metric;
+      const fp = s.identity!.fingerprint;
+      for (const x of s.sampleValues!) samples.push({ metric_name: metric, fingerprint: fp, ts: iso(x.timestamp), value: float(x.value), stale: x.stale ? 1 : 0 });
+    }
+  } else if (w) {
+    const rows = sampleRows.finish(() => promRows(record).samples);
+    if (rows.rows > 0) samples.push(rows);
+  }
   return { series, samples, histograms, exemplars };
 }
 
@@ -228,5 +302,5 @@ export const promSamplesFactory: Factory<PromSamplesConfig> = {
   type: 'prometheus_samples',
   configSchema: promSamplesConfigSchema,
   topics: (c) => ({ consumes: [c.input], produces: [] }),
-  create: (settings, c) => promSink(c, promRows)(settings),
+  create: (settings, c) => promSink(c, (r, seen) => promRows(r, seen, true))(settings),
 };

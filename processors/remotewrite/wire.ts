@@ -86,10 +86,24 @@ export interface WalkResult {
   metadataFields: [number, number][];
 }
 
+// A double read by copying its 8 bytes into this scratch (a DataView per value was the walk's main garbage).
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 class Reader {
   pos = 0;
   constructor(readonly buf: Uint8Array) {}
   varint(end: number): number {
+    // One byte: tags, label lengths, most of what a series holds.
+    const at = this.pos;
+    if (at < end) {
+      const b = this.buf[at]!;
+      if (b < 0x80) {
+        this.pos = at + 1;
+        return b;
+      }
+    }
     let result = 0;
     let mul = 1;
     for (let i = 0; i < 10; i++) {
@@ -108,10 +122,13 @@ class Reader {
     return e;
   }
   double(end: number): number {
-    if (this.pos + 8 > end) throw new InvalidRemoteWrite('truncated protobuf: double runs past the end of its message');
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getFloat64(0, true);
-    this.pos += 8;
-    return v;
+    const at = this.pos;
+    if (at + 8 > end) throw new InvalidRemoteWrite('truncated protobuf: double runs past the end of its message');
+    this.pos = at + 8;
+    if (!LITTLE_ENDIAN) return new DataView(this.buf.buffer, this.buf.byteOffset + at, 8).getFloat64(0, true);
+    const b = this.buf;
+    for (let i = 0; i < 8; i++) F64_BYTES[i] = b[at + i]!;
+    return F64[0]!;
   }
   skip(wire: number, end: number): void {
     if (wire === 0) this.varint(end);
@@ -232,6 +249,8 @@ const hex32 = (n: number) => HEX_BYTE[n >>> 24]! + HEX_BYTE[(n >>> 16) & 255]! +
 export class SeriesIdentity {
   /** Free for one reader (the health processor) to keep its resource id of the series. */
   resource: string | undefined;
+  /** Free for the prom_samples sink: the RowBinary of the columns every sample row of the series starts with. */
+  sampleRow: Uint8Array | undefined;
   #fingerprint: string | undefined;
   #map: Record<string, string> | undefined;
   /** Chains identities whose keys share a hash. */
@@ -373,6 +392,26 @@ function identify(series: SeriesView, buf: Uint8Array, index: number, decode: bo
   series.target = id.target;
 }
 
+/** A series view with every field there from the start (one object shape, however it is filled). */
+function newSeries(start: number, end: number, decode: boolean): SeriesView {
+  return {
+    start, end, target: 0, samples: 0, histograms: 0, exemplars: 0,
+    labels: undefined, identity: undefined,
+    sampleValues: decode ? [] : undefined, histogramValues: decode ? NONE : undefined, exemplarValues: decode ? NONE : undefined,
+    metadata: undefined, createdTimestamp: undefined,
+  };
+}
+
+/** No histograms or exemplars, shared by the series that have none (most): two arrays fewer per series. */
+const NONE: never[] = Object.freeze([]) as unknown as never[];
+
+/** A series' own list of histograms or exemplars, made at the first one. */
+function own<K extends 'histogramValues' | 'exemplarValues'>(series: SeriesView, key: K): NonNullable<SeriesView[K]> {
+  const list = series[key];
+  if (list && list !== NONE) return list as NonNullable<SeriesView[K]>;
+  return (series[key] = [] as unknown as SeriesView[K]) as NonNullable<SeriesView[K]>;
+}
+
 /** Adds a walked series to the body's counts. */
 function tally(result: WalkResult, series: SeriesView): void {
   result.series++;
@@ -488,7 +527,8 @@ function readSample(r: Reader, end: number): SampleValue {
     const t = r.varint(end);
     if (t === 0x09) {
       const p = r.pos;
-      stale = STALE_NAN_BYTES.every((b, i) => r.buf[p + i] === b);
+      stale = p + 8 <= end;
+      for (let i = 0; i < 8 && stale; i++) stale = r.buf[p + i] === STALE_NAN_BYTES[i];
       value = r.double(end);
     } else if (t === 0x10) timestamp = r.varint(end);
     else r.skip(t & 7, end);
@@ -496,24 +536,128 @@ function readSample(r: Reader, end: number): SampleValue {
   return { value, timestamp, stale };
 }
 
+/** A 1.0 Label's name and value ranges into the label scan. */
+function scanLabel(r: Reader, buf: Uint8Array, e: number, decode: boolean): void {
+  let ns = r.pos;
+  let ne = r.pos;
+  let vs = r.pos;
+  let ve = r.pos;
+  while (r.pos < e) {
+    const lt = r.varint(e);
+    if ((lt & 7) !== 2) {
+      r.skip(lt & 7, e);
+      continue;
+    }
+    const le = r.len(e);
+    if (lt >>> 3 === 1) {
+      ns = r.pos;
+      ne = le;
+    } else if (lt >>> 3 === 2) {
+      vs = r.pos;
+      ve = le;
+    }
+    r.pos = le;
+  }
+  labelScan.add(buf, ns, ne, vs, ve, decode);
+}
+
+/**
+ * 1.0 series' identities by the bytes of their label fields as sent (tags, lengths and all), in
+ * front of the identities by label text: a Prometheus sends a series' labels as the same bytes
+ * every scrape, so a hit skips reading the labels one by one. An entry is made only from bytes
+ * that were read, checked and identified, so a hit needs no check.
+ */
+class RawIdentity {
+  constructor(readonly key: Uint8Array, readonly id: SeriesIdentity, public next: RawIdentity | undefined) {}
+}
+const rawIdentities = new Map<number, RawIdentity>();
+let rawIdentityCount = 0;
+
+/** Identifies a decoded 1.0 series from its label fields (payload ranges in labels[0, nLabels), all within [from, to) when contiguous). */
+/**
+ * The entry met at each series index of the last body walked: a Prometheus shard sends its series in
+ * the same order body after body, so the one at the same index is tried first, without hashing.
+ */
+const lastAtIndex: (RawIdentity | undefined)[] = [];
+const MAX_HINTS = 100_000;
+
+/** Whether an entry's key is the bytes [from, to). */
+function sameKey(raw: RawIdentity, buf: Uint8Array, from: number, to: number): boolean {
+  const k = raw.key;
+  const n = to - from;
+  if (k.length !== n) return false;
+  let i = 0;
+  while (i < n && k[i] === buf[from + i]) i++;
+  return i === n;
+}
+
+function identifyV1(series: SeriesView, r: Reader, buf: Uint8Array, index: number, labels: number[], nLabels: number, from: number, to: number, contiguous: boolean): void {
+  let hash = FNV_OFFSET;
+  if (contiguous) {
+    const hint = lastAtIndex[index];
+    if (hint && sameKey(hint, buf, from, to)) {
+      const id = hint.id;
+      series.identity = id;
+      series.labels = id.labels;
+      series.target = id.target;
+      return;
+    }
+    // FNV-1a over 32-bit words (a quarter of the multiplies; the map mixes the key again).
+    let i = from;
+    for (; i + 4 <= to; i += 4) hash = Math.imul(hash ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)), 0x01000193);
+    for (; i < to; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
+    hash |= 0;
+    for (let raw = rawIdentities.get(hash); raw; raw = raw.next) {
+      if (sameKey(raw, buf, from, to)) {
+        if (index < MAX_HINTS) lastAtIndex[index] = raw;
+        const id = raw.id;
+        series.identity = id;
+        series.labels = id.labels;
+        series.target = id.target;
+        return;
+      }
+    }
+  }
+  const at = r.pos;
+  labelScan.start();
+  for (let k = 0; k < nLabels; k += 2) {
+    r.pos = labels[k]!;
+    scanLabel(r, buf, labels[k + 1]!, true);
+  }
+  r.pos = at;
+  identify(series, buf, index, true);
+  if (!contiguous) return;
+  if (rawIdentityCount >= MAX_IDENTITIES) {
+    rawIdentities.clear();
+    rawIdentityCount = 0;
+  }
+  const raw = new RawIdentity(buf.slice(from, to), series.identity!, rawIdentities.get(hash));
+  rawIdentities.set(hash, raw);
+  rawIdentityCount++;
+  if (index < MAX_HINTS) lastAtIndex[index] = raw;
+}
+
 function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => void): WalkResult {
   const r = new Reader(buf);
   const result: WalkResult = { series: 0, samples: 0, histograms: 0, exemplars: 0, symbolFields: [], metadataFields: [] };
   const end = buf.length;
+  // With decode, the series' label fields (payload start, end), read once the series is walked; reused,
+  // its length never reset (a runtime call): nLabels counts what is in use.
+  const labels: number[] = [];
   while (r.pos < end) {
     const tag = r.varint(end);
     const f = tag >>> 3;
     const w = tag & 7;
     if (f === 1 && w === 2) {
       const tsEnd = r.len(end);
-      const series: SeriesView = { start: r.pos, end: tsEnd, target: 0, samples: 0, histograms: 0, exemplars: 0 };
-      labelScan.start();
-      if (decode) {
-        series.sampleValues = [];
-        series.histogramValues = [];
-        series.exemplarValues = [];
-      }
+      const series = newSeries(r.pos, tsEnd, decode);
+      if (!decode) labelScan.start(); // with decode, identifyV1 starts it when the labels are read
+      let nLabels = 0;
+      let labelsFrom = -1;
+      let labelsTo = -1;
+      let contiguous = true;
       while (r.pos < tsEnd) {
+        const at = r.pos;
         const t = r.varint(tsEnd);
         const ft = t >>> 3;
         if ((t & 7) !== 2) {
@@ -522,40 +666,27 @@ function walkV1(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
         }
         const e = r.len(tsEnd);
         if (ft === 1) {
-          let ns = r.pos;
-          let ne = r.pos;
-          let vs = r.pos;
-          let ve = r.pos;
-          while (r.pos < e) {
-            const lt = r.varint(e);
-            if ((lt & 7) !== 2) {
-              r.skip(lt & 7, e);
-              continue;
-            }
-            const le = r.len(e);
-            if (lt >>> 3 === 1) {
-              ns = r.pos;
-              ne = le;
-            } else if (lt >>> 3 === 2) {
-              vs = r.pos;
-              ve = le;
-            }
-            r.pos = le;
-          }
-          labelScan.add(buf, ns, ne, vs, ve, decode);
+          if (decode) {
+            if (labelsFrom < 0) labelsFrom = at;
+            else if (labelsTo !== at) contiguous = false;
+            labelsTo = e;
+            labels[nLabels++] = r.pos;
+            labels[nLabels++] = e;
+          } else scanLabel(r, buf, e, false);
         } else if (ft === 2) {
           series.samples++;
           if (decode) series.sampleValues!.push(readSample(r, e));
         } else if (ft === 3) {
           series.exemplars++;
-          if (decode) series.exemplarValues!.push(readExemplarV1(r, e));
+          if (decode) own(series, 'exemplarValues').push(readExemplarV1(r, e));
         } else if (ft === 4) {
           series.histograms++;
-          if (decode) series.histogramValues!.push(readHistogram(r, e));
+          if (decode) own(series, 'histogramValues').push(readHistogram(r, e));
         }
         r.pos = e;
       }
-      identify(series, buf, result.series, decode);
+      if (decode) identifyV1(series, r, buf, result.series, labels, nLabels, labelsFrom, labelsTo, contiguous && labelsFrom >= 0);
+      else identify(series, buf, result.series, false);
       tally(result, series);
       onSeries(series);
     } else if (f === 3 && w === 2) {
@@ -629,12 +760,7 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
   const refs: number[] = [];
   for (let i = 0; i < seriesRanges.length; i += 2) {
     const where = result.series;
-    const series: SeriesView = { start: seriesRanges[i]!, end: seriesRanges[i + 1]!, target: 0, samples: 0, histograms: 0, exemplars: 0 };
-    if (decode) {
-      series.sampleValues = [];
-      series.histogramValues = [];
-      series.exemplarValues = [];
-    }
+    const series = newSeries(seriesRanges[i]!, seriesRanges[i + 1]!, decode);
     refs.length = 0;
     r.pos = series.start;
     const e0 = series.end;
@@ -655,7 +781,7 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
       } else if (ft === 3 && wt === 2) {
         const e = r.len(e0);
         series.histograms++;
-        if (decode) series.histogramValues!.push(readHistogram(r, e));
+        if (decode) own(series, 'histogramValues').push(readHistogram(r, e));
         r.pos = e;
       } else if (ft === 4 && wt === 2) {
         const e = r.len(e0);
@@ -671,7 +797,7 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: (s: SeriesView) => v
             else r.skip(xt & 7, e);
           }
           for (let k = 0; k + 1 < exRefs.length; k += 2) ex.labels.push([text(buf, ...sym(exRefs[k]!, where)), text(buf, ...sym(exRefs[k + 1]!, where))]);
-          series.exemplarValues!.push(ex);
+          own(series, 'exemplarValues').push(ex);
         }
         r.pos = e;
       } else if (ft === 5 && wt === 2) {

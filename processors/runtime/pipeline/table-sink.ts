@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { eachRecordOrDlq, sendToDlq } from '../bus/dlq.js';
 import type { BusRecord, Consumer } from '../bus/types.js';
 import { InsertBatcher } from '../store/batcher.js';
+import { rowCount } from '../store/rowbinary.js';
 import { topicName } from '../config/schema.js';
 import type { Component, ComponentSettings, Factory } from './component.js';
 import { consumeTopics, stopConsuming } from './consume.js';
 
-/** Rows of one record, by table. */
+/** Rows of one record, by table: row objects, or DirectRows (rows the sink encoded itself, from the record's bytes). */
 export type RowsByTable = ReadonlyMap<string, readonly object[]>;
 
 export interface TableSinkOptions<Row extends object> {
@@ -49,6 +50,7 @@ export class TableSink<Row extends object> implements Component {
         table,
         onInsert: (_rows, ms) => metrics.insertSeconds(table, ms / 1000),
         onRetry: (err) => logger.warn({ err: err.message }, `${table} insert failed; retrying`),
+        onDirectFallback: (message) => logger.warn(message),
       });
       this.#batchers.set(table, b);
     }
@@ -92,9 +94,9 @@ export class TableSink<Row extends object> implements Component {
         let rows = 0;
         let rejectedRows = 0;
         for (const { table, t, rejected } of written) {
-          rows += t.rows.length;
-          rejectedRows += rejected.length;
-          for (const { index, error } of rejected) {
+          rows += rowCount(t.rows);
+          for (const { index, error, rows: n } of rejected) {
+            rejectedRows += n ?? 1;
             const record = t.source[index]!;
             if (refused.has(record)) continue;
             refused.add(record);

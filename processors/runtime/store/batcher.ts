@@ -4,7 +4,7 @@ import { drainStream } from '@clickhouse/client';
 import { backoffMs, sleep } from '../clock.js';
 import { toStoreError, type Store } from './store.js';
 import type { StoreError } from '../errors.js';
-import { compileRowBinaryEncoder, type ColumnDescription, type EncodedRows, type RowBinaryEncoder } from './rowbinary.js';
+import { compileRowBinaryEncoder, DirectRows, rowCount, type ColumnDescription, type EncodedRows, type RowBinaryEncoder } from './rowbinary.js';
 
 export const DEFAULT_BATCH_MAX_ROWS = 10_000;
 export const DEFAULT_BATCH_MAX_DELAY_MS = 200;
@@ -21,12 +21,17 @@ export interface InsertBatcherOptions {
   maxAttempts?: number;
   onInsert?: (rows: number, ms: number) => void;
   onRetry?: (err: StoreError, attempt: number) => void;
+  /** DirectRows that the table's columns do not fit are encoded from their row objects: why (once per layout and table columns). */
+  onDirectFallback?: (message: string) => void;
 }
 
 /** Rows of one write() call that ClickHouse refused for good, by their index in that call. */
 export interface RejectedRow {
+  /** The item of the write() (a row object, or the DirectRows holding the row). */
   index: number;
   error: StoreError;
+  /** How many rows this stands for (DirectRows whose row objects could not be made): 1 if absent. */
+  rows?: number;
 }
 
 interface Pending<Row> {
@@ -105,10 +110,13 @@ function forgetEncoder(store: Store, table: string, encoder: RowBinaryEncoder): 
  *
  * Rows are encoded once as RowBinaryWithDefaults from the table's column types (a row whose value
  * cannot be written as its column's type is refused on the spot, without a round trip), and
- * bisection resends slices of the encoded bytes.
+ * bisection resends slices of the encoded bytes. DirectRows (rows a sink encoded itself) go into
+ * the body as they are when the table's columns are their layout, and are released once the block
+ * is done; bisection still finds their rows one by one, and a refused one is reported as its
+ * DirectRows' index (so its record goes to the DLQ).
  */
 export class InsertBatcher<Row extends object> {
-  readonly #opts: Required<Omit<InsertBatcherOptions, 'onInsert' | 'onRetry'>> & Pick<InsertBatcherOptions, 'onInsert' | 'onRetry'>;
+  readonly #opts: Required<Omit<InsertBatcherOptions, 'onInsert' | 'onRetry' | 'onDirectFallback'>> & Pick<InsertBatcherOptions, 'onInsert' | 'onRetry' | 'onDirectFallback'>;
   #pending: Pending<Row>[] = [];
   #pendingRows = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -124,13 +132,13 @@ export class InsertBatcher<Row extends object> {
     };
   }
 
-  /** Resolves once the rows are written, with the rows refused for good. */
+  /** Resolves once the rows (row objects, or DirectRows each holding several) are written, with the rows refused for good. */
   write(rows: Row[]): Promise<RejectedRow[]> {
     if (rows.length === 0) return Promise.resolve([]);
     if (this.#closed) return Promise.reject(new Error(`batcher for ${this.#opts.table} is closed`));
     return new Promise((resolve, reject) => {
       this.#pending.push({ rows, resolve, reject });
-      this.#pendingRows += rows.length;
+      this.#pendingRows += rowCount(rows);
       if (this.#pendingRows >= this.#opts.maxRows) this.#flushNow();
       else if (!this.#timer) this.#timer = setTimeout(() => this.#flushNow(), this.#opts.maxDelayMs);
     });
@@ -167,7 +175,13 @@ export class InsertBatcher<Row extends object> {
       }
     });
     try {
-      const refused = await this.#insertRowBinary(rows);
+      let refused: RejectedRow[];
+      try {
+        refused = await this.#insertRowBinary(rows);
+      } finally {
+        // Written or not, these bytes are not sent again: a failed batch comes back as new records.
+        for (const r of rows) if (r instanceof DirectRows) r.release();
+      }
       const perCaller: RejectedRow[][] = pending.map(() => []);
       const firstIndex = pending.map(() => -1);
       let at = 0;
@@ -176,7 +190,7 @@ export class InsertBatcher<Row extends object> {
         at += p.rows.length;
       });
       refused.sort((a, b) => a.index - b.index);
-      for (const { index, error } of refused) perCaller[owner[index]!]!.push({ index: index - firstIndex[owner[index]!]!, error });
+      for (const { index, error, rows } of refused) perCaller[owner[index]!]!.push({ index: index - firstIndex[owner[index]!]!, error, ...(rows === undefined ? {} : { rows }) });
       pending.forEach((p, i) => p.resolve(perCaller[i]!));
     } catch (err) {
       for (const p of pending) p.reject(err);
@@ -189,6 +203,7 @@ export class InsertBatcher<Row extends object> {
     for (let fresh = false; ; fresh = true) {
       const encoder = await this.#withRetry(`reading the columns of ${table}`, () => rowBinaryEncoderFor(store, table));
       const block = encoder.encode(rows);
+      for (const message of block.fallbacks) this.#opts.onDirectFallback?.(message);
       if (block.rows === 0) return block.refused;
       const send = this.#rowBinarySender(encoder, block);
       let failed: StoreError;
@@ -211,15 +226,17 @@ export class InsertBatcher<Row extends object> {
   #rowBinarySender(encoder: RowBinaryEncoder, block: EncodedRows): Send {
     const { client } = this.#opts.store;
     return async (lo, hi) => {
-      const body = block.bytes.subarray(block.offsets[lo]!, block.offsets[hi]!);
+      const body = block.slice(lo, hi);
       // The statement names the table and columns the bytes are for. sha1: enough to tell blocks apart, and
       // fast on every CPU (sha256 is faster only with SHA extensions, md5 is slower than both there).
-      const token = createHash('sha1').update(encoder.insertQuery).update('\n').update(body).digest('hex');
+      const hash = createHash('sha1').update(encoder.insertQuery).update('\n');
+      for (const part of body) hash.update(part);
+      const token = hash.digest('hex');
       await this.#insertWithRetry(hi - lo, async () => {
         // exec, not insert(): the client's insert() takes JSON rows or text formats, not a binary body.
         const r = await client.exec({
           query: encoder.insertQuery,
-          values: Readable.from([body], { objectMode: false }),
+          values: Readable.from(body, { objectMode: false }),
           clickhouse_settings: { insert_deduplication_token: token },
           decompress_response_stream: false,
         });

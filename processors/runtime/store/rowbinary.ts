@@ -8,6 +8,11 @@
  * numbers, 'nan' / 'inf' / '-inf' for floats, ISO 8601 strings for times, numbers for DateTime64 as
  * ticks (10^-precision s) and for DateTime as seconds, plain objects for Map, parallel arrays for
  * Nested columns, null inside an Array or Map as the element type's zero value.
+ *
+ * Besides row objects, a block may hold DirectRows: rows a sink wrote as RowBinary itself, straight
+ * from its input bytes, in a column layout it names. Their bytes are sent as they are (not even
+ * copied) when the table's columns are that layout, else their row objects are encoded instead (a
+ * table altered by hand).
  */
 import { ErrorCodes, StoreError } from '../errors.js';
 
@@ -23,15 +28,20 @@ export const ROW_BINARY_FORMAT = 'RowBinaryWithDefaults';
 
 /** Rows encoded for one INSERT: any contiguous run of them can be sent on its own (bisection reuses the bytes). */
 export interface EncodedRows {
-  bytes: Buffer;
+  /** All the rows' bytes in one buffer (made on first use when DirectRows' bytes are among them). */
+  readonly bytes: Buffer;
+  /** The bytes of rows [lo, hi), as the pieces they are in: DirectRows' bytes are sent as they are, not copied. */
+  slice(lo: number, hi: number): Uint8Array[];
   /** Number of rows encoded. */
   rows: number;
   /** Encoded row i is bytes[offsets[i], offsets[i + 1]). */
   offsets: Uint32Array;
-  /** Index in the input of encoded row i. */
+  /** Index in the input of encoded row i (the DirectRows it came from, for those rows). */
   source: Uint32Array;
-  /** Input rows that cannot be written to this table, by their index in the input. */
-  refused: { index: number; error: StoreError }[];
+  /** Input items that cannot be written to this table, by their index in the input; `rows` (default 1) is how many rows the entry stands for. */
+  refused: { index: number; error: StoreError; rows?: number }[];
+  /** Why DirectRows of a layout met for the first time by this encoder were encoded from their row objects instead (to log). */
+  fallbacks: string[];
 }
 
 export interface RowBinaryEncoder {
@@ -40,6 +50,7 @@ export interface RowBinaryEncoder {
   readonly columns: readonly ColumnDescription[];
   /** `INSERT INTO table (`c1`, `c2`, …) FORMAT RowBinaryWithDefaults` */
   readonly insertQuery: string;
+  /** Encodes row objects and DirectRows items, in order. */
   encode(rows: readonly object[]): EncodedRows;
 }
 
@@ -51,7 +62,8 @@ class ValueError extends Error {}
 
 const TWO_32 = 4294967296;
 
-class Writer {
+/** A growing Buffer that RowBinary is written into; exported for direct writers (DirectRowsWriter). */
+export class Writer {
   buf: Buffer;
   pos = 0;
   constructor(size = 4096) {
@@ -144,6 +156,18 @@ class Writer {
     this.ensure(b.length);
     this.buf.set(b, this.pos);
     this.pos += b.length;
+  }
+  /** Bytes already encoded (a value written once and copied per row), without a length. */
+  raw(b: Uint8Array): void {
+    const n = b.length;
+    this.ensure(n);
+    // Short values (names, '' and 'true', a scope's version) by hand: set() costs more than it copies.
+    if (n < 32) {
+      const out = this.buf;
+      const p = this.pos;
+      for (let i = 0; i < n; i++) out[p + i] = b[i]!;
+    } else this.buf.set(b, this.pos);
+    this.pos += n;
   }
 }
 
@@ -276,6 +300,24 @@ function stringArg(node: TypeNode, k: number): string | undefined {
   if (a === undefined) return undefined;
   if (a.kind !== 'string') throw new UnsupportedType(`${node.name} needs a string as argument ${k + 1}`);
   return a.value;
+}
+
+/** A type in one canonical spelling (system.columns' own, whatever the spacing), to compare types. */
+function typeKey(node: TypeNode): string {
+  if (node.args.length === 0) return node.name;
+  const args = node.args.map((a) => {
+    switch (a.kind) {
+      case 'type':
+        return a.elementName === undefined ? typeKey(a.type) : `${a.elementName} ${typeKey(a.type)}`;
+      case 'string':
+        return `'${a.value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+      case 'number':
+        return a.value;
+      case 'enum':
+        return `'${a.name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}' = ${a.value}`;
+    }
+  });
+  return `${node.name}(${args.join(', ')})`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1140,6 +1182,148 @@ export function encodeValue(type: string, value: unknown): Buffer {
   return w.buf.subarray(0, w.pos);
 }
 
+/**
+ * The encode function of one type, for a direct writer's values that are cheaper to encode once with
+ * the generic rules (a resource's attribute map, copied into every span's row). Throws a StoreError on
+ * an unsupported type; the function throws on a value that does not fit.
+ */
+export function compileValueEncoder(type: string): (w: Writer, value: unknown) => void {
+  try {
+    return compile(parseType(type)).encode;
+  } catch (err) {
+    throw unsupported('-', '-', type, err);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Direct rows
+
+/** The columns a direct writer encodes, in order, with their types as system.columns spells them. */
+export interface DirectLayout {
+  /** Who writes it, for the log line when a table does not match. */
+  readonly name: string;
+  readonly columns: readonly { readonly name: string; readonly type: string }[];
+}
+
+/**
+ * Rows of one input (a bus record) that a sink wrote as RowBinaryWithDefaults itself, column by
+ * column of `layout` (each value after its 0 "not default" byte), with no row object each. One item
+ * of a write() however many rows it holds: a row ClickHouse refuses names this item, so its record.
+ */
+export class DirectRows {
+  #slab: Slab | undefined;
+  constructor(
+    readonly layout: DirectLayout,
+    /** The rows' bytes. */
+    readonly bytes: Uint8Array,
+    /** End of each row in bytes (row k is [ends[k - 1] or 0, ends[k])). */
+    readonly ends: Uint32Array,
+    /** The same rows as row objects, for a table whose columns are not the layout. */
+    readonly toRows: () => object[],
+    slab?: Slab,
+  ) {
+    this.#slab = slab;
+    if (slab) slab.live++;
+  }
+  get rows(): number {
+    return this.ends.length;
+  }
+  /**
+   * The bytes will not be read again (the batcher is done with them, written or refused): their
+   * slab may take new rows once all its items are released. Once; later calls do nothing.
+   */
+  release(): void {
+    const slab = this.#slab;
+    if (!slab) return;
+    this.#slab = undefined;
+    slab.release();
+  }
+}
+
+/** Rows in a write(): DirectRows count their rows, any other item is one row. */
+export function rowCount(items: readonly object[]): number {
+  let n = 0;
+  for (const item of items) n += item instanceof DirectRows ? item.rows : 1;
+  return n;
+}
+
+const SLAB_BYTES = 1 << 20;
+const SLAB_MIN_FREE = 64 << 10;
+const POOLED_SLABS = 16;
+
+/** A DirectRowsWriter's buffer and how many items still need its bytes. */
+class Slab {
+  readonly w: Writer;
+  live = 0;
+  /** No more rows go into it (the writer moved on): it is pooled when its last item is released. */
+  sealed = false;
+  constructor(size: number, readonly pool: Slab[]) {
+    this.w = new Writer(size);
+  }
+  seal(): void {
+    this.sealed = true;
+    if (this.live === 0) this.#pool();
+  }
+  release(): void {
+    if (--this.live === 0 && this.sealed) this.#pool();
+  }
+  #pool(): void {
+    if (this.pool.length >= POOLED_SLABS) return;
+    this.sealed = false;
+    this.w.pos = 0;
+    this.pool.push(this);
+  }
+}
+
+/**
+ * Where a sink writes DirectRows: begin() gives a Writer, endRow() closes each row, finish() makes
+ * the item (abort() drops a half-written one). Rows go into shared slabs of 1 MiB, so a record costs
+ * no buffer of its own, and a slab whose items were all released (written) takes new rows: fresh
+ * memory costs a page fault per 4 KiB, which was a third of writing spans. An item never released
+ * just keeps its slab from the pool (the garbage collector takes it).
+ */
+export class DirectRowsWriter {
+  readonly #pool: Slab[] = [];
+  #slab = new Slab(SLAB_BYTES, this.#pool);
+  #start = 0;
+  #ends: number[] = [];
+  #largest = 0;
+  constructor(readonly layout: DirectLayout) {}
+
+  begin(): Writer {
+    let slab = this.#slab;
+    const free = slab.w.buf.length - slab.w.pos;
+    if (free < SLAB_MIN_FREE || free < this.#largest) {
+      slab.seal();
+      const size = Math.max(SLAB_BYTES, 2 * this.#largest);
+      let next = this.#pool.pop();
+      while (next && next.w.buf.length < size) next = this.#pool.pop();
+      this.#slab = slab = next ?? new Slab(size, this.#pool);
+    }
+    this.#start = slab.w.pos;
+    this.#ends.length = 0;
+    return slab.w;
+  }
+
+  /** Marks the end of a row (every column written). */
+  endRow(): void {
+    this.#ends.push(this.#slab.w.pos - this.#start);
+  }
+
+  finish(toRows: () => object[]): DirectRows {
+    const w = this.#slab.w;
+    const size = w.pos - this.#start;
+    if (size > this.#largest) this.#largest = size;
+    // A slab that grew was copied: the item takes its bytes from wherever they are now.
+    return new DirectRows(this.layout, w.buf.subarray(this.#start, w.pos), Uint32Array.from(this.#ends), toRows, this.#slab);
+  }
+
+  abort(): void {
+    this.#slab.w.pos = this.#start;
+    this.#ends.length = 0;
+  }
+}
+
 const quoteIdentifier = (name: string) => `\`${name.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``;
 
 /**
@@ -1197,32 +1381,169 @@ export function compileRowBinaryEncoder(table: string, columns: readonly ColumnD
     const why = err instanceof Error ? err.message : String(err);
     return new StoreError(ErrorCodes.STORE_REJECTED, `insert into ${table}: row cannot be encoded: ${why}`, { cause: err, retryable: false });
   };
+  const columnKeys = written.map((c) => typeKey(parseType(c.type)));
+  /** Per layout met: '' when DirectRows in it are copied as they are, else why not. */
+  const layouts = new WeakMap<DirectLayout, string>();
+  const layoutMismatch = (layout: DirectLayout): string => {
+    const cols = layout.columns;
+    for (let c = 0; c < Math.max(cols.length, count); c++) {
+      const mine = cols[c];
+      if (!mine || c >= count) return mine ? `it writes column ${mine.name} (${mine.type}) that the table does not have` : `the table has column ${names[c]} (${types[c]}) that it does not write`;
+      if (mine.name !== names[c]) return `column ${c + 1} is ${names[c]} in the table, ${mine.name} in the writer`;
+      let key: string;
+      try {
+        key = typeKey(parseType(mine.type));
+      } catch {
+        key = mine.type;
+      }
+      if (key !== columnKeys[c]) return `column ${names[c]} is ${types[c]} in the table, ${mine.type} in the writer`;
+    }
+    return '';
+  };
   let bytesPerRow = 64;
   return {
     table,
     columns: written,
     insertQuery,
     encode(rows) {
-      const w = new Writer(Math.ceil(rows.length * bytesPerRow * 1.25) + 1024);
-      const offsets = new Uint32Array(rows.length + 1);
-      const source = new Uint32Array(rows.length);
+      let objects = 0;
+      let directRows = 0;
+      for (const row of rows) {
+        if (row instanceof DirectRows) directRows += row.rows;
+        else objects++;
+      }
+      const total = objects + directRows;
+      const w = new Writer(Math.ceil(objects * bytesPerRow * 1.25) + 1024);
+      let offsets = new Uint32Array(total + 1);
+      let source = new Uint32Array(total);
       const refused: EncodedRows['refused'] = [];
+      const fallbacks: string[] = [];
       let n = 0;
-      for (let i = 0; i < rows.length; i++) {
-        const row = rows[i]!;
+      // The block is the row objects' bytes (in w) and DirectRows' bytes (not copied) in turn: offsets
+      // count in their concatenation. Parts: [start in the block, bytes, or -1 and the start in w].
+      const parts: (number | Uint8Array)[] = [];
+      let direct = 0; // DirectRows bytes so far: block position = w.pos + direct
+      let segment = 0; // start in w of the row objects not yet in parts
+      /** The fallback rows of a DirectRows may be more than it said: room for `more` rows. */
+      const room = (more: number) => {
+        if (n + more <= source.length) return;
+        const size = Math.max(2 * source.length, n + more);
+        const o = new Uint32Array(size + 1);
+        o.set(offsets);
+        offsets = o;
+        const s = new Uint32Array(size);
+        s.set(source);
+        source = s;
+      };
+      const encodeObject = (row: object, i: number) => {
         const start = w.pos;
         try {
           encodeRow(w, row);
         } catch (err) {
           w.pos = start;
           refused.push({ index: i, error: failure(row as Record<string, unknown>, err) });
+          return;
+        }
+        room(1);
+        source[n] = i;
+        offsets[++n] = w.pos + direct;
+      };
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i]!;
+        if (!(row instanceof DirectRows)) {
+          encodeObject(row, i);
           continue;
         }
-        source[n] = i;
-        offsets[++n] = w.pos;
+        let why = layouts.get(row.layout);
+        if (why === undefined) {
+          why = layoutMismatch(row.layout);
+          layouts.set(row.layout, why);
+          if (why) fallbacks.push(`table ${table} does not have the columns ${row.layout.name} writes directly (${why}): its rows are encoded from row objects instead`);
+        }
+        if (why === '') {
+          if (w.pos > segment) parts.push(segment + direct, -1, segment, w.pos);
+          segment = w.pos;
+          const base = w.pos + direct;
+          parts.push(base, row.bytes);
+          direct += row.bytes.length;
+          const ends = row.ends;
+          room(ends.length);
+          for (let k = 0; k < ends.length; k++) {
+            source[n] = i;
+            offsets[++n] = base + ends[k]!;
+          }
+          continue;
+        }
+        let made: object[];
+        try {
+          made = row.toRows();
+        } catch (err) {
+          const why = err instanceof Error ? err.message : String(err);
+          refused.push({ index: i, rows: row.rows, error: new StoreError(ErrorCodes.STORE_REJECTED, `insert into ${table}: the rows cannot be made: ${why}`, { cause: err, retryable: false }) });
+          continue;
+        }
+        for (const o of made) encodeObject(o, i);
       }
-      if (n > 0) bytesPerRow = Math.max(8, Math.ceil(w.pos / n));
-      return { bytes: w.buf.subarray(0, w.pos), rows: n, offsets, source, refused };
+      if (w.pos > segment) parts.push(segment + direct, -1, segment, w.pos);
+      if (w.pos > 0) bytesPerRow = Math.max(8, Math.ceil(w.pos / Math.max(1, objects)));
+      return new Block(w.buf, parts, n, offsets, source, refused, fallbacks);
     },
   };
+}
+
+/** EncodedRows over the parts encode() made (the writer's buffer in pieces, DirectRows' bytes). */
+class Block implements EncodedRows {
+  readonly #starts: number[] = [];
+  readonly #parts: Uint8Array[] = [];
+  #bytes: Buffer | undefined;
+  constructor(
+    buf: Buffer,
+    parts: readonly (number | Uint8Array)[],
+    readonly rows: number,
+    readonly offsets: Uint32Array,
+    readonly source: Uint32Array,
+    readonly refused: EncodedRows['refused'],
+    readonly fallbacks: string[],
+  ) {
+    for (let k = 0; k < parts.length; ) {
+      this.#starts.push(parts[k] as number);
+      const p = parts[k + 1]!;
+      if (p === -1) {
+        this.#parts.push(buf.subarray(parts[k + 2] as number, parts[k + 3] as number));
+        k += 4;
+      } else {
+        this.#parts.push(p as Uint8Array);
+        k += 2;
+      }
+    }
+  }
+
+  get bytes(): Buffer {
+    if (this.#bytes) return this.#bytes;
+    const all = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
+    return (this.#bytes = Buffer.from(all.buffer, all.byteOffset, all.byteLength));
+  }
+
+  slice(lo: number, hi: number): Uint8Array[] {
+    const from = this.offsets[lo]!;
+    const to = this.offsets[hi]!;
+    const out: Uint8Array[] = [];
+    if (to <= from) return out;
+    // The last part starting at or before `from`.
+    let a = 0;
+    let b = this.#starts.length - 1;
+    while (a < b) {
+      const m = (a + b + 1) >>> 1;
+      if (this.#starts[m]! <= from) a = m;
+      else b = m - 1;
+    }
+    for (let k = a; k < this.#parts.length && this.#starts[k]! < to; k++) {
+      const start = this.#starts[k]!;
+      const part = this.#parts[k]!;
+      const s = Math.max(from, start) - start;
+      const e = Math.min(to, start + part.length) - start;
+      out.push(s === 0 && e === part.length ? part : part.subarray(s, e));
+    }
+    return out;
+  }
 }
