@@ -40,15 +40,34 @@ const anyValueBytes = (v: object) => Buffer.from(opentelemetry.proto.common.v1.A
 
 /** Unknown fields of every wire type, which protobufjs skips (and keeps aside): written directly, the same. */
 const UNKNOWN_FIELDS = request(
-  [Buffer.concat([spanBytes({ name: 'with unknown fields', kind: 3, startTimeUnixNano: ns(1), endTimeUnixNano: ns(2) }), Buffer.from([0xf8, 0x06, 0x01]), field(100, Buffer.from('x')), Buffer.from([0x85, 0x07, 1, 2, 3, 4]), Buffer.from([0x89, 0x07, 1, 2, 3, 4, 5, 6, 7, 8])])],
+  [
+    Buffer.concat([
+      spanBytes({ name: 'with unknown fields', kind: 3, startTimeUnixNano: ns(1), endTimeUnixNano: ns(2) }),
+      Buffer.from([0xf8, 0x06, 0x01]),
+      field(100, Buffer.from('x')),
+      Buffer.from([0x85, 0x07, 1, 2, 3, 4]),
+      Buffer.from([0x89, 0x07, 1, 2, 3, 4, 5, 6, 7, 8]),
+    ]),
+  ],
   [field(1, field(1, field(1, Buffer.from('service.name')), field(2, field(1, Buffer.from('svc')))), field(77, Buffer.from('unknown in a resource')))],
 );
 
 /** What protobufjs merges, or skips as groups: the direct walk leaves these to it. */
 const ODD_WIRE: [string, Buffer][] = [
   ['a status sent twice', request([Buffer.concat([spanBytes({ name: 'merged', status: { code: 1 } }), field(15, Buffer.from([0x12, 0x01, 0x6d]))])])],
-  ['a resource sent twice', request([spanBytes({ name: 'x' })], [field(1, field(1, field(1, Buffer.from('a')))), field(1, field(1, field(1, Buffer.from('b'))))])],
-  ['a value with two members', request([Buffer.concat([spanBytes({ name: 'two members' }), field(9, field(1, Buffer.from('k')), field(2, anyValueBytes({ stringValue: 's' }), anyValueBytes({ intValue: 5 })))])])],
+  [
+    'a resource sent twice',
+    request([spanBytes({ name: 'x' })], [field(1, field(1, field(1, Buffer.from('a')))), field(1, field(1, field(1, Buffer.from('b'))))]),
+  ],
+  [
+    'a value with two members',
+    request([
+      Buffer.concat([
+        spanBytes({ name: 'two members' }),
+        field(9, field(1, Buffer.from('k')), field(2, anyValueBytes({ stringValue: 's' }), anyValueBytes({ intValue: 5 }))),
+      ]),
+    ]),
+  ],
   ['a group', request([Buffer.concat([spanBytes({ name: 'group' }), Buffer.from([0xa3, 0x06, 0x08, 0x01, 0xa4, 0x06])])])],
 ];
 
@@ -73,9 +92,22 @@ const ALL_KINDS = [
   kv('double.tiny', { doubleValue: 5e-324 }),
   kv('bytes', { bytesValue: Buffer.from([0, 1, 2, 250, 255]) }),
   kv('bytes.empty', { bytesValue: Buffer.alloc(0) }),
-  kv('array', { arrayValue: { values: [s('a'), { intValue: 2 }, { doubleValue: NaN }, { boolValue: true }, { arrayValue: { values: [{ arrayValue: {} }, {}] } }] } }),
+  kv('array', {
+    arrayValue: { values: [s('a'), { intValue: 2 }, { doubleValue: NaN }, { boolValue: true }, { arrayValue: { values: [{ arrayValue: {} }, {}] } }] },
+  }),
   kv('array.empty', { arrayValue: {} }),
-  kv('kvlist', { kvlistValue: { values: [kv('b', s('1')), kv('a', { intValue: '9007199254740993' }), kv('__proto__', s('p')), kv('7', s('seven')), kv('nested', { kvlistValue: { values: [kv('deep', { bytesValue: Buffer.from('hi') })] } }), kv('none', null)] } }),
+  kv('kvlist', {
+    kvlistValue: {
+      values: [
+        kv('b', s('1')),
+        kv('a', { intValue: '9007199254740993' }),
+        kv('__proto__', s('p')),
+        kv('7', s('seven')),
+        kv('nested', { kvlistValue: { values: [kv('deep', { bytesValue: Buffer.from('hi') })] } }),
+        kv('none', null),
+      ],
+    },
+  }),
   kv('value.unset', {}),
   kv('value.missing', null),
   kv('ключ', s('значение')),
@@ -84,60 +116,89 @@ const ALL_KINDS = [
 
 /** Requests the direct path writes itself: every field kind, empty fields, several resources and scopes. */
 const DIRECT_REQUESTS: [string, Buffer][] = [
-  ['all value kinds, events and links', encode({
-    resourceSpans: [{
-      resource: { attributes: [kv('service.name', s('checkout')), kv('host.id', s('i-0abc')), kv('k8s.pod.uid', { intValue: 7 })] },
-      schemaUrl: 'https://opentelemetry.io/schemas/1.21.0',
-      scopeSpans: [{
-        scope: { name: 'io.opentelemetry.http', version: '2.1.0', attributes: [kv('scope.attr', s('unused'))] },
-        spans: [{
-          traceId: id('0af7651916cd43dd8448eb211c80319c'), spanId: id('00f067aa0ba902b7'), parentSpanId: id('1111111111111111'),
-          traceState: 'vendor=x,other=ü', name: 'POST /orders', kind: 2, flags: 1,
-          startTimeUnixNano: ns(123_456_789), endTimeUnixNano: ns(173_456_789),
-          attributes: ALL_KINDS, droppedAttributesCount: 3,
-          events: [
-            { timeUnixNano: ns(150_000_000), name: 'exception', attributes: [kv('exception.type', s('Timeout')), kv('exception.count', { intValue: 2 })] },
-            { name: 'no time, no attributes' },
-            { timeUnixNano: ns(1), name: 'event ✓', attributes: ALL_KINDS.slice(0, 6), droppedAttributesCount: 1 },
+  [
+    'all value kinds, events and links',
+    encode({
+      resourceSpans: [
+        {
+          resource: { attributes: [kv('service.name', s('checkout')), kv('host.id', s('i-0abc')), kv('k8s.pod.uid', { intValue: 7 })] },
+          schemaUrl: 'https://opentelemetry.io/schemas/1.21.0',
+          scopeSpans: [
+            {
+              scope: { name: 'io.opentelemetry.http', version: '2.1.0', attributes: [kv('scope.attr', s('unused'))] },
+              spans: [
+                {
+                  traceId: id('0af7651916cd43dd8448eb211c80319c'),
+                  spanId: id('00f067aa0ba902b7'),
+                  parentSpanId: id('1111111111111111'),
+                  traceState: 'vendor=x,other=ü',
+                  name: 'POST /orders',
+                  kind: 2,
+                  flags: 1,
+                  startTimeUnixNano: ns(123_456_789),
+                  endTimeUnixNano: ns(173_456_789),
+                  attributes: ALL_KINDS,
+                  droppedAttributesCount: 3,
+                  events: [
+                    {
+                      timeUnixNano: ns(150_000_000),
+                      name: 'exception',
+                      attributes: [kv('exception.type', s('Timeout')), kv('exception.count', { intValue: 2 })],
+                    },
+                    { name: 'no time, no attributes' },
+                    { timeUnixNano: ns(1), name: 'event ✓', attributes: ALL_KINDS.slice(0, 6), droppedAttributesCount: 1 },
+                  ],
+                  droppedEventsCount: 2,
+                  links: [
+                    {
+                      traceId: id('4bf92f3577b34da6a3ce929d0e0e4736'),
+                      spanId: id('0102030405060708'),
+                      traceState: 'a=b',
+                      attributes: [kv('link.kind', s('follows')), kv('n', { doubleValue: 1.5 })],
+                      flags: 257,
+                    },
+                    { traceId: id('4bf92f3577b34da6a3ce929d0e0e4737') },
+                  ],
+                  droppedLinksCount: 1,
+                  status: { code: 2, message: 'upstream timeout ⚠' },
+                },
+              ],
+            },
           ],
-          droppedEventsCount: 2,
-          links: [
-            { traceId: id('4bf92f3577b34da6a3ce929d0e0e4736'), spanId: id('0102030405060708'), traceState: 'a=b', attributes: [kv('link.kind', s('follows')), kv('n', { doubleValue: 1.5 })], flags: 257 },
-            { traceId: id('4bf92f3577b34da6a3ce929d0e0e4737') },
+        },
+      ],
+    }),
+  ],
+  [
+    'empty and odd fields',
+    encode({
+      resourceSpans: [
+        {
+          // No service.name: ServiceName is ''.
+          resource: { attributes: [kv('host.name', s('h1'))] },
+          scopeSpans: [
+            { spans: [{}] }, // nothing set at all: 1970, no ids, no name, kind and status 0
+            {
+              scope: { name: 'only-name' },
+              spans: [
+                { traceId: id('aa'), spanId: id(''), name: 'short ids', kind: 7, startTimeUnixNano: ns(0), endTimeUnixNano: ns(-5), status: { code: 5 } },
+                { name: 'end before start', kind: -1, startTimeUnixNano: ns(10), endTimeUnixNano: ns(1), status: { message: 'no code' } },
+                { name: 'no end', startTimeUnixNano: ns(10) },
+                { name: 'huge duration', startTimeUnixNano: '1', endTimeUnixNano: '9223372036854775807' },
+                { name: 'x'.repeat(300), traceState: 'y'.repeat(130), attributes: Array.from({ length: 200 }, (_, i) => kv(`k${i}`, { intValue: i })) },
+              ],
+            },
           ],
-          droppedLinksCount: 1,
-          status: { code: 2, message: 'upstream timeout ⚠' },
-        }],
-      }],
-    }],
-  })],
-  ['empty and odd fields', encode({
-    resourceSpans: [
-      {
-        // No service.name: ServiceName is ''.
-        resource: { attributes: [kv('host.name', s('h1'))] },
-        scopeSpans: [
-          { spans: [{}] }, // nothing set at all: 1970, no ids, no name, kind and status 0
-          {
-            scope: { name: 'only-name' },
-            spans: [
-              { traceId: id('aa'), spanId: id(''), name: 'short ids', kind: 7, startTimeUnixNano: ns(0), endTimeUnixNano: ns(-5), status: { code: 5 } },
-              { name: 'end before start', kind: -1, startTimeUnixNano: ns(10), endTimeUnixNano: ns(1), status: { message: 'no code' } },
-              { name: 'no end', startTimeUnixNano: ns(10) },
-              { name: 'huge duration', startTimeUnixNano: '1', endTimeUnixNano: '9223372036854775807' },
-              { name: 'x'.repeat(300), traceState: 'y'.repeat(130), attributes: Array.from({ length: 200 }, (_, i) => kv(`k${i}`, { intValue: i })) },
-            ],
-          },
-        ],
-      },
-      { spans: [], scopeSpans: [] }, // a resource without spans
-      {
-        resource: { attributes: [kv('service.name', { intValue: 42 }), kv('service.name', s('last wins'))] }, // decoded as objects: its duplicate is traceRows' business
-        scopeSpans: [{ scope: { version: 'only-version' }, spans: [{ name: 'second resource', kind: 5, startTimeUnixNano: ns(5), endTimeUnixNano: ns(6) }] }],
-      },
-      { scopeSpans: [{ spans: [{ name: 'no resource at all', kind: 1 }] }] },
-    ],
-  })],
+        },
+        { spans: [], scopeSpans: [] }, // a resource without spans
+        {
+          resource: { attributes: [kv('service.name', { intValue: 42 }), kv('service.name', s('last wins'))] }, // decoded as objects: its duplicate is traceRows' business
+          scopeSpans: [{ scope: { version: 'only-version' }, spans: [{ name: 'second resource', kind: 5, startTimeUnixNano: ns(5), endTimeUnixNano: ns(6) }] }],
+        },
+        { scopeSpans: [{ spans: [{ name: 'no resource at all', kind: 1 }] }] },
+      ],
+    }),
+  ],
   ['the benchmark payload', Buffer.from(tracesPayload(50, 3))],
   ['no spans', encode({ resourceSpans: [{ resource: { attributes: [kv('service.name', s('idle'))] } }] })],
   ['unknown fields', UNKNOWN_FIELDS],
@@ -193,9 +254,20 @@ test('the direct walk writes the bytes the object path encodes, for every field 
     }
     return assert.fail('no error');
   };
-  for (const bad of [badUtf8, unusedBadUtf8, Buffer.from([0x0a, 0xff, 0x01]), encode({ resourceSpans: [{ scopeSpans: [{ spans: [{ name: 'cut' }] }] }] }).subarray(0, 8)]) {
-    assert.match(message(() => traceRows(bad)), /not an ExportTraceServiceRequest/);
-    assert.equal(message(() => traceRowsDirect(bad)), message(() => traceRows(bad)));
+  for (const bad of [
+    badUtf8,
+    unusedBadUtf8,
+    Buffer.from([0x0a, 0xff, 0x01]),
+    encode({ resourceSpans: [{ scopeSpans: [{ spans: [{ name: 'cut' }] }] }] }).subarray(0, 8),
+  ]) {
+    assert.match(
+      message(() => traceRows(bad)),
+      /not an ExportTraceServiceRequest/,
+    );
+    assert.equal(
+      message(() => traceRowsDirect(bad)),
+      message(() => traceRows(bad)),
+    );
   }
 });
 
@@ -213,7 +285,12 @@ test('rows read back from ClickHouse are the same through both paths, over slabs
   const fallbacks: string[] = [];
   const direct = new InsertBatcher<object>({ store, table: 'traces_direct', maxRows: 500, maxDelayMs: 5, onDirectFallback: (m) => fallbacks.push(m) });
   // Enough bench payloads (~33 KB of rows each) to fill and reuse 1 MiB slabs: a slab reused too early would corrupt rows.
-  const requests = [...DIRECT_REQUESTS, ...FALLBACK_REQUESTS, ...ODD_WIRE, ...Array.from({ length: 80 }, (_, i): [string, Buffer] => [`payload ${i}`, Buffer.from(tracesPayload(50, i))])];
+  const requests = [
+    ...DIRECT_REQUESTS,
+    ...FALLBACK_REQUESTS,
+    ...ODD_WIRE,
+    ...Array.from({ length: 80 }, (_, i): [string, Buffer] => [`payload ${i}`, Buffer.from(tracesPayload(50, i))]),
+  ];
   let rows = 0;
   const refused: string[] = [];
   // A span past 2262 is refused by the encoder on both paths, with the same words.
@@ -244,7 +321,13 @@ test('rows read back from ClickHouse are the same through both paths, over slabs
   assert.deepEqual(b, a);
   // The read-back is not vacuous: it has the edge values.
   const edge = a.find((r) => r.includes('POST /orders'))!;
-  for (const piece of ['"int.min":"-9223372036854775808"', '"double.nan":"NaN"', '"bytes":"AAEC+v8="', '"str.unicode":"Grüße, 世界 🌍"', '"kvlist":"{\\"7\\":\\"seven\\",\\"b\\":\\"1\\",\\"a\\":9007199254740992,']) {
+  for (const piece of [
+    '"int.min":"-9223372036854775808"',
+    '"double.nan":"NaN"',
+    '"bytes":"AAEC+v8="',
+    '"str.unicode":"Grüße, 世界 🌍"',
+    '"kvlist":"{\\"7\\":\\"seven\\",\\"b\\":\\"1\\",\\"a\\":9007199254740992,',
+  ]) {
     assert.ok(edge.includes(piece), `${piece} in ${edge.slice(0, 200)}…`);
   }
 });

@@ -381,7 +381,8 @@ function attributeMap(w: Writer, ranges: readonly number[], from: number, to: nu
     keyStarts[keys] = ks;
     keyEnds[keys++] = ke;
     checkedString(w, ks, ke);
-    if (vs < 0) w.u8(0); // no value: the empty string
+    if (vs < 0)
+      w.u8(0); // no value: the empty string
     else anyValue(w, vs, ve, depth);
   }
 }
@@ -428,8 +429,16 @@ function sharedColumns(serviceName: string, resourceAttributes: Record<string, s
 }
 
 function span(out: DirectRowsWriter, w: Writer, s: number, e: number, shared: Uint8Array): void {
-  let traceS = 0, traceE = 0, spanS = 0, spanE = 0, parentS = 0, parentE = 0;
-  let stateS = 0, stateE = 0, nameS = 0, nameE = 0;
+  let traceS = 0,
+    traceE = 0,
+    spanS = 0,
+    spanE = 0,
+    parentS = 0,
+    parentE = 0;
+  let stateS = 0,
+    stateE = 0,
+    nameS = 0,
+    nameE = 0;
   let kind = 0;
   let start = -1;
   let end = -1;
@@ -478,21 +487,24 @@ function span(out: DirectRowsWriter, w: Writer, s: number, e: number, shared: Ui
       case 0x41: // end_time_unix_nano
         end = fixed64(e);
         break;
-      case 0x4a: { // attributes
+      case 0x4a: {
+        // attributes
         const ae = len(e);
         spanAttrs.add(pos);
         spanAttrs.add(ae);
         pos = ae;
         break;
       }
-      case 0x5a: { // events
+      case 0x5a: {
+        // events
         const ee = len(e);
         events.add(pos);
         events.add(ee);
         pos = ee;
         break;
       }
-      case 0x6a: { // links
+      case 0x6a: {
+        // links
         const le = len(e);
         links.add(pos);
         links.add(le);
@@ -637,7 +649,12 @@ function readLinks(): void {
   linkAttrs.n = 0;
   for (let k = 0; k < links.n; k += 2) {
     const e = links.v[k + 1]!;
-    let traceS = 0, traceE = 0, spanS = 0, spanE = 0, stateS = 0, stateE = 0;
+    let traceS = 0,
+      traceE = 0,
+      spanS = 0,
+      spanE = 0,
+      stateS = 0,
+      stateE = 0;
     const from = linkAttrs.n;
     pos = links.v[k]!;
     while (pos < e) {

@@ -25,7 +25,15 @@ const STALE_SENTINEL = 987654.321;
 const MAX_ISO_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
 
 const record = (value: Buffer, proto = 'prometheus.WriteRequest'): BusRecord =>
-  ({ topic: 'prometheus_remote_write', partition: 0, offset: 0, key: null, value, headers: { 'airdig.rw.proto': proto }, timestamp: NOW }) as unknown as BusRecord;
+  ({
+    topic: 'prometheus_remote_write',
+    partition: 0,
+    offset: 0,
+    key: null,
+    value,
+    headers: { 'airdig.rw.proto': proto },
+    timestamp: NOW,
+  }) as unknown as BusRecord;
 
 /** A 1.0 body of every sample value kind (the sentinel becomes Prometheus' stale NaN), odd times, a histogram and an exemplar. */
 function v1Body(times: number[] = [NOW, NOW + 15_000, -1, 0, -62_167_219_200_000, MAX_ISO_MS]): Buffer {
@@ -34,12 +42,31 @@ function v1Body(times: number[] = [NOW, NOW + 15_000, -1, 0, -62_167_219_200_000
     prometheus.WriteRequest.encode({
       timeseries: [
         ...values.map((v, i) => ({
-          labels: [{ name: '__name__', value: `m_${i % 3}` }, { name: 'instance', value: `h${i}:9100` }, { name: 'job', value: 'node' }, { name: 'zone', value: 'é—ü' }],
+          labels: [
+            { name: '__name__', value: `m_${i % 3}` },
+            { name: 'instance', value: `h${i}:9100` },
+            { name: 'job', value: 'node' },
+            { name: 'zone', value: 'é—ü' },
+          ],
           samples: times.map((timestamp, k) => ({ value: k === 0 ? v : v + k, timestamp })),
         })),
         {
-          labels: [{ name: '__name__', value: 'latency_seconds' }, { name: 'job', value: 'api' }],
-          histograms: [{ countInt: 3, sum: 1.5, schema: 1, zeroThreshold: 1e-128, zeroCountInt: 1, positiveSpans: [{ offset: 0, length: 1 }], positiveDeltas: [2], timestamp: NOW }],
+          labels: [
+            { name: '__name__', value: 'latency_seconds' },
+            { name: 'job', value: 'api' },
+          ],
+          histograms: [
+            {
+              countInt: 3,
+              sum: 1.5,
+              schema: 1,
+              zeroThreshold: 1e-128,
+              zeroCountInt: 1,
+              positiveSpans: [{ offset: 0, length: 1 }],
+              positiveDeltas: [2],
+              timestamp: NOW,
+            },
+          ],
           exemplars: [{ labels: [{ name: 'trace_id', value: 'abc' }], value: 0.3, timestamp: NOW }],
         },
       ],
@@ -61,7 +88,11 @@ function v2Body(): Buffer {
       timeseries: [
         {
           labelsRefs: [ref('__name__'), ref('requests_total'), ref('job'), ref('api')],
-          samples: [{ value: 41, timestamp: NOW }, { value: NaN, timestamp: NOW + 1 }, { value: -Infinity, timestamp: NOW + 2 }],
+          samples: [
+            { value: 41, timestamp: NOW },
+            { value: NaN, timestamp: NOW + 1 },
+            { value: -Infinity, timestamp: NOW + 2 },
+          ],
           exemplars: [{ labelsRefs: [ref('trace_id'), ref('x1')], value: 1, timestamp: NOW }],
           metadata: { type: 1, helpRef: ref('Requests.'), unitRef: ref('seconds') },
         },
@@ -106,7 +137,11 @@ test('prom_samples written directly are the bytes of the row objects; the other 
 });
 
 async function tableRows(table: string): Promise<string[]> {
-  const r = await store.client.query({ query: `SELECT *, hex(value) AS bits FROM ${table}`, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_denormals: 1 } });
+  const r = await store.client.query({
+    query: `SELECT *, hex(value) AS bits FROM ${table}`,
+    format: 'JSONEachRow',
+    clickhouse_settings: { output_format_json_quote_denormals: 1 },
+  });
   return (await r.json<Record<string, unknown>>()).map((row) => JSON.stringify(row)).sort();
 }
 
@@ -127,7 +162,11 @@ test('prom_samples rows read back from ClickHouse are the same through both path
   assert.deepEqual(b, a);
   const values = new Set(a.map((row) => (JSON.parse(row) as { value: unknown }).value));
   for (const v of ['nan', 'inf', '-inf', 5e-324, 0]) assert.ok(values.has(v), `${v} stored`);
-  for (const ts of ['0000-01-01 00:00:00.000', '9999-12-31 23:59:59.999']) assert.ok(a.some((row) => row.includes(`"ts":"${ts}"`)), `${ts} stored`);
+  for (const ts of ['0000-01-01 00:00:00.000', '9999-12-31 23:59:59.999'])
+    assert.ok(
+      a.some((row) => row.includes(`"ts":"${ts}"`)),
+      `${ts} stored`,
+    );
   assert.ok(a.some((row) => row.includes('"value":"nan"') && row.includes('"stale":1') && row.includes('"bits":"000000000000F87F"')));
 });
 
@@ -146,7 +185,11 @@ const sample = (value: number, ts: number) => {
 };
 
 test('series are known again by their label bytes, whatever way the labels were encoded; bytes that fail the checks are never remembered', () => {
-  const labels: [string, string][] = [['__name__', 'up'], ['instance', 'h:9100'], ['job', 'node']];
+  const labels: [string, string][] = [
+    ['__name__', 'up'],
+    ['instance', 'h:9100'],
+    ['job', 'node'],
+  ];
   const plain = field(1, ...labels.map(([n, v]) => label(n, v)), sample(1, 5));
   const swapped = field(1, ...labels.map(([n, v]) => label(n, v, true)), sample(2, 6));
   const interleaved = field(1, label(...labels[0]!), sample(3, 7), label(...labels[1]!), label(...labels[2]!));

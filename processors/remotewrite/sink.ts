@@ -7,7 +7,17 @@ import { containerResource } from '../falco/events.js';
 import type { ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { TableSink, type RowsByTable } from '../runtime/pipeline/table-sink.js';
 import { RW_PROTO_HEADER } from './factory.js';
-import { PROTO_V1, PROTO_V2, readMetadataV1, walkRemoteWrite, type MetricMetadataV1, type RemoteWriteVersion, type SampleValue, type SeriesIdentity, type SeriesView } from './wire.js';
+import {
+  PROTO_V1,
+  PROTO_V2,
+  readMetadataV1,
+  walkRemoteWrite,
+  type MetricMetadataV1,
+  type RemoteWriteVersion,
+  type SampleValue,
+  type SeriesIdentity,
+  type SeriesView,
+} from './wire.js';
 import { compileValueEncoder, DirectRowsWriter, Writer, type DirectLayout } from '../runtime/store/rowbinary.js';
 
 export { fingerprint } from './wire.js';
@@ -287,7 +297,8 @@ export function promRows(record: BusRecord, seen?: SeriesCache, direct = false):
     for (const s of views) {
       const metric = s.identity!.metric;
       const fp = s.identity!.fingerprint;
-      for (const x of s.sampleValues!) samples.push({ metric_name: metric, fingerprint: fp, ts: iso(x.timestamp), value: float(x.value), stale: x.stale ? 1 : 0 });
+      for (const x of s.sampleValues!)
+        samples.push({ metric_name: metric, fingerprint: fp, ts: iso(x.timestamp), value: float(x.value), stale: x.stale ? 1 : 0 });
     }
   } else if (w) {
     const rows = sampleRows.finish(() => promRows(record).samples);

@@ -395,10 +395,19 @@ function identify(series: SeriesView, buf: Uint8Array, index: number, decode: bo
 /** A series view with every field there from the start (one object shape, however it is filled). */
 function newSeries(start: number, end: number, decode: boolean): SeriesView {
   return {
-    start, end, target: 0, samples: 0, histograms: 0, exemplars: 0,
-    labels: undefined, identity: undefined,
-    sampleValues: decode ? [] : undefined, histogramValues: decode ? NONE : undefined, exemplarValues: decode ? NONE : undefined,
-    metadata: undefined, createdTimestamp: undefined,
+    start,
+    end,
+    target: 0,
+    samples: 0,
+    histograms: 0,
+    exemplars: 0,
+    labels: undefined,
+    identity: undefined,
+    sampleValues: decode ? [] : undefined,
+    histogramValues: decode ? NONE : undefined,
+    exemplarValues: decode ? NONE : undefined,
+    metadata: undefined,
+    createdTimestamp: undefined,
   };
 }
 
@@ -568,7 +577,11 @@ function scanLabel(r: Reader, buf: Uint8Array, e: number, decode: boolean): void
  * that were read, checked and identified, so a hit needs no check.
  */
 class RawIdentity {
-  constructor(readonly key: Uint8Array, readonly id: SeriesIdentity, public next: RawIdentity | undefined) {}
+  constructor(
+    readonly key: Uint8Array,
+    readonly id: SeriesIdentity,
+    public next: RawIdentity | undefined,
+  ) {}
 }
 const rawIdentities = new Map<number, RawIdentity>();
 let rawIdentityCount = 0;
@@ -591,7 +604,17 @@ function sameKey(raw: RawIdentity, buf: Uint8Array, from: number, to: number): b
   return i === n;
 }
 
-function identifyV1(series: SeriesView, r: Reader, buf: Uint8Array, index: number, labels: number[], nLabels: number, from: number, to: number, contiguous: boolean): void {
+function identifyV1(
+  series: SeriesView,
+  r: Reader,
+  buf: Uint8Array,
+  index: number,
+  labels: number[],
+  nLabels: number,
+  from: number,
+  to: number,
+  contiguous: boolean,
+): void {
   let hash = FNV_OFFSET;
   if (contiguous) {
     const hint = lastAtIndex[index];

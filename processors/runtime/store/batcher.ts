@@ -116,7 +116,8 @@ function forgetEncoder(store: Store, table: string, encoder: RowBinaryEncoder): 
  * DirectRows' index (so its record goes to the DLQ).
  */
 export class InsertBatcher<Row extends object> {
-  readonly #opts: Required<Omit<InsertBatcherOptions, 'onInsert' | 'onRetry' | 'onDirectFallback'>> & Pick<InsertBatcherOptions, 'onInsert' | 'onRetry' | 'onDirectFallback'>;
+  readonly #opts: Required<Omit<InsertBatcherOptions, 'onInsert' | 'onRetry' | 'onDirectFallback'>> &
+    Pick<InsertBatcherOptions, 'onInsert' | 'onRetry' | 'onDirectFallback'>;
   #pending: Pending<Row>[] = [];
   #pendingRows = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -190,7 +191,8 @@ export class InsertBatcher<Row extends object> {
         at += p.rows.length;
       });
       refused.sort((a, b) => a.index - b.index);
-      for (const { index, error, rows } of refused) perCaller[owner[index]!]!.push({ index: index - firstIndex[owner[index]!]!, error, ...(rows === undefined ? {} : { rows }) });
+      for (const { index, error, rows } of refused)
+        perCaller[owner[index]!]!.push({ index: index - firstIndex[owner[index]!]!, error, ...(rows === undefined ? {} : { rows }) });
       pending.forEach((p, i) => p.resolve(perCaller[i]!));
     } catch (err) {
       for (const p of pending) p.reject(err);

@@ -18,7 +18,13 @@ test.before(async () => {
 });
 test.after(() => store.close());
 
-const LAYOUT: DirectLayout = { name: 'the test writer', columns: [{ name: 'id', type: 'String' }, { name: 'n', type: 'UInt32' }] };
+const LAYOUT: DirectLayout = {
+  name: 'the test writer',
+  columns: [
+    { name: 'id', type: 'String' },
+    { name: 'n', type: 'UInt32' },
+  ],
+};
 const encodeString = compileValueEncoder('String');
 const encodeUInt32 = compileValueEncoder('UInt32');
 const writer = new DirectRowsWriter(LAYOUT);
@@ -43,9 +49,16 @@ async function stored(table: string): Promise<Record<string, unknown>[]> {
 test('a row ClickHouse refuses inside DirectRows is found by bisection and names its item; the other rows are written; the bytes are released after the insert', async () => {
   const events: string[] = [];
   const b = new InsertBatcher<object>({ store, table: 'checked', maxDelayMs: 5, onInsert: (rows) => events.push(`insert ${rows}`) });
-  const bad = direct([{ id: 'a', n: 1 }, { id: 'b', n: 500 }, { id: 'c', n: 2 }]);
+  const bad = direct([
+    { id: 'a', n: 1 },
+    { id: 'b', n: 500 },
+    { id: 'c', n: 2 },
+  ]);
   const good = direct([{ id: 'd', n: 4 }]);
-  for (const [name, item] of [['bad', bad], ['good', good]] as const) {
+  for (const [name, item] of [
+    ['bad', bad],
+    ['good', good],
+  ] as const) {
     const release = item.release.bind(item);
     item.release = () => {
       events.push(`release ${name}`);
@@ -70,25 +83,61 @@ test('a row ClickHouse refuses inside DirectRows is found by bisection and names
 
 test('the same rows written as objects and as DirectRows make the same insert: the second is deduplicated', async () => {
   const b = new InsertBatcher<object>({ store, table: 'dedup', maxDelayMs: 5 });
-  assert.deepEqual(await b.write([{ id: 'x', n: 7 }, { id: 'y', n: 8 }]), []);
-  assert.deepEqual(await b.write([direct([{ id: 'x', n: 7 }, { id: 'y', n: 8 }])]), []);
+  assert.deepEqual(
+    await b.write([
+      { id: 'x', n: 7 },
+      { id: 'y', n: 8 },
+    ]),
+    [],
+  );
+  assert.deepEqual(
+    await b.write([
+      direct([
+        { id: 'x', n: 7 },
+        { id: 'y', n: 8 },
+      ]),
+    ]),
+    [],
+  );
   assert.deepEqual(await b.write([direct([{ id: 'x', n: 9 }])]), []); // other bytes: a new block
-  assert.deepEqual(await stored('dedup'), [{ id: 'x', n: 7 }, { id: 'x', n: 9 }, { id: 'y', n: 8 }]);
+  assert.deepEqual(await stored('dedup'), [
+    { id: 'x', n: 7 },
+    { id: 'x', n: 9 },
+    { id: 'y', n: 8 },
+  ]);
   await b.close();
 });
 
 test('a table whose columns are not the layout gets the row objects instead, with one warning naming the difference', async () => {
-  for (const [table, why] of [['altered', /the table has column extra \(String\) that it does not write/], ['retyped', /column n is UInt64 in the table, UInt32 in the writer/]] as const) {
+  for (const [table, why] of [
+    ['altered', /the table has column extra \(String\) that it does not write/],
+    ['retyped', /column n is UInt64 in the table, UInt32 in the writer/],
+  ] as const) {
     const warnings: string[] = [];
     const b = new InsertBatcher<object>({ store, table, maxDelayMs: 5, onDirectFallback: (m) => warnings.push(m) });
-    assert.deepEqual(await b.write([direct([{ id: 'p', n: 1 }, { id: 'q', n: 2 }])]), []);
+    assert.deepEqual(
+      await b.write([
+        direct([
+          { id: 'p', n: 1 },
+          { id: 'q', n: 2 },
+        ]),
+      ]),
+      [],
+    );
     assert.deepEqual(await b.write([direct([{ id: 'r', n: 3 }])]), []);
     await b.close();
     assert.equal(warnings.length, 1, warnings.join('\n'));
     assert.match(warnings[0]!, new RegExp(`table ${table} does not have the columns the test writer writes directly`));
     assert.match(warnings[0]!, why);
     const rows = await stored(table);
-    assert.deepEqual(rows.map((r) => [r.id, Number(r.n), r.extra]), [['p', 1, table === 'altered' ? 'default' : undefined], ['q', 2, table === 'altered' ? 'default' : undefined], ['r', 3, table === 'altered' ? 'default' : undefined]]);
+    assert.deepEqual(
+      rows.map((r) => [r.id, Number(r.n), r.extra]),
+      [
+        ['p', 1, table === 'altered' ? 'default' : undefined],
+        ['q', 2, table === 'altered' ? 'default' : undefined],
+        ['r', 3, table === 'altered' ? 'default' : undefined],
+      ],
+    );
   }
 });
 

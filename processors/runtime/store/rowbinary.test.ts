@@ -14,7 +14,7 @@ import { traceRows } from '../../oteltraces/factory.js';
 import { logRows } from '../../otellogs/factory.js';
 import { otlpMetricRows } from '../../otlpmetrics/factory.js';
 import { float, iso } from '../../remotewrite/sink.js';
-import { edgeRow } from '../../servicegraph/factory.js';
+import { edgeRow } from '../../servicegraph/sink.js';
 import { edgeSides } from '../../servicegraph/graph.js';
 import { normalizeFalcoEvent } from '../../falco/events.js';
 import { ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServiceRequest } from '../../otlp/proto.js';

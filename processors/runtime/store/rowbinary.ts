@@ -1257,7 +1257,10 @@ class Slab {
   live = 0;
   /** No more rows go into it (the writer moved on): it is pooled when its last item is released. */
   sealed = false;
-  constructor(size: number, readonly pool: Slab[]) {
+  constructor(
+    size: number,
+    readonly pool: Slab[],
+  ) {
     this.w = new Writer(size);
   }
   seal(): void {
@@ -1388,7 +1391,10 @@ export function compileRowBinaryEncoder(table: string, columns: readonly ColumnD
     const cols = layout.columns;
     for (let c = 0; c < Math.max(cols.length, count); c++) {
       const mine = cols[c];
-      if (!mine || c >= count) return mine ? `it writes column ${mine.name} (${mine.type}) that the table does not have` : `the table has column ${names[c]} (${types[c]}) that it does not write`;
+      if (!mine || c >= count)
+        return mine
+          ? `it writes column ${mine.name} (${mine.type}) that the table does not have`
+          : `the table has column ${names[c]} (${types[c]}) that it does not write`;
       if (mine.name !== names[c]) return `column ${c + 1} is ${names[c]} in the table, ${mine.name} in the writer`;
       let key: string;
       try {
@@ -1458,7 +1464,10 @@ export function compileRowBinaryEncoder(table: string, columns: readonly ColumnD
         if (why === undefined) {
           why = layoutMismatch(row.layout);
           layouts.set(row.layout, why);
-          if (why) fallbacks.push(`table ${table} does not have the columns ${row.layout.name} writes directly (${why}): its rows are encoded from row objects instead`);
+          if (why)
+            fallbacks.push(
+              `table ${table} does not have the columns ${row.layout.name} writes directly (${why}): its rows are encoded from row objects instead`,
+            );
         }
         if (why === '') {
           if (w.pos > segment) parts.push(segment + direct, -1, segment, w.pos);
@@ -1479,7 +1488,11 @@ export function compileRowBinaryEncoder(table: string, columns: readonly ColumnD
           made = row.toRows();
         } catch (err) {
           const why = err instanceof Error ? err.message : String(err);
-          refused.push({ index: i, rows: row.rows, error: new StoreError(ErrorCodes.STORE_REJECTED, `insert into ${table}: the rows cannot be made: ${why}`, { cause: err, retryable: false }) });
+          refused.push({
+            index: i,
+            rows: row.rows,
+            error: new StoreError(ErrorCodes.STORE_REJECTED, `insert into ${table}: the rows cannot be made: ${why}`, { cause: err, retryable: false }),
+          });
           continue;
         }
         for (const o of made) encodeObject(o, i);
@@ -1505,7 +1518,7 @@ class Block implements EncodedRows {
     readonly refused: EncodedRows['refused'],
     readonly fallbacks: string[],
   ) {
-    for (let k = 0; k < parts.length; ) {
+    for (let k = 0; k < parts.length;) {
       this.#starts.push(parts[k] as number);
       const p = parts[k + 1]!;
       if (p === -1) {
