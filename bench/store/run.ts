@@ -267,8 +267,9 @@ writeResults(
   `## store — ${new Date().toISOString().slice(0, 10)}
 
 ${machine()}; the embedded ClickHouse server (chDB 26.7) in its own process; median of ${RUNS} runs (spread in brackets).
-Sink path: records on the in-process bus → the component's sink → RowBinaryWithDefaults over HTTP. Ceiling: the same rows,
-encoded in RowBinary beforehand, inserted plainly in blocks of 10 000 (only the send and the server's work are counted).
+Sink path: records on the in-process bus → the component's sink → RowBinaryWithDefaults over HTTP (otel_traces and prom_samples
+rows written straight from the protobuf bytes, the others from row objects). Ceiling: the same rows, encoded in RowBinary
+beforehand, inserted plainly in blocks of 10 000 (only the send and the server's work are counted).
 "Total" counts AirDig's CPU plus the server's.
 
 | table | load | sink: per AirDig CPU-s | sink: per server CPU-s | sink: per total CPU-s | ceiling: per total CPU-s | sink / ceiling | sink: per wall-s |

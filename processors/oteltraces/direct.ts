@@ -68,7 +68,7 @@ const DEPTH_EVENT_VALUE = 6;
 const encodeMap = compileValueEncoder(MAP_TYPE);
 const encodeString = compileValueEncoder('String');
 
-/** A value encoded once (resource attributes, service and scope names), copied into each span's row. */
+/** A constant's bytes (the enums' names, '' and the booleans' text), copied where it goes. */
 function encodedOnce(encode: (w: Writer, v: unknown) => void, v: unknown): Uint8Array {
   const w = new Writer(256);
   encode(w, v);
@@ -92,7 +92,9 @@ const isProtoKey = (at: number) => {
 // ---------------------------------------------------------------------------------------------
 // Reading, with protobufjs' semantics (lengths and tags as uint32, truncation is an error).
 
-let buf: Buffer = Buffer.alloc(0);
+// The request being walked and the read position in it (module state: the walk is synchronous).
+const EMPTY_BUFFER = Buffer.alloc(0);
+let buf: Buffer = EMPTY_BUFFER;
 let pos = 0;
 
 /** protobufjs' uint32: the low 32 bits of a varint of up to 10 bytes. */
@@ -756,13 +758,11 @@ export function writeTraceRows(out: DirectRowsWriter, w: Writer, value: Uint8Arr
       const t = tag(end);
       if (t === 0x0a) {
         const e = len(end);
-        const next = e;
-        resourceSpans(out, w, pos, e);
-        pos = next;
+        resourceSpans(out, w, pos, e); // moves pos
+        pos = e;
       } else skip(t & 7, end);
     }
   } finally {
-    buf = EMPTY_BUFFER;
+    buf = EMPTY_BUFFER; // the record is not kept alive by the walk
   }
 }
-const EMPTY_BUFFER = Buffer.alloc(0);
