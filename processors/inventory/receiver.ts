@@ -31,6 +31,7 @@ export const terraformReceiverConfigSchema = intakeConfig('/v1/terraform-state',
 /** Terraform state files (v4, `terraform state pull`) POSTed to /v1/terraform-state → terraform_state, keyed by lineage. */
 export const terraformReceiverFactory = intakeFactory({
   type: 'terraform_state',
+  summaryName: 'terraform',
   what: 'Terraform state files',
   configSchema: terraformReceiverConfigSchema,
   contentTypes: JSON_FILE_TYPES,

@@ -41,8 +41,10 @@ interface IntakeBase {
 }
 
 export interface IntakeSpec<C extends IntakeBase> {
-  /** Receiver type, and its name in the start-up summary. */
+  /** Receiver type. */
   type: string;
+  /** Its name in the start-up summary (default: the type). */
+  summaryName?: string;
   /** What a body holds, for messages ("Falco alerts"). */
   what: string;
   configSchema: z.ZodType<C, z.ZodTypeDef, unknown>;
@@ -65,7 +67,7 @@ class IntakeReceiver<C extends IntakeBase> implements Component {
   ) {}
 
   listening(): { name: string; url: string }[] {
-    return this.#route ? [{ name: this.spec.type === 'terraform_state' ? 'terraform' : this.spec.type, url: `${this.#route.url}${this.cfg.path}` }] : [];
+    return this.#route ? [{ name: this.spec.summaryName ?? this.spec.type, url: `${this.#route.url}${this.cfg.path}` }] : [];
   }
 
   async start(): Promise<void> {
