@@ -253,11 +253,8 @@ export class SeriesIdentity {
   sampleRow: Uint8Array | undefined;
   #fingerprint: string | undefined;
   #map: Record<string, string> | undefined;
-  /** Chains identities whose keys share a hash. */
-  next: SeriesIdentity | undefined;
 
   constructor(
-    readonly key: Uint8Array,
     readonly labels: readonly [string, string][],
     readonly target: number,
   ) {}
@@ -275,13 +272,54 @@ export class SeriesIdentity {
   }
 }
 
-/**
- * Identities by the hash of their label bytes, shared by every walk in the process (in embedded
- * mode the sink and the health processor meet the same series). Bounded: the oldest go first.
- */
-const identities = new Map<number, SeriesIdentity>();
-let identityCount = 0;
+/** An entry of a BytesTable: its key bytes, its value, the next entry whose key shares its hash. */
+interface BytesEntry<V> {
+  readonly key: Uint8Array;
+  readonly value: V;
+  readonly next: BytesEntry<V> | undefined;
+}
+
+/** Values by their exact key bytes, chained by a 32-bit hash of them. Bounded: cleared when full. */
+class BytesTable<V> {
+  readonly #byHash = new Map<number, BytesEntry<V>>();
+  #count = 0;
+  constructor(readonly max: number) {}
+
+  /** The entry whose key is bytes [from, to) of buf. */
+  find(hash: number, buf: Uint8Array, from: number, to: number): BytesEntry<V> | undefined {
+    for (let e = this.#byHash.get(hash); e; e = e.next) if (keyIs(e.key, buf, from, to)) return e;
+    return undefined;
+  }
+
+  /** Remembers value under a copy of bytes [from, to) of buf. */
+  add(hash: number, buf: Uint8Array, from: number, to: number, value: V): BytesEntry<V> {
+    if (this.#count >= this.max) {
+      this.#byHash.clear();
+      this.#count = 0;
+    }
+    const e = { key: buf.slice(from, to), value, next: this.#byHash.get(hash) };
+    this.#byHash.set(hash, e);
+    this.#count++;
+    return e;
+  }
+}
+
+/** Whether key is bytes [from, to) of buf. */
+function keyIs(key: Uint8Array, buf: Uint8Array, from: number, to: number): boolean {
+  const n = to - from;
+  if (key.length !== n) return false;
+  let i = 0;
+  while (i < n && key[i] === buf[from + i]) i++;
+  return i === n;
+}
+
 const MAX_IDENTITIES = 200_000;
+
+/**
+ * Identities by their label text (name 0xff value 0xff …), shared by every walk in the process (in
+ * embedded mode the sink and the health processor meet the same series).
+ */
+const identities = new BytesTable<SeriesIdentity>(MAX_IDENTITIES);
 
 /**
  * The labels of the series being walked, one (name, value) pair of byte ranges at a time: the name
@@ -353,29 +391,13 @@ class LabelScan {
   /** The series' identity: remembered when these exact label bytes were met before, else checked, decoded and remembered. */
   identity(buf: Uint8Array, index: number): SeriesIdentity {
     const hash = this.#hash | 0;
-    const n = this.#keyLen;
-    const key = this.#key;
-    const first = identities.get(hash);
-    for (let id = first; id; id = id.next) {
-      const k = id.key;
-      if (k.length !== n) continue;
-      let i = 0;
-      while (i < n && k[i] === key[i]) i++;
-      if (i === n) return id;
-    }
+    const known = identities.find(hash, this.#key, 0, this.#keyLen);
+    if (known) return known.value;
     const target = this.finish(buf, index);
     const labels: [string, string][] = [];
     for (let i = 0; i < this.names.length; i += 2)
       labels.push([text(buf, this.names[i]!, this.names[i + 1]!), text(buf, this.values[i]!, this.values[i + 1]!)]);
-    const id = new SeriesIdentity(key.slice(0, n), labels, target);
-    if (identityCount >= MAX_IDENTITIES) {
-      identities.clear();
-      identityCount = 0;
-    }
-    id.next = identities.get(hash);
-    identities.set(hash, id);
-    identityCount++;
-    return id;
+    return identities.add(hash, this.#key, 0, this.#keyLen, new SeriesIdentity(labels, target)).value;
   }
 }
 const labelScan = new LabelScan();
@@ -386,7 +408,10 @@ function identify(series: SeriesView, buf: Uint8Array, index: number, decode: bo
     series.target = labelScan.finish(buf, index);
     return;
   }
-  const id = labelScan.identity(buf, index);
+  useIdentity(series, labelScan.identity(buf, index));
+}
+
+function useIdentity(series: SeriesView, id: SeriesIdentity): void {
   series.identity = id;
   series.labels = id.labels;
   series.target = id.target;
@@ -576,34 +601,16 @@ function scanLabel(r: Reader, buf: Uint8Array, e: number, decode: boolean): void
  * every scrape, so a hit skips reading the labels one by one. An entry is made only from bytes
  * that were read, checked and identified, so a hit needs no check.
  */
-class RawIdentity {
-  constructor(
-    readonly key: Uint8Array,
-    readonly id: SeriesIdentity,
-    public next: RawIdentity | undefined,
-  ) {}
-}
-const rawIdentities = new Map<number, RawIdentity>();
-let rawIdentityCount = 0;
+const rawIdentities = new BytesTable<SeriesIdentity>(MAX_IDENTITIES);
 
-/** Identifies a decoded 1.0 series from its label fields (payload ranges in labels[0, nLabels), all within [from, to) when contiguous). */
 /**
  * The entry met at each series index of the last body walked: a Prometheus shard sends its series in
  * the same order body after body, so the one at the same index is tried first, without hashing.
  */
-const lastAtIndex: (RawIdentity | undefined)[] = [];
+const lastAtIndex: (BytesEntry<SeriesIdentity> | undefined)[] = [];
 const MAX_HINTS = 100_000;
 
-/** Whether an entry's key is the bytes [from, to). */
-function sameKey(raw: RawIdentity, buf: Uint8Array, from: number, to: number): boolean {
-  const k = raw.key;
-  const n = to - from;
-  if (k.length !== n) return false;
-  let i = 0;
-  while (i < n && k[i] === buf[from + i]) i++;
-  return i === n;
-}
-
+/** Identifies a decoded 1.0 series from its label fields (payload ranges in labels[0, nLabels), all within [from, to) when contiguous). */
 function identifyV1(
   series: SeriesView,
   r: Reader,
@@ -618,27 +625,16 @@ function identifyV1(
   let hash = FNV_OFFSET;
   if (contiguous) {
     const hint = lastAtIndex[index];
-    if (hint && sameKey(hint, buf, from, to)) {
-      const id = hint.id;
-      series.identity = id;
-      series.labels = id.labels;
-      series.target = id.target;
-      return;
-    }
+    if (hint && keyIs(hint.key, buf, from, to)) return useIdentity(series, hint.value);
     // FNV-1a over 32-bit words (a quarter of the multiplies; the map mixes the key again).
     let i = from;
     for (; i + 4 <= to; i += 4) hash = Math.imul(hash ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)), 0x01000193);
     for (; i < to; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
     hash |= 0;
-    for (let raw = rawIdentities.get(hash); raw; raw = raw.next) {
-      if (sameKey(raw, buf, from, to)) {
-        if (index < MAX_HINTS) lastAtIndex[index] = raw;
-        const id = raw.id;
-        series.identity = id;
-        series.labels = id.labels;
-        series.target = id.target;
-        return;
-      }
+    const raw = rawIdentities.find(hash, buf, from, to);
+    if (raw) {
+      if (index < MAX_HINTS) lastAtIndex[index] = raw;
+      return useIdentity(series, raw.value);
     }
   }
   const at = r.pos;
@@ -650,13 +646,7 @@ function identifyV1(
   r.pos = at;
   identify(series, buf, index, true);
   if (!contiguous) return;
-  if (rawIdentityCount >= MAX_IDENTITIES) {
-    rawIdentities.clear();
-    rawIdentityCount = 0;
-  }
-  const raw = new RawIdentity(buf.slice(from, to), series.identity!, rawIdentities.get(hash));
-  rawIdentities.set(hash, raw);
-  rawIdentityCount++;
+  const raw = rawIdentities.add(hash, buf, from, to, series.identity!);
   if (index < MAX_HINTS) lastAtIndex[index] = raw;
 }
 
