@@ -1,19 +1,19 @@
 // Every component AirDig ships, listed once. A factory is registered here and nowhere else.
 import { FactoryRegistry } from './runtime/pipeline/registry.js';
-import { deadLettersFactory } from './deadletters/factory.js';
-import { otlpFactory } from './otlp/factory.js';
-import { otelTracesFactory } from './oteltraces/factory.js';
-import { otelLogsFactory } from './otellogs/factory.js';
+import { deadLettersFactory } from './deadletters/sink.js';
+import { otlpFactory } from './otlp/receiver.js';
+import { otelTracesFactory } from './oteltraces/sink.js';
+import { otelLogsFactory } from './otellogs/sink.js';
 import { serviceGraphFactory } from './servicegraph/processor.js';
 import { serviceEdgesFactory } from './servicegraph/sink.js';
 import { placementFactory } from './placement/processor.js';
-import { remoteWriteFactory } from './remotewrite/factory.js';
+import { remoteWriteFactory } from './remotewrite/receiver.js';
 import { promSamplesFactory } from './remotewrite/sink.js';
-import { otlpMetricsFactory } from './otlpmetrics/factory.js';
+import { otlpMetricsFactory } from './otlpmetrics/sink.js';
 import { healthFactory } from './health/processor.js';
 import { healthFactsFactory } from './health/sink.js';
-import { graphEdgesFactory, graphNodesFactory } from './graph/factory.js';
-import { runtimeEventsFactory } from './falco/factory.js';
+import { graphEdgesFactory, graphNodesFactory } from './graph/sink.js';
+import { runtimeEventsFactory } from './falco/sink.js';
 import { changesFactory } from './cloudtrail/processor.js';
 import { changeEventsFactory } from './cloudtrail/sink.js';
 import { topologyFactory } from './topology/processor.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ExportTraceServiceRequest } from '../../processors/otlp/proto.js';
+import { ExportTraceServiceRequest } from '../../processors/model/otlp.js';
 
 /** A realistic export request: one resource with 8 attributes, spans with 10 attributes each, spread over traces of 5 spans. */
 export function tracesPayload(spans: number, seed = 0): Uint8Array {

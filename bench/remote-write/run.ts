@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { uncompressSync } from 'snappy';
 import { prometheus, io } from '../../protos/gen/prometheus.js';
 import { MemoryBus } from '../../processors/runtime/bus/memory.js';
-import { remoteWriteFactory } from '../../processors/remotewrite/factory.js';
+import { remoteWriteFactory } from '../../processors/remotewrite/receiver.js';
 import { promSamplesFactory } from '../../processors/remotewrite/sink.js';
 import { openStore } from '../../processors/runtime/store/store.js';
 import { ManagedClickHouse } from '../../processors/runtime/clickhouse/engine.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { ManualClock } from '../../processors/runtime/clock.js';
-import { ExportTraceServiceRequest } from '../../processors/otlp/proto.js';
+import { ExportTraceServiceRequest } from '../../processors/model/otlp.js';
 import { ServiceGraph } from '../../processors/servicegraph/graph.js';
 import { forEachSpanView } from '../../processors/servicegraph/spans.js';
 import { readConfigFile, resolveConfig, withServiceOverrides } from '../../processors/runtime/config/load.js';

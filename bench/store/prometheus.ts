@@ -6,8 +6,7 @@
 // The target is avalanche-like (avalanche itself is not served by the Go module proxy here):
 // METRICS × SERIES_PER_METRIC series of 15 labels, values changing every 10 s.
 // CPU-seconds are counted for AirDig's process, its ClickHouse engine and Prometheus apart.
-import { execFileSync } from 'node:child_process';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -8,7 +8,7 @@ import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
 import { changesFactory } from './processor.js';
 import { changeEventsFactory } from './sink.js';
-import { baseEventName, resolveResources } from './identity.js';
+import { baseEventName, resolveResources } from './resources.js';
 import { changeEvent, parseCloudTrailBody } from './records.js';
 import { componentSettings, openMigratedStore, startHttpReceivers } from '../../tests/helpers/component.js';
 import { repoRoot } from '../../tests/helpers/kafka.js';

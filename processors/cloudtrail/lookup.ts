@@ -17,6 +17,7 @@ import { topicName } from '../runtime/config/schema.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import type { Store } from '../runtime/store/store.js';
 import { cloudTrailMessage, recordProblem } from './records.js';
+import { CLOUDTRAIL_TOPIC } from '../model/changes.js';
 
 type Doc = Record<string, unknown>;
 
@@ -105,7 +106,7 @@ const sourceSchema = z
 const lookupConfigSchema = z
   .object({
     sources: z.array(sourceSchema).default([]),
-    output: topicName.default('cloudtrail_events'),
+    output: topicName.default(CLOUDTRAIL_TOPIC),
     interval_ms: z.number().int().positive().default(60_000),
     /** Requests per second per account and region (the API allows 2). */
     requests_per_second: z.number().positive().max(2).default(2),

@@ -1,11 +1,9 @@
-import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import type { OutMessage } from '../runtime/bus/types.js';
 import { processorFactory } from '../runtime/pipeline/processor.js';
 import { changesConfigSchema } from './config.js';
-import { decodeCloudTrailRecord, type ChangeEvent } from './records.js';
-
-export const changeCodec = avroCodec<ChangeEvent>('change');
+import { decodeCloudTrailRecord } from './records.js';
+import { changeCodec } from '../model/changes.js';
 
 /** Most recently seen keys, up to a bound (insertion order is age: a Map evicts its oldest first). */
 class RecentSet {

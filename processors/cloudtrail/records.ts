@@ -1,27 +1,9 @@
 import { MalformedInputError } from '../runtime/errors.js';
 import { parseJsonBody } from '../runtime/json-body.js';
-import { resolveResources } from './identity.js';
+import { resolveResources } from './resources.js';
+import type { ChangeEvent } from '../model/changes.js';
 
 type Doc = Record<string, unknown>;
-
-/** A CloudTrail record as AirDig keeps it (Avro schemas/avro/change.avsc, table change_events). */
-export interface ChangeEvent {
-  event_id: string;
-  ts_ms: number;
-  source: string;
-  event_source: string;
-  event_name: string;
-  actor: string;
-  actor_type: string;
-  account: string;
-  region: string;
-  resource_ids: string[];
-  read_only: boolean;
-  error_code: string;
-  error_message: string;
-  source_ip: string;
-  user_agent: string;
-}
 
 const EVENTBRIDGE_DETAIL_TYPE = 'AWS API Call via CloudTrail';
 const str = (v: unknown) => (typeof v === 'string' ? v : '');

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { topicName } from '../runtime/config/schema.js';
 import { DriftIgnore } from './ignore.js';
+import { CHANGES_TOPIC } from '../model/changes.js';
+import { SCANNER_TOPIC, TERRAFORM_TOPIC } from '../model/inventory.js';
+import { DRIFT_TOPIC } from '../model/drift.js';
 
 export const DEFAULT_CAUSE_WINDOW_MS = 6 * 3600_000;
 export const DEFAULT_IGNORE_FILE = '.driftignore';
@@ -10,13 +13,13 @@ export const driftConfigSchema = z
   .object({
     inputs: z
       .object({
-        terraform_state: topicName.default('terraform_state'),
-        scanner_resources: topicName.default('scanner_resources'),
-        changes: topicName.default('airdig.changes'),
+        terraform_state: topicName.default(TERRAFORM_TOPIC),
+        scanner_resources: topicName.default(SCANNER_TOPIC),
+        changes: topicName.default(CHANGES_TOPIC),
       })
       .strict()
       .default({}),
-    output: topicName.default('airdig.drift'),
+    output: topicName.default(DRIFT_TOPIC),
     /** A CloudTrail change this long or less before a drift was seen, to the same resource, is named as its cause. */
     cause_window_ms: z.number().int().positive().default(DEFAULT_CAUSE_WINDOW_MS),
     /** A .driftignore file; its rules and `ignore`'s apply together. The default, .driftignore in the working directory, may be absent. */

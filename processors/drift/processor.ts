@@ -1,14 +1,12 @@
-import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import { keyedOrigin } from '../runtime/pipeline/holds.js';
 import { Outbox, processorFactory } from '../runtime/pipeline/processor.js';
 import { StateStore } from '../runtime/pipeline/state-store.js';
-import { scannerCodec, terraformCodec } from '../inventory/records.js';
-import { changeCodec } from '../cloudtrail/processor.js';
+import { scannerCodec, terraformCodec } from '../model/inventory.js';
+import { changeCodec } from '../model/changes.js';
+import { driftCodec, type DriftEvent, type DriftKind } from '../model/drift.js';
 import { driftConfigSchema, loadIgnore } from './config.js';
-import { DriftTracker, type DriftEvent, type DriftKind, type StoredDriftValue } from './tracker.js';
-
-export const driftCodec = avroCodec<DriftEvent>('drift');
+import { DriftTracker, type StoredDriftValue } from './tracker.js';
 
 /**
  * terraform_state + scanner_resources + airdig.changes → airdig.drift. The comparison is global

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseScanBody, parseTerraformState, type ScannerRecord, type TerraformRecord } from '../inventory/records.js';
+import { parseScanBody, parseTerraformState } from '../inventory/records.js';
+import type { ScannerRecord, TerraformRecord } from '../model/inventory.js';
 import { DriftIgnore } from './ignore.js';
-import { DriftTracker, type DriftEvent, type StoredDriftValue } from './tracker.js';
-import { ABANDONED_AFTER_MS } from '../topology/scopes.js';
+import { DriftTracker, type StoredDriftValue } from './tracker.js';
+import type { DriftEvent } from '../model/drift.js';
+import { ABANDONED_AFTER_MS } from '../model/inventory.js';
 import { repoRoot } from '../../tests/helpers/kafka.js';
 
 const file = (name: string) => readFileSync(path.join(repoRoot, 'processors/drift/testdata', name));

@@ -1,35 +1,13 @@
 import { createHash } from 'node:crypto';
-import { awsTypeOfNode, awsTypeOfTf, arnParts } from '../inventory/aws.js';
-import type { ManagedResource, ScannedResource, ScannerRecord, TerraformRecord } from '../inventory/records.js';
-import type { ChangeEvent } from '../cloudtrail/records.js';
-import { dropAbandoned } from '../topology/scopes.js';
+import { awsTypeOfNode, awsTypeOfTf, arnParts } from '../identity/aws.js';
+import { dropAbandoned, type ManagedResource, type ScannedResource, type ScannerRecord, type TerraformRecord } from '../model/inventory.js';
+import type { ChangeEvent } from '../model/changes.js';
+import type { DriftEvent, DriftKind } from '../model/drift.js';
 import { Holds, type HeldOffsets, type KeyedOrigin } from '../runtime/pipeline/holds.js';
 import { diffAttributes } from './normalize.js';
 import type { DriftIgnore } from './ignore.js';
 
 type Doc = Record<string, unknown>;
-
-export type DriftKind = 'modified' | 'missing' | 'unmanaged';
-
-/** One drift (Avro schemas/avro/drift.avsc, table drift_events). */
-export interface DriftEvent {
-  id: string;
-  ts_ms: number;
-  resource_id: string;
-  resource_type: string;
-  address: string;
-  drift: DriftKind;
-  attribute: string;
-  expected: string;
-  actual: string;
-  lineage: string;
-  serial: number;
-  scan_id: string;
-  cause_event_id: string;
-  cause_ts_ms: number;
-  cause_actor: string;
-  cause_event_name: string;
-}
 
 interface Snapshot {
   lineage: string;

@@ -1,15 +1,17 @@
+import { containerId } from '../identity/ids.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { Store } from '../runtime/store/store.js';
 import type { Component } from '../runtime/pipeline/component.js';
-import { ExportMetricsServiceRequest } from '../otlp/proto.js';
-import { otlpMetricsFactory } from '../otlpmetrics/factory.js';
+import { ExportMetricsServiceRequest } from '../model/otlp.js';
+import { otlpMetricsFactory } from '../otlpmetrics/sink.js';
 import { healthFactory } from '../health/processor.js';
 import { healthFactsFactory } from '../health/sink.js';
-import { runtimeEventsFactory } from './factory.js';
-import { containerResource, normalizeFalcoEvent, parseFalcoBody, rfc3339Nanos } from './events.js';
+import { runtimeEventsFactory } from './sink.js';
+import { normalizeFalcoEvent, rfc3339Nanos } from '../model/falco.js';
+import { parseFalcoBody } from './receiver.js';
 import { componentSettings, openMigratedStore, startHttpReceivers } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 
@@ -49,7 +51,7 @@ test('Falco events: priority, time with nanoseconds, resource by pod, then conta
   assert.equal(pod.output_fields['evt.time'], '1700000000123456800', 'numbers kept as text');
   const container = normalizeFalcoEvent(falcoEvent('Write below etc', 'ERROR', { 'container.id': FULL_ID.slice(0, 12), 'k8s.ns.name': null }));
   assert.equal(container.resource_id, `container:${FULL_ID.slice(0, 12)}`);
-  assert.equal(container.resource_id, containerResource(FULL_ID), 'the short id and the full id name one container');
+  assert.equal(container.resource_id, containerId(FULL_ID), 'the short id and the full id name one container');
   assert.equal(container.severity, 'warning');
   assert.equal(container.priority, 'Error');
   const host = normalizeFalcoEvent(falcoEvent('Read sensitive file untrusted', 'Critical', { 'container.id': 'host' }));

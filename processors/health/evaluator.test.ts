@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type HealthEvaluator, histogramQuantile, type HealthFact, type StoredRuleState } from './evaluator.js';
+import { type HealthEvaluator, histogramQuantile, type StoredRuleState } from './evaluator.js';
+import type { HealthFact } from '../model/health.js';
 import { DEFAULT_RULES, ruleSchema } from './rules.js';
 import { healthConfigSchema } from './config.js';
 import { evaluatorFor } from './processor.js';

@@ -1,20 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Holds, partitionKey, type HeldOffsets, type Origin } from '../runtime/pipeline/holds.js';
+import type { HealthFact } from '../model/health.js';
 import { EwmaDetector, holds, type AnomalyConfig, type Rule, type Selector } from './rules.js';
-
-export interface HealthFact {
-  id: string;
-  ts_ms: number;
-  resource_id: string;
-  status: 'healthy' | 'warning' | 'critical';
-  state: 'firing' | 'resolved';
-  rule: string;
-  reason: string;
-  metric: string;
-  value: number;
-  threshold: number;
-  labels: Record<string, string>;
-}
 
 /** A runtime event (Falco) that marks a resource unhealthy until it has been quiet for a while. */
 export interface RuntimeEvent {

@@ -1,17 +1,15 @@
-import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq, headerString } from '../runtime/bus/dlq.js';
 import { originOf } from '../runtime/pipeline/holds.js';
 import { Outbox, processorFactory } from '../runtime/pipeline/processor.js';
 import { StateStore } from '../runtime/pipeline/state-store.js';
-import { RW_PROTO_HEADER } from '../remotewrite/factory.js';
+import { RW_PROTO_HEADER } from '../model/remote-write.js';
 import { PROTO_V2, walkRemoteWrite } from '../remotewrite/wire.js';
-import { resourceOf } from '../remotewrite/sink.js';
-import { walkOtlpMetrics } from '../otlpmetrics/factory.js';
-import { decodeFalcoRecord } from '../falco/events.js';
+import { resourceOf } from '../identity/resources.js';
+import { walkOtlpMetrics } from '../otlpmetrics/sink.js';
+import { decodeFalcoRecord } from '../model/falco.js';
 import { healthConfigSchema, inputsOf, type HealthConfig } from './config.js';
-import { HealthEvaluator, type HealthFact, type StoredRuleState } from './evaluator.js';
-
-export const healthCodec = avroCodec<HealthFact>('health');
+import { HealthEvaluator, type StoredRuleState } from './evaluator.js';
+import { healthCodec, type HealthFact } from '../model/health.js';
 
 /** The evaluator of a validated health config. */
 export function evaluatorFor(c: HealthConfig, emit: (f: HealthFact) => void): HealthEvaluator {
@@ -28,7 +26,8 @@ export const healthFactory = processorFactory({
   type: 'health',
   configSchema: healthConfigSchema,
   topics: (c) => ({ consumes: inputsOf(c), produces: [c.output] }),
-  create: ({ bus, metrics, id, logger }, c) => {
+  create: ({ bus, metrics, id, logger, service }, c) => {
+    const cluster = service.cluster_name;
     const producer = bus.producer();
     const store = new StateStore(bus, id);
     const outbox = new Outbox<HealthFact>();
@@ -45,7 +44,7 @@ export const healthFactory = processorFactory({
           store.handle(record, (replay) => {
             const origin = originOf(record);
             if (record.topic === inputs.falco) {
-              const e = decodeFalcoRecord(record.value, c.cluster_name);
+              const e = decodeFalcoRecord(record.value, cluster);
               samples++;
               evaluator.event(
                 {
@@ -65,7 +64,7 @@ export const healthFactory = processorFactory({
             if (record.topic === inputs.otlp_metrics) {
               walkOtlpMetrics(record.value, {
                 series: (fp, labels, _type, _help, _unit, points) => {
-                  const resource = resourceOf(labels);
+                  const resource = resourceOf(labels, cluster);
                   for (const p of points) {
                     samples++;
                     evaluator.observe(labels, fp, resource, p.ts, p.value, p.stale);
@@ -80,7 +79,7 @@ export const healthFactory = processorFactory({
               const id = s.identity!;
               const labels = id.labelMap;
               const fp = id.fingerprint;
-              const resource = (id.resource ??= resourceOf(labels));
+              const resource = (id.resource ??= resourceOf(labels, cluster));
               for (const x of s.sampleValues!) {
                 samples++;
                 evaluator.observe(labels, fp, resource, x.timestamp, x.value, x.stale);

@@ -1,11 +1,11 @@
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { iso } from '../remotewrite/sink.js';
-import { healthCodec } from './processor.js';
+import { HEALTH_TOPIC, healthCodec } from '../model/health.js';
 
 /** airdig.health → health_facts (history); the view resource_health gives the latest per resource. */
 export const healthFactsFactory = tableSinkFactory({
   type: 'health_facts',
-  configSchema: tableSinkConfig('airdig.health', 'health_facts', 2_000),
+  configSchema: tableSinkConfig(HEALTH_TOPIC, 'health_facts', 2_000),
   toRows: (r) => {
     const f = healthCodec.decode(r.value);
     return [

@@ -1,5 +1,6 @@
 import { intakeConfig, intakeFactory, JSON_FILE_TYPES } from '../runtime/pipeline/intake.js';
-import { parseScanBody, parseTerraformState, scannerCodec, terraformCodec } from './records.js';
+import { parseScanBody, parseTerraformState } from './records.js';
+import { SCANNER_TOPIC, scannerCodec, TERRAFORM_TOPIC, terraformCodec } from '../model/inventory.js';
 
 /** Every record of a scan or a state snapshot under one key, so its end marker follows its resources. */
 function inventoryMessages<R extends { kind: string; seen_ms: number }>(
@@ -15,7 +16,7 @@ function inventoryMessages<R extends { kind: string; seen_ms: number }>(
   };
 }
 
-export const resourcesReceiverConfigSchema = intakeConfig('/v1/resources', 'scanner_resources', {});
+export const resourcesReceiverConfigSchema = intakeConfig('/v1/resources', SCANNER_TOPIC, {});
 
 /** Scans (resource inventories: `airdig scan`, or your own scanner's output) POSTed to /v1/resources → scanner_resources, keyed by scope. */
 export const resourcesReceiverFactory = intakeFactory({
@@ -23,10 +24,10 @@ export const resourcesReceiverFactory = intakeFactory({
   what: 'scans (resource inventories)',
   configSchema: resourcesReceiverConfigSchema,
   contentTypes: JSON_FILE_TYPES,
-  parse: (body, _c, now) => inventoryMessages(scannerCodec, (r) => r.scope, parseScanBody(body, now)),
+  parse: (body, _c, { now }) => inventoryMessages(scannerCodec, (r) => r.scope, parseScanBody(body, now)),
 });
 
-export const terraformReceiverConfigSchema = intakeConfig('/v1/terraform-state', 'terraform_state', {});
+export const terraformReceiverConfigSchema = intakeConfig('/v1/terraform-state', TERRAFORM_TOPIC, {});
 
 /** Terraform state files (v4, `terraform state pull`) POSTed to /v1/terraform-state → terraform_state, keyed by lineage. */
 export const terraformReceiverFactory = intakeFactory({
@@ -35,5 +36,5 @@ export const terraformReceiverFactory = intakeFactory({
   what: 'Terraform state files',
   configSchema: terraformReceiverConfigSchema,
   contentTypes: JSON_FILE_TYPES,
-  parse: (body, _c, now) => inventoryMessages(terraformCodec, (r) => r.lineage, parseTerraformState(body, now)),
+  parse: (body, _c, { now }) => inventoryMessages(terraformCodec, (r) => r.lineage, parseTerraformState(body, now)),
 });

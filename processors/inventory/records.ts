@@ -3,72 +3,12 @@
  * what Terraform state says should exist (terraform_state), each parsed from the JSON users POST or
  * `airdig ingest` sends, checked, and turned into Avro records that end with a marker.
  */
-import { avroCodec } from '../runtime/avro.js';
 import { MalformedInputError } from '../runtime/errors.js';
 import { parseJsonBody } from '../runtime/json-body.js';
-import { arnParts, awsArn, awsTypeOfTf, awsTypeOfNode, nodeTypeOf } from './aws.js';
+import { arnParts, awsArn, awsTypeOfTf, awsTypeOfNode, nodeTypeOf } from '../identity/aws.js';
+import type { Completeness, Relationship, ScannerRecord, TerraformRecord } from '../model/inventory.js';
 
 type Doc = Record<string, unknown>;
-
-export interface Relationship {
-  type: string;
-  target: string;
-}
-
-export interface ScannedResource {
-  id: string;
-  type: string;
-  account: string;
-  region: string;
-  name: string;
-  /** JSON object. */
-  attributes: string;
-  tags: Record<string, string>;
-  aliases: string[];
-  relationships: Relationship[];
-}
-
-export type Completeness = 'complete' | 'partial' | 'failed';
-
-export interface ScannerRecord {
-  kind: 'resource' | 'scan_end';
-  scan_id: string;
-  scope: string;
-  provider: string;
-  account: string;
-  region: string;
-  seen_ms: number;
-  resource: ScannedResource | null;
-  completeness: Completeness;
-  types: string[];
-  errors: string[];
-  resource_count: number;
-}
-
-export interface ManagedResource {
-  id: string;
-  tf_type: string;
-  address: string;
-  provider: string;
-  native_id: string;
-  account: string;
-  region: string;
-  /** JSON object. */
-  attributes: string;
-}
-
-export interface TerraformRecord {
-  kind: 'resource' | 'state_end';
-  lineage: string;
-  serial: number;
-  terraform_version: string;
-  seen_ms: number;
-  resource: ManagedResource | null;
-  resource_count: number;
-}
-
-export const scannerCodec = avroCodec<ScannerRecord>('scanner');
-export const terraformCodec = avroCodec<TerraformRecord>('tfstate');
 
 const isObject = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '');

@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import type { Store } from '../runtime/store/store.js';
 import { InsertBatcher, rowBinaryEncoderFor, type RejectedRow } from '../runtime/store/batcher.js';
 import { DirectRows } from '../runtime/store/rowbinary.js';
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
+import { ExportTraceServiceRequest } from '../model/otlp.js';
 import { opentelemetry } from '../../protos/gen/otlp.js';
-import { traceRows, traceRowsDirect } from './factory.js';
+import { traceRows, traceRowsDirect } from './sink.js';
 import { tracesPayload } from '../../bench/otlp/payload.js';
 import { openMigratedStore } from '../../tests/helpers/component.js';
 

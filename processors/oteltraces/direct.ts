@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { opentelemetry } from '../../protos/gen/otlp.js';
 import { compileValueEncoder, Writer, type DirectLayout, type DirectRowsWriter } from '../runtime/store/rowbinary.js';
-import { anyValueToString, attributesToMap } from '../otlp/values.js';
+import { anyValueToString, attributesToMap } from '../model/otlp.js';
 
 /*
  * otel_traces rows written as RowBinary straight from an ExportTraceServiceRequest's bytes: no

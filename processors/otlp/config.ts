@@ -1,10 +1,8 @@
 import { z } from 'zod';
 import { listenAddress, topicName } from '../runtime/config/schema.js';
+import { LOGS_TOPIC, METRICS_TOPIC, SPANS_TOPIC } from '../model/otlp.js';
 
 export const DEFAULT_OTLP_MAX_REQUEST_BYTES = 20 * 1024 * 1024;
-export const DEFAULT_SPANS_TOPIC = 'otlp_spans';
-export const DEFAULT_METRICS_TOPIC = 'otlp_metrics';
-export const DEFAULT_LOGS_TOPIC = 'otlp_logs';
 export const DEFAULT_RETRY_AFTER_S = 5;
 
 export const otlpConfigSchema = z
@@ -14,9 +12,9 @@ export const otlpConfigSchema = z
     http: listenAddress.optional(),
     /** Largest request body, compressed and decompressed (HTTP 413, gRPC RESOURCE_EXHAUSTED past it). */
     max_request_bytes: z.number().int().positive().default(DEFAULT_OTLP_MAX_REQUEST_BYTES),
-    spans_topic: topicName.default(DEFAULT_SPANS_TOPIC),
-    metrics_topic: topicName.default(DEFAULT_METRICS_TOPIC),
-    logs_topic: topicName.default(DEFAULT_LOGS_TOPIC),
+    spans_topic: topicName.default(SPANS_TOPIC),
+    metrics_topic: topicName.default(METRICS_TOPIC),
+    logs_topic: topicName.default(LOGS_TOPIC),
     /** Origins allowed to POST from a browser (CORS); "*" allows any. Empty: no CORS headers. */
     cors_allowed_origins: z.array(z.string()).default([]),
     /** When set, requests must carry "Authorization: Bearer <token>". */

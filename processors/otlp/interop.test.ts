@@ -9,8 +9,8 @@ import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { BusRecord } from '../runtime/bus/types.js';
 import type { Store } from '../runtime/store/store.js';
-import { otlpFactory } from './factory.js';
-import { ExportTraceServiceRequest } from './proto.js';
+import { otlpFactory } from './receiver.js';
+import { ExportTraceServiceRequest } from '../model/otlp.js';
 import { componentSettings } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 import { sendTopology, TOPOLOGY_SPANS_PER_REQUEST, type SentSpan } from '../../tests/helpers/otel.js';

@@ -7,7 +7,7 @@ import {
   ExportMetricsServiceResponse,
   ExportTraceServiceRequest,
   ExportTraceServiceResponse,
-} from './proto.js';
+} from '../model/otlp.js';
 import { otlpJsonToProtobuf } from './json.js';
 import { encodePieces, forEachField, splitTracesByTraceId } from './wire.js';
 import type { OtlpConfig } from './config.js';

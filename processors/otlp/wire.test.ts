@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExportTraceServiceRequest, type ISpan } from './proto.js';
+import { ExportTraceServiceRequest, type ISpan } from '../model/otlp.js';
 import { splitTracesByTraceId, toHex } from './wire.js';
 import { MalformedInputError } from '../runtime/errors.js';
 

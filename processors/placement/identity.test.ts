@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { placementOf } from './identity.js';
+import { placementOf } from './placement.js';
 
 const ids = (p: ReturnType<typeof placementOf>) => ({
   service: p!.service.id,

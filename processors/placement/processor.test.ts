@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import { ManualClock } from '../runtime/clock.js';
 import type { Store } from '../runtime/store/store.js';
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
+import { ExportTraceServiceRequest } from '../model/otlp.js';
 import { placementFactory } from './processor.js';
-import { graphEdgesFactory, graphNodesFactory } from '../graph/factory.js';
+import { graphEdgesFactory, graphNodesFactory } from '../graph/sink.js';
 import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 

@@ -1,11 +1,10 @@
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import { processorFactory } from '../runtime/pipeline/processor.js';
 import { forEachField } from '../otlp/wire.js';
-import { Resource } from '../otlp/proto.js';
-import { attributesToMap } from '../otlp/values.js';
-import { topologyCodec, topologyKey, type TopologyRecord } from '../graph/factory.js';
+import { Resource, attributesToMap } from '../model/otlp.js';
+import { topologyCodec, topologyKey, type TopologyRecord } from '../model/topology.js';
 import { placementConfigSchema } from './config.js';
-import { placementOf } from './identity.js';
+import { placementOf } from './placement.js';
 
 /** Calls fn with the attributes of each resource in an ExportTraceServiceRequest, reading nothing else. */
 export function forEachResource(value: Uint8Array, fn: (attrs: Record<string, string>) => void): void {
@@ -22,7 +21,7 @@ export const placementFactory = processorFactory({
   type: 'placement',
   configSchema: placementConfigSchema,
   topics: (c) => ({ consumes: [c.input], produces: [c.output] }),
-  create: ({ bus, metrics, id, clock }, c) => {
+  create: ({ bus, metrics, id, clock, service }, c) => {
     const producer = bus.producer();
     /** When each placement (service and targets) was last reported. */
     const reported = new Map<string, number>();
@@ -34,7 +33,7 @@ export const placementFactory = processorFactory({
         const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
           forEachResource(record.value, (attrs) => {
             metrics.received();
-            const p = placementOf(attrs, now);
+            const p = placementOf(attrs, now, service.cluster_name);
             if (!p || p.targets.length === 0) return;
             const key = [p.service.id, ...p.targets.map((t) => t.id)].join('|');
             const last = reported.get(key);

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { listenAddress, topicName } from '../runtime/config/schema.js';
+import { REMOTE_WRITE_TOPIC } from '../model/remote-write.js';
 
 export const DEFAULT_RW_MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_RW_MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024;
-export const DEFAULT_RW_TOPIC = 'prometheus_remote_write';
 
 export const remoteWriteConfigSchema = z
   .object({
@@ -14,7 +14,7 @@ export const remoteWriteConfigSchema = z
     max_request_bytes: z.number().int().positive().default(DEFAULT_RW_MAX_REQUEST_BYTES),
     /** Largest body once decompressed, checked from snappy's length header before decompressing. */
     max_decompressed_bytes: z.number().int().positive().default(DEFAULT_RW_MAX_DECOMPRESSED_BYTES),
-    output: topicName.default(DEFAULT_RW_TOPIC),
+    output: topicName.default(REMOTE_WRITE_TOPIC),
     bearer_token: z.string().default(''),
     basic_auth: z.object({ username: z.string(), password: z.string() }).strict().optional(),
     retry_after_s: z.number().int().positive().default(5),

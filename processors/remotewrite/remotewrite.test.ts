@@ -6,7 +6,7 @@ import { prometheus, io } from '../../protos/gen/prometheus.js';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { BusRecord } from '../runtime/bus/types.js';
 import type { Store } from '../runtime/store/store.js';
-import { remoteWriteFactory } from './factory.js';
+import { remoteWriteFactory } from './receiver.js';
 import { promSamplesFactory } from './sink.js';
 import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';

@@ -3,10 +3,10 @@ import { topicName } from '../runtime/config/schema.js';
 import type { BusRecord } from '../runtime/bus/types.js';
 import { headerString } from '../runtime/bus/dlq.js';
 import { MalformedInputError } from '../runtime/errors.js';
-import { containerResource } from '../falco/events.js';
+import { resourceOf } from '../identity/resources.js';
 import type { ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { TableSink, type RowsByTable } from '../runtime/pipeline/table-sink.js';
-import { RW_PROTO_HEADER } from './factory.js';
+import { REMOTE_WRITE_TOPIC, RW_PROTO_HEADER } from '../model/remote-write.js';
 import {
   PROTO_V1,
   PROTO_V2,
@@ -32,7 +32,7 @@ export const seriesCacheConfig = {
 
 export const promSamplesConfigSchema = z
   .object({
-    input: topicName.default('prometheus_remote_write'),
+    input: topicName.default(REMOTE_WRITE_TOPIC),
     max_batch: z.number().int().positive().default(1_000),
     ...seriesCacheConfig,
   })
@@ -45,25 +45,6 @@ const METRIC_TYPES = ['', 'counter', 'gauge', 'histogram', 'gaugehistogram', 'su
 export function float(v: number): number | string {
   if (Number.isFinite(v)) return v;
   return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
-}
-
-/**
- * A resource identity from series labels, Prometheus' (pod, namespace, node, instance) or
- * OpenTelemetry's (cloud.resource_id, k8s.*, container.id), in the ids the placement processor
- * gives the same resources: pod, then container, then node, then the scrape target itself.
- */
-export function resourceOf(labels: Record<string, string>): string {
-  if (labels['cloud.resource_id']) return labels['cloud.resource_id'];
-  const cluster = labels.cluster ?? labels['k8s.cluster.name'] ?? '';
-  const pod = labels.pod ?? labels['k8s.pod.name'];
-  const namespace = labels.namespace ?? labels['k8s.namespace.name'];
-  if (pod && namespace) return `k8s:${cluster}/${namespace}/pod/${pod}`;
-  const container = labels['container.id'] ? containerResource(labels['container.id']) : '';
-  if (container) return container;
-  const node = labels.node ?? labels['k8s.node.name'];
-  if (node) return `k8s:${cluster}//node/${node}`;
-  if (labels.instance) return `target:${labels.job ?? ''}/${labels.instance}`;
-  return '';
 }
 
 let lastMs = NaN;

@@ -26,7 +26,7 @@ import {
 import { LambdaClient, paginateListFunctions } from '@aws-sdk/client-lambda';
 import { DescribeClusterCommand, EKSClient, paginateListClusters } from '@aws-sdk/client-eks';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { awsArn } from '../inventory/aws.js';
+import { awsArn } from '../identity/aws.js';
 import { errorMessage } from '../runtime/errors.js';
 
 export interface ScanResource {

@@ -6,7 +6,8 @@
  *   service → pods its selector matches (routes_to), node → EC2 instance (runs_on, spec.providerID
  *   aws:///eu-west-1a/i-0123…, when the AWS account is known).
  */
-import { awsArn } from '../inventory/aws.js';
+import { awsArn } from '../identity/aws.js';
+import { k8sObjectId } from '../identity/ids.js';
 import { MalformedInputError } from '../runtime/errors.js';
 import type { ScanBody, ScanResource } from './aws.js';
 
@@ -20,8 +21,6 @@ export interface K8sScanOptions {
   awsAccount?: string;
   now?: number;
 }
-
-const idOf = (cluster: string, ns: string, kind: string, name: string) => `k8s:${cluster}/${ns}/${kind.toLowerCase()}/${name}`;
 
 /** Node → EC2 instance from providerID aws:///eu-west-1a/i-0123 (or aws:///i-0123 with no zone). */
 export function instanceOfProviderId(providerId: string, account: string): string | undefined {
@@ -57,7 +56,7 @@ export function scanK8sJson(text: string, o: K8sScanOptions): { body: ScanBody; 
     const ns = kind === 'Node' || kind === 'Namespace' ? '' : String(meta.namespace ?? 'default');
     const labels: Record<string, string> = meta.labels ?? {};
     const res: ScanResource = {
-      id: idOf(c, ns, kind, meta.name),
+      id: k8sObjectId(c, ns, kind, meta.name),
       type: `k8s:${kind.toLowerCase()}`,
       name: meta.name,
       attributes: { namespace: ns },
@@ -66,14 +65,14 @@ export function scanK8sJson(text: string, o: K8sScanOptions): { body: ScanBody; 
       relationships: [],
     };
     for (const owner of meta.ownerReferences ?? [])
-      if (owner?.kind && owner?.name) res.relationships.push({ type: 'owned_by', target: idOf(c, ns, owner.kind, owner.name) });
+      if (owner?.kind && owner?.name) res.relationships.push({ type: 'owned_by', target: k8sObjectId(c, ns, owner.kind, owner.name) });
     const spec: Doc = item.spec ?? {};
     const status: Doc = item.status ?? {};
     switch (kind) {
       case 'Pod':
         Object.assign(res.attributes, { phase: status.phase, node_name: spec.nodeName, pod_ip: status.podIP, service_account: spec.serviceAccountName });
         if (status.podIP) res.aliases.push(status.podIP);
-        if (spec.nodeName) res.relationships.push({ type: 'runs_on', target: idOf(c, '', 'Node', spec.nodeName) });
+        if (spec.nodeName) res.relationships.push({ type: 'runs_on', target: k8sObjectId(c, '', 'Node', spec.nodeName) });
         pods.push({ res, ns, labels });
         break;
       case 'Node': {

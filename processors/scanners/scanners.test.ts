@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { parseScanBody } from '../inventory/records.js';
 import { ScopeTracker } from '../topology/scopes.js';
-import type { TopologyRecord } from '../graph/factory.js';
+import type { TopologyRecord } from '../model/topology.js';
 import { scanAws, type ScanBody } from './aws.js';
 import { instanceOfProviderId, scanK8sJson } from './k8s.js';
 import { listClusterObjects, readKubeconfig } from './k8s-api.js';

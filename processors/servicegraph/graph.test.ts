@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../runtime/clock.js';
-import { placementOf } from '../placement/identity.js';
-import { ServiceGraph, type EdgeFact, type SpanView, type DropReason } from './graph.js';
+import { placementOf } from '../placement/placement.js';
+import { ServiceGraph, type SpanView, type DropReason } from './graph.js';
+import type { EdgeFact } from '../model/edges.js';
 
 function span(p: Partial<SpanView> & Pick<SpanView, 'spanId' | 'kind' | 'service'>): SpanView {
   return {

@@ -1,5 +1,5 @@
 import type { Clock } from '../runtime/clock.js';
-import { serviceId } from '../placement/identity.js';
+import { edgeSides, type EdgeFact } from '../model/edges.js';
 import { EdgeStore, StoreFullError } from './store.js';
 import { Holds, type HeldOffsets, type Origin } from '../runtime/pipeline/holds.js';
 
@@ -25,32 +25,6 @@ export interface SpanView {
   dbName: string;
   dbSystem: string;
   serverAddress: string;
-}
-
-export type ConnectionType = '' | 'database' | 'messaging_system' | 'virtual_node';
-
-/**
- * One call between two services. Its id is derived from the spans, so a replay produces the same
- * fact. A service is its namespace and name: client_id / server_id are the canonical
- * `service:<namespace>/<name>`; a virtual node (user, a database, an uninstrumented server) has
- * namespace ''.
- */
-export interface EdgeFact {
-  id: string;
-  ts_ms: number;
-  trace_id: string;
-  client: string;
-  server: string;
-  client_namespace: string;
-  server_namespace: string;
-  client_id: string;
-  server_id: string;
-  connection_type: ConnectionType;
-  failed: boolean;
-  /** Server-side duration when the server reported, else the client's. */
-  latency_ms: number;
-  /** The client's duration, -1 when the client never reported. */
-  client_latency_ms: number;
 }
 
 interface Side {
@@ -80,23 +54,6 @@ export interface ServiceGraphOptions {
   emit: (edge: EdgeFact) => void;
   /** A span half that will never become an edge, and why. */
   onDrop?: (reason: DropReason) => void;
-}
-
-/** The services of an edge, each by namespace and name, with their canonical ids. */
-export function edgeSides(
-  client: string,
-  clientNamespace: string,
-  server: string,
-  serverNamespace: string,
-): Pick<EdgeFact, 'client' | 'server' | 'client_namespace' | 'server_namespace' | 'client_id' | 'server_id'> {
-  return {
-    client,
-    server,
-    client_namespace: clientNamespace,
-    server_namespace: serverNamespace,
-    client_id: serviceId(clientNamespace, client),
-    server_id: serviceId(serverNamespace, server),
-  };
 }
 
 /** The service a client span calls when the server never reports: the first of these attributes, else "unknown". */

@@ -1,18 +1,11 @@
-import { avroCodec } from '../runtime/avro.js';
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import { errorMessage } from '../runtime/errors.js';
 import { originOf } from '../runtime/pipeline/holds.js';
 import { Outbox, processorFactory } from '../runtime/pipeline/processor.js';
 import { serviceGraphConfigSchema } from './config.js';
-import { ServiceGraph, type EdgeFact } from './graph.js';
+import { ServiceGraph } from './graph.js';
+import { edgeCodec, edgeKey, type EdgeFact } from '../model/edges.js';
 import { forEachSpanView } from './spans.js';
-
-export const edgeCodec = avroCodec<EdgeFact>('edge');
-
-/** The key of an edge record: both sides' canonical ids, so services of the same name in two namespaces never share one. */
-export function edgeKey(e: EdgeFact): string {
-  return `${e.client_id}|${e.server_id}`;
-}
 
 /** otlp_spans → airdig.edges: pairs spans into call edges in a window, holding commits while a half waits. */
 export const serviceGraphFactory = processorFactory({

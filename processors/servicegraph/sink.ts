@@ -1,9 +1,8 @@
 import type { z } from 'zod';
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
-import { edgeSides, type EdgeFact } from './graph.js';
-import { edgeCodec } from './processor.js';
+import { EDGES_TOPIC, edgeCodec, edgeSides, type EdgeFact } from '../model/edges.js';
 
-export const serviceEdgesConfigSchema = tableSinkConfig('airdig.edges', 'edge_facts', 5_000);
+export const serviceEdgesConfigSchema = tableSinkConfig(EDGES_TOPIC, 'edge_facts', 5_000);
 export type ServiceEdgesConfig = z.infer<typeof serviceEdgesConfigSchema>;
 
 /** An edge_facts row: the fact, with its time as ISO 8601 and failed as 0/1. */

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
-import { attributesToMap, hex, toBigInt } from '../otlp/values.js';
+import { ExportTraceServiceRequest, attributesToMap, hex, toBigInt } from '../model/otlp.js';
 import { MalformedInputError } from '../runtime/errors.js';
 import { forEachSpanView } from './spans.js';
 import type { SpanView } from './graph.js';

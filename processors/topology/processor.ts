@@ -2,8 +2,8 @@ import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import { keyedOrigin } from '../runtime/pipeline/holds.js';
 import { Outbox, processorFactory } from '../runtime/pipeline/processor.js';
 import { StateStore } from '../runtime/pipeline/state-store.js';
-import { topologyCodec, topologyKey, type TopologyRecord } from '../graph/factory.js';
-import { scannerCodec } from '../inventory/records.js';
+import { topologyCodec, topologyKey, type TopologyRecord } from '../model/topology.js';
+import { scannerCodec } from '../model/inventory.js';
 import { topologyConfigSchema } from './config.js';
 import { ScopeTracker } from './scopes.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ScannerRecord } from '../inventory/records.js';
+import type { ScannerRecord } from '../model/inventory.js';
 import { ScopeTracker } from './scopes.js';
 
 const AT = 'scanner_resources\u00000';

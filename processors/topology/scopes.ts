@@ -1,5 +1,5 @@
-import type { ScannerRecord } from '../inventory/records.js';
-import type { TopologyRecord } from '../graph/factory.js';
+import { dropAbandoned, type ScannerRecord } from '../model/inventory.js';
+import type { TopologyRecord } from '../model/topology.js';
 import { Holds, type HeldOffsets, type KeyedOrigin } from '../runtime/pipeline/holds.js';
 
 /** What a scope is believed to hold: node id → type, and edge keys (src\0type\0dst). */
@@ -12,25 +12,6 @@ interface ScanState extends Holding {
   scope: string;
   first: KeyedOrigin;
   seen_ms: number;
-}
-
-/** A scan (or state snapshot) whose end has not come this long after it began is given up. */
-export const ABANDONED_AFTER_MS = 24 * 3600_000;
-
-/**
- * Forgets the unfinished scans begun more than ABANDONED_AFTER_MS before `now` (record time): an
- * end marker that never comes must not hold their partition's commits back for ever. Returns how
- * many it forgot.
- */
-export function dropAbandoned(pending: Map<string, { seen_ms: number }>, now: number): number {
-  let n = 0;
-  for (const [k, v] of pending) {
-    if (v.seen_ms < now - ABANDONED_AFTER_MS) {
-      pending.delete(k);
-      n++;
-    }
-  }
-  return n;
 }
 
 const empty = (): Holding => ({ nodes: new Map(), edges: new Set() });

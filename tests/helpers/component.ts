@@ -12,7 +12,7 @@ import type { ComponentSample, Landed } from './samples.js';
 import { waitFor } from './wait.js';
 import net from 'node:net';
 import { HttpPorts } from '../../processors/runtime/http.js';
-import { otlpFactory } from '../../processors/otlp/factory.js';
+import { otlpFactory } from '../../processors/otlp/receiver.js';
 import { falcoReceiverFactory } from '../../processors/falco/receiver.js';
 import { cloudTrailReceiverFactory } from '../../processors/cloudtrail/receiver.js';
 import { resourcesReceiverFactory, terraformReceiverFactory } from '../../processors/inventory/receiver.js';

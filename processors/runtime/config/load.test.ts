@@ -98,7 +98,7 @@ test('the shipped pipelines are valid, and flags override the service section', 
 });
 
 test('the registry refuses two factories of one kind and type', async () => {
-  const { deadLettersFactory } = await import('../../deadletters/factory.js');
+  const { deadLettersFactory } = await import('../../deadletters/sink.js');
   assert.throws(() => defaultRegistry().add(deadLettersFactory), /duplicate sink factory "dead_letters"/);
 });
 

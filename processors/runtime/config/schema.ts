@@ -94,6 +94,8 @@ export const serviceSchema = z
     otlp_grpc: listenAddress.default(DEFAULT_OTLP_GRPC_ADDR),
     otlp_http: listenAddress.default(DEFAULT_OTLP_HTTP_ADDR),
     remote_write: listenAddress.default(DEFAULT_REMOTE_WRITE_ADDR),
+    /** The Kubernetes cluster for sources that do not name one (Falco alerts, series and spans without a cluster label): part of every pod and node id. */
+    cluster_name: z.string().default(''),
     shutdown_timeout_ms: z.number().int().positive().default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
     /** Run only these components (ids or types); empty runs all. */
     only: z.array(z.string()).default([]),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { BusFullError, errorMessage } from '../errors.js';
 import { authorized, HttpError, readRequestBody, statusOf, unauthorized, type RouteHandle } from '../http.js';
 import type { OutMessage } from '../bus/types.js';
-import { listenAddress, topicName } from '../config/schema.js';
+import { listenAddress, topicName, type ServiceConfig } from '../config/schema.js';
 import type { Component, ComponentSettings, Factory } from './component.js';
 
 /** JSON documents as files hold them: plain, or gzip (told by the magic bytes, whatever the type says). */
@@ -40,6 +40,12 @@ interface IntakeBase {
   retry_after_s: number;
 }
 
+/** What a parse may need besides the body: the receipt time and the service settings (cluster_name). */
+export interface IntakeContext {
+  now: number;
+  service: Readonly<ServiceConfig>;
+}
+
 export interface IntakeSpec<C extends IntakeBase> {
   /** Receiver type. */
   type: string;
@@ -50,7 +56,7 @@ export interface IntakeSpec<C extends IntakeBase> {
   configSchema: z.ZodType<C, z.ZodTypeDef, unknown>;
   contentTypes: string[];
   /** Records from a body; `accepted`: items taken, when messages also carry markers (a scan's or a state's end). */
-  parse(body: Buffer, config: C, now: number): { messages: OutMessage[]; errors: string[]; accepted?: number };
+  parse(body: Buffer, config: C, at: IntakeContext): { messages: OutMessage[]; errors: string[]; accepted?: number };
 }
 
 /**
@@ -90,7 +96,7 @@ class IntakeReceiver<C extends IntakeBase> implements Component {
         throw new HttpError(415, `unsupported Content-Type "${req.headers['content-type'] ?? ''}"; ${cfg.path} takes ${spec.contentTypes.join(', ')}`);
       if (!authorized(req.headers.authorization, cfg)) throw unauthorized(cfg);
       const body = await readRequestBody(req, cfg.max_request_bytes);
-      const { messages, errors, accepted = messages.length } = spec.parse(body, cfg, this.s.clock.now());
+      const { messages, errors, accepted = messages.length } = spec.parse(body, cfg, { now: this.s.clock.now(), service: this.s.service });
       metrics.received(accepted + errors.length);
       if (errors.length) metrics.dropped(`invalid_${spec.type}`, errors.length);
       if (messages.length === 0) throw new HttpError(400, errors.length ? errors.slice(0, 20).join('; ') : `no ${spec.what} in the body`);

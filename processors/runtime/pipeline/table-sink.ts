@@ -3,7 +3,7 @@ import { eachRecordOrDlq, sendToDlq } from '../bus/dlq.js';
 import type { BusRecord, Consumer } from '../bus/types.js';
 import { InsertBatcher } from '../store/batcher.js';
 import { rowCount } from '../store/rowbinary.js';
-import { topicName } from '../config/schema.js';
+import { topicName, type ServiceConfig } from '../config/schema.js';
 import type { Component, ComponentSettings, Factory } from './component.js';
 import { consumeTopics, stopConsuming } from './consume.js';
 
@@ -141,7 +141,7 @@ export type TableSinkConfig = z.infer<ReturnType<typeof tableSinkConfig>>;
 export function tableSinkFactory<C extends TableSinkConfig>(options: {
   type: string;
   configSchema: z.ZodType<C, z.ZodTypeDef, unknown>;
-  toRows: (record: BusRecord, config: C) => object[];
+  toRows: (record: BusRecord, config: C, service: Readonly<ServiceConfig>) => object[];
   onRefused?: 'dlq' | 'drop';
 }): Factory<C> {
   return {
@@ -154,7 +154,7 @@ export function tableSinkFactory<C extends TableSinkConfig>(options: {
         input: c.input,
         table: c.table,
         maxBatch: c.max_batch,
-        toRows: (r) => options.toRows(r, c),
+        toRows: (r) => options.toRows(r, c, settings.service),
         onRefused: options.onRefused ?? 'dlq',
       }),
   };

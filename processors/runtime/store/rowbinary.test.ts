@@ -9,15 +9,15 @@ import { InsertBatcher, rowBinaryEncoderFor } from './batcher.js';
 import { compileRowBinaryEncoder, encodeValue } from './rowbinary.js';
 import { StoreError } from '../errors.js';
 import { DlqHeaders } from '../bus/dlq.js';
-import { deadLetterRow } from '../../deadletters/factory.js';
-import { traceRows } from '../../oteltraces/factory.js';
-import { logRows } from '../../otellogs/factory.js';
-import { otlpMetricRows } from '../../otlpmetrics/factory.js';
+import { deadLetterRow } from '../../deadletters/sink.js';
+import { traceRows } from '../../oteltraces/sink.js';
+import { logRows } from '../../otellogs/sink.js';
+import { otlpMetricRows } from '../../otlpmetrics/sink.js';
 import { float, iso } from '../../remotewrite/sink.js';
 import { edgeRow } from '../../servicegraph/sink.js';
-import { edgeSides } from '../../servicegraph/graph.js';
-import { normalizeFalcoEvent } from '../../falco/events.js';
-import { ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServiceRequest } from '../../otlp/proto.js';
+import { edgeSides } from '../../model/edges.js';
+import { normalizeFalcoEvent } from '../../model/falco.js';
+import { ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServiceRequest } from '../../model/otlp.js';
 
 // dist/processors/runtime/store → the repository.
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');

@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { topicName } from '../runtime/config/schema.js';
 import { MalformedInputError } from '../runtime/errors.js';
 import type { Factory } from '../runtime/pipeline/component.js';
-import { ExportMetricsServiceRequest, type IKeyValue } from '../otlp/proto.js';
-import { attributesToMap, toBigInt } from '../otlp/values.js';
+import { ExportMetricsServiceRequest, type IKeyValue, attributesToMap, toBigInt } from '../model/otlp.js';
 import { fingerprint, float, iso, promSink, seriesCacheConfig, seriesRow, type PromRows, type SeriesCache } from '../remotewrite/sink.js';
+import { METRICS_TOPIC } from '../model/otlp.js';
 
 export const otlpMetricsConfigSchema = z
   .object({
-    input: topicName.default('otlp_metrics'),
+    input: topicName.default(METRICS_TOPIC),
     max_batch: z.number().int().positive().default(500),
     ...seriesCacheConfig,
   })

@@ -7,10 +7,8 @@ import type { OutMessage } from '../runtime/bus/types.js';
 import { encodeRanges } from '../otlp/wire.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { remoteWriteConfigSchema, type RemoteWriteConfig } from './config.js';
+import { RW_PROTO_HEADER } from '../model/remote-write.js';
 import { PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion, type SeriesView, type WalkResult } from './wire.js';
-
-/** Header naming the protobuf message of a prometheus_remote_write record. */
-export const RW_PROTO_HEADER = 'airdig.rw.proto';
 
 /** The remote write version a Content-Type names (1.0 without a proto parameter, as the 1.0 spec sends it). */
 export function versionOf(contentType: string | undefined): RemoteWriteVersion {

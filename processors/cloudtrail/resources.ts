@@ -4,7 +4,7 @@
  * ARNs with the record's region and recipientAccountId.
  */
 
-import { awsArn, type ArnKind } from '../inventory/aws.js';
+import { awsArn, type ArnKind } from '../identity/aws.js';
 
 type Doc = Record<string, unknown>;
 

@@ -4,8 +4,8 @@ import { MemoryBus } from '../runtime/bus/memory.js';
 import type { BusRecord } from '../runtime/bus/types.js';
 import { DlqHeaders, headerString } from '../runtime/bus/dlq.js';
 import type { Store } from '../runtime/store/store.js';
-import { otelTracesFactory } from './factory.js';
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
+import { otelTracesFactory } from './sink.js';
+import { ExportTraceServiceRequest } from '../model/otlp.js';
 import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 

@@ -1,6 +1,13 @@
+/*
+ * falco_events: Falco alerts, one event's JSON per record as Falco sent it, keyed by resource;
+ * normalised here (priority, time, the resource it happened on) for every reader.
+ */
 import { createHash } from 'node:crypto';
 import { MalformedInputError } from '../runtime/errors.js';
-import { nanosToIso } from '../otlp/values.js';
+import { nanosToIso } from './otlp.js';
+import { falcoResource } from '../identity/resources.js';
+
+export const FALCO_TOPIC = 'falco_events';
 
 /** Falco's priorities, lower-cased, with the health status each raises (none below Warning). */
 const PRIORITIES: Record<string, 'critical' | 'warning' | undefined> = {
@@ -46,33 +53,7 @@ export function rfc3339Nanos(s: string): bigint | undefined {
   return BigInt(ms) * 1_000_000n + BigInt((m[3] ?? '').padEnd(9, '0'));
 }
 
-/**
- * The canonical id of a container: `container:` and the first 12 hex digits of its id, the short
- * form Docker and Falco print, so a full 64-digit id (OTel's container.id, a runtime prefix such as
- * containerd:// removed) and Falco's 12-character one name the same resource.
- */
-export function containerResource(id: string): string {
-  const hex = id.replace(/^[a-z0-9-]+:\/\//i, '').toLowerCase();
-  return /^[0-9a-f]{12,}$/.test(hex) ? `container:${hex.slice(0, 12)}` : '';
-}
-
 const text = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
-
-/**
- * Where an alert happened, most specific known resource first: the Kubernetes pod
- * (`k8s:<cluster>/<ns>/pod/<name>`), else the container, else the host.
- */
-export function falcoResource(fields: Record<string, string>, hostname: string, cluster = ''): string {
-  const ns = fields['k8s.ns.name'];
-  const pod = fields['k8s.pod.name'];
-  if (ns && pod && ns !== '<NA>' && pod !== '<NA>') return `k8s:${cluster}/${ns}/pod/${pod}`;
-  const cid = fields['container.id'];
-  if (cid && cid !== 'host') {
-    const c = containerResource(cid);
-    if (c) return c;
-  }
-  return hostname ? `host:${hostname}` : '';
-}
 
 /** One event of Falco's JSON output (http_output, falcosidekick's webhook), checked and normalised. */
 export function normalizeFalcoEvent(o: unknown, cluster = ''): RuntimeEventRow {
@@ -119,31 +100,6 @@ export function normalizeFalcoEvent(o: unknown, cluster = ''): RuntimeEventRow {
     tags,
     output_fields: fields,
   };
-}
-
-/**
- * A POST body of Falco alerts: one event or a list. Returns the events that are valid and a message
- * per invalid one; a body that is not JSON at all, or neither an object nor a list, is an error.
- */
-export function parseFalcoBody(body: string, cluster = ''): { events: { row: RuntimeEventRow; json: string }[]; errors: string[] } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch (err) {
-    throw new MalformedInputError(`Falco body is not JSON: ${(err as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null) throw new MalformedInputError('Falco body is neither an event object nor a list of events');
-  const list = Array.isArray(parsed) ? parsed : [parsed];
-  const events: { row: RuntimeEventRow; json: string }[] = [];
-  const errors: string[] = [];
-  list.forEach((o, i) => {
-    try {
-      events.push({ row: normalizeFalcoEvent(o, cluster), json: JSON.stringify(o) });
-    } catch (err) {
-      errors.push(Array.isArray(parsed) ? `event ${i}: ${(err as Error).message}` : (err as Error).message);
-    }
-  });
-  return { events, errors };
 }
 
 /** A falco_events record (one event's JSON) back into its row. */

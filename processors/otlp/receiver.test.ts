@@ -5,8 +5,8 @@ import * as grpc from '@grpc/grpc-js';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { BusRecord, Bus } from '../runtime/bus/types.js';
 import type { Store } from '../runtime/store/store.js';
-import { otlpFactory } from './factory.js';
-import { ExportTraceServiceRequest, ExportTraceServiceResponse } from './proto.js';
+import { otlpFactory } from './receiver.js';
+import { ExportTraceServiceRequest, ExportTraceServiceResponse } from '../model/otlp.js';
 import { componentSettings } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 

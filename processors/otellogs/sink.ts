@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { MalformedInputError } from '../runtime/errors.js';
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
-import { ExportLogsServiceRequest } from '../otlp/proto.js';
-import { anyValueToString, attributesToMap, hex, nanosToIso, toBigInt } from '../otlp/values.js';
+import { ExportLogsServiceRequest, anyValueToString, attributesToMap, hex, nanosToIso, toBigInt } from '../model/otlp.js';
+import { LOGS_TOPIC } from '../model/otlp.js';
 
-export const otelLogsConfigSchema = tableSinkConfig('otlp_logs', 'otel_logs', 2_000);
+export const otelLogsConfigSchema = tableSinkConfig(LOGS_TOPIC, 'otel_logs', 2_000);
 export type OtelLogsConfig = z.infer<typeof otelLogsConfigSchema>;
 
 export interface LogRow {

@@ -6,11 +6,13 @@ import { MemoryBus } from '../runtime/bus/memory.js';
 import { ManualClock } from '../runtime/clock.js';
 import type { Component } from '../runtime/pipeline/component.js';
 import type { Store } from '../runtime/store/store.js';
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
-import { parseScanBody, scannerCodec } from '../inventory/records.js';
+import { ExportTraceServiceRequest } from '../model/otlp.js';
+import { parseScanBody } from '../inventory/records.js';
+import { scannerCodec } from '../model/inventory.js';
 import { placementFactory } from '../placement/processor.js';
 import { topologyFactory } from '../topology/processor.js';
-import { graphEdgesFactory, graphNodesFactory, topologyKey, type TopologyRecord } from './factory.js';
+import { graphEdgesFactory, graphNodesFactory } from './sink.js';
+import { topologyKey, type TopologyRecord } from '../model/topology.js';
 import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 

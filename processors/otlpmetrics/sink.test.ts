@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { Store } from '../runtime/store/store.js';
-import { ExportMetricsServiceRequest } from '../otlp/proto.js';
-import { otlpMetricsFactory } from './factory.js';
+import { ExportMetricsServiceRequest } from '../model/otlp.js';
+import { otlpMetricsFactory } from './sink.js';
 import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 

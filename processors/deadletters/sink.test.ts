@@ -4,7 +4,7 @@ import { MemoryBus } from '../runtime/bus/memory.js';
 import { sendToDlq } from '../runtime/bus/dlq.js';
 import type { Store } from '../runtime/store/store.js';
 import { MalformedInputError } from '../runtime/errors.js';
-import { deadLettersFactory } from './factory.js';
+import { deadLettersFactory } from './sink.js';
 import { componentSettings, openMigratedStore } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 

@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import { MalformedInputError } from '../runtime/errors.js';
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
-import { ExportTraceServiceRequest } from '../otlp/proto.js';
-import { attributesToMap, hex, nanosToIso, toBigInt } from '../otlp/values.js';
+import { ExportTraceServiceRequest, attributesToMap, hex, nanosToIso, toBigInt } from '../model/otlp.js';
 import { DirectRowsWriter } from '../runtime/store/rowbinary.js';
 import { OTEL_TRACES_LAYOUT, writeTraceRows } from './direct.js';
+import { SPANS_TOPIC } from '../model/otlp.js';
 
 export const DEFAULT_OTEL_TRACES_TABLE = 'otel_traces';
 
-export const otelTracesConfigSchema = tableSinkConfig('otlp_spans', DEFAULT_OTEL_TRACES_TABLE, 2_000);
+export const otelTracesConfigSchema = tableSinkConfig(SPANS_TOPIC, DEFAULT_OTEL_TRACES_TABLE, 2_000);
 export type OtelTracesConfig = z.infer<typeof otelTracesConfigSchema>;
 
 const SPAN_KINDS = ['SPAN_KIND_UNSPECIFIED', 'SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER'];

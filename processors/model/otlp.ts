@@ -1,4 +1,27 @@
-import type { IAnyValue, IKeyValue } from './proto.js';
+/*
+ * The OTLP topics (otlp_spans, otlp_metrics, otlp_logs: one Export*ServiceRequest per record, as
+ * the receiver took it, split by trace id or resource), the generated OTLP classes (protos/gen,
+ * built by `npm run build:protos`) under short names, and how OTLP values read as text.
+ */
+import { opentelemetry } from '../../protos/gen/otlp.js';
+
+export const ExportTraceServiceRequest = opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+export const ExportTraceServiceResponse = opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
+export const SpanKind = opentelemetry.proto.trace.v1.Span.SpanKind;
+export const StatusCode = opentelemetry.proto.trace.v1.Status.StatusCode;
+export type IExportTraceServiceRequest = opentelemetry.proto.collector.trace.v1.IExportTraceServiceRequest;
+export type ISpan = opentelemetry.proto.trace.v1.ISpan;
+export type IKeyValue = opentelemetry.proto.common.v1.IKeyValue;
+export type IAnyValue = opentelemetry.proto.common.v1.IAnyValue;
+export const Resource = opentelemetry.proto.resource.v1.Resource;
+export const ExportMetricsServiceRequest = opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
+export const ExportMetricsServiceResponse = opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse;
+export const ExportLogsServiceRequest = opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest;
+export const ExportLogsServiceResponse = opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse;
+
+export const SPANS_TOPIC = 'otlp_spans';
+export const METRICS_TOPIC = 'otlp_metrics';
+export const LOGS_TOPIC = 'otlp_logs';
 
 /** A decoded fixed64/int64 (protobufjs Long, number or string) as a bigint, read as unsigned. */
 export function toBigInt(v: unknown): bigint {
