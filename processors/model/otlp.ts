@@ -19,6 +19,86 @@ export const ExportMetricsServiceResponse = opentelemetry.proto.collector.metric
 export const ExportLogsServiceRequest = opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest;
 export const ExportLogsServiceResponse = opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse;
 
+/*
+ * Field numbers of the OTLP messages AirDig walks on the wire (opentelemetry-proto trace/v1,
+ * resource/v1, common/v1), for the readers that do not build message objects.
+ */
+/** TracesData and ExportTraceServiceRequest. */
+export const enum TracesDataField {
+  ResourceSpans = 1,
+}
+export const enum ResourceSpansField {
+  Resource = 1,
+  ScopeSpans = 2,
+  SchemaUrl = 3,
+}
+export const enum ScopeSpansField {
+  Scope = 1,
+  Spans = 2,
+  SchemaUrl = 3,
+}
+export const enum SpanField {
+  TraceId = 1,
+  SpanId = 2,
+  TraceState = 3,
+  ParentSpanId = 4,
+  Name = 5,
+  Kind = 6,
+  StartTimeUnixNano = 7,
+  EndTimeUnixNano = 8,
+  Attributes = 9,
+  DroppedAttributesCount = 10,
+  Events = 11,
+  DroppedEventsCount = 12,
+  Links = 13,
+  DroppedLinksCount = 14,
+  Status = 15,
+  Flags = 16,
+}
+export const enum SpanStatusField {
+  Message = 2,
+  Code = 3,
+}
+export const enum ResourceField {
+  Attributes = 1,
+  DroppedAttributesCount = 2,
+}
+export const enum KeyValueField {
+  Key = 1,
+  Value = 2,
+}
+export const enum AnyValueField {
+  StringValue = 1,
+  BoolValue = 2,
+  IntValue = 3,
+  DoubleValue = 4,
+  ArrayValue = 5,
+  KvlistValue = 6,
+  BytesValue = 7,
+}
+/** Metrics and logs alike: Export*ServiceRequest.resource_metrics / resource_logs = 1, ResourceX.resource = 1 and scope_x = 2, ScopeX.metrics / log_records = 2. */
+export const enum ExportRequestField {
+  Resources = 1,
+}
+export const enum ResourceItemsField {
+  Resource = 1,
+  Scopes = 2,
+}
+export const enum ScopeItemsField {
+  Items = 2,
+}
+/** Metric: the data kinds, each holding data_points = 1. */
+export const enum MetricField {
+  Gauge = 5,
+  Sum = 7,
+  Histogram = 9,
+  ExponentialHistogram = 10,
+  Summary = 11,
+}
+export const METRIC_DATA_POINTS = 1;
+/** Status.code STATUS_CODE_ERROR. */
+export const STATUS_CODE_ERROR = 2;
+
 export const SPANS_TOPIC = 'otlp_spans';
 export const METRICS_TOPIC = 'otlp_metrics';
 export const LOGS_TOPIC = 'otlp_logs';

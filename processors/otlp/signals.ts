@@ -7,9 +7,15 @@ import {
   ExportMetricsServiceResponse,
   ExportTraceServiceRequest,
   ExportTraceServiceResponse,
+  ExportRequestField,
+  METRIC_DATA_POINTS,
+  MetricField,
+  ResourceItemsField,
+  ScopeItemsField,
 } from '../model/otlp.js';
 import { otlpJsonToProtobuf } from './json.js';
-import { encodePieces, forEachField, splitTracesByTraceId } from './wire.js';
+import { splitTracesByTraceId } from './wire.js';
+import { encodePieces, forEachField, Wire } from '../wire/protobuf.js';
 import type { OtlpConfig } from './config.js';
 
 /** What the gateway makes of one export request: messages for the bus and what it left out. */
@@ -56,33 +62,35 @@ function splitByResource(buf: Uint8Array, countItems: (buf: Uint8Array, start: n
   const messages: OutMessage[] = [];
   let items = 0;
   forEachField(buf, 0, buf.length, (field, wire, start, end) => {
-    if (field !== 1 || wire !== 2) return;
+    if (field !== ExportRequestField.Resources || wire !== Wire.Len) return;
     let resourceStart = start;
     let resourceEnd = start;
     forEachField(buf, start, end, (f, w, s, e) => {
-      if (f === 1 && w === 2) {
+      if (f === ResourceItemsField.Resource && w === Wire.Len) {
         resourceStart = s;
         resourceEnd = e;
       }
     });
     items += countItems(buf, start, end);
     const key = (murmur2(buf.subarray(resourceStart, resourceEnd)) >>> 0).toString(16).padStart(8, '0');
-    messages.push({ key, value: encodePieces([{ field: 1, bytes: buf.subarray(start, end) }]) });
+    messages.push({ key, value: encodePieces([{ field: ExportRequestField.Resources, bytes: buf.subarray(start, end) }]) });
   });
   return { messages, items, rejected: 0, rejectReason: undefined };
 }
 
-/** Data points under one ResourceMetrics: scope_metrics (2) → metrics (2) → gauge/sum/histogram/exp. histogram/summary → data_points (1). */
+const METRIC_KINDS: number[] = [MetricField.Gauge, MetricField.Sum, MetricField.Histogram, MetricField.ExponentialHistogram, MetricField.Summary];
+
+/** Data points under one ResourceMetrics: scope_metrics → metrics → gauge/sum/histogram/exp. histogram/summary → data_points. */
 function countDataPoints(buf: Uint8Array, start: number, end: number): number {
   let n = 0;
   forEachField(buf, start, end, (f, w, s, e) => {
-    if (f !== 2 || w !== 2) return;
+    if (f !== ResourceItemsField.Scopes || w !== Wire.Len) return;
     forEachField(buf, s, e, (f2, w2, s2, e2) => {
-      if (f2 !== 2 || w2 !== 2) return;
+      if (f2 !== ScopeItemsField.Items || w2 !== Wire.Len) return;
       forEachField(buf, s2, e2, (f3, w3, s3, e3) => {
-        if (w3 !== 2 || ![5, 7, 9, 10, 11].includes(f3)) return;
+        if (w3 !== Wire.Len || !METRIC_KINDS.includes(f3)) return;
         forEachField(buf, s3, e3, (f4, w4) => {
-          if (f4 === 1 && w4 === 2) n++;
+          if (f4 === METRIC_DATA_POINTS && w4 === Wire.Len) n++;
         });
       });
     });
@@ -90,13 +98,13 @@ function countDataPoints(buf: Uint8Array, start: number, end: number): number {
   return n;
 }
 
-/** Log records under one ResourceLogs: scope_logs (2) → log_records (2). */
+/** Log records under one ResourceLogs: scope_logs → log_records. */
 function countLogRecords(buf: Uint8Array, start: number, end: number): number {
   let n = 0;
   forEachField(buf, start, end, (f, w, s, e) => {
-    if (f !== 2 || w !== 2) return;
+    if (f !== ResourceItemsField.Scopes || w !== Wire.Len) return;
     forEachField(buf, s, e, (f2, w2) => {
-      if (f2 === 2 && w2 === 2) n++;
+      if (f2 === ScopeItemsField.Items && w2 === Wire.Len) n++;
     });
   });
   return n;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { forEachField } from './wire.js';
+import { forEachField } from '../wire/protobuf.js';
 import { encodeRetryStatus, GrpcCode } from './status.js';
 
 function varintAt(buf: Uint8Array, start: number): number {

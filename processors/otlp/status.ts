@@ -1,38 +1,35 @@
-/** google.rpc.Status, the body of an OTLP error response: code (1, int32), message (2, string). */
-export function encodeRpcStatus(code: number, message: string): Buffer {
-  const msg = Buffer.from(message, 'utf8');
-  const parts: number[] = [];
-  if (code !== 0) parts.push(0x08, ...varint(code));
-  const head = Buffer.from([...parts, 0x12, ...varint(msg.length)]);
-  return Buffer.concat([head, msg]);
-}
+import { lenField, varintField } from '../wire/protobuf.js';
 
-/** A length-delimited field: tag (field << 3 | 2), varint length, bytes. */
-function lengthDelimited(field: number, bytes: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([(field << 3) | 2, ...varint(bytes.length)]), bytes]);
+/*
+ * google.rpc.Status (code = 1, message = 2, details = 3), the body of an OTLP error response, and
+ * the RetryInfo detail that tells a gRPC exporter when to try again.
+ */
+const enum StatusField {
+  Code = 1,
+  Message = 2,
+  Details = 3,
 }
-
+/** google.protobuf.Any: type_url = 1, value = 2. */
+const enum AnyField {
+  TypeUrl = 1,
+  Value = 2,
+}
+/** google.rpc.RetryInfo.retry_delay = 1, a google.protobuf.Duration (seconds = 1). */
+const RETRY_DELAY = 1;
+const DURATION_SECONDS = 1;
 const RETRY_INFO_TYPE_URL = Buffer.from('type.googleapis.com/google.rpc.RetryInfo');
 
-/**
- * google.rpc.Status{code = 1, message = 2, details = 3: [Any{type_url = 1, value = 2:
- * RetryInfo{retry_delay = 1: Duration{seconds = 1}}}]}: tells an OTLP gRPC exporter when to try again.
- */
-export function encodeRetryStatus(code: number, message: string, seconds: number): Buffer {
-  const duration = Buffer.from([0x08, ...varint(seconds)]);
-  const retryInfo = lengthDelimited(1, duration);
-  const any = Buffer.concat([lengthDelimited(1, RETRY_INFO_TYPE_URL), lengthDelimited(2, retryInfo)]);
-  return Buffer.concat([encodeRpcStatus(code, message), lengthDelimited(3, any)]);
+/** google.rpc.Status{code, message}; a zero code is left out, as proto3 does. */
+export function encodeRpcStatus(code: number, message: string): Buffer {
+  const msg = lenField(StatusField.Message, Buffer.from(message, 'utf8'));
+  return code === 0 ? msg : Buffer.concat([varintField(StatusField.Code, code), msg]);
 }
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 128) {
-    out.push((n % 128) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
+/** google.rpc.Status{code, message, details: [Any{RetryInfo{retry_delay: Duration{seconds}}}]}. */
+export function encodeRetryStatus(code: number, message: string, seconds: number): Buffer {
+  const retryInfo = lenField(RETRY_DELAY, varintField(DURATION_SECONDS, seconds));
+  const any = Buffer.concat([lenField(AnyField.TypeUrl, RETRY_INFO_TYPE_URL), lenField(AnyField.Value, retryInfo)]);
+  return Buffer.concat([encodeRpcStatus(code, message), lenField(StatusField.Details, any)]);
 }
 
 /** gRPC status codes AirDig answers with. */

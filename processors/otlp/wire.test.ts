@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ExportTraceServiceRequest, type ISpan } from '../model/otlp.js';
-import { splitTracesByTraceId, toHex } from './wire.js';
+import { splitTracesByTraceId } from './wire.js';
+import { toHex } from '../wire/protobuf.js';
 import { MalformedInputError } from '../runtime/errors.js';
 
 const T1 = Buffer.from('0af7651916cd43dd8448eb211c80319c', 'hex');

@@ -1,7 +1,7 @@
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
 import { processorFactory } from '../runtime/pipeline/processor.js';
-import { forEachField } from '../otlp/wire.js';
-import { Resource, attributesToMap } from '../model/otlp.js';
+import { forEachField, Wire } from '../wire/protobuf.js';
+import { Resource, attributesToMap, ResourceSpansField, TracesDataField } from '../model/otlp.js';
 import { topologyCodec, topologyKey, type TopologyRecord } from '../model/topology.js';
 import { placementConfigSchema } from './config.js';
 import { placementOf } from './placement.js';
@@ -9,9 +9,9 @@ import { placementOf } from './placement.js';
 /** Calls fn with the attributes of each resource in an ExportTraceServiceRequest, reading nothing else. */
 export function forEachResource(value: Uint8Array, fn: (attrs: Record<string, string>) => void): void {
   forEachField(value, 0, value.length, (field, wire, start, end) => {
-    if (field !== 1 || wire !== 2) return;
+    if (field !== TracesDataField.ResourceSpans || wire !== Wire.Len) return;
     forEachField(value, start, end, (f, w, s, e) => {
-      if (f === 1 && w === 2) fn(attributesToMap(Resource.decode(value.subarray(s, e)).attributes));
+      if (f === ResourceSpansField.Resource && w === Wire.Len) fn(attributesToMap(Resource.decode(value.subarray(s, e)).attributes));
     });
   });
 }

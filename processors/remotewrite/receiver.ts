@@ -4,7 +4,7 @@ import { uncompressSync } from 'snappy';
 import { BusFullError, errorMessage } from '../runtime/errors.js';
 import { authorized, HttpError, readLimitedBody, statusOf, unauthorized, type RouteHandle } from '../runtime/http.js';
 import type { OutMessage } from '../runtime/bus/types.js';
-import { encodeRanges } from '../otlp/wire.js';
+import { encodeRanges } from '../wire/protobuf.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { remoteWriteConfigSchema, type RemoteWriteConfig } from './config.js';
 import { RW_PROTO_HEADER } from '../model/remote-write.js';

@@ -1,5 +1,15 @@
-import { MalformedInputError } from '../runtime/errors.js';
-import { toHex } from '../otlp/wire.js';
+import { bytesEqual as keyEquals, ProtoReader as Reader, tagOf, toHex, Wire } from '../wire/protobuf.js';
+import {
+  AnyValueField,
+  KeyValueField,
+  ResourceField,
+  ResourceSpansField,
+  ScopeSpansField,
+  SpanField,
+  SpanStatusField,
+  STATUS_CODE_ERROR,
+  TracesDataField,
+} from '../model/otlp.js';
 import type { SpanView } from './graph.js';
 
 /*
@@ -9,65 +19,13 @@ import type { SpanView } from './graph.js';
  * when their key matches. Field numbers are OTLP's (trace/v1, common/v1).
  */
 
-const STATUS_ERROR = 2;
-
-class Reader {
-  buf: Uint8Array;
-  pos = 0;
-  constructor(buf: Uint8Array) {
-    this.buf = buf;
-  }
-  varint(end: number): number {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= end) throw new MalformedInputError('truncated protobuf: varint runs past the end of its message');
-      const b = this.buf[this.pos++]!;
-      result += (b & 0x7f) * mul;
-      if (b < 0x80) return result;
-      mul *= 128;
-    }
-    throw new MalformedInputError('malformed protobuf: varint longer than 10 bytes');
-  }
-  /** Skips a field of the given wire type; for LEN returns nothing, having moved past the payload. */
-  skip(wire: number, end: number): void {
-    switch (wire) {
-      case 0:
-        this.varint(end);
-        return;
-      case 1:
-        this.pos += 8;
-        break;
-      case 2: {
-        const n = this.varint(end); // read first: `this.pos += this.varint()` would add to the old position
-        this.pos += n;
-        break;
-      }
-      case 5:
-        this.pos += 4;
-        break;
-      default:
-        throw new MalformedInputError(`malformed protobuf: wire type ${wire} is not supported`);
-    }
-    if (this.pos > end) throw new MalformedInputError('truncated protobuf: a field runs past the end of its message');
-  }
-  /** Reads a LEN header and returns the payload's end. */
-  len(end: number): number {
-    const n = this.varint(end);
-    const e = this.pos + n;
-    if (e > end) throw new MalformedInputError('truncated protobuf: a field runs past the end of its message');
-    return e;
-  }
-  fixed64AsMs(end: number): number {
-    if (this.pos + 8 > end) throw new MalformedInputError('truncated protobuf: fixed64 runs past the end of its message');
-    const b = this.buf;
-    const p = this.pos;
-    const low = (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
-    const high = (b[p + 4]! | (b[p + 5]! << 8) | (b[p + 6]! << 16) | (b[p + 7]! << 24)) >>> 0;
-    this.pos += 8;
-    return (high * 4_294_967_296 + low) / 1e6;
-  }
-}
+const RESOURCE_SPANS = tagOf(TracesDataField.ResourceSpans, Wire.Len);
+const RESOURCE = tagOf(ResourceSpansField.Resource, Wire.Len);
+const SCOPE_SPANS = tagOf(ResourceSpansField.ScopeSpans, Wire.Len);
+const SPANS = tagOf(ScopeSpansField.Spans, Wire.Len);
+const RESOURCE_ATTRIBUTE = tagOf(ResourceField.Attributes, Wire.Len);
+const STRING_VALUE = tagOf(AnyValueField.StringValue, Wire.Len);
+const STATUS_CODE = tagOf(SpanStatusField.Code, Wire.Varint);
 
 const decoder = new TextDecoder();
 const KEY_SERVICE_NAME = Buffer.from('service.name');
@@ -83,12 +41,6 @@ const PEER_KEYS: [Buffer, 'peerService' | 'dbName' | 'dbSystem' | 'serverAddress
   [Buffer.from('net.peer.name'), 'serverAddress'],
 ];
 
-function keyEquals(buf: Uint8Array, start: number, end: number, key: Buffer): boolean {
-  if (end - start !== key.length) return false;
-  for (let i = 0; i < key.length; i++) if (buf[start + i] !== key[i]) return false;
-  return true;
-}
-
 /** Reads KeyValue at [r.pos, end): returns the key range and the string value range (or -1). */
 function readKeyValue(r: Reader, end: number, out: { kStart: number; kEnd: number; vStart: number; vEnd: number }): void {
   out.kStart = out.kEnd = out.vStart = out.vEnd = -1;
@@ -96,16 +48,16 @@ function readKeyValue(r: Reader, end: number, out: { kStart: number; kEnd: numbe
     const tag = r.varint(end);
     const field = tag >>> 3;
     const wire = tag & 7;
-    if (field === 1 && wire === 2) {
+    if (field === KeyValueField.Key && wire === Wire.Len) {
       const e = r.len(end);
       out.kStart = r.pos;
       out.kEnd = e;
       r.pos = e;
-    } else if (field === 2 && wire === 2) {
+    } else if (field === KeyValueField.Value && wire === Wire.Len) {
       const ve = r.len(end);
       while (r.pos < ve) {
         const t = r.varint(ve);
-        if (t >>> 3 === 1 && (t & 7) === 2) {
+        if (t === STRING_VALUE) {
           const se = r.len(ve);
           out.vStart = r.pos;
           out.vEnd = se;
@@ -122,7 +74,7 @@ const kv = { kStart: -1, kEnd: -1, vStart: -1, vEnd: -1 };
 function readService(r: Reader, resourceEnd: number, out: { service: string; namespace: string }): void {
   while (r.pos < resourceEnd) {
     const tag = r.varint(resourceEnd);
-    if (tag >>> 3 === 1 && (tag & 7) === 2) {
+    if (tag === RESOURCE_ATTRIBUTE) {
       const e = r.len(resourceEnd);
       readKeyValue(r, e, kv);
       r.pos = e;
@@ -147,19 +99,19 @@ function readSpan(r: Reader, end: number, service: string, namespace: string, fn
     const tag = r.varint(end);
     const field = tag >>> 3;
     const wire = tag & 7;
-    if (wire === 2 && (field === 1 || field === 2 || field === 4)) {
+    if (wire === Wire.Len && (field === SpanField.TraceId || field === SpanField.SpanId || field === SpanField.ParentSpanId)) {
       const e = r.len(end);
       const s = toHex(buf, r.pos, e);
-      if (field === 1) traceId = s;
-      else if (field === 2) spanId = s;
+      if (field === SpanField.TraceId) traceId = s;
+      else if (field === SpanField.SpanId) spanId = s;
       else parentSpanId = s;
       r.pos = e;
-    } else if (field === 6 && wire === 0) {
+    } else if (field === SpanField.Kind && wire === Wire.Varint) {
       kind = r.varint(end);
-    } else if ((field === 7 || field === 8) && wire === 1) {
-      if (field === 7) startMs = r.fixed64AsMs(end);
+    } else if ((field === SpanField.StartTimeUnixNano || field === SpanField.EndTimeUnixNano) && wire === Wire.I64) {
+      if (field === SpanField.StartTimeUnixNano) startMs = r.fixed64AsMs(end);
       else endMs = r.fixed64AsMs(end);
-    } else if (field === 9 && wire === 2) {
+    } else if (field === SpanField.Attributes && wire === Wire.Len) {
       const e = r.len(end);
       readKeyValue(r, e, kv);
       r.pos = e;
@@ -171,11 +123,11 @@ function readSpan(r: Reader, end: number, service: string, namespace: string, fn
           }
         }
       }
-    } else if (field === 15 && wire === 2) {
+    } else if (field === SpanField.Status && wire === Wire.Len) {
       const e = r.len(end);
       while (r.pos < e) {
         const t = r.varint(e);
-        if (t >>> 3 === 3 && (t & 7) === 0) failed = r.varint(e) === STATUS_ERROR;
+        if (t === STATUS_CODE) failed = r.varint(e) === STATUS_CODE_ERROR;
         else r.skip(t & 7, e);
       }
     } else r.skip(wire, end);
@@ -200,7 +152,7 @@ export function forEachSpanView(value: Uint8Array, fn: (v: SpanView) => void): v
   const end = value.length;
   while (r.pos < end) {
     const tag = r.varint(end);
-    if (tag >>> 3 !== 1 || (tag & 7) !== 2) {
+    if (tag !== RESOURCE_SPANS) {
       r.skip(tag & 7, end);
       continue;
     }
@@ -210,12 +162,11 @@ export function forEachSpanView(value: Uint8Array, fn: (v: SpanView) => void): v
     const scopes: [number, number][] = [];
     while (r.pos < rsEnd) {
       const t = r.varint(rsEnd);
-      const field = t >>> 3;
-      if (field === 1 && (t & 7) === 2) {
+      if (t === RESOURCE) {
         const e = r.len(rsEnd);
         readService(r, e, resource);
         r.pos = e;
-      } else if (field === 2 && (t & 7) === 2) {
+      } else if (t === SCOPE_SPANS) {
         const e = r.len(rsEnd);
         scopes.push([r.pos, e]);
         r.pos = e;
@@ -226,7 +177,7 @@ export function forEachSpanView(value: Uint8Array, fn: (v: SpanView) => void): v
       r.pos = sStart;
       while (r.pos < sEnd) {
         const t = r.varint(sEnd);
-        if (t >>> 3 === 2 && (t & 7) === 2) {
+        if (t === SPANS) {
           const e = r.len(sEnd);
           readSpan(r, e, service, resource.namespace, fn);
           r.pos = e;
