@@ -106,7 +106,7 @@ const broker = benchBroker();
 try {
   const stamp = Date.now().toString(36);
   const memory = await repeat('in-process bus', async (i) => {
-    const bus = new MemoryBus({ maxQueuedRecordsPerPartition: RECORDS, maxQueuedBytesPerPartition: 4 * RECORDS * RECORD_BYTES });
+    const bus = new MemoryBus({ max_queued_records: RECORDS, max_queued_bytes: 4 * RECORDS * RECORD_BYTES });
     try {
       return await runBus(bus, `bench-mem-${i}`);
     } finally {

@@ -23,7 +23,7 @@ const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 4_000);
 
 function newBus(): MemoryBus {
   // Large enough that the benchmark never fills it; a consumer keeps it drained.
-  return new MemoryBus({ maxQueuedRecordsPerPartition: 10_000_000, maxQueuedBytesPerPartition: 8 * 2 ** 30, retainRecordsPerPartition: 0 });
+  return new MemoryBus({ max_queued_records: 10_000_000, max_queued_bytes: 8 * 2 ** 30, retain_records: 0 });
 }
 
 async function drain(bus: MemoryBus): Promise<void> {

@@ -35,7 +35,7 @@ function loop(fn: (i: number) => void): number {
 }
 
 function newBus(): MemoryBus {
-  return new MemoryBus({ maxQueuedRecordsPerPartition: 10_000_000, maxQueuedBytesPerPartition: 8 * 2 ** 30, retainRecordsPerPartition: 0 });
+  return new MemoryBus({ max_queued_records: 10_000_000, max_queued_bytes: 8 * 2 ** 30, retain_records: 0 });
 }
 
 async function httpToBus(version: '1.0' | '2.0'): Promise<number> {

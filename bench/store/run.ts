@@ -74,7 +74,7 @@ interface Measured {
 
 /** The sink path: records on the in-process bus → the sink → ClickHouse. */
 async function viaSink(s: Scenario, store: Store, pid: number): Promise<Measured> {
-  const bus = new MemoryBus({ maxQueuedRecordsPerPartition: 10_000_000, maxQueuedBytesPerPartition: 8 * 2 ** 30, retainRecordsPerPartition: 0 });
+  const bus = new MemoryBus({ max_queued_records: 10_000_000, max_queued_bytes: 8 * 2 ** 30, retain_records: 0 });
   await bus.ensureTopics([{ name: s.topic, partitions: 4 }]);
   const messages = s.messages();
   const sink = s.factory.create(componentSettings(s.factory, bus, store), s.factory.configSchema.parse(s.config));

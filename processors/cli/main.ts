@@ -17,6 +17,7 @@ import { loadMigrations, migrate } from '../runtime/store/migrate.js';
 import { defaultRegistry } from '../components.js';
 import { INGEST_HELP, SCAN_HELP, runIngest, runScan } from './inventory.js';
 import { UsageError, fetchAirdig, parseCommand } from './args.js';
+import { RUN_OPTIONS, SERVICE_FLAGS, runFlagsHelp } from './flags.js';
 
 /** The package root: dist/processors/cli/main.js is three levels below it. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -41,22 +42,7 @@ Run 'airdig <command> --help' for its options.`,
 
 Starts AirDig. Every option can also be set in the config file's 'service' section.
 
-  --config FILE         pipeline file (default: pipelines/embedded.yaml, or
-                        pipelines/distributed.yaml with --kafka)
-  --data-dir DIR        where the embedded ClickHouse keeps its data (default ./airdig-data)
-  --otlp-grpc ADDR      OTLP gRPC listen address (default 127.0.0.1:4317)
-  --otlp-http ADDR      OTLP HTTP listen address (default 127.0.0.1:4318)
-  --remote-write ADDR   Prometheus remote_write listen address (default 127.0.0.1:9201)
-  --query ADDR          ClickHouse's HTTP interface, read-only as "default" (default 127.0.0.1:8123; "" = off)
-  --query-native ADDR   ClickHouse's native protocol, read-only as "default" (default 127.0.0.1:9000; "" = off)
-  --admin ADDR          /metrics, /healthz, /readyz (default 127.0.0.1:8888; "" = off)
-  --kafka BROKERS       use Kafka (host:port[,host:port]) instead of in-process topics
-  --clickhouse URL      use a ClickHouse server instead of the embedded engine
-                        (http[s]://user:password@host:8123[/database]; the query
-                        endpoints are then the server's own, AirDig opens none)
-  --only NAME[,NAME]    run only these components (by id or type)
-  --log-level LEVEL     fatal, error, warn, info (default), debug, trace, silent
-  -h, --help            this help`,
+${runFlagsHelp()}`,
   migrate: `Usage: airdig migrate [--config FILE] [--data-dir DIR] [--clickhouse URL]
 
 Applies the numbered migrations in schemas/clickhouse that are not yet applied, then exits.`,
@@ -79,40 +65,9 @@ DIR/clickhouse, its HTTP interface on --query and native protocol on --query-nat
   scan: SCAN_HELP,
 };
 
-const RUN_OPTIONS = {
-  config: { type: 'string' },
-  'data-dir': { type: 'string' },
-  'otlp-grpc': { type: 'string' },
-  'otlp-http': { type: 'string' },
-  'remote-write': { type: 'string' },
-  query: { type: 'string' },
-  'query-native': { type: 'string' },
-  admin: { type: 'string' },
-  kafka: { type: 'string' },
-  clickhouse: { type: 'string' },
-  only: { type: 'string' },
-  'log-level': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
-
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, command: string) {
   return parseCommand(args, options, HELP[command] ?? HELP.main!);
 }
-
-/** The flags that set a `service` key, by that key: how a message names what the user typed. */
-const SERVICE_FLAGS = {
-  data_dir: 'data-dir',
-  otlp_grpc: 'otlp-grpc',
-  otlp_http: 'otlp-http',
-  remote_write: 'remote-write',
-  query: 'query',
-  query_native: 'query-native',
-  admin: 'admin',
-  log_level: 'log-level',
-  only: 'only',
-  'kafka.brokers': 'kafka',
-  'clickhouse.url': 'clickhouse',
-} as const;
 
 /** Reads the config file and applies command-line flags over its service section. */
 export function loadConfig(values: Record<string, string | boolean | undefined>): AirdigConfig {

@@ -320,7 +320,7 @@ test('golden: Terraform state, a scan and CloudTrail logs POSTed give exactly th
 
 test('300 updates of a live workspace beside an abandoned lineage are all accepted; a restarted drift processor still knows both', async () => {
   // One partition capped at 1 000 uncommitted records; each update is 9 records, 2 700 in all.
-  const bus = new MemoryBus({ maxQueuedRecordsPerPartition: 1_000 });
+  const bus = new MemoryBus({ max_queued_records: 1_000 });
   await bus.ensureTopics(['terraform_state', 'scanner_resources', 'airdig.changes', 'airdig.drift', 'airdig.dlq'].map((name) => ({ name, partitions: 1 })));
   const clock = new ManualClock(Date.parse('2026-11-23T10:00:00Z'));
   const receiver = await startHttpReceivers(bus, store, { clock });

@@ -45,7 +45,7 @@ const body = (job: string, value: number, i: number) =>
 /** Remote write → health → health_facts on one in-process bus; `samples` adds the prom_samples sink, `maxQueued` caps each partition's uncommitted records. */
 async function pipeline(o: { partitions?: number; maxQueued?: number; samples?: boolean } = {}) {
   const partitions = o.partitions ?? 2;
-  const bus = new MemoryBus(o.maxQueued ? { maxQueuedRecordsPerPartition: o.maxQueued } : {});
+  const bus = new MemoryBus(o.maxQueued ? { max_queued_records: o.maxQueued } : {});
   await bus.ensureTopics([
     { name: 'prometheus_remote_write', partitions },
     { name: 'airdig.health', partitions: 2 },

@@ -198,7 +198,7 @@ test('partial success for spans without a valid trace id; bearer token; CORS pre
 });
 
 test('a full bus: HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED with RetryInfo; nothing half-written', async () => {
-  const bus = new MemoryBus({ maxQueuedRecordsPerPartition: 1 });
+  const bus = new MemoryBus({ max_queued_records: 1 });
   await bus.ensureTopics([{ name: 'otlp_spans', partitions: 1 }]);
   // A group that never commits holds the partition full.
   let block!: () => void;

@@ -290,7 +290,7 @@ test('bearer and basic auth, as Prometheus remote_write can send them; a full bu
     await receiver.shutdown();
     await bus.close();
   }
-  const full = new MemoryBus({ maxQueuedRecordsPerPartition: 1 });
+  const full = new MemoryBus({ max_queued_records: 1 });
   await full.ensureTopics([{ name: 'prometheus_remote_write', partitions: 1 }]);
   const stuck = full.consumer({ groupId: 'stuck', topics: ['prometheus_remote_write'], handler: () => new Promise(() => {}) });
   await stuck.start();

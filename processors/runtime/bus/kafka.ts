@@ -15,21 +15,12 @@ import {
   type Producer,
   type TopicSpec,
 } from './types.js';
+import { kafkaSchema, type KafkaConfig } from '../config/schema.js';
 
-export const DEFAULT_KAFKA_COMPRESSION = 'lz4';
-export const DEFAULT_KAFKA_CONNECT_TIMEOUT_MS = 10_000;
-export const DEFAULT_KAFKA_REPLICATION_FACTOR = 1;
+/** `service.kafka` (brokers: a comma-separated host:port list), and the client id; what is not given is the schema's default. */
+export type KafkaBusOptions = Partial<KafkaConfig> & { brokers: string; clientId?: string };
 
-export interface KafkaBusOptions {
-  /** Comma-separated host:port list. */
-  brokers: string;
-  clientId?: string;
-  compression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
-  replicationFactor?: number;
-  connectTimeoutMs?: number;
-  /** Extra librdkafka properties, applied to producer, consumers and admin client (security.protocol, sasl.*, ssl.*). */
-  librdkafka?: Record<string, string | number | boolean>;
-}
+const KAFKA_DEFAULTS = kafkaSchema.parse({});
 
 const ERR_TOPIC_ALREADY_EXISTS = 36;
 const ERR_QUEUE_FULL = -184;
@@ -79,23 +70,16 @@ function toBusRecord(m: Kafka.Message): BusRecord {
 /** The bus on a real Kafka broker through librdkafka: idempotent producer, cooperative-sticky groups, manual commits. */
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
-  readonly #opts: Required<Omit<KafkaBusOptions, 'librdkafka'>> & { librdkafka: Record<string, string | number | boolean> };
+  readonly #opts: KafkaConfig & { clientId: string };
   #producer: Promise<Kafka.Producer> | undefined;
   readonly #consumers = new Set<KafkaConsumer>();
   #closed = false;
 
   constructor(options: KafkaBusOptions) {
-    this.#opts = {
-      brokers: options.brokers,
-      clientId: options.clientId ?? 'airdig',
-      compression: options.compression ?? DEFAULT_KAFKA_COMPRESSION,
-      replicationFactor: options.replicationFactor ?? DEFAULT_KAFKA_REPLICATION_FACTOR,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_KAFKA_CONNECT_TIMEOUT_MS,
-      librdkafka: options.librdkafka ?? {},
-    };
+    this.#opts = { ...KAFKA_DEFAULTS, clientId: 'airdig', ...options };
   }
 
-  get options(): Readonly<KafkaBusOptions> {
+  get options(): Readonly<KafkaConfig & { clientId: string }> {
     return this.#opts;
   }
 
@@ -112,8 +96,8 @@ export class KafkaBus implements Bus {
         if (s.retentionMs !== undefined) config['retention.ms'] = String(s.retentionMs);
         await new Promise<void>((resolve, reject) => {
           admin.createTopic(
-            { topic: s.name, num_partitions: s.partitions, replication_factor: this.#opts.replicationFactor, config },
-            this.#opts.connectTimeoutMs,
+            { topic: s.name, num_partitions: s.partitions, replication_factor: this.#opts.replication_factor, config },
+            this.#opts.connect_timeout_ms,
             (err) => {
               if (!err || err.code === ERR_TOPIC_ALREADY_EXISTS) resolve();
               else reject(new BusUnavailableError(`cannot create topic ${s.name}: ${err.message}`, err));
@@ -129,7 +113,7 @@ export class KafkaBus implements Bus {
   async ping(): Promise<void> {
     const p = await this.#getProducer();
     await new Promise<void>((resolve, reject) => {
-      p.getMetadata({ timeout: this.#opts.connectTimeoutMs, allTopics: false } as Kafka.MetadataOptions, (err) => {
+      p.getMetadata({ timeout: this.#opts.connect_timeout_ms, allTopics: false } as Kafka.MetadataOptions, (err) => {
         if (err) reject(new BusUnavailableError(`Kafka metadata request failed: ${err.message}`, err));
         else resolve();
       });
@@ -147,7 +131,7 @@ export class KafkaBus implements Bus {
   }
 
   async readToEnd(topic: string, onRecord: (r: BusRecord) => void): Promise<void> {
-    const timeout = this.#opts.connectTimeoutMs;
+    const timeout = this.#opts.connect_timeout_ms;
     // No group is joined (assign, not subscribe) and nothing is committed: the group id only satisfies librdkafka.
     const client = new Kafka.KafkaConsumer(
       {
@@ -197,7 +181,7 @@ export class KafkaBus implements Bus {
 
   /** The partitions of a topic that hold records, each with its low offset and its end. */
   async #watermarks(client: Kafka.KafkaConsumer, topic: string): Promise<{ ends: Map<number, number>; assignment: Kafka.Assignment[] }> {
-    const timeout = this.#opts.connectTimeoutMs;
+    const timeout = this.#opts.connect_timeout_ms;
     const partitions = await new Promise<number>((resolve, reject) =>
       client.getMetadata({ topic, timeout }, (err, md) => {
         const t = md?.topics.find((x) => x.name === topic);
@@ -235,7 +219,7 @@ export class KafkaBus implements Bus {
     if (p) {
       const producer = await p.catch(() => undefined);
       if (producer) {
-        await new Promise<void>((resolve) => producer.flush(this.#opts.connectTimeoutMs, () => resolve()));
+        await new Promise<void>((resolve) => producer.flush(this.#opts.connect_timeout_ms, () => resolve()));
         await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
       }
     }
@@ -267,7 +251,7 @@ export class KafkaBus implements Bus {
         }
       });
       // A producer that failed to connect is dropped, so the next send or ping tries again.
-      this.#producer = connect(producer, this.#opts.connectTimeoutMs, 'producer').then(
+      this.#producer = connect(producer, this.#opts.connect_timeout_ms, 'producer').then(
         (p) => {
           p.setPollInterval(5);
           return p;
@@ -351,7 +335,7 @@ class KafkaConsumer implements Consumer {
       } as Kafka.ConsumerGlobalConfig,
       { 'auto.offset.reset': 'earliest' },
     );
-    await connect(client, this.#bus.options.connectTimeoutMs ?? DEFAULT_KAFKA_CONNECT_TIMEOUT_MS, `consumer ${this.#opts.groupId}`);
+    await connect(client, this.#bus.options.connect_timeout_ms, `consumer ${this.#opts.groupId}`);
     client.setDefaultConsumeTimeout(100);
     client.subscribe([...this.#opts.topics]);
     this.#client = client;

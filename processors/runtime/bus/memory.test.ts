@@ -8,7 +8,7 @@ import { partitionForKey, murmur2 } from './partitioner.js';
 busContract('memory bus', async () => new MemoryBus());
 
 test('memory bus: a full partition refuses a send whole, and takes it again once the group committed', async () => {
-  const bus = new MemoryBus({ maxQueuedRecordsPerPartition: 10 });
+  const bus = new MemoryBus({ max_queued_records: 10 });
   await bus.ensureTopics([{ name: 't', partitions: 1 }]);
   let gate!: () => void;
   let opened = new Promise<void>((r) => (gate = r));
@@ -46,7 +46,7 @@ test('memory bus: a full partition refuses a send whole, and takes it again once
 });
 
 test('memory bus: a topic nobody reads keeps only its newest records', async () => {
-  const bus = new MemoryBus({ maxQueuedRecordsPerPartition: 100, retainRecordsPerPartition: 5 });
+  const bus = new MemoryBus({ max_queued_records: 100, retain_records: 5 });
   await bus.ensureTopics([{ name: 'unread', partitions: 1 }]);
   for (let i = 0; i < 12; i++) await bus.producer().send('unread', [{ value: Buffer.from(String(i)) }]);
   const [d] = bus.describe();

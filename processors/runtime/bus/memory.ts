@@ -14,21 +14,17 @@ import {
   type Producer,
   type TopicSpec,
 } from './types.js';
+import { memoryBusSchema, type MemoryBusConfig } from '../config/schema.js';
 
-export const DEFAULT_MEMORY_MAX_QUEUED_RECORDS = 200_000;
-export const DEFAULT_MEMORY_MAX_QUEUED_BYTES = 256 * 1024 * 1024;
-export const DEFAULT_MEMORY_RETAIN_RECORDS = 10_000;
+/**
+ * `service.memory_bus` (max_queued_records and max_queued_bytes: what a partition may hold that some
+ * subscribed group has not committed, past which send() rejects with BusFullError; retain_records:
+ * committed records a partition keeps for groups that join later); what is not given is the
+ * schema's default.
+ */
+export type MemoryBusOptions = Partial<MemoryBusConfig>;
 
-export interface MemoryBusOptions {
-  /** Records a partition may hold that some subscribed group has not committed; past it, send() rejects with BusFullError. */
-  maxQueuedRecordsPerPartition?: number;
-  /** Bytes (keys and values) a partition may hold uncommitted; past it, send() rejects with BusFullError. */
-  maxQueuedBytesPerPartition?: number;
-  /** Committed records a partition keeps for groups that join later. */
-  retainRecordsPerPartition?: number;
-  /** Topics created on first use get this many partitions. */
-  defaultPartitions?: number;
-}
+const MEMORY_BUS_DEFAULTS = memoryBusSchema.parse({});
 
 class Partition {
   /** Offset of records[0]. */
@@ -131,16 +127,16 @@ export class MemoryBus implements Bus {
   readonly #groups = new Map<string, Group>();
   readonly #maxRecords: number;
   readonly #maxBytes: number;
-  readonly #defaultPartitions: number;
   readonly #retain: number;
   #closed = false;
   readonly #producer: Producer;
 
+  /** Topics created on first use (not declared with ensureTopics) have one partition. */
   constructor(options: MemoryBusOptions = {}) {
-    this.#maxRecords = options.maxQueuedRecordsPerPartition ?? DEFAULT_MEMORY_MAX_QUEUED_RECORDS;
-    this.#maxBytes = options.maxQueuedBytesPerPartition ?? DEFAULT_MEMORY_MAX_QUEUED_BYTES;
-    this.#defaultPartitions = options.defaultPartitions ?? 1;
-    this.#retain = options.retainRecordsPerPartition ?? DEFAULT_MEMORY_RETAIN_RECORDS;
+    const c = { ...MEMORY_BUS_DEFAULTS, ...options };
+    this.#maxRecords = c.max_queued_records;
+    this.#maxBytes = c.max_queued_bytes;
+    this.#retain = c.retain_records;
     this.#producer = { send: (topic, messages) => this.#send(topic, messages) };
   }
 
@@ -191,7 +187,7 @@ export class MemoryBus implements Bus {
   topic(name: string): Topic {
     let t = this.#topics.get(name);
     if (!t) {
-      t = new Topic(name, this.#defaultPartitions);
+      t = new Topic(name, 1);
       this.#topics.set(name, t);
     }
     return t;

@@ -11,7 +11,7 @@ export const DEFAULT_LOG_LEVEL = 'info';
 export const DEFAULT_TOPIC_PARTITIONS = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** host:port, with an IPv6 host in brackets; '' switches the listener off. */
 export const listenAddress = z.string().superRefine((s, ctx) => {
@@ -23,7 +23,7 @@ export const listenAddress = z.string().superRefine((s, ctx) => {
 
 export const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, ".", "_" and "-"');
 
-const kafkaSchema = z
+export const kafkaSchema = z
   .object({
     brokers: z.string().default(''),
     compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('lz4'),
@@ -55,7 +55,7 @@ const queryLimitsSchema = z
   })
   .strict();
 
-const clickhouseSchema = z
+export const clickhouseSchema = z
   .object({
     /** A ClickHouse server (http[s]://user:password@host:8123[/database]); '' runs the embedded engine under data_dir. */
     url: z.string().default(''),
@@ -68,7 +68,7 @@ const clickhouseSchema = z
   })
   .strict();
 
-const memoryBusSchema = z
+export const memoryBusSchema = z
   .object({
     max_queued_records: z.number().int().positive().default(200_000),
     max_queued_bytes: z
@@ -136,6 +136,9 @@ export const fileSchema = z
   .strict();
 
 export type ServiceConfig = z.infer<typeof serviceSchema>;
+export type KafkaConfig = z.infer<typeof kafkaSchema>;
+export type ClickHouseConfig = z.infer<typeof clickhouseSchema>;
+export type MemoryBusConfig = z.infer<typeof memoryBusSchema>;
 export type TopicConfig = z.infer<typeof topicSchema>;
 export type PipelineFile = z.infer<typeof fileSchema>;
 

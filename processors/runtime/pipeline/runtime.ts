@@ -28,19 +28,9 @@ interface Running {
 export function openBus(config: AirdigConfig): Bus {
   const { kafka, memory_bus } = config.service;
   if (kafka.brokers) {
-    return new KafkaBus({
-      brokers: kafka.brokers,
-      compression: kafka.compression,
-      replicationFactor: kafka.replication_factor,
-      connectTimeoutMs: kafka.connect_timeout_ms,
-      librdkafka: kafka.librdkafka,
-    });
+    return new KafkaBus(kafka);
   }
-  return new MemoryBus({
-    maxQueuedRecordsPerPartition: memory_bus.max_queued_records,
-    maxQueuedBytesPerPartition: memory_bus.max_queued_bytes,
-    retainRecordsPerPartition: memory_bus.retain_records,
-  });
+  return new MemoryBus(memory_bus);
 }
 
 /** The embedded ClickHouse engine under --data-dir, for a config without a ClickHouse URL. */
@@ -58,7 +48,7 @@ export function openConfiguredStore(config: AirdigConfig, engine?: ManagedClickH
   const { clickhouse } = config.service;
   const url = clickhouse.url || engine?.writerUrl();
   if (!url) throw new Error('no ClickHouse: neither service.clickhouse.url nor an embedded engine');
-  return openStore({ url, database: clickhouse.database, requestTimeoutMs: clickhouse.request_timeout_ms });
+  return openStore({ url, database: clickhouse.database, request_timeout_ms: clickhouse.request_timeout_ms });
 }
 
 /**

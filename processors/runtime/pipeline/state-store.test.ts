@@ -14,7 +14,7 @@ test('changelog topics are named after the component', () => {
 
 for (const kind of ['memory', 'kafka'] as const) {
   test(`${kind} bus: a new store instance restores the latest value per key and where each input partition stood`, async () => {
-    const bus: Bus = kind === 'memory' ? new MemoryBus({ retainRecordsPerPartition: 2 }) : new KafkaBus({ brokers: kafkaBrokers(), clientId: 'airdig-test' });
+    const bus: Bus = kind === 'memory' ? new MemoryBus({ retain_records: 2 }) : new KafkaBus({ brokers: kafkaBrokers(), clientId: 'airdig-test' });
     const id = `proc/${uniqueName('store')}`;
     const rec = (offset: number, partition = 0) => ({ topic: 'in', partition, offset });
     try {

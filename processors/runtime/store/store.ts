@@ -1,15 +1,19 @@
 import { createClient, ClickHouseError, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { ErrorCodes, StoreError } from '../errors.js';
+import { clickhouseSchema } from '../config/schema.js';
 
-export const DEFAULT_DATABASE = 'default';
+/** ClickHouse's own database, which always exists. */
+const SERVER_DEFAULT_DATABASE = 'default';
 
 export interface StoreOptions {
   /** A ClickHouse server: http[s]://user:password@host:8123 — the embedded engine's writer URL or a server's. */
   url: string;
-  /** The database AirDig's tables live in (created if missing); a database in the URL's path wins. */
+  /** service.clickhouse.database: where AirDig's tables live (created if missing); a database in the URL's path wins. */
   database?: string;
-  requestTimeoutMs?: number;
+  request_timeout_ms?: number;
 }
+
+const CLICKHOUSE_DEFAULTS = clickhouseSchema.parse({});
 
 /** ClickHouse over its HTTP interface, behind one @clickhouse/client, in both modes. */
 export interface Store {
@@ -67,9 +71,10 @@ export function toStoreError(err: unknown, what: string): StoreError {
 
 export function openStore(options: StoreOptions): Store {
   const target = new URL(options.url);
-  const database = target.pathname.length > 1 ? decodeURIComponent(target.pathname.slice(1)) : (options.database ?? DEFAULT_DATABASE);
+  const c = { ...CLICKHOUSE_DEFAULTS, ...options };
+  const database = target.pathname.length > 1 ? decodeURIComponent(target.pathname.slice(1)) : c.database;
   target.pathname = '/';
-  const base = { url: target.toString(), request_timeout: options.requestTimeoutMs ?? 30_000, log: { level: ClickHouseLogLevel.OFF } };
+  const base = { url: target.toString(), request_timeout: c.request_timeout_ms, log: { level: ClickHouseLogLevel.OFF } };
   // The client's own console logging is off: failures surface as StoreErrors and are logged by AirDig.
   const client = createClient({ ...base, database, compression: { request: false, response: true } });
   let created = false;
@@ -80,9 +85,9 @@ export function openStore(options: StoreOptions): Store {
     async ping() {
       const r = await client.ping();
       if (!r.success) throw toStoreError(r.error, 'ping');
-      if (created || database === DEFAULT_DATABASE) return;
+      if (created || database === SERVER_DEFAULT_DATABASE) return;
       // A client bound to a database that does not exist fails every request, CREATE DATABASE included.
-      const admin = createClient({ ...base, database: DEFAULT_DATABASE });
+      const admin = createClient({ ...base, database: SERVER_DEFAULT_DATABASE });
       try {
         await admin.command({ query: `CREATE DATABASE IF NOT EXISTS \`${database.replace(/`/g, '')}\`` });
         created = true;
