@@ -5,14 +5,15 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { BusFullError, MalformedInputError, errorMessage, isRetryable } from './errors.js';
+import { parseAddress } from './config/schema.js';
 
 const gunzipAsync = promisify(gunzip);
 
-/** Splits host:port ([v6]:port too). */
+/** A validated listen address ([v6]:port too) as host and port. */
 export function parseHostPort(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  const host = addr.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(addr.slice(i + 1)) };
+  const a = parseAddress(addr);
+  if ('error' in a) throw new Error(`listen address ${JSON.stringify(addr)}: ${a.error}`);
+  return a;
 }
 
 export type Listening = ListeningServer<http.Server>;

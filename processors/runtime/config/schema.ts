@@ -13,12 +13,20 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** A listen address host:port (an IPv6 host in brackets) as host and port, or why it is not one. The one parser of addresses. */
+export function parseAddress(s: string): { host: string; port: number } | { error: string } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+  if (!m) return { error: 'must be host:port (e.g. 127.0.0.1:8123), or "" to switch it off' };
+  const port = Number(m[2]);
+  if (port > 65_535) return { error: 'port must be at most 65535' };
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port };
+}
+
 /** host:port, with an IPv6 host in brackets; '' switches the listener off. */
 export const listenAddress = z.string().superRefine((s, ctx) => {
   if (s === '') return;
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
-  if (!m) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be host:port (e.g. 127.0.0.1:8123), or "" to switch it off' });
-  else if (Number(m[2]) > 65_535) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'port must be at most 65535' });
+  const a = parseAddress(s);
+  if ('error' in a) ctx.addIssue({ code: z.ZodIssueCode.custom, message: a.error });
 });
 
 export const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, ".", "_" and "-"');
