@@ -23,6 +23,8 @@ import { driftEventsFactory } from './drift/sink.js';
 import { falcoReceiverFactory } from './falco/receiver.js';
 import { cloudTrailReceiverFactory } from './cloudtrail/receiver.js';
 import { resourcesReceiverFactory, terraformReceiverFactory } from './inventory/receiver.js';
+import { engineFactory } from './engine/processor.js';
+import { correlationsFactory, incidentsFactory } from './engine/sink.js';
 
 export function defaultRegistry(): FactoryRegistry {
   return new FactoryRegistry([
@@ -51,5 +53,8 @@ export function defaultRegistry(): FactoryRegistry {
     cloudTrailReceiverFactory,
     resourcesReceiverFactory,
     terraformReceiverFactory,
+    engineFactory,
+    correlationsFactory,
+    incidentsFactory,
   ]);
 }

@@ -21,6 +21,7 @@ import { ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServi
 import { logsSignal, metricsSignal, tracesSignal } from '../../processors/otlp/signals.js';
 import { splitByTarget } from '../../processors/remotewrite/receiver.js';
 import { RW_PROTO_HEADER } from '../../processors/model/remote-write.js';
+import { correlationCodec, incidentCodec, type Correlation, type Incident } from '../../processors/model/correlations.js';
 import { PROTO_V1, walkRemoteWrite, type SeriesView } from '../../processors/remotewrite/wire.js';
 import { parseFalcoBody } from '../../processors/falco/receiver.js';
 import { changeEvent, cloudTrailMessage, parseCloudTrailBody } from '../../processors/cloudtrail/records.js';
@@ -390,6 +391,49 @@ function drift(): TopicSample {
   return { topic: 'airdig.drift', messages: [{ key: d.resource_id, value: driftCodec.encode(d), timestamp: d.ts_ms }], items: 1 };
 }
 
+/** A change on the resource of the health sample, a minute before its onset: the engine's one correlation. */
+function changeBeforeHealth(): TopicSample {
+  const e = { ...changeEvent(cloudTrailRecord(`${TAG}-change-engine`)), ts_ms: recent() - 60_000, resource_ids: [`target:${TAG}-node/${TAG}-host:9100`] };
+  return { topic: 'airdig.changes', messages: [{ key: e.resource_ids[0], value: changeCodec.encode(e), timestamp: e.ts_ms }], items: 1 };
+}
+
+function correlation(): TopicSample {
+  const c: Correlation = {
+    id: `${TAG}-correlation-1`,
+    ts_ms: recent(),
+    cause_id: `${TAG}-change-1`,
+    cause_kind: 'cloudtrail',
+    cause_ts_ms: recent() - 60_000,
+    cause_resource_id: `target:${TAG}-node/${TAG}-host:9100`,
+    impacted_resource_id: `target:${TAG}-node/${TAG}-host:9100`,
+    signal: 'target_down',
+    signal_id: `${TAG}-fact-1`,
+    score: 0.9,
+    window_s: 1800,
+    incident_id: `${TAG}-incident-1`,
+    rank: 1,
+    path: [`target:${TAG}-node/${TAG}-host:9100`],
+    evidence: '{}',
+    revision_ms: Date.now(),
+  };
+  return { topic: 'airdig.correlations', messages: [{ key: c.impacted_resource_id, value: correlationCodec.encode(c), timestamp: c.ts_ms }], items: 1 };
+}
+
+function incident(): TopicSample {
+  const i: Incident = {
+    id: `${TAG}-incident-1`,
+    opened_ms: recent(),
+    resolved_ms: 0,
+    status: 'open',
+    merged_into: '',
+    impacted: [`target:${TAG}-node/${TAG}-host:9100`],
+    signals: [`${TAG}-fact-1`],
+    causes: [{ cause_id: `${TAG}-change-1`, cause_kind: 'cloudtrail', resource_id: 'r', probability: 1, score: 0.9, explanation: 'x' }],
+    revision_ms: Date.now(),
+  };
+  return { topic: 'airdig.incidents', messages: [{ key: i.id, value: incidentCodec.encode(i), timestamp: i.opened_ms }], items: 1 };
+}
+
 async function deadLetter(): Promise<TopicSample> {
   // What a component sends when it cannot take a record: sendToDlq, captured.
   const source: BusRecord = {
@@ -421,6 +465,8 @@ export const TOPIC_SAMPLES: Record<string, () => TopicSample | Promise<TopicSamp
   'airdig.health': health,
   'airdig.topology': () => topology('node'),
   'airdig.drift': drift,
+  'airdig.correlations': correlation,
+  'airdig.incidents': incident,
   'airdig.dlq': deadLetter,
 };
 
@@ -654,6 +700,9 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
     changes: onBus('cloudtrail_events: one CloudTrail record', ['cloudtrail_events'], 1, { emits: { topic: 'airdig.changes', messages: 1 } }), // counts records
     topology: onBus('scanner_resources: one scanned VPC (no end marker)', ['scanner_resources'], 1, { emits: { topic: 'airdig.topology', messages: 1 } }), // counts records
     drift: onBus('one record on each input: a Terraform resource, a scanned resource, a change', ['terraform_state', 'scanner_resources', 'airdig.changes'], 3), // counts records
+    engine: onBus('a firing health fact and a change on its resource a minute before', ['airdig.health', changeBeforeHealth], 2, {
+      emits: { topic: 'airdig.correlations', messages: 1 },
+    }), // counts records
   },
   sink: {
     // A TableSink counts rows, in every table it writes: one per record here, except where said.
@@ -695,5 +744,11 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
       landed: [{ table: 'change_event_log', where: `event_id = '${TAG}-change-1'`, rows: 1 }],
     }),
     drift_events: onBus('airdig.drift: one drift', ['airdig.drift'], 1, { landed: [{ table: 'drift_event_log', where: `id = '${TAG}-drift-1'`, rows: 1 }] }),
+    correlations: onBus('airdig.correlations: one correlation', ['airdig.correlations'], 1, {
+      landed: [{ table: 'correlation_log', where: `id = '${TAG}-correlation-1'`, rows: 1 }],
+    }),
+    incidents: onBus('airdig.incidents: one incident', ['airdig.incidents'], 1, {
+      landed: [{ table: 'incident_log', where: `id = '${TAG}-incident-1'`, rows: 1 }],
+    }),
   },
 };

@@ -1,0 +1,246 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { TopologyRecord } from '../model/topology.js';
+import type { ChangeEvent } from '../model/changes.js';
+import type { HealthFact } from '../model/health.js';
+import type { Correlation, Incident } from '../model/correlations.js';
+import { engineConfigSchema } from './config.js';
+import { Correlator } from './correlator.js';
+
+const ACCOUNT = '123456789012';
+const arn = (type: string, id: string) => `arn:aws:ec2:eu-west-1:${ACCOUNT}:${type}/${id}`;
+const SG = arn('security-group', 'sg-0abc');
+const SG_OTHER = arn('security-group', 'sg-0fff');
+const I1 = arn('instance', 'i-0aaaaaaaaaaaaaaa1');
+const I2 = arn('instance', 'i-0aaaaaaaaaaaaaaa2');
+const I3 = arn('instance', 'i-0aaaaaaaaaaaaaaa3');
+const T0 = Date.parse('2026-12-01T10:00:00Z');
+const min = 60_000;
+let offset = 0;
+const origin = (topic: string) => ({ topic, partition: 0, offset: offset++ });
+
+function correlator() {
+  const c = engineConfigSchema.parse({});
+  return new Correlator({
+    windowMs: c.window_ms,
+    lateMs: c.late_ms,
+    decayMs: c.decay_ms,
+    maxHops: c.max_hops,
+    maxNodes: c.max_nodes,
+    incidentGapMs: c.incident_gap_ms,
+    maxSignals: c.max_signals,
+    maxCauses: c.max_causes,
+  });
+}
+
+function node(id: string, type: string, extra: Partial<TopologyRecord> = {}): TopologyRecord {
+  return {
+    kind: 'node',
+    id,
+    dst: '',
+    type,
+    provider: 'aws',
+    account: ACCOUNT,
+    region: 'eu-west-1',
+    name: '',
+    attributes: {},
+    seen_ms: T0 - 3600_000,
+    source: 'scanner',
+    gone: false,
+    ...extra,
+  };
+}
+function edge(src: string, type: string, dst: string, source = 'scanner'): TopologyRecord {
+  return { kind: 'edge', id: src, dst, type, provider: '', account: '', region: '', name: '', attributes: {}, seen_ms: T0 - 3600_000, source, gone: false };
+}
+function change(id: string, ts: number, eventName: string, resources: string[], extra: Partial<ChangeEvent> = {}): ChangeEvent {
+  return {
+    event_id: id,
+    ts_ms: ts,
+    source: 'cloudtrail',
+    event_source: 'ec2.amazonaws.com',
+    event_name: eventName,
+    actor: `arn:aws:iam::${ACCOUNT}:user/alice`,
+    actor_type: 'IAMUser',
+    account: ACCOUNT,
+    region: 'eu-west-1',
+    resource_ids: resources,
+    read_only: false,
+    error_code: '',
+    error_message: '',
+    source_ip: '',
+    user_agent: '',
+    ...extra,
+  };
+}
+function fact(id: string, resource: string, ts: number, state: 'firing' | 'resolved' = 'firing', rule = 'edge_error_ratio'): HealthFact {
+  return {
+    id,
+    ts_ms: ts,
+    resource_id: resource,
+    status: state === 'firing' ? 'critical' : 'healthy',
+    state,
+    rule,
+    reason: 'errors 31 %',
+    metric: 'error_ratio',
+    value: 0.31,
+    threshold: 0.05,
+    labels: {},
+  };
+}
+
+/** Two instances in sg-0abc run checkout and payments; a third, in another group, runs search; checkout calls payments. */
+function estate(c: Correlator) {
+  c.topology(node(SG, 'ec2:security-group', { name: 'web' }));
+  c.topology(node(SG_OTHER, 'ec2:security-group', { name: 'batch' }));
+  for (const [i, ip] of [
+    [I1, '10.0.1.5'],
+    [I2, '10.0.1.6'],
+    [I3, '10.0.2.7'],
+  ] as const)
+    c.topology(node(i, 'ec2:instance', { attributes: { aliases: `${i.split('/')[1]},${ip}` } }));
+  c.topology(edge(I1, 'member_of', SG));
+  c.topology(edge(I2, 'member_of', SG));
+  c.topology(edge(I3, 'member_of', SG_OTHER));
+  for (const [svc, i] of [
+    ['checkout', I1],
+    ['payments', I2],
+    ['search', I3],
+  ] as const) {
+    c.topology(node(`service:shop/${svc}`, 'service', { source: 'traces', name: svc }));
+    c.topology(edge(`service:shop/${svc}`, 'runs_on', i, 'traces'));
+  }
+  c.call('service:shop/checkout', 'service:shop/payments', T0 - 30 * min);
+}
+
+const byCause = (rows: Correlation[]) => new Map(rows.map((r) => [`${r.cause_id}|${r.signal_id}`, r]));
+
+test('the change on the path is the claim; an unrelated change is no candidate, a tag is a weak lead, one after the onset or outside the window is none', () => {
+  const c = correlator();
+  estate(c);
+  c.change(change('ct-cause', T0 - 2 * min, 'RevokeSecurityGroupIngress', [SG]), origin('airdig.changes'));
+  c.change(change('ct-unrelated', T0 - 3 * min, 'RevokeSecurityGroupIngress', [SG_OTHER]), origin('airdig.changes'));
+  c.change(change('ct-tag', T0 - 4 * min, 'CreateTags', [SG]), origin('airdig.changes'));
+  c.change(change('ct-after', T0 + 1 * min, 'ModifyInstanceAttribute', [I2]), origin('airdig.changes'));
+  c.change(change('ct-old', T0 - 45 * min, 'StopInstances', [I2]), origin('airdig.changes'));
+  c.change(change('ct-failed', T0 - 1 * min, 'TerminateInstances', [I2], { error_code: 'UnauthorizedOperation' }), origin('airdig.changes'));
+  c.change(change('ct-read', T0 - 1 * min, 'DescribeInstances', [I2], { read_only: true }), origin('airdig.changes'));
+  c.health(fact('sig-payments', 'service:shop/payments', T0), origin('airdig.health'));
+  c.health(fact('sig-checkout', 'service:shop/checkout', T0 + 30_000), origin('airdig.health'));
+  const { correlations, incidents } = c.evaluate(T0 + 5 * min);
+  const rows = byCause(correlations);
+  assert.deepEqual(
+    [...new Set(correlations.map((r) => r.cause_id))].sort(),
+    ['ct-cause', 'ct-tag'],
+    'only changes on what the services depend on, in the window',
+  );
+  const onPayments = rows.get('ct-cause|sig-payments')!;
+  assert.ok(onPayments.score >= 0.5, `claim: ${onPayments.score}`);
+  assert.deepEqual(onPayments.path, [SG, I2, 'service:shop/payments'], 'from the cause to the impact');
+  const checkout = rows.get('ct-cause|sig-checkout')!;
+  assert.ok(checkout.score >= 0.5, `the caller is impacted by what its callee depends on too: ${checkout.score}`);
+  assert.ok(rows.get('ct-tag|sig-payments')!.score < 0.5, 'a tag is a lead, not a claim');
+  const evidence = JSON.parse(onPayments.evidence);
+  assert.equal(evidence.change.event, 'RevokeSecurityGroupIngress');
+  assert.deepEqual(
+    evidence.path.map((h: { edge: string }) => h.edge),
+    ['', 'member_of', 'runs_on'],
+  );
+  assert.equal(incidents.length, 1, 'the two signals are one incident');
+  const [incident] = incidents as [Incident];
+  assert.equal(incident.causes[0]!.cause_id, 'ct-cause');
+  assert.match(incident.causes[0]!.explanation, /alice RevokeSecurityGroupIngress on web/);
+  assert.deepEqual(incident.impacted, ['service:shop/checkout', 'service:shop/payments']);
+  assert.ok(correlations.every((r) => r.incident_id === incident.id));
+  assert.equal(onPayments.rank, 1);
+});
+
+test('a change that arrives after its signal is still correlated, the score is revised under the same id, and nothing unchanged is sent again', () => {
+  const c = correlator();
+  estate(c);
+  c.change(change('ct-a', T0 - 5 * min, 'ModifyInstanceAttribute', [I2]), origin('airdig.changes'));
+  c.health(fact('sig', 'service:shop/payments', T0), origin('airdig.health'));
+  const first = c.evaluate(T0);
+  const before = first.correlations.find((r) => r.cause_id === 'ct-a')!;
+  assert.equal(c.evaluate(T0 + 1).correlations.length, 0, 'no new evidence, nothing sent');
+  // CloudTrail is late: the real cause, earlier, shows up after the signal.
+  c.change(change('ct-b', T0 - 2 * min, 'RevokeSecurityGroupIngress', [SG]), origin('airdig.changes'));
+  const second = c.evaluate(T0 + 2 * min);
+  const revised = second.correlations.find((r) => r.cause_id === 'ct-a')!;
+  assert.equal(revised.id, before.id);
+  assert.ok(revised.score < before.score, 'the competitor lowered it');
+  assert.ok(second.correlations.some((r) => r.cause_id === 'ct-b'));
+});
+
+test('identity through aliases: a Prometheus target IP:port is the instance with that private IP', () => {
+  const c = correlator();
+  estate(c);
+  c.change(change('ct-stop', T0 - 3 * min, 'StopInstances', [I1]), origin('airdig.changes'));
+  c.health(fact('sig-up', 'target:node/10.0.1.5:9100', T0, 'firing', 'target_down'), origin('airdig.health'));
+  const { correlations } = c.evaluate(T0);
+  assert.equal(correlations.length, 1);
+  assert.equal(correlations[0]!.impacted_resource_id, I1);
+  assert.ok(correlations[0]!.score >= 0.5);
+});
+
+test('impact without a change gives no row; replays give the same ids; holds cover the kept records and are released after the window', () => {
+  const a = correlator();
+  estate(a);
+  a.health(fact('sig-alone', 'service:shop/search', T0), origin('airdig.health'));
+  assert.deepEqual(a.evaluate(T0).correlations, []);
+
+  const run = () => {
+    const c = correlator();
+    estate(c);
+    offset = 100;
+    c.change(change('ct-cause', T0 - 2 * min, 'RevokeSecurityGroupIngress', [SG]), origin('airdig.changes'));
+    c.health(fact('sig-payments', 'service:shop/payments', T0), origin('airdig.health'));
+    return { c, out: c.evaluate(T0) };
+  };
+  const one = run();
+  const two = run();
+  assert.deepEqual(
+    one.out.correlations.map((r) => [r.id, r.score, r.incident_id]),
+    two.out.correlations.map((r) => [r.id, r.score, r.incident_id]),
+  );
+  const holds = one.c.holds();
+  assert.equal(holds.size, 2, 'the change and the signal hold their partitions');
+  // Event time moves on past the window, the late window and the incident gap: everything is released.
+  one.c.call('service:shop/checkout', 'service:shop/payments', T0 + 60 * min);
+  one.c.evaluate(T0 + 60 * min);
+  assert.equal(one.c.holds().size, 0);
+  assert.equal(one.c.openSignals, 0);
+});
+
+test('drift with its CloudTrail cause is one cause: the change', () => {
+  const c = correlator();
+  estate(c);
+  c.change(change('ct-sg', T0 - 6 * min, 'AuthorizeSecurityGroupIngress', [SG]), origin('airdig.changes'));
+  c.drift(
+    {
+      id: 'drift-1',
+      ts_ms: T0 - 4 * min,
+      resource_id: SG,
+      resource_type: 'aws_security_group',
+      address: 'aws_security_group.web',
+      drift: 'modified',
+      attribute: 'ingress',
+      expected: '[]',
+      actual: '[...]',
+      lineage: 'l',
+      serial: 1,
+      scan_id: 's',
+      cause_event_id: 'ct-sg',
+      cause_ts_ms: T0 - 6 * min,
+      cause_actor: 'alice',
+      cause_event_name: 'AuthorizeSecurityGroupIngress',
+    },
+    origin('airdig.drift'),
+  );
+  c.health(fact('sig', 'service:shop/payments', T0), origin('airdig.health'));
+  const { correlations } = c.evaluate(T0);
+  assert.deepEqual(
+    correlations.map((r) => r.cause_id),
+    ['ct-sg'],
+  );
+});

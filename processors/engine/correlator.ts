@@ -1,0 +1,483 @@
+import { createHash } from 'node:crypto';
+import type { ChangeEvent } from '../model/changes.js';
+import type { DriftEvent } from '../model/drift.js';
+import type { HealthFact } from '../model/health.js';
+import type { TopologyRecord } from '../model/topology.js';
+import type { CauseKind, Correlation, Incident, RankedCause } from '../model/correlations.js';
+import { Holds, type HeldOffsets, type Origin } from '../runtime/pipeline/holds.js';
+import { Graph, type Reached } from './graph.js';
+import { CLAIM, competed, distanceFactor, kindWeight, rawScore, signalFactor, timeFactor } from './score.js';
+
+export interface CorrelatorOptions {
+  /** How long before a signal's onset a change is a candidate. */
+  windowMs: number;
+  /** How long after its onset (event time) a signal still takes changes that arrive late. */
+  lateMs: number;
+  /** Time decay of the time factor. */
+  decayMs: number;
+  maxHops: number;
+  /** Nodes one walk may visit. */
+  maxNodes: number;
+  /** Signals further apart than this (onsets) are not one incident. */
+  incidentGapMs: number;
+  maxSignals: number;
+  maxCauses: number;
+}
+
+/** A possible cause: a change or a drift, on the canonical resources it touched. */
+interface Cause {
+  id: string;
+  kind: CauseKind;
+  ts: number;
+  resources: string[];
+  weight: number;
+  /** For the evidence: who, what. */
+  actor: string;
+  event: string;
+  summary: string;
+  /** A drift's CloudTrail cause: the two are one cause, the change's. */
+  causeEventId: string;
+  origin: Origin;
+}
+
+/** A fired health fact: the impact whose causes are sought. */
+interface Signal {
+  id: string;
+  /** resource \0 rule: what resolves it. */
+  key: string;
+  resource: string;
+  rule: string;
+  status: string;
+  onset: number;
+  reason: string;
+  value: number;
+  threshold: number;
+  resolvedMs: number;
+  origin: Origin;
+  /** Its scored candidates, as last evaluated. */
+  candidates: Candidate[];
+  reach: Map<string, Reached> | undefined;
+  graphVersion: number;
+  dirty: boolean;
+}
+
+interface Candidate {
+  cause: Cause;
+  /** The node of the cause on the walk, and how it was reached. */
+  resource: string;
+  reached: Reached;
+  raw: number;
+  score: number;
+  factors: { kind: number; time: number; distance: number; signal: number };
+}
+
+const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
+
+/**
+ * The engine's state and reasoning: the graph, the causes within the window, the open signals and
+ * the incidents they form. Feed it records in any order (topology, calls, changes, drift, health);
+ * evaluate() gives the correlation and incident rows that changed since the last call, with
+ * deterministic ids. Every time is a record's own.
+ */
+export class Correlator {
+  readonly graph = new Graph();
+  readonly #o: CorrelatorOptions;
+  readonly #causes = new Map<string, Cause>();
+  /** canonical resource id → causes on it. */
+  readonly #byResource = new Map<string, Set<Cause>>();
+  readonly #signals = new Map<string, Signal>();
+  /** Open (not resolved) signal per resource \0 rule. */
+  readonly #open = new Map<string, Signal>();
+  /** What was last emitted per row id, to send only what changed. */
+  readonly #emitted = new Map<string, string>();
+  /** Incident ids emitted, by signal: a signal that moves to another incident leaves a "merged" behind. */
+  readonly #incidentOf = new Map<string, string>();
+  #watermark = 0;
+  #graphVersionSeen = -1;
+  /** Counts, for metrics. */
+  readonly stats = { unresolvedSignals: 0, unresolvedCauses: 0, evictedSignals: 0, evictedCauses: 0 };
+
+  constructor(o: CorrelatorOptions) {
+    this.#o = o;
+  }
+
+  get watermark(): number {
+    return this.#watermark;
+  }
+
+  get openSignals(): number {
+    return this.#signals.size;
+  }
+
+  get causes(): number {
+    return this.#causes.size;
+  }
+
+  topology(r: TopologyRecord): void {
+    this.graph.applyTopology(r);
+  }
+
+  call(client: string, server: string, ts: number, address = ''): void {
+    this.graph.applyCall(client, server, ts, address);
+    this.#advance(ts);
+  }
+
+  /** A CloudTrail (or deploy, or API) change; read-only and failed calls are no cause. */
+  change(e: ChangeEvent & { kind?: string; summary?: string }, origin: Origin): void {
+    this.#advance(e.ts_ms);
+    if (e.read_only || e.error_code) return;
+    const kind = (e.kind as CauseKind | undefined) ?? 'cloudtrail';
+    this.#addCause({
+      id: e.event_id,
+      kind,
+      ts: e.ts_ms,
+      resources: e.resource_ids,
+      weight: kindWeight(kind, e.event_name),
+      actor: e.actor,
+      event: e.event_name,
+      summary: e.summary ?? '',
+      causeEventId: '',
+      origin,
+    });
+  }
+
+  drift(d: DriftEvent, origin: Origin): void {
+    this.#advance(d.ts_ms);
+    this.#addCause({
+      id: d.id,
+      kind: 'drift',
+      ts: d.ts_ms,
+      resources: [d.resource_id],
+      weight: kindWeight('drift', '', d.drift),
+      actor: d.cause_actor,
+      event: `drift ${d.drift}${d.attribute ? ` ${d.attribute}` : ''}`,
+      summary: d.attribute ? `${d.attribute}: expected ${d.expected.slice(0, 80)}, actual ${d.actual.slice(0, 80)}` : d.drift,
+      causeEventId: d.cause_event_id,
+      origin,
+    });
+  }
+
+  health(f: HealthFact, origin: Origin): void {
+    this.#advance(f.ts_ms);
+    const key = `${f.resource_id}\u0000${f.rule}`;
+    if (f.state === 'resolved') {
+      const open = this.#open.get(key);
+      if (open && f.ts_ms >= open.onset) {
+        open.resolvedMs = f.ts_ms;
+        this.#open.delete(key);
+        open.dirty = true;
+      }
+      return;
+    }
+    if (this.#signals.has(f.id) || this.#open.has(key)) return; // a replay, or still firing (worse: the same signal)
+    if (this.#signals.size >= this.#o.maxSignals) this.#evictOldestSignal();
+    const s: Signal = {
+      id: f.id,
+      key,
+      resource: f.resource_id,
+      rule: f.rule,
+      status: f.status,
+      onset: f.ts_ms,
+      reason: f.reason,
+      value: f.value,
+      threshold: f.threshold,
+      resolvedMs: 0,
+      origin,
+      candidates: [],
+      reach: undefined,
+      graphVersion: -1,
+      dirty: true,
+    };
+    this.#signals.set(s.id, s);
+    this.#open.set(key, s);
+    if (!this.graph.has(this.graph.resolve(s.resource))) this.stats.unresolvedSignals++;
+  }
+
+  #advance(ts: number): void {
+    if (ts > this.#watermark) this.#watermark = ts;
+  }
+
+  #addCause(c: Cause): void {
+    if (this.#causes.has(c.id)) return;
+    if (this.#causes.size >= this.#o.maxCauses) this.#evictOldestCause();
+    this.#causes.set(c.id, c);
+    let known = false;
+    for (const r of c.resources) {
+      const id = this.graph.resolve(r);
+      if (this.graph.has(id)) known = true;
+      for (const k of new Set([r, id])) {
+        let set = this.#byResource.get(k);
+        if (!set) this.#byResource.set(k, (set = new Set()));
+        set.add(c);
+      }
+    }
+    if (!known) this.stats.unresolvedCauses++;
+    // Signals whose window it falls into look again.
+    for (const s of this.#signals.values()) if (c.ts <= s.onset && c.ts >= s.onset - this.#o.windowMs) s.dirty = true;
+  }
+
+  #causesOn(id: string): Iterable<Cause> {
+    return this.#byResource.get(id) ?? [];
+  }
+
+  /** Candidates of one signal: causes on what it depends on, in the window before its onset, never after. */
+  #evaluate(s: Signal): void {
+    if (!s.reach || s.graphVersion !== this.graph.version) {
+      s.reach = this.graph.dependencies(s.resource, this.#o.maxHops, this.#o.maxNodes);
+      s.graphVersion = this.graph.version;
+    }
+    const best = new Map<string, Candidate>();
+    for (const [node, reached] of s.reach) {
+      for (const cause of this.#causesOn(node)) {
+        const delta = s.onset - cause.ts;
+        if (delta < 0 || delta > this.#o.windowMs) continue;
+        const prev = best.get(cause.id);
+        if (prev && prev.reached.hops <= reached.hops) continue;
+        const factors = {
+          kind: cause.weight,
+          time: timeFactor(delta, this.#o.decayMs),
+          distance: distanceFactor(reached.hops),
+          signal: signalFactor(s.status),
+        };
+        best.set(cause.id, { cause, resource: node, reached, raw: rawScore(factors), score: 0, factors });
+      }
+    }
+    // A drift whose CloudTrail cause is a candidate too is that change seen again: one cause.
+    for (const c of [...best.values()])
+      if (c.cause.kind === 'drift' && c.cause.causeEventId && best.has(c.cause.causeEventId)) {
+        const change = best.get(c.cause.causeEventId)!;
+        change.raw = Math.min(1, change.raw * 1.1);
+        best.delete(c.cause.id);
+      }
+    const list = [...best.values()].sort((a, b) => b.raw - a.raw || a.cause.id.localeCompare(b.cause.id));
+    const scores = competed(list.map((c) => c.raw));
+    list.forEach((c, i) => (c.score = scores[i]!));
+    s.candidates = list;
+    s.dirty = false;
+  }
+
+  /** The rows that changed: correlations of every signal re-evaluated, and the incidents they are in. */
+  evaluate(revisionMs: number): { correlations: Correlation[]; incidents: Incident[] } {
+    const graphMoved = this.graph.version !== this.#graphVersionSeen;
+    this.#graphVersionSeen = this.graph.version;
+    for (const s of this.#signals.values()) if (s.dirty || graphMoved) this.#evaluate(s);
+    const groups = this.#incidents();
+    const correlations: Correlation[] = [];
+    const incidents: Incident[] = [];
+    for (const g of groups) {
+      const ranked = this.#rank(g);
+      const rankOf = new Map(ranked.map((r, i) => [r.cause_id, i + 1]));
+      for (const s of g.signals) {
+        const previous = this.#incidentOf.get(s.id);
+        if (previous && previous !== g.id) incidents.push(...this.#changed(this.#merged(previous, g.id, revisionMs)));
+        this.#incidentOf.set(s.id, g.id);
+        for (const c of s.candidates) correlations.push(...this.#changed(this.#row(s, c, g.id, rankOf.get(c.cause.id) ?? 0, revisionMs)));
+      }
+      incidents.push(...this.#changed(this.#incidentRow(g, ranked, revisionMs)));
+    }
+    this.#evict();
+    return { correlations, incidents };
+  }
+
+  /** Signals that overlap in time and are connected (one depends on the other, or they share a cause) form one incident. */
+  #incidents(): { id: string; signals: Signal[] }[] {
+    const list = [...this.#signals.values()].sort((a, b) => a.onset - b.onset || a.id.localeCompare(b.id));
+    const parent = list.map((_, i) => i);
+    const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
+    const causeOwner = new Map<string, number>();
+    const resourceIndex = new Map<string, number[]>();
+    list.forEach((s, i) => {
+      const id = this.graph.resolve(s.resource);
+      const at = resourceIndex.get(id);
+      if (at) at.push(i);
+      else resourceIndex.set(id, [i]);
+    });
+    const near = (a: Signal, b: Signal) => {
+      const aEnd = a.resolvedMs || Infinity;
+      const bEnd = b.resolvedMs || Infinity;
+      return a.onset <= bEnd + this.#o.incidentGapMs && b.onset <= aEnd + this.#o.incidentGapMs;
+    };
+    list.forEach((s, i) => {
+      for (const c of s.candidates) {
+        if (c.score < CLAIM) continue;
+        const j = causeOwner.get(c.cause.id);
+        if (j === undefined) causeOwner.set(c.cause.id, i);
+        else if (near(list[j]!, s)) parent[find(i)] = find(j);
+      }
+      for (const node of s.reach?.keys() ?? []) for (const j of resourceIndex.get(node) ?? []) if (j !== i && near(list[j]!, s)) parent[find(j)] = find(i);
+    });
+    const groups = new Map<number, Signal[]>();
+    list.forEach((s, i) => {
+      const root = find(i);
+      const g = groups.get(root);
+      if (g) g.push(s);
+      else groups.set(root, [s]);
+    });
+    return [...groups.values()].map((signals) => ({ id: `inc-${hash(signals[0]!.id)}`, signals }));
+  }
+
+  /** Causes of an incident, most probable first: noisy-or of their scores over its signals, weighted by criticality. */
+  #rank(g: { signals: Signal[] }): RankedCause[] {
+    const agg = new Map<string, { c: Candidate; miss: number; impacted: Set<string> }>();
+    for (const s of g.signals)
+      for (const c of s.candidates) {
+        const a = agg.get(c.cause.id) ?? { c, miss: 1, impacted: new Set<string>() };
+        a.miss *= 1 - c.score;
+        a.impacted.add(this.graph.nameOf(this.graph.resolve(s.resource)));
+        if (c.score > a.c.score) a.c = c;
+        agg.set(c.cause.id, a);
+      }
+    const scored = [...agg.values()].map((a) => {
+      const crit = this.graph.dependents(a.c.resource, this.#o.maxHops, this.#o.maxNodes);
+      return { a, score: 1 - a.miss, weight: (1 - a.miss) * (1 + 0.05 * Math.min(crit, 10)) };
+    });
+    const total = scored.reduce((t, x) => t + x.weight, 0);
+    scored.sort((x, y) => y.weight - x.weight || x.a.c.cause.id.localeCompare(y.a.c.cause.id));
+    return scored.map(({ a, score, weight }) => ({
+      cause_id: a.c.cause.id,
+      cause_kind: a.c.cause.kind,
+      resource_id: a.c.resource,
+      probability: round(total > 0 ? weight / total : 0),
+      score: round(score),
+      explanation: this.#explain(a.c, [...a.impacted].sort(), score),
+    }));
+  }
+
+  #explain(c: Candidate, impacted: string[], score: number): string {
+    const when = new Date(c.cause.ts).toISOString().slice(11, 16);
+    const who = c.cause.actor ? `${shortActor(c.cause.actor)} ` : '';
+    const what = c.cause.summary || `${c.cause.event} on ${this.graph.nameOf(c.resource)}`;
+    const via = c.reached.path.length > 1 ? ` (${c.reached.path.length - 1} hop${c.reached.path.length > 2 ? 's' : ''} away)` : '';
+    return `${when} ${who}${what}${via} → ${impacted.join(', ')}; score ${score.toFixed(2)}`;
+  }
+
+  #row(s: Signal, c: Candidate, incident: string, rank: number, revisionMs: number): Correlation {
+    // The walk went from the impact to the cause; the row reads from the cause to the impact.
+    const hops = [...c.reached.path].reverse();
+    const evidence = {
+      change: {
+        id: c.cause.id,
+        kind: c.cause.kind,
+        time: new Date(c.cause.ts).toISOString(),
+        actor: c.cause.actor,
+        event: c.cause.event,
+        summary: c.cause.summary,
+      },
+      path: hops.map((h, i) => ({
+        id: h.id,
+        name: this.graph.nameOf(h.id),
+        type: this.graph.typeOf(h.id),
+        edge: i === 0 ? '' : c.reached.path[hops.length - i]!.via,
+      })),
+      signal: {
+        rule: s.rule,
+        resource: s.resource,
+        onset: new Date(s.onset).toISOString(),
+        status: s.status,
+        reason: s.reason,
+        value: s.value,
+        threshold: s.threshold,
+      },
+      factors: Object.fromEntries(Object.entries(c.factors).map(([k, v]) => [k, round(v)])),
+      minutes_before: round((s.onset - c.cause.ts) / 60_000),
+    };
+    return {
+      id: hash(c.cause.id, s.id),
+      ts_ms: s.onset,
+      cause_id: c.cause.id,
+      cause_kind: c.cause.kind,
+      cause_ts_ms: c.cause.ts,
+      cause_resource_id: c.resource,
+      impacted_resource_id: this.graph.resolve(s.resource),
+      signal: s.rule,
+      signal_id: s.id,
+      score: round(c.score),
+      window_s: Math.round(this.#o.windowMs / 1000),
+      incident_id: incident,
+      rank,
+      path: hops.map((h) => h.id),
+      evidence: JSON.stringify(evidence),
+      revision_ms: revisionMs,
+    };
+  }
+
+  #incidentRow(g: { id: string; signals: Signal[] }, causes: RankedCause[], revisionMs: number): Incident {
+    const resolved = g.signals.every((s) => s.resolvedMs > 0);
+    return {
+      id: g.id,
+      opened_ms: g.signals[0]!.onset,
+      resolved_ms: resolved ? Math.max(...g.signals.map((s) => s.resolvedMs)) : 0,
+      status: resolved ? 'resolved' : 'open',
+      merged_into: '',
+      impacted: [...new Set(g.signals.map((s) => this.graph.resolve(s.resource)))].sort(),
+      signals: g.signals.map((s) => s.id),
+      causes: causes.slice(0, 5),
+      revision_ms: revisionMs,
+    };
+  }
+
+  #merged(id: string, into: string, revisionMs: number): Incident {
+    return { id, opened_ms: 0, resolved_ms: 0, status: 'merged', merged_into: into, impacted: [], signals: [], causes: [], revision_ms: revisionMs };
+  }
+
+  /** The row if it differs from what was last sent under its id (revision aside), else nothing. */
+  #changed<T extends { id: string; revision_ms: number }>(row: T): T[] {
+    const sig = JSON.stringify({ ...row, revision_ms: 0 });
+    if (this.#emitted.get(row.id) === sig) return [];
+    this.#emitted.set(row.id, sig);
+    return [row];
+  }
+
+  /**
+   * Forgets what can no longer change: causes older than any signal to come could look back to, and
+   * incidents whose every signal is done (resolved, or past its late window) and that nothing new can join.
+   */
+  #evict(): void {
+    const w = this.#watermark;
+    for (const [id, c] of this.#causes) if (c.ts < w - this.#o.windowMs - this.#o.lateMs) this.#dropCause(id, c);
+    const done = (s: Signal) => (s.resolvedMs > 0 || s.onset < w - this.#o.lateMs) && Math.max(s.onset, s.resolvedMs) < w - this.#o.incidentGapMs;
+    for (const g of this.#incidents())
+      if (g.signals.every(done))
+        for (const s of g.signals) {
+          this.#signals.delete(s.id);
+          if (this.#open.get(s.key) === s) this.#open.delete(s.key);
+          for (const c of s.candidates) this.#emitted.delete(hash(c.cause.id, s.id));
+          this.#incidentOf.delete(s.id);
+          this.#emitted.delete(g.id);
+        }
+  }
+
+  #dropCause(id: string, c: Cause): void {
+    this.#causes.delete(id);
+    for (const r of c.resources) for (const k of [r, this.graph.resolve(r)]) this.#byResource.get(k)?.delete(c);
+  }
+
+  #evictOldestCause(): void {
+    const oldest = [...this.#causes.values()].reduce((a, b) => (b.ts < a.ts ? b : a));
+    this.#dropCause(oldest.id, oldest);
+    this.stats.evictedCauses++;
+  }
+
+  #evictOldestSignal(): void {
+    const oldest = [...this.#signals.values()].reduce((a, b) => (b.onset < a.onset ? b : a));
+    this.#signals.delete(oldest.id);
+    if (this.#open.get(oldest.key) === oldest) this.#open.delete(oldest.key);
+    this.stats.evictedSignals++;
+  }
+
+  /** The input each kept cause and signal came from: commits stay below them. */
+  holds(): HeldOffsets {
+    const h = new Holds();
+    for (const c of this.#causes.values()) h.hold(c.origin);
+    for (const s of this.#signals.values()) h.hold(s.origin);
+    return h.offsets;
+  }
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** An IAM ARN's last part (alice of arn:aws:iam::1:user/alice), else the actor as it is. */
+function shortActor(actor: string): string {
+  const m = /[:/]([^:/]+)$/.exec(actor);
+  return actor.startsWith('arn:') && m ? m[1]! : actor;
+}

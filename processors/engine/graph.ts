@@ -1,0 +1,258 @@
+import type { TopologyRecord } from '../model/topology.js';
+import { arnParts } from '../identity/aws.js';
+
+/*
+ * The unified graph as the engine walks it: nodes and typed edges from airdig.topology (scans and
+ * placement), call edges from airdig.edges, and an alias table (every other name of a node → its
+ * canonical id). Walking goes from an impacted resource to what it depends on.
+ */
+
+/** How each edge type carries dependency: 'forward' (src depends on dst), 'reverse' (dst depends on src). */
+const DEPENDENCY: Record<string, 'forward' | 'reverse'> = {
+  runs_on: 'forward', // a service on its instance / pod / node / container, a pod on its node, a node on its instance
+  member_of: 'forward', // an instance in its subnet and security groups, a subnet in its VPC, a target group of its load balancer
+  owned_by: 'forward', // a pod of its ReplicaSet, a ReplicaSet of its Deployment
+  calls: 'forward', // a client on the server it calls
+  attached_to: 'reverse', // an instance on its volumes and network interfaces
+  routes_to: 'reverse', // a target on the load balancer, target group or Kubernetes service routing to it
+};
+
+export interface Hop {
+  /** The node reached, and the edge type that led there from the previous one. */
+  id: string;
+  via: string;
+}
+
+export interface Reached {
+  hops: number;
+  /** From the impacted node (first) to this one (last). */
+  path: Hop[];
+}
+
+interface NodeInfo {
+  type: string;
+  name: string;
+  /** Which sources reported it (scanner, traces): a node lives while one of them has it. */
+  sources: Set<string>;
+}
+
+export class Graph {
+  readonly #nodes = new Map<string, NodeInfo>();
+  /** src → edge key (type\0dst) → sources. */
+  readonly #out = new Map<string, Map<string, Set<string>>>();
+  /** dst → edge key (type\0src) → sources. */
+  readonly #in = new Map<string, Map<string, Set<string>>>();
+  /** client → server → last seen (ms). */
+  readonly #calls = new Map<string, Map<string, number>>();
+  readonly #callers = new Map<string, Set<string>>();
+  readonly #aliases = new Map<string, string>();
+  /** A virtual server's address (server.address of the calls to it). */
+  readonly #addresses = new Map<string, string>();
+  #version = 0;
+  #callersCache: { version: number; byServer: Map<string, Set<string>> } | undefined;
+
+  /** Changes whenever the graph does: evaluations made on an older version are stale. */
+  get version(): number {
+    return this.#version;
+  }
+
+  get nodes(): number {
+    return this.#nodes.size;
+  }
+
+  has(id: string): boolean {
+    return this.#nodes.has(id);
+  }
+
+  typeOf(id: string): string {
+    return this.#nodes.get(id)?.type ?? (id.startsWith('service:') ? 'service' : '');
+  }
+
+  nameOf(id: string): string {
+    return this.#nodes.get(id)?.name || id;
+  }
+
+  applyTopology(r: TopologyRecord): void {
+    this.#version++;
+    if (r.kind === 'node') {
+      let n = this.#nodes.get(r.id);
+      if (r.gone) {
+        n?.sources.delete(r.source);
+        if (n && n.sources.size === 0) this.#nodes.delete(r.id);
+        return;
+      }
+      if (!n) this.#nodes.set(r.id, (n = { type: r.type, name: r.name, sources: new Set() }));
+      n.sources.add(r.source);
+      if (r.source === 'scanner' || !n.type) n.type = r.type;
+      if (r.name && (r.source === 'scanner' || !n.name)) n.name = r.name;
+      for (const a of aliasesOf(r)) this.#aliases.set(a, r.id);
+      return;
+    }
+    link(this.#out, r.id, `${r.type}\u0000${r.dst}`, r.source, r.gone);
+    link(this.#in, r.dst, `${r.type}\u0000${r.id}`, r.source, r.gone);
+  }
+
+  applyCall(client: string, server: string, seenMs: number, address = ''): void {
+    let m = this.#calls.get(client);
+    if (!m) this.#calls.set(client, (m = new Map()));
+    if (!m.has(server)) this.#version++;
+    m.set(server, Math.max(m.get(server) ?? 0, seenMs));
+    let c = this.#callers.get(server);
+    if (!c) this.#callers.set(server, (c = new Set()));
+    c.add(client);
+    if (address && this.#addresses.get(server) !== address.toLowerCase()) {
+      this.#addresses.set(server, address.toLowerCase());
+      this.#version++;
+    }
+  }
+
+  /** Forgets calls not seen since `beforeMs`; returns the pairs forgotten (for the changelog). */
+  expireCalls(beforeMs: number): [string, string][] {
+    const gone: [string, string][] = [];
+    for (const [client, servers] of this.#calls)
+      for (const [server, seen] of servers)
+        if (seen < beforeMs) {
+          servers.delete(server);
+          this.#callers.get(server)?.delete(client);
+          gone.push([client, server]);
+        }
+    if (gone.length) this.#version++;
+    return gone;
+  }
+
+  addAlias(alias: string, id: string): void {
+    if (alias && alias !== id) this.#aliases.set(alias.toLowerCase(), id);
+  }
+
+  /**
+   * The canonical id a record's resource name stands for: the id itself when the graph knows it; a
+   * scrape target `target:<job>/<host>:<port>` by its host (a private IP or DNS name of a scanned
+   * resource); a virtual server (`service:/<name>`, a database or an uninstrumented peer) by its
+   * name or address; any other alias. Unknown names stay as they are.
+   */
+  resolve(id: string): string {
+    if (this.#nodes.has(id)) return id;
+    const direct = this.#aliases.get(id.toLowerCase());
+    if (direct) return direct;
+    const target = /^target:[^/]*\/(.+?)(?::\d+)?$/.exec(id);
+    if (target) {
+      const host = target[1]!.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+      return this.#aliases.get(host) ?? id;
+    }
+    const virtual = /^service:\/(.+)$/.exec(id);
+    if (virtual) {
+      const address = this.#addresses.get(id);
+      return (address && this.#aliases.get(address)) || this.#aliases.get(virtual[1]!.toLowerCase()) || id;
+    }
+    return id;
+  }
+
+  /** What `from` depends on, up to maxHops edges away, each once by its shortest path (breadth first, at most maxNodes). */
+  dependencies(from: string, maxHops: number, maxNodes: number): Map<string, Reached> {
+    const start = this.resolve(from);
+    const out = new Map<string, Reached>([[start, { hops: 0, path: [{ id: start, via: '' }] }]]);
+    let frontier = [start];
+    for (let hop = 1; hop <= maxHops && frontier.length && out.size < maxNodes; hop++) {
+      const next: string[] = [];
+      for (const id of frontier) {
+        const base = out.get(id)!;
+        for (const [dst, via] of this.#next(id)) {
+          if (out.has(dst) || out.size >= maxNodes) continue;
+          out.set(dst, { hops: hop, path: [...base.path, { id: dst, via }] });
+          next.push(dst);
+        }
+      }
+      frontier = next;
+    }
+    return out;
+  }
+
+  /** How many services depend on `id` (within maxHops): its criticality. */
+  dependents(id: string, maxHops: number, maxNodes: number): number {
+    const seen = new Set([id]);
+    let frontier = [id];
+    let services = 0;
+    for (let hop = 1; hop <= maxHops && frontier.length && seen.size < maxNodes; hop++) {
+      const next: string[] = [];
+      for (const n of frontier)
+        for (const src of this.#previous(n)) {
+          if (seen.has(src)) continue;
+          seen.add(src);
+          next.push(src);
+          if (this.typeOf(src) === 'service') services++;
+        }
+      frontier = next;
+    }
+    return services;
+  }
+
+  *#next(id: string): Iterable<[string, string]> {
+    for (const [key, sources] of this.#out.get(id) ?? []) {
+      if (sources.size === 0) continue;
+      const [type, dst] = split(key);
+      if (DEPENDENCY[type] === 'forward') yield [dst, type];
+    }
+    for (const [key, sources] of this.#in.get(id) ?? []) {
+      if (sources.size === 0) continue;
+      const [type, src] = split(key);
+      if (DEPENDENCY[type] === 'reverse') yield [src, type];
+    }
+    for (const server of this.#calls.get(id)?.keys() ?? []) yield [this.resolve(server), 'calls'];
+  }
+
+  *#previous(id: string): Iterable<string> {
+    for (const [key, sources] of this.#in.get(id) ?? []) {
+      if (sources.size === 0) continue;
+      const [type, src] = split(key);
+      if (DEPENDENCY[type] === 'forward') yield src;
+    }
+    for (const [key, sources] of this.#out.get(id) ?? []) {
+      if (sources.size === 0) continue;
+      const [type, dst] = split(key);
+      if (DEPENDENCY[type] === 'reverse') yield dst;
+    }
+    yield* this.#resolvedCallers().get(id) ?? [];
+  }
+
+  /** Clients by the canonical id of the server they call (a virtual server resolved to a scanned one). */
+  #resolvedCallers(): Map<string, Set<string>> {
+    if (this.#callersCache?.version === this.#version) return this.#callersCache.byServer;
+    const byServer = new Map<string, Set<string>>();
+    for (const [server, clients] of this.#callers) {
+      const id = this.resolve(server);
+      let set = byServer.get(id);
+      if (!set) byServer.set(id, (set = new Set()));
+      for (const c of clients) set.add(c);
+    }
+    this.#callersCache = { version: this.#version, byServer };
+    return byServer;
+  }
+}
+
+function split(key: string): [string, string] {
+  const i = key.indexOf('\u0000');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+function link(index: Map<string, Map<string, Set<string>>>, from: string, key: string, source: string, gone: boolean): void {
+  let m = index.get(from);
+  if (!m) index.set(from, (m = new Map()));
+  let sources = m.get(key);
+  if (!sources) m.set(key, (sources = new Set()));
+  if (gone) sources.delete(source);
+  else sources.add(source);
+  if (sources.size === 0) m.delete(key);
+}
+
+/** Names a topology node is also known by: its scan's aliases, the short id inside an ARN, a pod's uid, a host name. */
+function aliasesOf(r: TopologyRecord): string[] {
+  const out: string[] = [];
+  if (r.attributes.aliases) out.push(...r.attributes.aliases.split(',').filter(Boolean));
+  if (r.id.startsWith('arn:')) {
+    const { resource } = arnParts(r.id);
+    if (resource) out.push(resource);
+  }
+  if (r.attributes.uid) out.push(r.attributes.uid);
+  if (r.type === 'ec2:instance' && r.name) out.push(r.name);
+  return out.map((a) => a.toLowerCase());
+}
