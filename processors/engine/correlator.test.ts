@@ -244,3 +244,26 @@ test('drift with its CloudTrail cause is one cause: the change', () => {
     ['ct-sg'],
   );
 });
+
+test("identity through aliases: a database client span's server.address is the scanned RDS instance with that endpoint", () => {
+  const c = correlator();
+  estate(c);
+  const rds = `arn:aws:rds:eu-west-1:${ACCOUNT}:db:orders-db`;
+  c.topology(node(rds, 'rds:db', { name: 'orders-db', attributes: { aliases: 'orders-db,orders-db.abc123.eu-west-1.rds.amazonaws.com' } }));
+  // The servicegraph names the database by db.name ("orders"): only its address says which one it is.
+  c.call('service:shop/checkout', 'service:/orders', T0 - 10 * min, 'orders-db.abc123.eu-west-1.rds.amazonaws.com');
+  c.change(change('ct-db', T0 - 4 * min, 'ModifyDBInstance', [rds], { event_source: 'rds.amazonaws.com' }), origin('airdig.changes'));
+  c.health(fact('sig-checkout', 'service:shop/checkout', T0), origin('airdig.health'));
+  const { correlations } = c.evaluate(T0);
+  assert.equal(correlations.length, 1);
+  assert.deepEqual(correlations[0]!.path, [rds, 'service:shop/checkout']);
+  assert.ok(correlations[0]!.score >= 0.5, `${correlations[0]!.score}`);
+  // Without the address, "orders" names no scanned resource: no candidate.
+  const d = correlator();
+  estate(d);
+  d.topology(node(rds, 'rds:db', { name: 'orders-db', attributes: { aliases: 'orders-db,orders-db.abc123.eu-west-1.rds.amazonaws.com' } }));
+  d.call('service:shop/checkout', 'service:/orders', T0 - 10 * min);
+  d.change(change('ct-db', T0 - 4 * min, 'ModifyDBInstance', [rds]), origin('airdig.changes'));
+  d.health(fact('sig-checkout', 'service:shop/checkout', T0), origin('airdig.health'));
+  assert.equal(d.evaluate(T0).correlations.length, 0);
+});

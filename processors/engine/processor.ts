@@ -46,11 +46,11 @@ export const engineFactory = processorFactory({
         await bus.readToEnd(inputs.topology, (r) => {
           if (r.value.length) correlator.topology(topologyCodec.decode(r.value));
         });
-        for (const [key, seen] of await store.restoreJson<number>()) {
+        for (const [key, call] of await store.restoreJson<{ seen: number; address: string }>()) {
           const [, client, server] = key.split('\u0000');
           if (client && server) {
-            correlator.call(client, server, seen);
-            stored.set(key, seen);
+            correlator.call(client, server, call.seen, call.address);
+            stored.set(key, call.seen);
           }
         }
         logger.info({ nodes: correlator.graph.nodes, calls: stored.size }, 'engine graph restored');
@@ -63,11 +63,11 @@ export const engineFactory = processorFactory({
             if (record.value.length) correlator.topology(topologyCodec.decode(record.value));
           } else if (record.topic === inputs.edges) {
             const e = edgeCodec.decode(record.value);
-            correlator.call(e.client_id, e.server_id, e.ts_ms);
+            correlator.call(e.client_id, e.server_id, e.ts_ms, e.server_address ?? '');
             const key = `call\u0000${e.client_id}\u0000${e.server_id}`;
             if ((stored.get(key) ?? -Infinity) < e.ts_ms - CALL_REFRESH_MS) {
               stored.set(key, e.ts_ms);
-              store.putJson(key, e.ts_ms);
+              store.putJson(key, { seen: e.ts_ms, address: e.server_address ?? '' });
             }
           } else if (record.topic === inputs.changes) correlator.change(changeCodec.decode(record.value), origin);
           else if (record.topic === inputs.drift) correlator.drift(driftCodec.decode(record.value), origin);

@@ -31,6 +31,8 @@ export interface EdgeFact {
   latency_ms: number;
   /** The client's duration, -1 when the client never reported. */
   client_latency_ms: number;
+  /** A database's or an uninstrumented server's server.address, when the client span said it (decodes as '' when absent). */
+  server_address?: string;
 }
 
 export const edgeCodec = avroCodec<EdgeFact>('edge');

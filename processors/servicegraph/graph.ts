@@ -112,6 +112,7 @@ export class ServiceGraph {
           failed: v.failed,
           latency_ms: v.durationMs,
           client_latency_ms: v.durationMs,
+          ...(v.serverAddress ? { server_address: v.serverAddress } : {}),
         });
         return;
       }
@@ -170,6 +171,7 @@ export class ServiceGraph {
         failed: c.failed,
         latency_ms: c.durationMs,
         client_latency_ms: c.durationMs,
+        ...(c.view.serverAddress ? { server_address: c.view.serverAddress } : {}),
       });
     } else {
       this.#onDrop('expired_server_without_client');

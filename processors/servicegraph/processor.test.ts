@@ -328,10 +328,10 @@ test('an edge record written before namespaces (schema without them) still decod
   };
   const codec = avroCodec<EdgeFact>('edge');
   const e = codec.decode(before.toBuffer(old));
-  assert.deepEqual({ ...e }, { ...old, client_namespace: '', server_namespace: '', client_id: '', server_id: '' });
+  assert.deepEqual({ ...e }, { ...old, client_namespace: '', server_namespace: '', client_id: '', server_id: '', server_address: '' });
   assert.deepEqual([edgeRow(e).client_id, edgeRow(e).server_id, edgeRow(e).client_namespace], ['service:/web', 'service:/orders', '']);
   // A current record round-trips; bytes that fit no version of the schema are still malformed.
-  const now: EdgeFact = { ...old, connection_type: '', ...edgeSides('web', 'shop', 'orders', 'billing') };
+  const now: EdgeFact = { ...old, connection_type: '', ...edgeSides('web', 'shop', 'orders', 'billing'), server_address: 'orders.billing.svc:8080' };
   const bytes = codec.encode(now);
   assert.deepEqual({ ...codec.decode(bytes) }, now);
   assert.equal(edgeKey(now), 'service:shop/web|service:billing/orders');
