@@ -12,7 +12,7 @@ import { promSamplesFactory } from './remotewrite/sink.js';
 import { otlpMetricsFactory } from './otlpmetrics/sink.js';
 import { healthFactory } from './health/processor.js';
 import { healthFactsFactory } from './health/sink.js';
-import { graphEdgesFactory, graphNodesFactory } from './graph/sink.js';
+import { graphEdgesFactory, graphNodesFactory, resourceAliasesFactory } from './graph/sink.js';
 import { runtimeEventsFactory } from './falco/sink.js';
 import { changesFactory } from './cloudtrail/processor.js';
 import { changeEventsFactory } from './cloudtrail/sink.js';
@@ -37,6 +37,7 @@ export function defaultRegistry(): FactoryRegistry {
     placementFactory,
     graphNodesFactory,
     graphEdgesFactory,
+    resourceAliasesFactory,
     remoteWriteFactory,
     promSamplesFactory,
     otlpMetricsFactory,

@@ -1,5 +1,5 @@
 import type { TopologyRecord } from '../model/topology.js';
-import { arnParts } from '../identity/aws.js';
+import { aliasesOf, hostOf } from '../identity/aliases.js';
 
 /*
  * The unified graph as the engine walks it: nodes and typed edges from airdig.topology (scans and
@@ -134,11 +134,8 @@ export class Graph {
     if (this.#nodes.has(id)) return id;
     const direct = this.#aliases.get(id.toLowerCase());
     if (direct) return direct;
-    const target = /^target:[^/]*\/(.+?)(?::\d+)?$/.exec(id);
-    if (target) {
-      const host = target[1]!.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-      return this.#aliases.get(host) ?? id;
-    }
+    const target = /^target:[^/]*\/(.+)$/.exec(id);
+    if (target) return this.#aliases.get(hostOf(target[1]!)) ?? id;
     const virtual = /^service:\/(.+)$/.exec(id);
     if (virtual) {
       const address = this.#addresses.get(id);
@@ -242,17 +239,4 @@ function link(index: Map<string, Map<string, Set<string>>>, from: string, key: s
   if (gone) sources.delete(source);
   else sources.add(source);
   if (sources.size === 0) m.delete(key);
-}
-
-/** Names a topology node is also known by: its scan's aliases, the short id inside an ARN, a pod's uid, a host name. */
-function aliasesOf(r: TopologyRecord): string[] {
-  const out: string[] = [];
-  if (r.attributes.aliases) out.push(...r.attributes.aliases.split(',').filter(Boolean));
-  if (r.id.startsWith('arn:')) {
-    const { resource } = arnParts(r.id);
-    if (resource) out.push(resource);
-  }
-  if (r.attributes.uid) out.push(r.attributes.uid);
-  if (r.type === 'ec2:instance' && r.name) out.push(r.name);
-  return out.map((a) => a.toLowerCase());
 }

@@ -1,6 +1,7 @@
 import type { BusRecord } from '../runtime/bus/types.js';
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { TOPOLOGY_TOPIC, topologyCodec } from '../model/topology.js';
+import { aliasesOf } from '../identity/aliases.js';
 
 function nodeRows(r: BusRecord) {
   const t = topologyCodec.decode(r.value);
@@ -39,4 +40,16 @@ export const graphEdgesFactory = tableSinkFactory({
   type: 'graph_edges',
   configSchema: tableSinkConfig(TOPOLOGY_TOPIC, 'graph_edge_versions', 5_000),
   toRows: edgeRows,
+});
+
+/** airdig.topology → resource_alias_log (read through the view resource_aliases): each other name of a node. */
+export const resourceAliasesFactory = tableSinkFactory({
+  type: 'resource_aliases',
+  configSchema: tableSinkConfig(TOPOLOGY_TOPIC, 'resource_alias_log', 5_000),
+  toRows: (r) => {
+    const t = topologyCodec.decode(r.value);
+    if (t.kind !== 'node' || t.gone) return [];
+    const seen = new Date(t.seen_ms).toISOString();
+    return aliasesOf(t).map((alias) => ({ alias, resource_id: t.id, source: t.source, seen }));
+  },
 });

@@ -723,6 +723,9 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
     graph_edges: onBus('airdig.topology: one edge', [() => topology('edge')], 1, {
       landed: [{ table: 'graph_edge_versions', where: `source = '${TAG}'`, rows: 1 }],
     }),
+    resource_aliases: onBus("airdig.topology: one VPC node (its ARN's short id is its one alias)", [() => topology('node')], 1, {
+      landed: [{ table: 'resource_alias_log', where: `source = '${TAG}' AND alias = 'vpc-0lifecycle000001'`, rows: 1 }],
+    }),
     // The prom_* sinks count the prom_series rows they write as well as the samples.
     prometheus_samples: onBus('prometheus_remote_write: 1 series, 2 samples', ['prometheus_remote_write'], REMOTE_WRITE_SAMPLES + REMOTE_WRITE_SERIES, {
       landed: [
