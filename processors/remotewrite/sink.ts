@@ -192,7 +192,17 @@ export function seriesRow(fp: string, labels: Readonly<Record<string, string>>, 
   };
 }
 
-/** prom_* tables fed by a sink, from the rows its decoder builds for each record (series rows only when the cache says they are due). */
+/**
+ * The tables whose rows are what a prom_* sink received: its samples and histograms (as the
+ * receiver counts them). Series rows (prom_series) and exemplars ride along and are not counted.
+ */
+export const PROM_COUNTED_TABLES: ReadonlySet<string> = new Set(['prom_samples', 'prom_histograms']);
+
+/**
+ * prom_* tables fed by a sink, from the rows its decoder builds for each record (series rows only when
+ * the cache says they are due). airdig_component_received_total and …_sent_total count the samples and
+ * histograms (PROM_COUNTED_TABLES); the prom_series rows written beside them are not counted there.
+ */
 export function promSink(
   c: { input: string; max_batch: number; series_cache: number; series_refresh_ms: number },
   rowsOf: (r: BusRecord, seen: SeriesCache) => PromRows,
@@ -206,6 +216,7 @@ export function promSink(
       toRowsByTable: (r) => promRowsByTable(rowsOf(r, seen)),
       onRefused: 'dlq',
       onWriteFailed: () => seen.clear(),
+      countedTables: PROM_COUNTED_TABLES,
     });
   };
 }
