@@ -50,6 +50,8 @@ function body(job: string, requests: number, at: number): Buffer {
 }
 
 test('through prometheus_samples: ten scrapes of three series write thirty samples and three series rows', async () => {
+  // prom_series unmerged for the test: its row count is then the series rows written, repeats and all.
+  await store.client.command({ query: 'SYSTEM STOP MERGES prom_series' });
   const bus = new MemoryBus();
   await bus.ensureTopics([{ name: 'prometheus_remote_write', partitions: 1 }]);
   const settings = componentSettings(promSamplesFactory, bus, store);
@@ -71,10 +73,61 @@ test('through prometheus_samples: ten scrapes of three series write thirty sampl
         `${want} samples`,
       );
     }
-    // Rows the sink wrote (merges and insert-time collapsing in ClickHouse would hide repeats in the table): 30 samples + 3 series.
+    // What the sink received and wrote: the 30 samples (the series rows beside them are not counted there).
     const metrics = await settings.registry.metrics();
-    assert.match(metrics, /airdig_component_received_total\{component="prometheus_samples",kind="sink"\} 33\b/);
+    assert.match(metrics, /airdig_component_received_total\{component="prometheus_samples",kind="sink"\} 30\b/);
+    assert.match(metrics, /airdig_component_sent_total\{component="prometheus_samples",kind="sink"\} 30\b/);
+    // The series rows written: one per series, not one per sample (no merges ran to hide repeats, and each scrape was its own insert).
+    assert.equal(await q(`SELECT count() AS n FROM prom_series WHERE job = '${job}'`), 3);
     assert.equal(await q(`SELECT count() AS n FROM prom_series FINAL WHERE job = '${job}'`), 3);
+  } finally {
+    await sink.shutdown();
+    await bus.close();
+    await store.client.command({ query: 'SYSTEM START MERGES prom_series' });
+  }
+});
+
+test('through prometheus_samples: received and sent count the samples and histograms, not the series or exemplar rows beside them', async () => {
+  const bus = new MemoryBus();
+  await bus.ensureTopics([{ name: 'prometheus_remote_write', partitions: 1 }]);
+  const settings = componentSettings(promSamplesFactory, bus, store);
+  const sink = promSamplesFactory.create(settings, promSamplesFactory.configSchema.parse({}));
+  await sink.start();
+  try {
+    const job = `counted-${Date.now()}`;
+    const at = Date.now() - 60_000;
+    const value = Buffer.from(
+      prometheus.WriteRequest.encode({
+        timeseries: [
+          {
+            labels: [
+              { name: '__name__', value: 'up' },
+              { name: 'job', value: job },
+            ],
+            samples: [
+              { value: 1, timestamp: at },
+              { value: 1, timestamp: at + 15_000 },
+            ],
+            exemplars: [{ labels: [{ name: 'trace_id', value: 'abc' }], value: 1, timestamp: at }],
+          },
+          {
+            labels: [
+              { name: '__name__', value: 'latency_seconds' },
+              { name: 'job', value: job },
+            ],
+            histograms: [{ countInt: 3, sum: 1.5, schema: 1, zeroThreshold: 1e-128, zeroCountInt: 1, timestamp: at }],
+          },
+        ],
+      }).finish(),
+    );
+    await bus.producer().send('prometheus_remote_write', [{ value, headers: { 'airdig.rw.proto': 'prometheus.WriteRequest' } }]);
+    const sample = (name: string) => new RegExp(`airdig_component_${name}_total\\{component="prometheus_samples",kind="sink"\\} (\\d+)`);
+    await waitFor(async () => Number(sample('sent').exec(await settings.registry.metrics())?.[1] ?? 0) > 0, 20_000, 'the record written');
+    const metrics = await settings.registry.metrics();
+    assert.equal(sample('received').exec(metrics)?.[1], '3', 'two samples and one histogram received');
+    assert.equal(sample('sent').exec(metrics)?.[1], '3');
+    const q = async (sql: string) => Number((await (await store.client.query({ query: sql, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
+    assert.equal(await q(`SELECT count() AS n FROM prom_series FINAL WHERE job = '${job}'`), 2, 'the two series rows were written all the same');
   } finally {
     await sink.shutdown();
     await bus.close();

@@ -13,10 +13,15 @@ import {
   readMetadataV1,
   walkRemoteWrite,
   type MetricMetadataV1,
+  walkRemoteWriteColumns,
+  type ExemplarValue,
+  type NativeHistogram,
   type RemoteWriteVersion,
+  type SampleColumns,
   type SampleValue,
   type SeriesIdentity,
   type SeriesView,
+  type WalkResult,
 } from './wire.js';
 import { compileValueEncoder, DirectRowsWriter, Writer, type DirectLayout } from '../runtime/store/rowbinary.js';
 
@@ -76,6 +81,17 @@ export function promRowsByTable(rows: PromRows): RowsByTable {
   return out;
 }
 
+/** A series whose row was written, as its cache remembers it: in the cache's map while its generation is the cache's. */
+interface SeenSeries {
+  readonly fp: string;
+  readonly type: string;
+  readonly help: string;
+  readonly unit: string;
+  readonly written: number;
+  readonly cache: SeriesCache;
+  generation: number;
+}
+
 /**
  * The series whose prom_series row was sent: a row is due only for a series not seen yet, one whose
  * type/help/unit changed, or one last written refreshMs (of sample time) ago. Bounded: past maxSeries
@@ -83,25 +99,42 @@ export function promRowsByTable(rows: PromRows): RowsByTable {
  * The owning sink clears it when a write fails, so a redelivered batch sends its series rows again.
  */
 export class SeriesCache {
-  readonly #seen = new Map<string, { type: string; help: string; unit: string; written: number }>();
+  readonly #seen = new Map<string, SeenSeries>();
+  /** Bumped by clear(): entries of an older generation are no longer in #seen. */
+  #generation = 0;
   constructor(
     readonly maxSeries: number,
     readonly refreshMs: number,
   ) {}
 
-  /** True (and remembered) when the series' row is due. */
-  admit(fp: string, type: string, help: string, unit: string, lastSeenMs: number): boolean {
+  /**
+   * True (and remembered) when the series' row is due. Given the series' identity (whose fingerprint
+   * is fp), its entry is kept on it too, so that a known series costs no look-up by fingerprint.
+   */
+  admit(fp: string, type: string, help: string, unit: string, lastSeenMs: number, id?: SeriesIdentity): boolean {
     if (this.maxSeries === 0) return true;
-    const e = this.#seen.get(fp);
-    if (e && e.type === type && e.help === help && e.unit === unit && lastSeenMs - e.written < this.refreshMs) return false;
-    if (e) this.#seen.delete(fp);
-    else if (this.#seen.size >= this.maxSeries) this.#seen.delete(this.#seen.keys().next().value!);
-    this.#seen.set(fp, { type, help, unit, written: lastSeenMs });
+    const mine = id?.seen as SeenSeries | undefined;
+    const e = mine && mine.cache === this && mine.generation === this.#generation ? mine : this.#seen.get(fp);
+    if (e && e.type === type && e.help === help && e.unit === unit && lastSeenMs - e.written < this.refreshMs) {
+      if (id) id.seen = e;
+      return false;
+    }
+    if (e) this.#forget(e);
+    else if (this.#seen.size >= this.maxSeries) this.#forget(this.#seen.values().next().value!);
+    const added: SeenSeries = { fp, type, help, unit, written: lastSeenMs, cache: this, generation: this.#generation };
+    this.#seen.set(fp, added);
+    if (id) id.seen = added;
     return true;
+  }
+
+  #forget(e: SeenSeries): void {
+    this.#seen.delete(e.fp);
+    e.generation = -1;
   }
 
   clear(): void {
     this.#seen.clear();
+    this.#generation++;
   }
 
   /** 1.0 metadata by metric family, as Prometheus sends it apart from the samples; the newest wins. Kept across clear(). */
@@ -140,7 +173,17 @@ export function seriesRow(fp: string, labels: Readonly<Record<string, string>>, 
   };
 }
 
-/** prom_* tables fed by a sink, from the rows its decoder builds for each record (series rows only when the cache says they are due). */
+/**
+ * The tables whose rows are what a prom_* sink received: its samples and histograms (as the
+ * receiver counts them). Series rows (prom_series) and exemplars ride along and are not counted.
+ */
+export const PROM_COUNTED_TABLES: ReadonlySet<string> = new Set(['prom_samples', 'prom_histograms']);
+
+/**
+ * prom_* tables fed by a sink, from the rows its decoder builds for each record (series rows only when
+ * the cache says they are due). airdig_component_received_total and …_sent_total count the samples and
+ * histograms (PROM_COUNTED_TABLES); the prom_series rows written beside them are not counted there.
+ */
 export function promSink(
   c: { input: string; max_batch: number; series_cache: number; series_refresh_ms: number },
   rowsOf: (r: BusRecord, seen: SeriesCache) => PromRows,
@@ -154,6 +197,7 @@ export function promSink(
       toRowsByTable: (r) => promRowsByTable(rowsOf(r, seen)),
       onRefused: 'dlq',
       onWriteFailed: () => seen.clear(),
+      countedTables: PROM_COUNTED_TABLES,
     });
   };
 }
@@ -193,19 +237,116 @@ function samplePrefix(id: SeriesIdentity): Uint8Array {
 const MIN_ISO_MS = -62_167_219_200_000;
 const MAX_ISO_MS = 253_402_300_799_999;
 
-/** A sample row from the walk's values, byte for byte the object row's; false if only the object path can say. */
-function writeSample(w: Writer, prefix: Uint8Array, x: SampleValue): boolean {
-  const ms = x.timestamp;
-  if (!(ms >= MIN_ISO_MS && ms <= MAX_ISO_MS)) return false;
-  w.raw(prefix);
-  w.i64(ms);
-  w.u8(0);
-  // float() sends NaN as 'nan', which the encoder reads as the canonical NaN: whatever NaN came (the stale marker's own bits), this one goes.
-  w.f64(Number.isNaN(x.value) ? NaN : x.value);
-  w.u8(0);
-  w.u8(x.stale ? 1 : 0);
-  sampleRows.endRow();
+const TWO_32 = 2 ** 32;
+// A double's bytes by way of this scratch (what Buffer's writeDoubleLE does, without its checks).
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Bytes of a sample row after the series' prefix: ts (8), value's "not default" byte, value (8), stale's, stale (1). */
+const SAMPLE_TAIL = 19;
+
+/**
+ * A series' sample rows from the walk's columns, byte for byte the object rows': the series' prefix,
+ * then ts, value and stale. False (some rows may be written: abort) if a time only the object path can say.
+ */
+function writeSamples(w: Writer, prefix: Uint8Array, samples: SampleColumns): boolean {
+  const n = samples.count;
+  const p = prefix.length;
+  w.ensure(n * (p + SAMPLE_TAIL));
+  const out = w.buf;
+  const { timestamps, values, stale } = samples;
+  let at = w.pos;
+  for (let k = 0; k < n; k++) {
+    const ms = timestamps[k]!;
+    if (!(ms >= MIN_ISO_MS && ms <= MAX_ISO_MS)) return false;
+    for (let i = 0; i < p; i++) out[at + i] = prefix[i]!;
+    at += p;
+    // DateTime64(3): the milliseconds as a 64-bit two's complement integer (a byte store keeps the low 8 bits).
+    const hi = Math.floor(ms / TWO_32);
+    const lo = ms - hi * TWO_32;
+    out[at] = lo;
+    out[at + 1] = lo >>> 8;
+    out[at + 2] = lo >>> 16;
+    out[at + 3] = lo >>> 24;
+    out[at + 4] = hi;
+    out[at + 5] = hi >> 8;
+    out[at + 6] = hi >> 16;
+    out[at + 7] = hi >> 24;
+    out[at + 8] = 0;
+    // float() sends NaN as 'nan', which the encoder reads as the canonical NaN: whatever NaN came (the stale marker's own bits), this one goes.
+    const v = values[k]!;
+    F64[0] = v !== v ? NaN : v;
+    if (LITTLE_ENDIAN) for (let i = 0; i < 8; i++) out[at + 9 + i] = F64_BYTES[i]!;
+    else out.writeDoubleLE(F64[0]!, at + 9);
+    out[at + 17] = 0;
+    out[at + 18] = stale[k]!;
+    at += SAMPLE_TAIL;
+    w.pos = at;
+    sampleRows.endRow();
+  }
   return true;
+}
+
+function versionOf(record: BusRecord): RemoteWriteVersion {
+  const proto = headerString(record.headers, RW_PROTO_HEADER) ?? PROTO_V1;
+  if (proto !== PROTO_V1 && proto !== PROTO_V2) throw new MalformedInputError(`unknown ${RW_PROTO_HEADER} "${proto}"`);
+  return proto === PROTO_V1 ? '1.0' : '2.0';
+}
+
+function sampleValueRow(metric: string, fp: string, x: SampleValue): object {
+  return { metric_name: metric, fingerprint: fp, ts: iso(x.timestamp), value: float(x.value), stale: x.stale ? 1 : 0 };
+}
+
+function histogramRow(metric: string, fp: string, h: NativeHistogram): object {
+  return {
+    metric_name: metric,
+    fingerprint: fp,
+    ts: iso(h.timestamp),
+    count: float(h.count),
+    sum: float(h.sum),
+    schema: h.schema,
+    zero_threshold: float(h.zero_threshold),
+    zero_count: float(h.zero_count),
+    positive_spans: h.positive_spans,
+    positive_deltas: h.positive_deltas,
+    positive_counts: h.positive_counts.map(float),
+    negative_spans: h.negative_spans,
+    negative_deltas: h.negative_deltas,
+    negative_counts: h.negative_counts.map(float),
+    custom_values: h.custom_values.map(float),
+    reset_hint: h.reset_hint,
+  };
+}
+
+function exemplarRow(metric: string, fp: string, e: ExemplarValue): object {
+  return { metric_name: metric, fingerprint: fp, ts: iso(e.timestamp), value: float(e.value), labels: Object.fromEntries(e.labels) };
+}
+
+/**
+ * The prom_series rows due for the walked series (ids[i], its metadata metas[i], its newest sample or
+ * histogram time lasts[i]), once the record's 1.0 metadata is learnt.
+ */
+function seriesRows(
+  record: BusRecord,
+  metadataFields: readonly [number, number][],
+  seen: SeriesCache | undefined,
+  ids: readonly SeriesIdentity[],
+  metas: readonly SeriesView['metadata'][],
+  lasts: readonly number[],
+): object[] {
+  const cache = seen ?? new SeriesCache(0, 1); // without a sink's cache: every series row is due, metadata of this record only
+  for (const m of readMetadataV1(record.value, metadataFields)) cache.learn(m);
+  const series: object[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    const meta = metas[i] ?? cache.metadataOf(id.metric);
+    const type = METRIC_TYPES[meta?.type ?? 0] ?? '';
+    const help = meta?.help ?? '';
+    const unit = meta?.unit ?? '';
+    const lastSeen = lasts[i] || record.timestamp;
+    if (cache.admit(id.fingerprint, type, help, unit, lastSeen, id)) series.push(seriesRow(id.fingerprint, id.labelMap, type, help, unit, lastSeen));
+  }
+  return series;
 }
 
 /**
@@ -214,77 +355,86 @@ function writeSample(w: Writer, prefix: Uint8Array, x: SampleValue): boolean {
  * object path; the other tables' rows are objects.
  */
 export function promRows(record: BusRecord, seen?: SeriesCache, direct = false): PromRows {
-  const proto = headerString(record.headers, RW_PROTO_HEADER) ?? PROTO_V1;
-  if (proto !== PROTO_V1 && proto !== PROTO_V2) throw new MalformedInputError(`unknown ${RW_PROTO_HEADER} "${proto}"`);
-  const version: RemoteWriteVersion = proto === PROTO_V1 ? '1.0' : '2.0';
-  const series: object[] = [];
+  const version = versionOf(record);
+  if (direct) {
+    const rows = directPromRows(record, version, seen);
+    if (rows) return rows;
+    // A sample only the object path can write: all of the record's rows that way (nothing was remembered yet).
+  }
   const samples: object[] = [];
   const histograms: object[] = [];
   const exemplars: object[] = [];
-  // 1.0 metadata may come after the series it describes: walk first, learn it, then make the rows.
-  const views: SeriesView[] = [];
-  const walk = walkRemoteWrite(record.value, version, true, (s) => views.push(s));
-  const cache = seen ?? new SeriesCache(0, 1); // without a sink's cache: every series row is due, metadata of this record only
-  for (const m of readMetadataV1(record.value, walk.metadataFields)) cache.learn(m);
-  let w = direct ? sampleRows.begin() : undefined;
-  for (const s of views) {
+  // 1.0 metadata may come after the series it describes: walk first, learn it, then make the series rows.
+  const ids: SeriesIdentity[] = [];
+  const metas: SeriesView['metadata'][] = [];
+  const lasts: number[] = [];
+  const walk = walkRemoteWrite(record.value, version, true, (s) => {
     const id = s.identity!;
     const metric = id.metric;
     const fp = id.fingerprint;
     let last = 0;
-    const prefix = w ? (id.sampleRow ?? samplePrefix(id)) : undefined;
     for (const x of s.sampleValues!) {
-      if (w && !writeSample(w, prefix!, x)) {
-        // Back to row objects for every sample of the record (the series rows are made once, below).
-        sampleRows.abort();
-        w = undefined;
-      }
-      if (!w) samples.push({ metric_name: metric, fingerprint: fp, ts: iso(x.timestamp), value: float(x.value), stale: x.stale ? 1 : 0 });
+      samples.push(sampleValueRow(metric, fp, x));
       last = Math.max(last, x.timestamp);
     }
     for (const h of s.histogramValues!) {
-      histograms.push({
-        metric_name: metric,
-        fingerprint: fp,
-        ts: iso(h.timestamp),
-        count: float(h.count),
-        sum: float(h.sum),
-        schema: h.schema,
-        zero_threshold: float(h.zero_threshold),
-        zero_count: float(h.zero_count),
-        positive_spans: h.positive_spans,
-        positive_deltas: h.positive_deltas,
-        positive_counts: h.positive_counts.map(float),
-        negative_spans: h.negative_spans,
-        negative_deltas: h.negative_deltas,
-        negative_counts: h.negative_counts.map(float),
-        custom_values: h.custom_values.map(float),
-        reset_hint: h.reset_hint,
-      });
+      histograms.push(histogramRow(metric, fp, h));
       last = Math.max(last, h.timestamp);
     }
-    for (const e of s.exemplarValues!)
-      exemplars.push({ metric_name: metric, fingerprint: fp, ts: iso(e.timestamp), value: float(e.value), labels: Object.fromEntries(e.labels) });
-    const meta = s.metadata ?? cache.metadataOf(metric);
-    const type = METRIC_TYPES[meta?.type ?? 0] ?? '';
-    const help = meta?.help ?? '';
-    const unit = meta?.unit ?? '';
-    const lastSeen = last || record.timestamp;
-    if (cache.admit(fp, type, help, unit, lastSeen)) series.push(seriesRow(fp, id.labelMap, type, help, unit, lastSeen));
+    for (const e of s.exemplarValues!) exemplars.push(exemplarRow(metric, fp, e));
+    ids.push(id);
+    metas.push(s.metadata);
+    lasts.push(last);
+  });
+  return { series: seriesRows(record, walk.metadataFields, seen, ids, metas, lasts), samples, histograms, exemplars };
+}
+
+/**
+ * promRows with the samples written as RowBinary during the walk, from its sample columns (no object
+ * per sample); undefined, with nothing written or remembered, if a sample needs the object path.
+ */
+function directPromRows(record: BusRecord, version: RemoteWriteVersion, seen: SeriesCache | undefined): PromRows | undefined {
+  const histograms: object[] = [];
+  const exemplars: object[] = [];
+  const ids: SeriesIdentity[] = [];
+  const metas: SeriesView['metadata'][] = [];
+  const lasts: number[] = [];
+  const w = sampleRows.begin();
+  let rows = 0;
+  let objectsNeeded = false;
+  let walk: WalkResult;
+  try {
+    walk = walkRemoteWriteColumns(record.value, version, (s, samples) => {
+      const id = s.identity!;
+      let last = 0;
+      const n = samples.count;
+      if (n > 0 && !objectsNeeded) {
+        if (writeSamples(w, id.sampleRow ?? samplePrefix(id), samples)) rows += n;
+        else objectsNeeded = true;
+      }
+      const ts = samples.timestamps;
+      for (let k = 0; k < n; k++) last = Math.max(last, ts[k]!);
+      if (s.histograms > 0 || s.exemplars > 0) {
+        const metric = id.metric;
+        const fp = id.fingerprint;
+        for (const h of s.histogramValues!) {
+          histograms.push(histogramRow(metric, fp, h));
+          last = Math.max(last, h.timestamp);
+        }
+        for (const e of s.exemplarValues!) exemplars.push(exemplarRow(metric, fp, e));
+      }
+      ids.push(id);
+      metas.push(s.metadata);
+      lasts.push(last);
+    });
+  } catch (err) {
+    sampleRows.abort();
+    throw err;
   }
-  if (w === undefined && direct) {
-    // Given up above: the samples of the series before are objects too.
-    samples.length = 0;
-    for (const s of views) {
-      const metric = s.identity!.metric;
-      const fp = s.identity!.fingerprint;
-      for (const x of s.sampleValues!)
-        samples.push({ metric_name: metric, fingerprint: fp, ts: iso(x.timestamp), value: float(x.value), stale: x.stale ? 1 : 0 });
-    }
-  } else if (w) {
-    const rows = sampleRows.finish(() => promRows(record).samples);
-    if (rows.rows > 0) samples.push(rows);
-  }
+  if (objectsNeeded || rows === 0) sampleRows.abort();
+  if (objectsNeeded) return undefined;
+  const series = seriesRows(record, walk.metadataFields, seen, ids, metas, lasts);
+  const samples = rows > 0 ? [sampleRows.finish(() => promRows(record).samples)] : [];
   return { series, samples, histograms, exemplars };
 }
 

@@ -726,14 +726,14 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
     resource_aliases: onBus("airdig.topology: one VPC node (its ARN's short id is its one alias)", [() => topology('node')], 1, {
       landed: [{ table: 'resource_alias_log', where: `source = '${TAG}' AND alias = 'vpc-0lifecycle000001'`, rows: 1 }],
     }),
-    // The prom_* sinks count the prom_series rows they write as well as the samples.
-    prometheus_samples: onBus('prometheus_remote_write: 1 series, 2 samples', ['prometheus_remote_write'], REMOTE_WRITE_SAMPLES + REMOTE_WRITE_SERIES, {
+    // The prom_* sinks count the samples (and histograms) they received, not the prom_series rows written beside them.
+    prometheus_samples: onBus('prometheus_remote_write: 1 series, 2 samples', ['prometheus_remote_write'], REMOTE_WRITE_SAMPLES, {
       landed: [
         { table: 'prom_samples', where: `metric_name = '${TAG}_rw_up'`, rows: REMOTE_WRITE_SAMPLES },
         { table: 'prom_series', where: `metric_name = '${TAG}_rw_up'`, rows: REMOTE_WRITE_SERIES },
       ],
     }),
-    otlp_metrics: onBus('otlp_metrics: a gauge and a sum, one point each', ['otlp_metrics'], OTLP_METRICS_POINTS + OTLP_METRICS_SERIES, {
+    otlp_metrics: onBus('otlp_metrics: a gauge and a sum, one point each', ['otlp_metrics'], OTLP_METRICS_POINTS, {
       landed: [
         { table: 'prom_samples', where: `startsWith(metric_name, '${TAG}_otlp_')`, rows: OTLP_METRICS_POINTS },
         { table: 'prom_series', where: `startsWith(metric_name, '${TAG}_otlp_')`, rows: OTLP_METRICS_SERIES },

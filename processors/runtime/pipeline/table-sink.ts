@@ -23,6 +23,11 @@ export interface TableSinkOptions<Row extends object> {
   onRefused: 'dlq' | 'drop';
   /** Called when rows made for a batch were not all written (it will be delivered again, or records went to the DLQ). */
   onWriteFailed?: () => void;
+  /**
+   * The tables whose rows are what the sink received (its received and sent counts); default every
+   * table. Rows of the others are made beside them (a series row beside its samples) and not counted.
+   */
+  countedTables?: ReadonlySet<string>;
 }
 
 /**
@@ -94,9 +99,10 @@ export class TableSink<Row extends object> implements Component {
         let rows = 0;
         let rejectedRows = 0;
         for (const { table, t, rejected } of written) {
-          rows += rowCount(t.rows);
+          const counted = this.#o.countedTables?.has(table) ?? true;
+          if (counted) rows += rowCount(t.rows);
           for (const { index, error, rows: n } of rejected) {
-            rejectedRows += n ?? 1;
+            if (counted) rejectedRows += n ?? 1;
             const record = t.source[index]!;
             if (refused.has(record)) continue;
             refused.add(record);

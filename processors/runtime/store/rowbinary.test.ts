@@ -347,6 +347,60 @@ function sinkRows(): Record<string, object[]> {
     ingest_checkpoints: [
       { source: 'cloudtrail:123:eu-west-1', position: JSON.stringify({ watermark: baseMs, seen: ['a', 'b'] }), updated: new Date(baseMs).toISOString() },
     ],
+    correlation_log: [
+      {
+        id: 'c1',
+        ts: new Date(baseMs).toISOString(),
+        cause_id: 'ev-1',
+        cause_kind: 'cloudtrail',
+        cause_ts: new Date(baseMs - 120_000).toISOString(),
+        cause_resource_id: 'arn:aws:ec2:eu-west-1:123:security-group/sg-1',
+        impacted_resource_id: 'service:shop/payments',
+        signal: 'edge_error_ratio',
+        signal_id: 'h1',
+        score: 0.731,
+        window_s: 1800,
+        incident_id: 'inc-1',
+        rank: 1,
+        path: ['arn:aws:ec2:eu-west-1:123:security-group/sg-1', 'arn:aws:ec2:eu-west-1:123:instance/i-1', 'service:shop/payments'],
+        evidence: JSON.stringify({ change: { id: 'ev-1' } }),
+        revision: new Date(baseMs + 5).toISOString(),
+      },
+    ],
+    incident_log: [
+      {
+        id: 'inc-1',
+        opened: new Date(baseMs).toISOString(),
+        resolved: null,
+        status: 'open',
+        merged_into: '',
+        impacted: ['service:shop/payments'],
+        signals: ['h1'],
+        causes: [
+          {
+            cause_id: 'ev-1',
+            cause_kind: 'cloudtrail',
+            resource_id: 'arn:aws:ec2:eu-west-1:123:security-group/sg-1',
+            probability: 0.9,
+            score: 0.731,
+            explanation: '10:02 alice RevokeSecurityGroupIngress on web',
+          },
+        ],
+        revision: new Date(baseMs + 5).toISOString(),
+      },
+      {
+        id: 'inc-2',
+        opened: new Date(baseMs).toISOString(),
+        resolved: new Date(baseMs + 60_000).toISOString(),
+        status: 'resolved',
+        merged_into: '',
+        impacted: [],
+        signals: [],
+        causes: [],
+        revision: new Date(baseMs + 5).toISOString(),
+      },
+    ],
+    resource_alias_log: [{ alias: '10.0.1.5', resource_id: 'arn:aws:ec2:eu-west-1:123:instance/i-1', source: 'scanner', seen: new Date(baseMs).toISOString() }],
   };
 }
 
