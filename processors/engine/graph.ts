@@ -127,7 +127,7 @@ export class Graph {
   /**
    * The canonical id a record's resource name stands for: the id itself when the graph knows it; a
    * scrape target `target:<job>/<host>:<port>` by its host (a private IP or DNS name of a scanned
-   * resource); a virtual server (`service:/<name>`, a database or an uninstrumented peer) by its
+   * resource); a host `host:<name>` by its name; a virtual server (`service:/<name>`, a database or an uninstrumented peer) by its
    * name or address; any other alias. Unknown names stay as they are.
    */
   resolve(id: string): string {
@@ -139,6 +139,9 @@ export class Graph {
       const host = target[1]!.replace(/^\[(.*)\]$/, '$1').toLowerCase();
       return this.#aliases.get(host) ?? id;
     }
+    // A host id is host:<host.id or hostname>: a scanned instance known by that name (its id, private DNS name or IP) is that host.
+    const host = /^host:(.+)$/.exec(id);
+    if (host) return this.#aliases.get(host[1]!.toLowerCase()) ?? id;
     const virtual = /^service:\/(.+)$/.exec(id);
     if (virtual) {
       const address = this.#addresses.get(id);
