@@ -267,3 +267,22 @@ test("identity through aliases: a database client span's server.address is the s
   d.health(fact('sig-checkout', 'service:shop/checkout', T0), origin('airdig.health'));
   assert.equal(d.evaluate(T0).correlations.length, 0);
 });
+
+test('identity through aliases: a host:<hostname> (Falco, a host.id that is no instance id) is the instance with that private DNS name or id', () => {
+  const c = correlator();
+  estate(c);
+  c.topology(node(I3, 'ec2:instance', { attributes: { aliases: 'i-0aaaaaaaaaaaaaaa3,10.0.2.7,ip-10-0-2-7.eu-west-1.compute.internal' } }));
+  c.change(change('ct-userdata', T0 - 8 * min, 'ModifyInstanceAttribute', [I3]), origin('airdig.changes'));
+  c.health(fact('sig-falco', 'host:ip-10-0-2-7.eu-west-1.compute.internal', T0, 'firing', 'falco: Outbound connection'), origin('airdig.health'));
+  c.health(fact('sig-unknown', 'host:build-box-7', T0, 'firing', 'falco: Outbound connection'), origin('airdig.health'));
+  const { correlations, incidents } = c.evaluate(T0);
+  assert.deepEqual(
+    correlations.map((r) => [r.cause_id, r.impacted_resource_id]),
+    [['ct-userdata', I3]],
+  );
+  assert.ok(correlations[0]!.score >= 0.5);
+  assert.ok(
+    incidents.some((i) => i.impacted.includes('host:build-box-7')),
+    'a host no scan knows stays as it is',
+  );
+});

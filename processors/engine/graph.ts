@@ -127,21 +127,43 @@ export class Graph {
   /**
    * The canonical id a record's resource name stands for: the id itself when the graph knows it; a
    * scrape target `target:<job>/<host>:<port>` by its host (a private IP or DNS name of a scanned
-   * resource); a virtual server (`service:/<name>`, a database or an uninstrumented peer) by its
+   * resource); a host `host:<name>` by its name; a virtual server (`service:/<name>`, a database or an uninstrumented peer) by its
    * name or address; any other alias. Unknown names stay as they are.
    */
   resolve(id: string): string {
     if (this.#nodes.has(id)) return id;
     const direct = this.#aliases.get(id.toLowerCase());
     if (direct) return direct;
-    const target = /^target:[^/]*\/(.+)$/.exec(id);
-    if (target) return this.#aliases.get(hostOf(target[1]!)) ?? id;
+    const target = /^target:(.*?)\/([^/]+)$/.exec(id);
+    if (target) {
+      const host = this.#aliases.get(hostOf(target[2]!));
+      return host ? this.#serviceOn(host, target[1]!) : id;
+    }
+    // A host id is host:<host.id or hostname>: a scanned instance known by that name (its id, private DNS name or IP) is that host.
+    const host = /^host:(.+)$/.exec(id);
+    if (host) return this.#aliases.get(host[1]!.toLowerCase()) ?? id;
     const virtual = /^service:\/(.+)$/.exec(id);
     if (virtual) {
       const address = this.#addresses.get(id);
       return (address && this.#aliases.get(address)) || this.#aliases.get(virtual[1]!.toLowerCase()) || id;
     }
     return id;
+  }
+
+  /**
+   * A scrape target's job names what answers on that host: the service of that name (or
+   * namespace/name, as OTLP metrics spell the job) running on it, when one does; else the host.
+   */
+  #serviceOn(host: string, job: string): string {
+    if (!job) return host;
+    for (const [key, sources] of this.#in.get(host) ?? []) {
+      if (sources.size === 0) continue;
+      const [type, src] = split(key);
+      if (type !== 'runs_on' || !src.startsWith('service:')) continue;
+      const [ns, name] = src.slice('service:'.length).split('/') as [string, string];
+      if (job === name || job === `${ns}/${name}`) return src;
+    }
+    return host;
   }
 
   /** What `from` depends on, up to maxHops edges away, each once by its shortest path (breadth first, at most maxNodes). */
