@@ -23,6 +23,8 @@ import { driftEventsFactory } from './drift/sink.js';
 import { falcoReceiverFactory } from './falco/receiver.js';
 import { cloudTrailReceiverFactory } from './cloudtrail/receiver.js';
 import { resourcesReceiverFactory, terraformReceiverFactory } from './inventory/receiver.js';
+import { changesApiFactory } from './changeapi/receiver.js';
+import { deploysFactory } from './deploys/processor.js';
 
 export function defaultRegistry(): FactoryRegistry {
   return new FactoryRegistry([
@@ -51,5 +53,7 @@ export function defaultRegistry(): FactoryRegistry {
     cloudTrailReceiverFactory,
     resourcesReceiverFactory,
     terraformReceiverFactory,
+    changesApiFactory,
+    deploysFactory,
   ]);
 }
