@@ -25,6 +25,8 @@ import { cloudTrailReceiverFactory } from './cloudtrail/receiver.js';
 import { resourcesReceiverFactory, terraformReceiverFactory } from './inventory/receiver.js';
 import { engineFactory } from './engine/processor.js';
 import { correlationsFactory, incidentsFactory } from './engine/sink.js';
+import { changesApiFactory } from './changeapi/receiver.js';
+import { deploysFactory } from './deploys/processor.js';
 
 export function defaultRegistry(): FactoryRegistry {
   return new FactoryRegistry([
@@ -57,5 +59,7 @@ export function defaultRegistry(): FactoryRegistry {
     engineFactory,
     correlationsFactory,
     incidentsFactory,
+    changesApiFactory,
+    deploysFactory,
   ]);
 }

@@ -9,7 +9,9 @@ import type { Component } from '../runtime/pipeline/component.js';
 import { changesFactory } from './processor.js';
 import { changeEventsFactory } from './sink.js';
 import { baseEventName, resolveResources } from './resources.js';
-import { changeEvent, parseCloudTrailBody } from './records.js';
+import { changeEvent, CLOUDTRAIL_DETAILS_BYTES, parseCloudTrailBody } from './records.js';
+import avro from 'avsc';
+import { changeCodec, type ChangeEvent } from '../model/changes.js';
 import { componentSettings, openMigratedStore, startHttpReceivers } from '../../tests/helpers/component.js';
 import { repoRoot } from '../../tests/helpers/kafka.js';
 import { waitFor } from '../../tests/helpers/wait.js';
@@ -89,6 +91,67 @@ test('records: actor, read-only and error kept; a record without eventID is name
   assert.deepEqual(parseCloudTrailBody(Buffer.from(JSON.stringify({ 'detail-type': 'EC2 Instance State-change Notification', detail: {} }))).errors, [
     'body: EventBridge event of detail-type "EC2 Instance State-change Notification"; only "AWS API Call via CloudTrail" carries a CloudTrail record',
   ]);
+});
+
+test('records: kind cloudtrail, a summary a person reads, the request parameters as details, bounded', () => {
+  const e = changeEvent({
+    eventID: 'y',
+    eventTime: '2026-11-23T10:00:00Z',
+    eventSource: 'ec2.amazonaws.com',
+    eventName: 'RevokeSecurityGroupIngress',
+    awsRegion: 'eu-west-1',
+    recipientAccountId: '111122223333',
+    userIdentity: { type: 'IAMUser', arn: 'arn:aws:iam::111122223333:user/alice' },
+    requestParameters: { groupId: 'sg-0abc', ipPermissions: { items: [{ fromPort: 22 }] }, dryRun: null, tagSpecificationSet: {} },
+  });
+  assert.equal(e.kind, 'cloudtrail');
+  assert.equal(e.summary, 'alice RevokeSecurityGroupIngress sg-0abc');
+  assert.deepEqual(JSON.parse(e.details), { groupId: 'sg-0abc', ipPermissions: { items: [{ fromPort: 22 }] } }, 'empty and null parameters left out');
+  const failed = changeEvent({
+    eventID: 'z',
+    eventTime: '2026-11-23T10:00:00Z',
+    eventSource: 'ec2.amazonaws.com',
+    eventName: 'TerminateInstances',
+    userIdentity: { type: 'AssumedRole', arn: 'arn:aws:sts::1:assumed-role/Deployer/bob' },
+    errorCode: 'UnauthorizedOperation',
+    requestParameters: { big: 'x'.repeat(5000), instancesSet: { items: [{ instanceId: 'i-1' }] } },
+  });
+  assert.equal(failed.summary, 'bob TerminateInstances i-1 (failed: UnauthorizedOperation)');
+  assert.ok(Buffer.byteLength(failed.details) <= CLOUDTRAIL_DETAILS_BYTES);
+  assert.deepEqual(JSON.parse(failed.details), { instancesSet: { items: [{ instanceId: 'i-1' }] }, _truncated: true });
+});
+
+test('a change record written before kind, summary and details were added still decodes, with their defaults', () => {
+  const schema = JSON.parse(readFileSync(path.join(repoRoot, 'schemas/avro/change.avsc'), 'utf8')) as { fields: { name: string }[] };
+  const added = ['kind', 'summary', 'details'];
+  assert.deepEqual(
+    schema.fields.slice(-3).map((f) => f.name),
+    added,
+    'the new fields are the last three',
+  );
+  const before = avro.Type.forSchema({ ...schema, fields: schema.fields.filter((f) => !added.includes(f.name)) } as avro.Schema);
+  const old = {
+    event_id: 'old-1',
+    ts_ms: Date.parse('2026-01-01T00:00:00Z'),
+    source: 'cloudtrail',
+    event_source: 'ec2.amazonaws.com',
+    event_name: 'CreateTags',
+    actor: 'arn:aws:iam::1:user/alice',
+    actor_type: 'IAMUser',
+    account: '1',
+    region: 'eu-west-1',
+    resource_ids: ['arn:aws:ec2:eu-west-1:1:instance/i-1'],
+    read_only: false,
+    error_code: '',
+    error_message: '',
+    source_ip: '10.0.0.1',
+    user_agent: 'aws-cli',
+  };
+  const decoded: ChangeEvent = changeCodec.decode(before.toBuffer(old));
+  assert.deepEqual({ ...decoded }, { ...old, kind: 'cloudtrail', summary: '', details: '{}' });
+  // And a record of today's schema keeps what it says.
+  const now: ChangeEvent = { ...old, kind: 'deploy', summary: 'orders 1.4.2 → 1.5.0', details: '{"a":1}' };
+  assert.deepEqual({ ...changeCodec.decode(changeCodec.encode(now)) }, now);
 });
 
 let store: Store;

@@ -1,7 +1,7 @@
 import { MalformedInputError } from '../runtime/errors.js';
 import { parseJsonBody } from '../runtime/json-body.js';
 import { resolveResources } from './resources.js';
-import type { ChangeEvent } from '../model/changes.js';
+import { boundedDetails, type ChangeEvent } from '../model/changes.js';
 
 type Doc = Record<string, unknown>;
 
@@ -66,6 +66,33 @@ function actorOf(u: Doc | undefined): string {
   return str(u.arn) || str(u.invokedBy) || str(u.principalId) || str(u.userName);
 }
 
+/** Longest details JSON a CloudTrail change carries (its request parameters). */
+export const CLOUDTRAIL_DETAILS_BYTES = 2048;
+
+/** The short name a person knows an actor or a resource by: alice of …:user/alice, sg-0abc of …:security-group/sg-0abc. */
+export function shortName(id: string): string {
+  if (!id.startsWith('arn:')) return id;
+  const resource = id.split(':').slice(5).join(':');
+  const parts = resource.split('/');
+  // assumed-role/Role/session: the session names who it was; user/path/alice: the last part.
+  return parts.at(-1) || resource;
+}
+
+/** One line: who did what to which resource ("alice RevokeSecurityGroupIngress sg-0abc"), and whether it failed. */
+export function cloudTrailSummary(e: Pick<ChangeEvent, 'actor' | 'event_name' | 'resource_ids' | 'error_code'>): string {
+  const words = [e.actor ? shortName(e.actor) : 'someone', e.event_name];
+  if (e.resource_ids[0]) words.push(shortName(e.resource_ids[0]) + (e.resource_ids.length > 1 ? ` (+${e.resource_ids.length - 1})` : ''));
+  return words.join(' ') + (e.error_code ? ` (failed: ${e.error_code})` : '');
+}
+
+/** The request parameters that say something (no null or empty values), at most CLOUDTRAIL_DETAILS_BYTES. */
+function cloudTrailDetails(d: Doc): string {
+  const p = d.requestParameters;
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) return '{}';
+  const kept = Object.entries(p as Doc).filter(([, v]) => v !== null && v !== '' && !(typeof v === 'object' && Object.keys(v as object).length === 0));
+  return boundedDetails(Object.fromEntries(kept), CLOUDTRAIL_DETAILS_BYTES);
+}
+
 /** A checked record as a change event, with the resources it touched. */
 export function changeEvent(d: Doc): ChangeEvent {
   const problem = recordProblem(d);
@@ -73,7 +100,7 @@ export function changeEvent(d: Doc): ChangeEvent {
   const u = (typeof d.userIdentity === 'object' && d.userIdentity !== null ? d.userIdentity : undefined) as Doc | undefined;
   const name = d.eventName as string;
   const readOnly = d.readOnly === true || d.readOnly === 'true' || (d.readOnly === undefined && /^(Describe|List|Get|Lookup|Head)/.test(name));
-  return {
+  const e: Omit<ChangeEvent, 'summary'> = {
     event_id: d.eventID as string,
     ts_ms: Date.parse(d.eventTime as string),
     source: 'cloudtrail',
@@ -89,7 +116,10 @@ export function changeEvent(d: Doc): ChangeEvent {
     error_message: str(d.errorMessage),
     source_ip: str(d.sourceIPAddress),
     user_agent: str(d.userAgent),
+    kind: 'cloudtrail',
+    details: cloudTrailDetails(d),
   };
+  return { ...e, summary: cloudTrailSummary(e) };
 }
 
 /** A cloudtrail_events record (one CloudTrail record's JSON) back into a change event. */

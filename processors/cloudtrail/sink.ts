@@ -1,7 +1,7 @@
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
 import { CHANGES_TOPIC, changeCodec } from '../model/changes.js';
 
-/** airdig.changes → change_event_log; the view change_events shows each event id once. */
+/** airdig.changes (every kind: CloudTrail, deploys, the change API) → change_event_log; the view change_events shows each event id once. */
 export const changeEventsFactory = tableSinkFactory({
   type: 'change_events',
   configSchema: tableSinkConfig(CHANGES_TOPIC, 'change_event_log', 2_000),

@@ -70,6 +70,9 @@ function change(id: string, ts: number, eventName: string, resources: string[], 
     error_message: '',
     source_ip: '',
     user_agent: '',
+    kind: 'cloudtrail',
+    summary: '',
+    details: '{}',
     ...extra,
   };
 }

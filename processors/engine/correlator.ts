@@ -123,10 +123,10 @@ export class Correlator {
   }
 
   /** A CloudTrail (or deploy, or API) change; read-only and failed calls are no cause. */
-  change(e: ChangeEvent & { kind?: string; summary?: string }, origin: Origin): void {
+  change(e: ChangeEvent, origin: Origin): void {
     this.#advance(e.ts_ms);
     if (e.read_only || e.error_code) return;
-    const kind = (e.kind as CauseKind | undefined) ?? 'cloudtrail';
+    const kind: CauseKind = e.kind;
     this.#addCause({
       id: e.event_id,
       kind,
@@ -135,7 +135,7 @@ export class Correlator {
       weight: kindWeight(kind, e.event_name),
       actor: e.actor,
       event: e.event_name,
-      summary: e.summary ?? '',
+      summary: e.summary,
       causeEventId: '',
       origin,
     });
@@ -346,7 +346,8 @@ export class Correlator {
   #explain(c: Candidate, impacted: string[], score: number): string {
     const when = new Date(c.cause.ts).toISOString().slice(11, 16);
     const who = c.cause.actor ? `${shortActor(c.cause.actor)} ` : '';
-    const what = c.cause.summary || `${c.cause.event} on ${this.graph.nameOf(c.resource)}`;
+    // A CloudTrail change reads best as its call on the resource's name; the others by their own summary.
+    const what = c.cause.kind === 'cloudtrail' || !c.cause.summary ? `${c.cause.event} on ${this.graph.nameOf(c.resource)}` : c.cause.summary;
     const via = c.reached.path.length > 1 ? ` (${c.reached.path.length - 1} hop${c.reached.path.length > 2 ? 's' : ''} away)` : '';
     return `${when} ${who}${what}${via} → ${impacted.join(', ')}; score ${score.toFixed(2)}`;
   }

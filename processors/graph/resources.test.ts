@@ -64,6 +64,9 @@ test('resource_aliases maps IPs, DNS names and short ids to the canonical id; re
     error_message: '',
     source_ip: '',
     user_agent: '',
+    kind: 'cloudtrail',
+    summary: '',
+    details: '{}',
   };
   const p = bus.producer();
   await p.send(

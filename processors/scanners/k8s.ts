@@ -15,6 +15,16 @@ type Doc = Record<string, any>;
 
 const KINDS = new Set(['Pod', 'Node', 'Service', 'Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job', 'Namespace']);
 
+/** Kinds whose pod template names the images they run (the deploys processor compares them between scans). */
+const WORKLOADS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet']);
+
+/** A pod spec's images by container name ({"app": "ghcr.io/acme/orders:1.5.0"}). */
+function imagesOf(podSpec: Doc | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const c of podSpec?.containers ?? []) if (c?.name && typeof c.image === 'string') out[c.name] = c.image;
+  return out;
+}
+
 export interface K8sScanOptions {
   cluster: string;
   /** The AWS account of the nodes' EC2 instances: links nodes to instances by providerID. */
@@ -101,6 +111,7 @@ export function scanK8sJson(text: string, o: K8sScanOptions): { body: ScanBody; 
         break;
       default:
         Object.assign(res.attributes, { replicas: spec.replicas, ready_replicas: status.readyReplicas });
+        if (WORKLOADS.has(kind)) res.attributes.images = imagesOf(spec.template?.spec);
     }
     resources.push(res);
   }

@@ -58,12 +58,14 @@ test('embedded: airdig run answers /ping, /readyz, /metrics and SELECT, and stop
       'processor topology': 'ok',
       'processor drift': 'ok',
       'processor placement': 'ok',
+      'processor deploys': 'ok',
       'receiver remote_write': 'ok',
       'receiver otlp': 'ok',
       'receiver falco': 'ok',
       'receiver cloudtrail': 'ok',
       'receiver resources': 'ok',
       'receiver terraform_state': 'ok',
+      'receiver changes_api': 'ok',
     });
     // OTLP/HTTP reaches the bus through the running process.
     const start = `${Date.now()}000000`;

@@ -28,6 +28,7 @@ import { changeEvent, cloudTrailMessage, parseCloudTrailBody } from '../../proce
 import { changeCodec } from '../../processors/model/changes.js';
 import { parseScanBody, parseTerraformState } from '../../processors/inventory/records.js';
 import { scannerCodec, terraformCodec } from '../../processors/model/inventory.js';
+import { scanK8sJson } from '../../processors/scanners/k8s.js';
 import { topologyCodec, topologyKey, type TopologyRecord } from '../../processors/model/topology.js';
 import { healthCodec, type HealthFact } from '../../processors/model/health.js';
 import { driftCodec, type DriftEvent } from '../../processors/model/drift.js';
@@ -306,6 +307,39 @@ function scannerResources(): TopicSample {
     messages: records.map((r) => ({ key: r.scope, value: scannerCodec.encode(r), timestamp: r.seen_ms })),
     items: records.length,
   };
+}
+
+/**
+ * A scan of one Deployment as `airdig scan k8s` makes it from kubectl's JSON, running `image`, without its end
+ * marker (one record): two with different images are a deploy to the deploys processor.
+ */
+function workloadScan(image: string, at: number): TopicSample {
+  const kubectl = {
+    kind: 'Deployment',
+    metadata: { name: `${TAG}-orders`, namespace: TAG, uid: `${TAG}-uid-orders` },
+    spec: { replicas: 2, template: { spec: { containers: [{ name: 'app', image }] } } },
+    status: { readyReplicas: 2 },
+  };
+  const { body } = scanK8sJson(JSON.stringify(kubectl), { cluster: TAG, now: at });
+  const { records, errors } = parseScanBody(Buffer.from(JSON.stringify({ ...body, scan: { ...body.scan, final: false } })), at);
+  if (errors.length) throw new Error(`the workload scan sample is not valid: ${errors.join('; ')}`);
+  return {
+    topic: 'scanner_resources',
+    messages: records.map((r) => ({ key: r.scope, value: scannerCodec.encode(r), timestamp: r.seen_ms })),
+    items: records.length,
+  };
+}
+
+/** A change as POST /v1/changes takes it (AirDig's own JSON). */
+export function changeApiBody(): string {
+  return JSON.stringify({
+    time: new Date(recent()).toISOString(),
+    resources: [`service:${TAG}/${TAG}-web`],
+    summary: `${TAG}-web 1.0.0 → 1.1.0`,
+    kind: 'deploy',
+    source: TAG,
+    details: { 'service.version': { from: '1.0.0', to: '1.1.0' } },
+  });
 }
 
 function terraformState(): TopicSample {
@@ -657,6 +691,13 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
         await post(urlOf(component, 'terraform'), { headers: { 'Content-Type': 'application/json' }, body: terraformStateBody() }, 200);
       },
     },
+    changes_api: {
+      fed: 'one change (AirDig JSON) POSTed to /v1/changes',
+      received: 1, // counts changes
+      async feed({ component }) {
+        await post(urlOf(component, 'changes'), { headers: { 'Content-Type': 'application/json' }, body: changeApiBody() }, 200);
+      },
+    },
     cloudtrail_lookup: (() => {
       let stub: Awaited<ReturnType<typeof lookupEventsStub>> | undefined;
       return {
@@ -699,6 +740,13 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
     ), // counts samples and events
     changes: onBus('cloudtrail_events: one CloudTrail record', ['cloudtrail_events'], 1, { emits: { topic: 'airdig.changes', messages: 1 } }), // counts records
     topology: onBus('scanner_resources: one scanned VPC (no end marker)', ['scanner_resources'], 1, { emits: { topic: 'airdig.topology', messages: 1 } }), // counts records
+    // The spans name no service.version (no deploy); the Deployment scanned twice with another image is one.
+    deploys: onBus(
+      'otlp_spans (one trace) and two scans of a Deployment with different images',
+      ['otlp_spans', () => workloadScan('ghcr.io/acme/orders:1.0.0', recent() - 1_000), () => workloadScan('ghcr.io/acme/orders:1.1.0', recent())],
+      3,
+      { emits: { topic: 'airdig.changes', messages: 1 } },
+    ), // counts records
     drift: onBus('one record on each input: a Terraform resource, a scanned resource, a change', ['terraform_state', 'scanner_resources', 'airdig.changes'], 3), // counts records
     engine: onBus('a firing health fact and a change on its resource a minute before', ['airdig.health', changeBeforeHealth], 2, {
       emits: { topic: 'airdig.correlations', messages: 1 },
