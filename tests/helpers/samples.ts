@@ -651,6 +651,7 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
       REMOTE_WRITE_SAMPLES + OTLP_METRICS_POINTS + 1,
       { emits: { topic: 'airdig.health', messages: 1 } },
     ), // counts samples and events
+    edge_signals: onBus('airdig.edges: one edge (its minute stays open: nothing to judge yet)', ['airdig.edges'], 1), // counts edges
     changes: onBus('cloudtrail_events: one CloudTrail record', ['cloudtrail_events'], 1, { emits: { topic: 'airdig.changes', messages: 1 } }), // counts records
     topology: onBus('scanner_resources: one scanned VPC (no end marker)', ['scanner_resources'], 1, { emits: { topic: 'airdig.topology', messages: 1 } }), // counts records
     drift: onBus('one record on each input: a Terraform resource, a scanned resource, a change', ['terraform_state', 'scanner_resources', 'airdig.changes'], 3), // counts records
