@@ -54,6 +54,7 @@ test('embedded: airdig run answers /ping, /readyz, /metrics and SELECT, and stop
       'sink dead_letters': 'ok',
       'processor health': 'ok',
       'processor servicegraph': 'ok',
+      'processor edge_signals': 'ok',
       'processor changes': 'ok',
       'processor topology': 'ok',
       'processor drift': 'ok',
