@@ -12,6 +12,7 @@ import { promSamplesFactory } from './remotewrite/sink.js';
 import { otlpMetricsFactory } from './otlpmetrics/sink.js';
 import { healthFactory } from './health/processor.js';
 import { healthFactsFactory } from './health/sink.js';
+import { edgeSignalsFactory } from './edgesignals/processor.js';
 import { graphEdgesFactory, graphNodesFactory, resourceAliasesFactory } from './graph/sink.js';
 import { runtimeEventsFactory } from './falco/sink.js';
 import { changesFactory } from './cloudtrail/processor.js';
@@ -45,6 +46,7 @@ export function defaultRegistry(): FactoryRegistry {
     otlpMetricsFactory,
     healthFactory,
     healthFactsFactory,
+    edgeSignalsFactory,
     runtimeEventsFactory,
     changesFactory,
     changeEventsFactory,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Holds, partitionKey, type HeldOffsets, type Origin } from '../runtime/pipeline/holds.js';
 import type { HealthFact } from '../model/health.js';
-import { EwmaDetector, holds, type AnomalyConfig, type Rule, type Selector } from './rules.js';
+import { EwmaDetector } from '../detectors/ewma.js';
+import { holds, type AnomalyConfig, type Rule, type Selector } from './rules.js';
 
 /** A runtime event (Falco) that marks a resource unhealthy until it has been quiet for a while. */
 export interface RuntimeEvent {

@@ -208,36 +208,3 @@ export function holds(op: Rule['op'], value: number, threshold: number): boolean
       return value !== threshold;
   }
 }
-
-/** Exponentially weighted mean and variance of one series, with hysteresis on its z-score. */
-export class EwmaDetector {
-  n = 0;
-  mean = 0;
-  variance = 0;
-  anomalous = false;
-  constructor(readonly cfg: AnomalyConfig) {}
-
-  /** Feeds one value; returns 'enter' or 'exit' when the series changes state, else undefined. */
-  observe(value: number): { change: 'enter' | 'exit' | undefined; z: number } {
-    const { alpha, warmup, enter_z, exit_z } = this.cfg;
-    const sd = Math.sqrt(this.variance);
-    const z = this.n >= warmup ? (sd > 0 ? (value - this.mean) / sd : value === this.mean ? 0 : Infinity) : 0;
-    let change: 'enter' | 'exit' | undefined;
-    if (!this.anomalous && Math.abs(z) >= enter_z) {
-      this.anomalous = true;
-      change = 'enter';
-    } else if (this.anomalous && Math.abs(z) < exit_z) {
-      this.anomalous = false;
-      change = 'exit';
-    }
-    // An anomalous value does not move the baseline, so one spike does not hide the next.
-    if (!this.anomalous || this.n < warmup) {
-      if (this.n === 0) this.mean = value;
-      const diff = value - this.mean;
-      this.mean += alpha * diff;
-      this.variance = (1 - alpha) * (this.variance + alpha * diff * diff);
-    }
-    this.n++;
-    return { change, z };
-  }
-}

@@ -738,6 +738,7 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
       REMOTE_WRITE_SAMPLES + OTLP_METRICS_POINTS + 1,
       { emits: { topic: 'airdig.health', messages: 1 } },
     ), // counts samples and events
+    edge_signals: onBus('airdig.edges: one edge (its minute stays open: nothing to judge yet)', ['airdig.edges'], 1), // counts edges
     changes: onBus('cloudtrail_events: one CloudTrail record', ['cloudtrail_events'], 1, { emits: { topic: 'airdig.changes', messages: 1 } }), // counts records
     topology: onBus('scanner_resources: one scanned VPC (no end marker)', ['scanner_resources'], 1, { emits: { topic: 'airdig.topology', messages: 1 } }), // counts records
     // The spans name no service.version (no deploy); the Deployment scanned twice with another image is one.
