@@ -1,4 +1,5 @@
 import { MalformedInputError } from '../runtime/errors.js';
+import { ProtoReader } from '../wire/protobuf.js';
 
 /*
  * Prometheus remote write on the wire, for both protocol versions, without generated code:
@@ -115,63 +116,12 @@ export interface WalkResult {
   metadataFields: [number, number][];
 }
 
-// A double read by copying its 8 bytes into this scratch (a DataView per value was the walk's main garbage).
-const F64 = new Float64Array(1);
-const F64_BYTES = new Uint8Array(F64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-class Reader {
-  pos = 0;
-  /** All of buf, for comparing its bytes with keys (keyIs). */
+/** The shared protobuf reader (wire/protobuf.ts), its errors InvalidRemoteWrite, with the whole buffer as a DataView for comparing keys (keyIs). */
+class Reader extends ProtoReader {
   readonly view: DataView;
-  constructor(readonly buf: Uint8Array) {
+  constructor(buf: Uint8Array) {
+    super(buf, InvalidRemoteWrite);
     this.view = viewOf(buf);
-  }
-  varint(end: number): number {
-    // One byte: tags, label lengths, most of what a series holds.
-    const at = this.pos;
-    if (at < end) {
-      const b = this.buf[at]!;
-      if (b < 0x80) {
-        this.pos = at + 1;
-        return b;
-      }
-    }
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= end) throw new InvalidRemoteWrite('truncated protobuf: varint runs past the end of its message');
-      const b = this.buf[this.pos++]!;
-      result += (b & 0x7f) * mul;
-      if (b < 0x80) return result >= 2 ** 63 ? result - 2 ** 64 : result;
-      mul *= 128;
-    }
-    throw new InvalidRemoteWrite('malformed protobuf: varint longer than 10 bytes');
-  }
-  len(end: number): number {
-    const n = this.varint(end);
-    const e = this.pos + n;
-    if (n < 0 || e > end) throw new InvalidRemoteWrite('truncated protobuf: a field runs past the end of its message');
-    return e;
-  }
-  double(end: number): number {
-    const at = this.pos;
-    if (at + 8 > end) throw new InvalidRemoteWrite('truncated protobuf: double runs past the end of its message');
-    this.pos = at + 8;
-    if (!LITTLE_ENDIAN) return new DataView(this.buf.buffer, this.buf.byteOffset + at, 8).getFloat64(0, true);
-    const b = this.buf;
-    for (let i = 0; i < 8; i++) F64_BYTES[i] = b[at + i]!;
-    return F64[0]!;
-  }
-  skip(wire: number, end: number): void {
-    if (wire === 0) this.varint(end);
-    else if (wire === 1) this.pos += 8;
-    else if (wire === 2) {
-      const n = this.varint(end);
-      this.pos += n;
-    } else if (wire === 5) this.pos += 4;
-    else throw new InvalidRemoteWrite(`malformed protobuf: wire type ${wire} is not supported`);
-    if (this.pos > end) throw new InvalidRemoteWrite('truncated protobuf: a field runs past the end of its message');
   }
 }
 
@@ -628,7 +578,7 @@ function readHistogram(r: Reader, end: number): NativeHistogram {
         h.reset_hint = r.varint(end);
         break;
       case 15:
-        h.timestamp = r.varint(end);
+        h.timestamp = r.int64(end);
         break;
       case 16:
         readPackedOrSingle(r, w, end, (e) => r.double(e), h.custom_values);
@@ -657,7 +607,7 @@ function readSampleFields(r: Reader, end: number): void {
       stale = p + 8 <= end;
       for (let i = 0; i < 8 && stale; i++) stale = r.buf[p + i] === STALE_NAN_BYTES[i];
       value = r.double(end);
-    } else if (t === 0x10) timestamp = r.varint(end);
+    } else if (t === 0x10) timestamp = r.int64(end);
     else r.skip(t & 7, end);
   }
   sampleValue = value;
@@ -838,7 +788,7 @@ function readExemplarV1(r: Reader, end: number): ExemplarValue {
       }
       ex.labels.push([name, value]);
     } else if (t === 0x11) ex.value = r.double(end);
-    else if (t === 0x18) ex.timestamp = r.varint(end);
+    else if (t === 0x18) ex.timestamp = r.int64(end);
     else r.skip(t & 7, end);
   }
   return ex;
@@ -983,7 +933,7 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: OnSeries, columns?: 
             const xt = r.varint(e);
             if (xt >>> 3 === 1) readPackedOrSingle(r, xt & 7, e, (ee) => r.varint(ee), exRefs);
             else if (xt === 0x11) ex.value = r.double(e);
-            else if (xt === 0x18) ex.timestamp = r.varint(e);
+            else if (xt === 0x18) ex.timestamp = r.int64(e);
             else r.skip(xt & 7, e);
           }
           for (let k = 0; k + 1 < exRefs.length; k += 2) ex.labels.push([text(buf, ...sym(exRefs[k]!, where)), text(buf, ...sym(exRefs[k + 1]!, where))]);
@@ -1007,7 +957,7 @@ function walkV2(buf: Uint8Array, decode: boolean, onSeries: OnSeries, columns?: 
         if (decode) series.metadata = { type, help: text(buf, ...hs), unit: text(buf, ...us) };
         r.pos = e;
       } else if (ft === 6 && wt === 0) {
-        const ct = r.varint(e0);
+        const ct = r.int64(e0);
         if (decode) series.createdTimestamp = ct;
       } else r.skip(wt, e0);
     }
