@@ -1,5 +1,5 @@
 import { tableSinkConfig, tableSinkFactory } from '../runtime/pipeline/table-sink.js';
-import { iso } from '../remotewrite/sink.js';
+import { iso } from '../runtime/store/format.js';
 import { HEALTH_TOPIC, healthCodec } from '../model/health.js';
 
 /** airdig.health → health_facts (history); the view resource_health gives the latest per resource. */

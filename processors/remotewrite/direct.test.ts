@@ -6,7 +6,7 @@ import type { Store } from '../runtime/store/store.js';
 import { InsertBatcher, rowBinaryEncoderFor, type RejectedRow } from '../runtime/store/batcher.js';
 import { DirectRows } from '../runtime/store/rowbinary.js';
 import { promRows, SeriesCache } from './sink.js';
-import { walkRemoteWrite, type SeriesView } from './wire.js';
+import { walkRemoteWrite, type SeriesView } from '../model/remote-write.js';
 import { openMigratedStore } from '../../tests/helpers/component.js';
 
 let store: Store;

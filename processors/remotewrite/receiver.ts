@@ -7,8 +7,7 @@ import type { OutMessage } from '../runtime/bus/types.js';
 import { encodeRanges } from '../wire/protobuf.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { remoteWriteConfigSchema, type RemoteWriteConfig } from './config.js';
-import { RW_PROTO_HEADER } from '../model/remote-write.js';
-import { PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion, type SeriesView, type WalkResult } from './wire.js';
+import { RW_PROTO_HEADER, PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion, type SeriesView, type WalkResult } from '../model/remote-write.js';
 
 /** The remote write version a Content-Type names (1.0 without a proto parameter, as the 1.0 spec sends it). */
 export function versionOf(contentType: string | undefined): RemoteWriteVersion {

@@ -6,8 +6,9 @@ import { MalformedInputError } from '../runtime/errors.js';
 import { resourceOf } from '../identity/resources.js';
 import type { ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { TableSink, type RowsByTable } from '../runtime/pipeline/table-sink.js';
-import { REMOTE_WRITE_TOPIC, RW_PROTO_HEADER } from '../model/remote-write.js';
 import {
+  REMOTE_WRITE_TOPIC,
+  RW_PROTO_HEADER,
   PROTO_V1,
   PROTO_V2,
   readMetadataV1,
@@ -22,10 +23,9 @@ import {
   type SeriesIdentity,
   type SeriesView,
   type WalkResult,
-} from './wire.js';
+} from '../model/remote-write.js';
 import { compileValueEncoder, DirectRowsWriter, Writer, type DirectLayout } from '../runtime/store/rowbinary.js';
-
-export { fingerprint } from './wire.js';
+import { float, iso } from '../runtime/store/format.js';
 
 /** The series-row cache settings every prom_* sink has. */
 export const seriesCacheConfig = {
@@ -45,23 +45,6 @@ export const promSamplesConfigSchema = z
 export type PromSamplesConfig = z.infer<typeof promSamplesConfigSchema>;
 
 const METRIC_TYPES = ['', 'counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'info', 'stateset'];
-
-/** Non-finite floats as ClickHouse reads them from JSON strings (JSON itself has no NaN or Inf). */
-export function float(v: number): number | string {
-  if (Number.isFinite(v)) return v;
-  return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
-}
-
-let lastMs = NaN;
-let lastIso = '';
-/** Unix milliseconds as ISO 8601; the samples of a request mostly share a timestamp, so the last one is kept. */
-export function iso(ms: number): string {
-  if (ms !== lastMs) {
-    lastIso = new Date(ms).toISOString();
-    lastMs = ms;
-  }
-  return lastIso;
-}
 
 /** The rows one request adds to the prom_* tables. */
 export interface PromRows {

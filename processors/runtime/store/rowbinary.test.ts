@@ -13,7 +13,7 @@ import { deadLetterRow } from '../../deadletters/sink.js';
 import { traceRows } from '../../oteltraces/sink.js';
 import { logRows } from '../../otellogs/sink.js';
 import { otlpMetricRows } from '../../otlpmetrics/sink.js';
-import { float, iso } from '../../remotewrite/sink.js';
+import { float, iso } from './format.js';
 import { edgeRow } from '../../servicegraph/sink.js';
 import { edgeSides } from '../../model/edges.js';
 import { normalizeFalcoEvent } from '../../model/falco.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { prometheus, io } from '../../protos/gen/prometheus.js';
-import { fingerprint, walkRemoteWrite, walkRemoteWriteColumns, type SeriesView } from './wire.js';
+import { fingerprint, walkRemoteWrite, walkRemoteWriteColumns, type SeriesView } from './remote-write.js';
 
 function v1(labels: [string, string][], value = 1): Uint8Array {
   return prometheus.WriteRequest.encode({
