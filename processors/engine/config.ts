@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { CorrelatorOptions } from './correlator.js';
 import { topicName } from '../runtime/config/schema.js';
 import { TOPOLOGY_TOPIC } from '../model/topology.js';
 import { EDGES_TOPIC } from '../model/edges.js';
@@ -61,3 +62,17 @@ export const engineConfigSchema = z
   })
   .strict();
 export type EngineConfig = z.infer<typeof engineConfigSchema>;
+
+/** The correlator's options from a validated config. */
+export function correlatorOptions(c: EngineConfig): CorrelatorOptions {
+  return {
+    windowMs: c.window_ms,
+    lateMs: c.late_ms,
+    decayMs: c.decay_ms,
+    maxHops: c.max_hops,
+    maxNodes: c.max_nodes,
+    incidentGapMs: c.incident_gap_ms,
+    maxSignals: c.max_signals,
+    maxCauses: c.max_causes,
+  };
+}

@@ -4,7 +4,7 @@ import type { TopologyRecord } from '../model/topology.js';
 import type { ChangeEvent } from '../model/changes.js';
 import type { HealthFact } from '../model/health.js';
 import type { Correlation, Incident } from '../model/correlations.js';
-import { engineConfigSchema } from './config.js';
+import { correlatorOptions, engineConfigSchema } from './config.js';
 import { Correlator } from './correlator.js';
 
 const ACCOUNT = '123456789012';
@@ -20,17 +20,7 @@ let offset = 0;
 const origin = (topic: string) => ({ topic, partition: 0, offset: offset++ });
 
 function correlator() {
-  const c = engineConfigSchema.parse({});
-  return new Correlator({
-    windowMs: c.window_ms,
-    lateMs: c.late_ms,
-    decayMs: c.decay_ms,
-    maxHops: c.max_hops,
-    maxNodes: c.max_nodes,
-    incidentGapMs: c.incident_gap_ms,
-    maxSignals: c.max_signals,
-    maxCauses: c.max_causes,
-  });
+  return new Correlator(correlatorOptions(engineConfigSchema.parse({})));
 }
 
 function node(id: string, type: string, extra: Partial<TopologyRecord> = {}): TopologyRecord {

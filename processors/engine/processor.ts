@@ -8,7 +8,7 @@ import { changeCodec } from '../model/changes.js';
 import { driftCodec } from '../model/drift.js';
 import { healthCodec } from '../model/health.js';
 import { correlationCodec, incidentCodec, type Correlation, type Incident } from '../model/correlations.js';
-import { engineConfigSchema } from './config.js';
+import { correlatorOptions, engineConfigSchema } from './config.js';
 import { Correlator } from './correlator.js';
 
 /** A call edge is written to the changelog again once it is this much newer than the stored one. */
@@ -28,16 +28,7 @@ export const engineFactory = processorFactory({
   create: ({ bus, metrics, id, logger, clock }, c) => {
     const producer = bus.producer();
     const store = new StateStore(bus, id);
-    const correlator = new Correlator({
-      windowMs: c.window_ms,
-      lateMs: c.late_ms,
-      decayMs: c.decay_ms,
-      maxHops: c.max_hops,
-      maxNodes: c.max_nodes,
-      incidentGapMs: c.incident_gap_ms,
-      maxSignals: c.max_signals,
-      maxCauses: c.max_causes,
-    });
+    const correlator = new Correlator(correlatorOptions(c));
     const stored = new Map<string, number>();
     const outbox = new Outbox<{ topic: string; key: string; value: Buffer; timestamp: number }>();
     const { inputs } = c;
