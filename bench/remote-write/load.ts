@@ -1,19 +1,20 @@
-// Load generator for bench/remote-write, run as a child process. argv: url, version (1.0|2.0), series, duration ms, concurrency.
+// Load generator for bench/remote-write, run as a child process: distinct bodies (none is a replay). argv: url, version (1.0|2.0), series, duration ms, concurrency.
 import http from 'node:http';
-import { remoteWriteBodies } from './payload.js';
+import { DistinctBodies } from './payload.js';
 
 const [target, version, seriesArg, durationArg, concurrencyArg] = process.argv.slice(2);
 const series = Number(seriesArg);
-const bodies = Array.from({ length: 8 }, (_, i) => remoteWriteBodies(series, i)[version === '2.0' ? 'v2' : 'v1']);
+const bodies = new DistinctBodies(series, version === '2.0' ? '2.0' : '1.0');
 const contentType = version === '2.0' ? 'application/x-protobuf;proto=io.prometheus.write.v2.Request' : 'application/x-protobuf';
 const deadline = Date.now() + Number(durationArg);
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(concurrencyArg) });
 const url = new URL(target!);
 let requests = 0;
+let sent = 0;
 let failures = 0;
-async function worker(id: number): Promise<void> {
-  for (let i = id; Date.now() < deadline; i++) {
-    const body = bodies[i % bodies.length]!;
+async function worker(): Promise<void> {
+  while (Date.now() < deadline) {
+    const body = bodies.next(sent++);
     const status = await new Promise<number>((resolve, reject) => {
       const req = http.request(
         {
@@ -36,7 +37,7 @@ async function worker(id: number): Promise<void> {
     else failures++;
   }
 }
-await Promise.all(Array.from({ length: Number(concurrencyArg) }, (_, i) => worker(i)));
+await Promise.all(Array.from({ length: Number(concurrencyArg) }, () => worker()));
 agent.destroy();
 process.stdout.write(JSON.stringify({ requests, samples: requests * series, failures }));
 process.exit(0);
