@@ -345,31 +345,53 @@ export function promRows(record: BusRecord, seen?: SeriesCache, direct = false):
     // A sample only the object path can write: all of the record's rows that way (nothing was remembered yet).
   }
   const samples: object[] = [];
-  const histograms: object[] = [];
-  const exemplars: object[] = [];
-  // 1.0 metadata may come after the series it describes: walk first, learn it, then make the series rows.
-  const ids: SeriesIdentity[] = [];
-  const metas: SeriesView['metadata'][] = [];
-  const lasts: number[] = [];
+  const rest = new SeriesOfRecord();
   const walk = walkRemoteWrite(record.value, version, true, (s) => {
     const id = s.identity!;
-    const metric = id.metric;
-    const fp = id.fingerprint;
     let last = 0;
     for (const x of s.sampleValues!) {
-      samples.push(sampleValueRow(metric, fp, x));
+      samples.push(sampleValueRow(id.metric, id.fingerprint, x));
       last = Math.max(last, x.timestamp);
     }
-    for (const h of s.histogramValues!) {
-      histograms.push(histogramRow(metric, fp, h));
-      last = Math.max(last, h.timestamp);
-    }
-    for (const e of s.exemplarValues!) exemplars.push(exemplarRow(metric, fp, e));
-    ids.push(id);
-    metas.push(s.metadata);
-    lasts.push(last);
+    rest.add(s, last);
   });
-  return { series: seriesRows(record, walk.metadataFields, seen, ids, metas, lasts), samples, histograms, exemplars };
+  return { ...rest.rows(record, walk.metadataFields, seen), samples };
+}
+
+/**
+ * What a record's walk collects beside its samples: the histogram and exemplar rows, and each
+ * series with its metadata and latest timestamp, for its prom_series row once the walk is done
+ * (1.0 metadata may come after the series it describes).
+ */
+class SeriesOfRecord {
+  readonly histograms: object[] = [];
+  readonly exemplars: object[] = [];
+  readonly #ids: SeriesIdentity[] = [];
+  readonly #metas: SeriesView['metadata'][] = [];
+  readonly #lasts: number[] = [];
+
+  /** One walked series whose samples (latest at `last`) were taken already. */
+  add(s: SeriesView, last: number): void {
+    const id = s.identity!;
+    if (s.histograms > 0 || s.exemplars > 0) {
+      for (const h of s.histogramValues!) {
+        this.histograms.push(histogramRow(id.metric, id.fingerprint, h));
+        last = Math.max(last, h.timestamp);
+      }
+      for (const e of s.exemplarValues!) this.exemplars.push(exemplarRow(id.metric, id.fingerprint, e));
+    }
+    this.#ids.push(id);
+    this.#metas.push(s.metadata);
+    this.#lasts.push(last);
+  }
+
+  rows(record: BusRecord, metadataFields: WalkResult['metadataFields'], seen: SeriesCache | undefined): Omit<PromRows, 'samples'> {
+    return {
+      series: seriesRows(record, metadataFields, seen, this.#ids, this.#metas, this.#lasts),
+      histograms: this.histograms,
+      exemplars: this.exemplars,
+    };
+  }
 }
 
 /**
@@ -377,11 +399,7 @@ export function promRows(record: BusRecord, seen?: SeriesCache, direct = false):
  * per sample); undefined, with nothing written or remembered, if a sample needs the object path.
  */
 function directPromRows(record: BusRecord, version: RemoteWriteVersion, seen: SeriesCache | undefined): PromRows | undefined {
-  const histograms: object[] = [];
-  const exemplars: object[] = [];
-  const ids: SeriesIdentity[] = [];
-  const metas: SeriesView['metadata'][] = [];
-  const lasts: number[] = [];
+  const rest = new SeriesOfRecord();
   const w = sampleRows.begin();
   let rows = 0;
   let objectsNeeded = false;
@@ -397,18 +415,7 @@ function directPromRows(record: BusRecord, version: RemoteWriteVersion, seen: Se
       }
       const ts = samples.timestamps;
       for (let k = 0; k < n; k++) last = Math.max(last, ts[k]!);
-      if (s.histograms > 0 || s.exemplars > 0) {
-        const metric = id.metric;
-        const fp = id.fingerprint;
-        for (const h of s.histogramValues!) {
-          histograms.push(histogramRow(metric, fp, h));
-          last = Math.max(last, h.timestamp);
-        }
-        for (const e of s.exemplarValues!) exemplars.push(exemplarRow(metric, fp, e));
-      }
-      ids.push(id);
-      metas.push(s.metadata);
-      lasts.push(last);
+      rest.add(s, last);
     });
   } catch (err) {
     sampleRows.abort();
@@ -416,9 +423,8 @@ function directPromRows(record: BusRecord, version: RemoteWriteVersion, seen: Se
   }
   if (objectsNeeded || rows === 0) sampleRows.abort();
   if (objectsNeeded) return undefined;
-  const series = seriesRows(record, walk.metadataFields, seen, ids, metas, lasts);
   const samples = rows > 0 ? [sampleRows.finish(() => promRows(record).samples)] : [];
-  return { series, samples, histograms, exemplars };
+  return { ...rest.rows(record, walk.metadataFields, seen), samples };
 }
 
 /** prometheus_remote_write → prom_series, prom_samples, prom_histograms, prom_exemplars. */
