@@ -8,11 +8,9 @@
  * scenario's labels: precision, recall, AC@1, AC@3, specificity. AIRDIG_WRITE_RESULTS=1 writes the
  * figures to bench/RESULTS.md (section engine-quality).
  *
- * Time: every scenario time is minutes relative to its onset T. T is "now" when the scenario runs,
- * because the health processor cuts the windows of its ratio and quantile rules by arrival time
- * (processors/health/README.md): a fact of http_error_ratio or http_latency_p99 is stamped with the
- * wall-clock end of its window whatever the samples' timestamps say, so an onset in the past could
- * only be had for `up` and Falco signals. Changes, scans and spans are minutes before T, in event time.
+ * Time: every scenario time is minutes relative to its onset T, and T is three hours before the
+ * run: each story is a backfill, sent in seconds, that the components must judge by the records'
+ * own times (samples, spans, eventTime, scan times) — none of them may use the time it arrived.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -42,6 +40,10 @@ import { writeResults } from '../../bench/common.js';
 const DATA = path.join(repoRoot, 'processors/engine/testdata');
 const MIN = 60_000;
 const TARGETS = { precision: 0.95, recall: 0.95, ac1: 0.9, specificity: 0.95 };
+/** How long ago each scenario's onset T is: the whole story is a backfill, judged by its own times. */
+const BACKFILL_MS = 3 * 3_600_000;
+/** The tick's time after T: in the health window (1 s) after the one the signals' samples are in. */
+const TICK_MS = 500;
 
 // ---------------------------------------------------------------------------------------------
 // The files.
@@ -302,7 +304,7 @@ type Series = { labels: Record<string, string>; samples: [number, number][] };
 /** The remote-write series of the signals (all of them in one window of the health processor). */
 function remoteWriteSeries(signals: Signal[], t: number): Series[] {
   const out: Series[] = [];
-  const now = Date.now();
+  const now = t;
   for (const s of signals) {
     if (s.type === 'up') {
       const onset = t + s.at * MIN;
@@ -352,8 +354,8 @@ function remoteWriteBody(series: Series[]): Buffer {
   );
 }
 
-function otlpMetricsBody(signals: Signal[], tick: boolean): Uint8Array {
-  const now = Date.now();
+function otlpMetricsBody(signals: Signal[], t: number, tick: boolean): Uint8Array {
+  const now = tick ? t + TICK_MS : t;
   const resourceMetrics: object[] = [];
   for (const s of signals) {
     if (s.type !== 'otlp_errors') continue;
@@ -479,7 +481,7 @@ async function runScenario(s: Scenario): Promise<{ claims: Claim[]; rows: number
   const receivers = await startHttpReceivers(bus, store);
   const urls: Record<string, string> = { ...receivers.urls, rw: remoteWrite.listening!()[0]!.url };
   try {
-    const t = Math.floor(Date.now() / 1000) * 1000 + 5_000;
+    const t = Math.floor(Date.now() / MIN) * MIN - BACKFILL_MS;
     const resources = [...estate.resources, ...s.resources];
     await post(urls.resources!, scanBody(`scan-${s.name}-0`, t + estate.scan_at * MIN, resources), JSON_HEADERS, 'scan');
     if (s.terraform)
@@ -502,16 +504,15 @@ async function runScenario(s: Scenario): Promise<{ claims: Claim[]; rows: number
     // The signals: series and alerts, then a tick in the next health window so the windowed rules are judged.
     const series = remoteWriteSeries(s.signals, t);
     if (series.length) await post(urls.rw, remoteWriteBody(series), RW, 'remote write');
-    if (s.signals.some((x) => x.type === 'otlp_errors')) await post(urls['otlp metrics']!, otlpMetricsBody(s.signals, false), PROTO, 'otlp metrics');
+    if (s.signals.some((x) => x.type === 'otlp_errors')) await post(urls['otlp metrics']!, otlpMetricsBody(s.signals, t, false), PROTO, 'otlp metrics');
     for (const f of s.signals) if (f.type === 'falco') await post(urls.falco!, JSON.stringify(falcoAlert(f, t)), JSON_HEADERS, 'falco');
-    await new Promise((r) => setTimeout(r, 1_100 - (Date.now() % 1_000)));
     await post(
       urls.rw,
-      remoteWriteBody([{ labels: { __name__: 'up', job: 'scenario-tick', instance: '127.0.0.1:1' }, samples: [[Date.now(), 1]] }]),
+      remoteWriteBody([{ labels: { __name__: 'up', job: 'scenario-tick', instance: '127.0.0.1:1' }, samples: [[t + TICK_MS, 1]] }]),
       RW,
       'tick',
     );
-    await post(urls['otlp metrics']!, otlpMetricsBody([], true), PROTO, 'otlp tick');
+    await post(urls['otlp metrics']!, otlpMetricsBody([], t, true), PROTO, 'otlp tick');
     const late = s.changes.filter((c) => c.late);
     if (late.length) {
       await settle(bus, store);

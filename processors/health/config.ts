@@ -19,7 +19,7 @@ export const healthConfigSchema = z
       .default({}),
     output: topicName.default(HEALTH_TOPIC),
     rules: z.array(ruleSchema).default(DEFAULT_RULES),
-    /** Windows of ratio, quantile and increase rules, by record time. */
+    /** Windows of ratio, quantile and increase rules, by event time (the samples' timestamps). */
     window_ms: z.number().int().positive().default(60_000),
     /** A Falco rule stops firing on a resource after this long without another alert. */
     runtime_quiet_ms: z.number().int().positive().default(600_000),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type HealthEvaluator, histogramQuantile, type StoredRuleState } from './evaluator.js';
+import { type HealthEvaluator, histogramQuantile, MAX_FUTURE_MS, type StoredRuleState } from './evaluator.js';
 import type { HealthFact } from '../model/health.js';
 import { DEFAULT_RULES, ruleSchema } from './rules.js';
 import { healthConfigSchema } from './config.js';
@@ -137,18 +137,23 @@ test('restart: states restored from their changes resolve as the uninterrupted r
 const O = (offset: number, partition = 0) => ({ topic: 'rw', partition, offset });
 const W = 60_000;
 
-/** Feeds records of one partition: each [record time, samples]; returns the facts. */
-function run(records: [number, [Record<string, string>, number][]][], rules = DEFAULT_RULES) {
+/**
+ * Feeds records of one partition: each [time, samples], the samples at that time; the records'
+ * own (arrival) time is `arrival(time)`, the same by default. Returns the facts.
+ */
+function run(records: [number, [Record<string, string>, number][]][], rules = DEFAULT_RULES, arrival = (t: number) => t) {
   const facts: HealthFact[] = [];
   const e = withConfig({ rules, anomaly: {}, window_ms: W }, (f) => facts.push(f));
   records.forEach(([t, samples], i) => {
-    e.beginRecord(O(i), t);
+    e.beginRecord(O(i), arrival(t));
     for (const [labels, v] of samples) e.observe(labels, JSON.stringify(labels), 'target:api/a', t, v, false);
   });
   return { e, facts };
 }
 
 const req = (code: string) => ({ __name__: 'http_requests_total', job: 'api', instance: 'a', code });
+/** A record of a later window: its first sample closes and judges the window before (a record without samples places nothing). */
+const CLOSE: [Record<string, string>, number][] = [[req('200'), 0]];
 
 test('error ratio: 5xx over all requests per window fires above 5 % and resolves when it falls', () => {
   // per window: two samples per series; increases ok 100 / err 1 (1 %), then ok 100 / err 20 (~17 %), then 1 %.
@@ -174,7 +179,7 @@ test('error ratio: 5xx over all requests per window fires above 5 % and resolves
       ],
     ]);
   });
-  records.push([3 * W + 1_000, []]); // closes the third window
+  records.push([3 * W + 1_000, CLOSE]); // a sample of the next window closes the third
   const { facts } = run(records);
   assert.deepEqual(
     facts.map((f) => [f.rule, f.state, f.status, f.ts_ms, Number(f.value.toFixed(3)), f.threshold]),
@@ -184,6 +189,92 @@ test('error ratio: 5xx over all requests per window fires above 5 % and resolves
     ],
   );
   assert.equal(facts[0]!.metric, 'http_requests_total');
+});
+
+/** Error-ratio records over windows 0..3 (1 %, ~17 %, 1 %), then a sample of window 4. */
+function ratioStory(): [number, [Record<string, string>, number][]][] {
+  let ok = 0;
+  let err = 0;
+  const records: [number, [Record<string, string>, number][]][] = [];
+  for (const [w, errInc] of [1, 20, 1].entries()) {
+    for (const at of [1_000, 31_000]) {
+      records.push([
+        w * W + at,
+        [
+          [req('200'), ok],
+          [req('500'), err],
+        ],
+      ]);
+      ok += 100;
+      err += errInc;
+    }
+  }
+  records.push([3 * W + 1_000, CLOSE]);
+  return records;
+}
+
+test('event time: a backfill of yesterday, arriving now in one burst, gives the facts live traffic gave', () => {
+  const live = run(ratioStory()).facts;
+  assert.equal(live.length, 2);
+  const now = 86_400_000 + 5 * W;
+  const backfill = run(ratioStory(), DEFAULT_RULES, () => now).facts;
+  assert.deepEqual(backfill, live, "same windows, same facts and ids, at the samples' times");
+  assert.deepEqual(
+    backfill.map((f) => f.ts_ms),
+    [2 * W, 3 * W],
+  );
+});
+
+test('event time: a sample far in the future places its record at most MAX_FUTURE_MS after its arrival', () => {
+  const records = ratioStory();
+  // A record stamped in the year 2286 (a broken clock) arrives between the second window's records.
+  const story: [number, [Record<string, string>, number][]][] = [...records.slice(0, 3), [1e13, [[req('204'), 0]]], ...records.slice(3)];
+  const facts: HealthFact[] = [];
+  const e = withConfig({ rules: DEFAULT_RULES, anomaly: {}, window_ms: W }, (f) => facts.push(f));
+  story.forEach(([t, samples], i) => {
+    e.beginRecord(O(i), t === 1e13 ? W + 2_000 : t);
+    for (const [labels, v] of samples) e.observe(labels, JSON.stringify(labels), 'target:api/a', t, v, false);
+  });
+  // Without the bound the partition's window would be in 2286, judged never; with it, it is
+  // window (W + 2 s + MAX_FUTURE_MS) / W, which later records pass again.
+  const boundIndex = Math.floor((W + 2_000 + MAX_FUTURE_MS) / W);
+  e.beginRecord(O(story.length), (boundIndex + 1) * W + 1_000);
+  e.observe(req('200'), 'x', 'target:api/a', (boundIndex + 1) * W + 1_000, 0, false);
+  // Window 11 took the late records of windows 1 and 2 (21 errors in 221 requests) and is judged.
+  assert.deepEqual(
+    facts.map((f) => [f.ts_ms, f.state]),
+    [[(boundIndex + 1) * W, 'firing']],
+  );
+  assert.equal(e.heldOffsets().get('rw\u00000'), story.length, 'only the newest window is open');
+});
+
+test('event time: a record counts whole in the window of its first sample', () => {
+  // One record holds samples of window 0 and of window 1: all of it is window 0's.
+  const { facts } = run([
+    [
+      1_000,
+      [
+        [req('200'), 0],
+        [req('500'), 0],
+      ],
+    ],
+    [
+      30_000,
+      [
+        [req('200'), 100],
+        [req('500'), 50],
+      ],
+    ],
+  ]);
+  assert.equal(facts.length, 0, 'window 0 is still open');
+  const e = withConfig({ rules: DEFAULT_RULES, anomaly: {}, window_ms: W }, () => {});
+  e.beginRecord(O(0), 1_000);
+  e.observe(req('200'), 'a', 'target:api/a', 1_000, 0, false);
+  e.observe(req('500'), 'b', 'target:api/a', 1_000, 0, false);
+  e.beginRecord(O(1), W + 5_000);
+  e.observe(req('200'), 'a', 'target:api/a', 50_000, 100, false);
+  e.observe(req('500'), 'b', 'target:api/a', W + 5_000, 50, false);
+  assert.equal(e.heldOffsets().get('rw\u00000'), 0, 'the straddling record did not open window 1');
 });
 
 test('a counter reset inside a window counts as PromQL counts it; below min_count a window is not judged', () => {
@@ -209,7 +300,7 @@ test('a counter reset inside a window counts as PromQL counts it; below min_coun
         [req('503'), 9],
       ],
     ], // +4 → total 6 < min_count 10: not judged
-    [W + 1_000, []],
+    [W + 1_000, CLOSE],
   ]);
   assert.deepEqual(facts, []);
   const judged = run([
@@ -227,7 +318,7 @@ test('a counter reset inside a window counts as PromQL counts it; below min_coun
         [req('503'), 11],
       ],
     ], // reset: +8; 503s +4 → 4 / 12
-    [W + 1_000, []],
+    [W + 1_000, CLOSE],
   ]);
   assert.equal(judged.facts.length, 1);
   assert.equal(judged.facts[0]!.value, 4 / 12);
@@ -249,7 +340,7 @@ test('latency p99 from histogram buckets, interpolated within the bucket as hist
     [W + 30_000, buckets([180, 190, 200, 200])], // the slow tail stays: still firing, no new fact
     [2 * W + 1_000, buckets([180, 190, 200, 200])],
     [2 * W + 30_000, buckets([380, 390, 400, 400])], // a fast window: all 200 within 0.1 s
-    [3 * W + 1_000, []],
+    [3 * W + 1_000, CLOSE],
   ]);
   assert.deepEqual(
     facts.map((f) => [f.rule, f.state, f.ts_ms, Number(f.value.toFixed(4))]),
@@ -269,7 +360,7 @@ test('increase: a restarted container fires pod_restarting for the window it res
     [W + 30_000, [[r, 4]]],
     [2 * W + 1_000, [[r, 4]]],
     [2 * W + 30_000, [[r, 4]]],
-    [3 * W + 1_000, []],
+    [3 * W + 1_000, CLOSE],
   ]);
   assert.deepEqual(
     facts.map((f) => [f.rule, f.state, f.ts_ms, f.value]),
@@ -324,7 +415,7 @@ test('replay: an open window holds the record that opened it, and replaying from
         [req('500'), 41],
       ],
     ],
-    [3 * W + 1_000, []],
+    [3 * W + 1_000, CLOSE],
   ];
   const full = run(records).facts;
   assert.equal(full.length, 2);

@@ -81,6 +81,12 @@ export interface QuietTimer {
 }
 
 const RANK = { healthy: 0, warning: 1, critical: 2 } as const;
+/**
+ * A sample may be this far ahead of its record's time when it cuts windows (a clock running fast,
+ * or a bad timestamp): further, it counts as this far, so one bad sample cannot move a partition's
+ * window into the future and leave it unjudged.
+ */
+export const MAX_FUTURE_MS = 10 * 60_000;
 const ANOMALY = 'anomaly\u0000';
 
 /** Prometheus' name for an OpenTelemetry metric name: characters outside [a-zA-Z0-9_:] read as `_`. */
@@ -94,9 +100,10 @@ export function promName(name: string): string {
  * events. A fact is emitted only when a rule starts or stops firing, carrying the resource's worst
  * status after the change.
  *
- * Windows are cut per topic partition by record time: a record belongs to the latest window its
- * partition has reached, so replaying a partition from the record that opened a window rebuilds
- * that window exactly, whatever came before. Windows are bounded, so their opening records are
+ * Windows are cut per topic partition by the samples' own times (event time): a record is placed
+ * by its first sample, belongs to the latest window its partition has reached, and opens
+ * the next when it is past it, so replaying a partition from the record that opened a window
+ * rebuilds that window exactly, whatever came before. Windows are bounded, so their opening records are
  * held uncommitted (heldOffsets). Rule states outlive windows: they are taken out as changes
  * (takeChanges) for the processor's changelog and put back with restore(); a record replayed after
  * a restart (beginRecord/event with replay) rebuilds windows but changes no rule state, since its
@@ -133,7 +140,10 @@ export class HealthEvaluator {
   readonly #windowMs: number;
   readonly #quietMs: number;
   readonly #windows = new Map<string, PartitionWindow>();
-  #current: PartitionWindow | undefined;
+  /** The record in hand (beginRecord): its origin, the latest sample time it may be placed at, its window once placed. */
+  #origin: Origin | undefined;
+  #latest = Infinity;
+  #recordWindow: PartitionWindow | undefined;
   /** Latest event time per partition, and the runtime events still firing. */
   readonly #eventTime = new Map<string, number>();
   readonly #quiet = new Map<string, QuietTimer>();
@@ -178,13 +188,27 @@ export class HealthEvaluator {
   }
 
   /**
-   * Starts one record of a partition at record time `ts`. When the record's time is past the
-   * partition's window, that window is closed and judged first.
+   * Starts one record of a partition; `ts` is its record time, which bounds how far in the future
+   * its first sample may claim to be (MAX_FUTURE_MS) when it places the record in a window.
    */
   beginRecord(origin: Origin, ts: number, replay = false): void {
     this.#replaying = replay;
+    this.#origin = origin;
+    this.#latest = ts + MAX_FUTURE_MS;
+    this.#recordWindow = undefined;
+  }
+
+  /**
+   * Places the record in hand by the time of its first sample (event time): when that is past the
+   * partition's window, the window is closed and judged first, and this record opens the next. The
+   * whole record counts in one window — so replaying from the record that opened a window rebuilds
+   * it exactly — and a late record counts in the window its partition has reached.
+   */
+  #place(ts: number): void {
+    const origin = this.#origin;
+    if (!origin) return;
     const part = partitionKey(origin.topic, origin.partition);
-    const index = Math.floor(ts / this.#windowMs);
+    const index = Math.floor(Math.min(ts, this.#latest) / this.#windowMs);
     let w = this.#windows.get(part);
     if (!w) {
       this.#windows.set(part, (w = { index, first: origin, aggs: new Map() }));
@@ -194,11 +218,12 @@ export class HealthEvaluator {
       w.first = origin;
       w.aggs = new Map();
     }
-    this.#current = w;
+    this.#recordWindow = w;
   }
 
   /** One sample of a series. Stale markers are not data: they change nothing. */
   observe(labels: Record<string, string>, fingerprint: string, resource: string, ts: number, value: number, stale: boolean): void {
+    if (!this.#recordWindow) this.#place(ts);
     if (stale || !resource) return;
     const raw = labels.__name__ ?? '';
     const metric = promName(raw);
@@ -359,7 +384,7 @@ export class HealthEvaluator {
   }
 
   #count(b: Binding, labels: Record<string, string>, fingerprint: string, resource: string, value: number): void {
-    const w = this.#current;
+    const w = this.#recordWindow;
     if (!w) return;
     const key = `${b.rule.name}\u0000${resource}`;
     let agg = w.aggs.get(key);
