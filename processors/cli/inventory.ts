@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { errorMessage } from '../runtime/errors.js';
+import { isGzip } from '../runtime/http.js';
 import { UsageError, fetchAirdig, parseCommand } from './args.js';
 import { scanAws, type ScanBody } from '../scanners/aws.js';
 import { scanK8sJson } from '../scanners/k8s.js';
@@ -40,7 +41,7 @@ Scans what exists and sends it to a running airdig (POST /v1/resources), or writ
 const PATHS: Record<string, string> = { cloudtrail: '/v1/cloudtrail', tfstate: '/v1/terraform-state', resources: '/v1/resources' };
 
 async function post(url: string, path: string, body: Buffer, token: string | undefined): Promise<{ ok: boolean; text: string }> {
-  const gzip = body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b;
+  const gzip = isGzip(body);
   const target = new URL(path, url);
   const res = await fetchAirdig(target, {
     method: 'POST',

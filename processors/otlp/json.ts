@@ -74,10 +74,12 @@ export function otlpJsonToProtobuf(text: string, type: RequestType, rootKey: str
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new MalformedInputError('invalid OTLP/JSON: the body must be a JSON object');
   const root = (body as Record<string, unknown>)[rootKey];
   if (root !== undefined && !Array.isArray(root)) throw new MalformedInputError(`${rootKey}: expected an array`);
-  hexIdsToBytes(body, '');
   try {
+    hexIdsToBytes(body, '');
     return type.encode(type.fromObject(body as Record<string, unknown>) as never).finish();
   } catch (err) {
+    // Both walks recurse: a body nested deeper than the stack allows is bad input, not a failure of ours.
+    if (err instanceof RangeError && /call stack/i.test(err.message)) throw new MalformedInputError('invalid OTLP/JSON: nested too deeply');
     throw new MalformedInputError(`invalid OTLP/JSON: ${(err as Error).message}`);
   }
 }

@@ -288,3 +288,23 @@ test('OTLP/gRPC: Export publishes by trace id; garbage is INVALID_ARGUMENT and t
     await bus.close();
   }
 });
+
+test('OTLP/JSON nested 50 000 deep is a 400 naming the depth, not a 500; the next request is taken', async () => {
+  const bus = new MemoryBus();
+  const { receiver, http } = await startReceiver(bus);
+  try {
+    let value = '{"stringValue":"bottom"}';
+    for (let i = 0; i < 50_000; i++) value = `{"kvlistValue":{"values":[{"key":"k","value":${value}}]}}`;
+    const deep = `{"resourceSpans":[{"resource":{"attributes":[{"key":"deep","value":${value}}]},"scopeSpans":[]}]}`;
+    const res = await fetch(http, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: deep });
+    const text = await res.text();
+    assert.equal(res.status, 400, text);
+    assert.match(text, /nested too deeply/);
+    const ok = await fetch(http, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf' }, body: body() });
+    await ok.arrayBuffer();
+    assert.equal(ok.status, 200);
+  } finally {
+    await receiver.shutdown();
+    await bus.close();
+  }
+});

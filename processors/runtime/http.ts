@@ -238,6 +238,17 @@ export async function readRequestBody(req: http.IncomingMessage, limit: number):
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
   if (encoding === 'identity' || encoding === '') return raw;
   if (encoding !== 'gzip') throw new HttpError(415, `unsupported Content-Encoding "${encoding}"; use gzip or none`);
+  return gunzipBounded(raw, limit);
+}
+
+/** Whether a body starts with gzip's magic bytes (a .gz file sent as it is stored). */
+export const isGzip = (b: Buffer) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+
+/**
+ * Gunzips a request body off the event loop, stopping as soon as the output passes `limit` (413):
+ * a small bomb never grows into its full size. A broken stream is 400.
+ */
+export async function gunzipBounded(raw: Buffer, limit: number): Promise<Buffer> {
   try {
     return await gunzipAsync(raw, { maxOutputLength: limit });
   } catch (err) {

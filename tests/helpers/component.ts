@@ -16,6 +16,7 @@ import { otlpFactory } from '../../processors/otlp/receiver.js';
 import { falcoReceiverFactory } from '../../processors/falco/receiver.js';
 import { cloudTrailReceiverFactory } from '../../processors/cloudtrail/receiver.js';
 import { resourcesReceiverFactory, terraformReceiverFactory } from '../../processors/inventory/receiver.js';
+import { changesApiFactory } from '../../processors/changeapi/receiver.js';
 import path from 'node:path';
 import type { Store } from '../../processors/runtime/store/store.js';
 import { openTestStore } from './clickhouse.js';
@@ -265,7 +266,14 @@ export async function openMigratedStore(name: string): Promise<Store> {
  */
 export async function startHttpReceivers(bus: Bus, store: Store, extra: Partial<ComponentSettings> = {}, configs: Record<string, object> = {}) {
   const ports = new HttpPorts();
-  const factories: Factory<any>[] = [otlpFactory, falcoReceiverFactory, cloudTrailReceiverFactory, resourcesReceiverFactory, terraformReceiverFactory];
+  const factories: Factory<any>[] = [
+    otlpFactory,
+    falcoReceiverFactory,
+    cloudTrailReceiverFactory,
+    resourcesReceiverFactory,
+    terraformReceiverFactory,
+    changesApiFactory,
+  ];
   const receivers = factories.map((f) => {
     const defaults = f === otlpFactory ? { http: '127.0.0.1:0', grpc: '' } : { listen: '127.0.0.1:0' };
     return f.create({ ...componentSettings(f, bus, store), ports, ...extra }, f.configSchema.parse({ ...defaults, ...configs[f.type] }));

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { z } from 'zod';
 import { BusFullError, errorMessage } from '../errors.js';
-import { authorized, HttpError, readRequestBody, statusOf, unauthorized, type RouteHandle } from '../http.js';
+import { authorized, gunzipBounded, HttpError, isGzip, readRequestBody, statusOf, unauthorized, type RouteHandle } from '../http.js';
 import type { OutMessage } from '../bus/types.js';
 import { listenAddress, topicName, type ServiceConfig } from '../config/schema.js';
 import type { Component, ComponentSettings, Factory } from './component.js';
@@ -95,7 +95,9 @@ class IntakeReceiver<C extends IntakeBase> implements Component {
       if (!spec.contentTypes.includes(type))
         throw new HttpError(415, `unsupported Content-Type "${req.headers['content-type'] ?? ''}"; ${cfg.path} takes ${spec.contentTypes.join(', ')}`);
       if (!authorized(req.headers.authorization, cfg)) throw unauthorized(cfg);
-      const body = await readRequestBody(req, cfg.max_request_bytes);
+      let body = await readRequestBody(req, cfg.max_request_bytes);
+      // A .gz file sent as it is stored (whatever its Content-Type): unpacked here, bounded like Content-Encoding.
+      if (isGzip(body)) body = await gunzipBounded(body, cfg.max_request_bytes);
       const { messages, errors, accepted = messages.length } = spec.parse(body, cfg, { now: this.s.clock.now(), service: this.s.service });
       metrics.received(accepted + errors.length);
       if (errors.length) metrics.dropped(`invalid_${spec.type}`, errors.length);
