@@ -4,7 +4,6 @@ import type { DriftEvent } from '../model/drift.js';
 import type { HealthFact } from '../model/health.js';
 import type { TopologyRecord } from '../model/topology.js';
 import type { CauseKind, Correlation, Incident, RankedCause } from '../model/correlations.js';
-import { Holds, type HeldOffsets, type Origin } from '../runtime/pipeline/holds.js';
 import { Graph, type Reached } from './graph.js';
 import { CLAIM, competed, distanceFactor, kindWeight, rawScore, signalFactor, timeFactor } from './score.js';
 
@@ -30,6 +29,8 @@ interface Cause {
   kind: CauseKind;
   ts: number;
   resources: string[];
+  /** The ids it is found by: its resources as given and as the graph resolved them when it came. */
+  keys: string[];
   weight: number;
   /** For the evidence: who, what. */
   actor: string;
@@ -37,7 +38,8 @@ interface Cause {
   summary: string;
   /** A drift's CloudTrail cause: the two are one cause, the change's. */
   causeEventId: string;
-  origin: Origin;
+  /** The watermark once it was read: whether it came in time for a signal's late window. */
+  arrived: number;
 }
 
 /** A fired health fact: the impact whose causes are sought. */
@@ -53,7 +55,8 @@ interface Signal {
   value: number;
   threshold: number;
   resolvedMs: number;
-  origin: Origin;
+  /** The watermark once it was read (a signal read late still takes the causes there before it). */
+  arrived: number;
   /** Its scored candidates, as last evaluated. */
   candidates: Candidate[];
   reach: Map<string, Reached> | undefined;
@@ -77,7 +80,13 @@ const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\u0
  * The engine's state and reasoning: the graph, the causes within the window, the open signals and
  * the incidents they form. Feed it records in any order (topology, calls, changes, drift, health);
  * evaluate() gives the correlation and incident rows that changed since the last call, with
- * deterministic ids. Every time is a record's own.
+ * deterministic ids. Every time is a record's own: what a row says depends on the records and the
+ * order they were read in, never on the wall clock or on how they were cut into batches (the
+ * revision time given to evaluate() only stamps the rows).
+ *
+ * Its state beyond the graph — the causes, the signals (with the incident each was last in) and
+ * the watermark — is what stateChanges() hands out for a changelog and restoreState() takes back,
+ * so that a restarted engine goes on from exactly where it was.
  */
 export class Correlator {
   readonly graph = new Graph();
@@ -94,6 +103,8 @@ export class Correlator {
   readonly #incidentOf = new Map<string, string>();
   #watermark = 0;
   #graphVersionSeen = -1;
+  /** State keys (cause\0id, signal\0id, watermark) changed since stateChanges() was last called. */
+  readonly #changed = new Set<string>();
   /** Counts, for metrics. */
   readonly stats = { unresolvedSignals: 0, unresolvedCauses: 0, evictedSignals: 0, evictedCauses: 0 };
 
@@ -117,13 +128,14 @@ export class Correlator {
     this.graph.applyTopology(r);
   }
 
-  call(client: string, server: string, ts: number, address = ''): void {
-    this.graph.applyCall(client, server, ts, address);
+  /** A call seen at ts; `seen` is the last-seen time the graph keeps for it (ts unless told). */
+  call(client: string, server: string, ts: number, address = '', seen = ts): void {
+    this.graph.applyCall(client, server, seen, address);
     this.#advance(ts);
   }
 
   /** A CloudTrail (or deploy, or API) change; read-only and failed calls are no cause. */
-  change(e: ChangeEvent, origin: Origin): void {
+  change(e: ChangeEvent): void {
     this.#advance(e.ts_ms);
     if (e.read_only || e.error_code) return;
     const kind: CauseKind = e.kind;
@@ -137,11 +149,10 @@ export class Correlator {
       event: e.event_name,
       summary: e.summary,
       causeEventId: '',
-      origin,
     });
   }
 
-  drift(d: DriftEvent, origin: Origin): void {
+  drift(d: DriftEvent): void {
     this.#advance(d.ts_ms);
     this.#addCause({
       id: d.id,
@@ -153,11 +164,10 @@ export class Correlator {
       event: `drift ${d.drift}${d.attribute ? ` ${d.attribute}` : ''}`,
       summary: d.attribute ? `${d.attribute}: expected ${d.expected.slice(0, 80)}, actual ${d.actual.slice(0, 80)}` : d.drift,
       causeEventId: d.cause_event_id,
-      origin,
     });
   }
 
-  health(f: HealthFact, origin: Origin): void {
+  health(f: HealthFact): void {
     this.#advance(f.ts_ms);
     const key = `${f.resource_id}\u0000${f.rule}`;
     if (f.state === 'resolved') {
@@ -166,6 +176,7 @@ export class Correlator {
         open.resolvedMs = f.ts_ms;
         this.#open.delete(key);
         open.dirty = true;
+        this.#changed.add(SIGNAL + open.id);
       }
       return;
     }
@@ -182,7 +193,7 @@ export class Correlator {
       value: f.value,
       threshold: f.threshold,
       resolvedMs: 0,
-      origin,
+      arrived: this.#watermark,
       candidates: [],
       reach: undefined,
       graphVersion: -1,
@@ -190,30 +201,54 @@ export class Correlator {
     };
     this.#signals.set(s.id, s);
     this.#open.set(key, s);
+    this.#changed.add(SIGNAL + s.id);
     if (!this.graph.has(this.graph.resolve(s.resource))) this.stats.unresolvedSignals++;
   }
 
   #advance(ts: number): void {
-    if (ts > this.#watermark) this.#watermark = ts;
+    if (ts > this.#watermark) {
+      this.#watermark = ts;
+      this.#changed.add(WATERMARK);
+    }
   }
 
-  #addCause(c: Cause): void {
+  #addCause(c: Omit<Cause, 'keys' | 'arrived'>): void {
     if (this.#causes.has(c.id)) return;
     if (this.#causes.size >= this.#o.maxCauses) this.#evictOldestCause();
-    this.#causes.set(c.id, c);
     let known = false;
+    const keys = new Set<string>();
     for (const r of c.resources) {
       const id = this.graph.resolve(r);
       if (this.graph.has(id)) known = true;
-      for (const k of new Set([r, id])) {
-        let set = this.#byResource.get(k);
-        if (!set) this.#byResource.set(k, (set = new Set()));
-        set.add(c);
-      }
+      keys.add(r).add(id);
     }
     if (!known) this.stats.unresolvedCauses++;
-    // Signals whose window it falls into look again.
-    for (const s of this.#signals.values()) if (c.ts <= s.onset && c.ts >= s.onset - this.#o.windowMs) s.dirty = true;
+    const cause: Cause = { ...c, keys: [...keys], arrived: this.#watermark };
+    this.#indexCause(cause);
+    this.#changed.add(CAUSE + cause.id);
+    // Signals whose window it falls into, and whose late window it came in, look again.
+    for (const s of this.#signals.values()) if (this.#takes(s, cause)) s.dirty = true;
+  }
+
+  #indexCause(c: Cause): void {
+    this.#causes.set(c.id, c);
+    for (const k of c.keys) {
+      let set = this.#byResource.get(k);
+      if (!set) this.#byResource.set(k, (set = new Set()));
+      set.add(c);
+    }
+  }
+
+  /**
+   * Whether a signal takes a cause: the cause is at most the window before the onset and never
+   * after it, and was read while the signal still took late evidence — before the watermark had
+   * passed the late window after the onset, or before the signal itself was read. Decided by the
+   * watermarks the two were read at, so the same records in the same order give the same answer
+   * however they were cut into batches.
+   */
+  #takes(s: Signal, c: Cause): boolean {
+    const delta = s.onset - c.ts;
+    return delta >= 0 && delta <= this.#o.windowMs && c.arrived <= Math.max(s.onset + this.#o.lateMs, s.arrived);
   }
 
   #causesOn(id: string): Iterable<Cause> {
@@ -229,8 +264,8 @@ export class Correlator {
     const best = new Map<string, Candidate>();
     for (const [node, reached] of s.reach) {
       for (const cause of this.#causesOn(node)) {
+        if (!this.#takes(s, cause)) continue;
         const delta = s.onset - cause.ts;
-        if (delta < 0 || delta > this.#o.windowMs) continue;
         const prev = best.get(cause.id);
         if (prev && prev.reached.hops <= reached.hops) continue;
         const factors = {
@@ -269,11 +304,14 @@ export class Correlator {
       const rankOf = new Map(ranked.map((r, i) => [r.cause_id, i + 1]));
       for (const s of g.signals) {
         const previous = this.#incidentOf.get(s.id);
-        if (previous && previous !== g.id) incidents.push(...this.#changed(this.#merged(previous, g.id, revisionMs)));
-        this.#incidentOf.set(s.id, g.id);
-        for (const c of s.candidates) correlations.push(...this.#changed(this.#row(s, c, g.id, rankOf.get(c.cause.id) ?? 0, revisionMs)));
+        if (previous && previous !== g.id) incidents.push(...this.#unsent(this.#merged(previous, g.id, revisionMs)));
+        if (previous !== g.id) {
+          this.#incidentOf.set(s.id, g.id);
+          this.#changed.add(SIGNAL + s.id);
+        }
+        for (const c of s.candidates) correlations.push(...this.#unsent(this.#row(s, c, g.id, rankOf.get(c.cause.id) ?? 0, revisionMs)));
       }
-      incidents.push(...this.#changed(this.#incidentRow(g, ranked, revisionMs)));
+      incidents.push(...this.#unsent(this.#incidentRow(g, ranked, revisionMs)));
     }
     this.#evict();
     return { correlations, incidents };
@@ -422,7 +460,7 @@ export class Correlator {
   }
 
   /** The row if it differs from what was last sent under its id (revision aside), else nothing. */
-  #changed<T extends { id: string; revision_ms: number }>(row: T): T[] {
+  #unsent<T extends { id: string; revision_ms: number }>(row: T): T[] {
     const sig = JSON.stringify({ ...row, revision_ms: 0 });
     if (this.#emitted.get(row.id) === sig) return [];
     this.#emitted.set(row.id, sig);
@@ -430,27 +468,42 @@ export class Correlator {
   }
 
   /**
-   * Forgets what can no longer change: causes older than any signal to come could look back to, and
-   * incidents whose every signal is done (resolved, or past its late window) and that nothing new can join.
+   * Forgets what can no longer change: incidents whose every signal is done (resolved, or past its
+   * late window) and that nothing new can join; then causes older than any signal to come could
+   * look back to and than any signal kept can take (a signal's candidates never lose a cause
+   * because it was forgotten: whether a cause is forgotten depends on when batches end).
    */
   #evict(): void {
     const w = this.#watermark;
-    for (const [id, c] of this.#causes) if (c.ts < w - this.#o.windowMs - this.#o.lateMs) this.#dropCause(id, c);
     const done = (s: Signal) => (s.resolvedMs > 0 || s.onset < w - this.#o.lateMs) && Math.max(s.onset, s.resolvedMs) < w - this.#o.incidentGapMs;
     for (const g of this.#incidents())
       if (g.signals.every(done))
         for (const s of g.signals) {
-          this.#signals.delete(s.id);
-          if (this.#open.get(s.key) === s) this.#open.delete(s.key);
+          this.#dropSignal(s);
           for (const c of s.candidates) this.#emitted.delete(hash(c.cause.id, s.id));
-          this.#incidentOf.delete(s.id);
           this.#emitted.delete(g.id);
         }
+    let oldest = Infinity;
+    for (const s of this.#signals.values()) if (s.onset < oldest) oldest = s.onset;
+    const before = Math.min(w - this.#o.windowMs - this.#o.lateMs, oldest - this.#o.windowMs);
+    for (const [id, c] of this.#causes) if (c.ts < before) this.#dropCause(id, c);
+  }
+
+  #dropSignal(s: Signal): void {
+    this.#signals.delete(s.id);
+    if (this.#open.get(s.key) === s) this.#open.delete(s.key);
+    this.#incidentOf.delete(s.id);
+    this.#changed.add(SIGNAL + s.id);
   }
 
   #dropCause(id: string, c: Cause): void {
     this.#causes.delete(id);
-    for (const r of c.resources) for (const k of [r, this.graph.resolve(r)]) this.#byResource.get(k)?.delete(c);
+    for (const k of c.keys) {
+      const set = this.#byResource.get(k);
+      set?.delete(c);
+      if (set?.size === 0) this.#byResource.delete(k);
+    }
+    this.#changed.add(CAUSE + id);
   }
 
   #evictOldestCause(): void {
@@ -461,18 +514,152 @@ export class Correlator {
 
   #evictOldestSignal(): void {
     const oldest = [...this.#signals.values()].reduce((a, b) => (b.onset < a.onset ? b : a));
-    this.#signals.delete(oldest.id);
-    if (this.#open.get(oldest.key) === oldest) this.#open.delete(oldest.key);
+    this.#dropSignal(oldest);
     this.stats.evictedSignals++;
   }
 
-  /** The input each kept cause and signal came from: commits stay below them. */
-  holds(): HeldOffsets {
-    const h = new Holds();
-    for (const c of this.#causes.values()) h.hold(c.origin);
-    for (const s of this.#signals.values()) h.hold(s.origin);
-    return h.offsets;
+  /**
+   * The state changed since the last call, for a changelog: [key, value] to put (a JSON-able
+   * value) or to delete (null), keyed "cause\0<id>", "signal\0<id>" and "watermark".
+   */
+  stateChanges(): [string, StoredCause | StoredSignal | number | null][] {
+    const out: [string, StoredCause | StoredSignal | number | null][] = [];
+    for (const key of this.#changed) {
+      if (key === WATERMARK) out.push([key, this.#watermark]);
+      else if (key.startsWith(CAUSE)) {
+        const c = this.#causes.get(key.slice(CAUSE.length));
+        out.push([key, c ? storedCause(c) : null]);
+      } else {
+        const s = this.#signals.get(key.slice(SIGNAL.length));
+        out.push([key, s ? storedSignal(s, this.#incidentOf.get(s.id) ?? '') : null]);
+      }
+    }
+    this.#changed.clear();
+    return out;
   }
+
+  /** Whether a changelog key is one of the correlator's (stateChanges()). */
+  static ownsKey(key: string): boolean {
+    return key === WATERMARK || key.startsWith(CAUSE) || key.startsWith(SIGNAL);
+  }
+
+  /**
+   * Takes back one entry of stateChanges() (the latest value of its key), after the graph is
+   * restored: the cause, signal or watermark is as it was, and the next evaluate() looks at every
+   * signal again (and sends its rows again, unchanged).
+   */
+  restoreState(key: string, value: unknown): void {
+    if (key === WATERMARK) {
+      if (typeof value === 'number' && value > this.#watermark) this.#watermark = value;
+    } else if (key.startsWith(CAUSE)) {
+      const c = value as StoredCause;
+      const old = this.#causes.get(c.id);
+      if (old) this.#dropCause(old.id, old);
+      this.#indexCause({
+        id: c.id,
+        kind: c.kind,
+        ts: c.ts,
+        resources: c.resources,
+        keys: c.keys,
+        weight: c.weight,
+        actor: c.actor,
+        event: c.event,
+        summary: c.summary,
+        causeEventId: c.cause_event_id,
+        arrived: c.arrived,
+      });
+    } else if (key.startsWith(SIGNAL)) {
+      const v = value as StoredSignal;
+      const s: Signal = {
+        id: v.id,
+        key: `${v.resource}\u0000${v.rule}`,
+        resource: v.resource,
+        rule: v.rule,
+        status: v.status,
+        onset: v.onset,
+        reason: v.reason,
+        value: v.value,
+        threshold: v.threshold,
+        resolvedMs: v.resolved_ms,
+        arrived: v.arrived,
+        candidates: [],
+        reach: undefined,
+        graphVersion: -1,
+        dirty: true,
+      };
+      this.#signals.set(s.id, s);
+      if (!s.resolvedMs) this.#open.set(s.key, s);
+      if (v.incident) this.#incidentOf.set(s.id, v.incident);
+    }
+    this.#changed.delete(key);
+    this.#graphVersionSeen = -1;
+  }
+}
+
+const CAUSE = 'cause\u0000';
+const SIGNAL = 'signal\u0000';
+const WATERMARK = 'watermark';
+
+/** A cause as the changelog keeps it. */
+export interface StoredCause {
+  id: string;
+  kind: CauseKind;
+  ts: number;
+  resources: string[];
+  keys: string[];
+  weight: number;
+  actor: string;
+  event: string;
+  summary: string;
+  cause_event_id: string;
+  arrived: number;
+}
+
+/** A signal as the changelog keeps it, with the incident it was last sent in. */
+export interface StoredSignal {
+  id: string;
+  resource: string;
+  rule: string;
+  status: string;
+  onset: number;
+  reason: string;
+  value: number;
+  threshold: number;
+  resolved_ms: number;
+  arrived: number;
+  incident: string;
+}
+
+function storedCause(c: Cause): StoredCause {
+  return {
+    id: c.id,
+    kind: c.kind,
+    ts: c.ts,
+    resources: c.resources,
+    keys: c.keys,
+    weight: c.weight,
+    actor: c.actor,
+    event: c.event,
+    summary: c.summary,
+    cause_event_id: c.causeEventId,
+    arrived: c.arrived,
+  };
+}
+
+function storedSignal(s: Signal, incident: string): StoredSignal {
+  return {
+    id: s.id,
+    resource: s.resource,
+    rule: s.rule,
+    status: s.status,
+    onset: s.onset,
+    reason: s.reason,
+    value: s.value,
+    threshold: s.threshold,
+    resolved_ms: s.resolvedMs,
+    arrived: s.arrived,
+    incident,
+  };
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;

@@ -1,5 +1,4 @@
 import { eachRecordOrDlq } from '../runtime/bus/dlq.js';
-import { originOf } from '../runtime/pipeline/holds.js';
 import { Outbox, processorFactory } from '../runtime/pipeline/processor.js';
 import { StateStore } from '../runtime/pipeline/state-store.js';
 import { topologyCodec } from '../model/topology.js';
@@ -13,13 +12,24 @@ import { Correlator } from './correlator.js';
 
 /** A call edge is written to the changelog again once it is this much newer than the stored one. */
 const CALL_REFRESH_MS = 10 * 60_000;
+const CALL = 'call\u0000';
+
+/** A call edge as the changelog keeps it: last seen (to CALL_REFRESH_MS) and the server's address. */
+interface StoredCall {
+  seen: number;
+  address: string;
+}
 
 /**
  * The AirDig engine: airdig.topology + airdig.edges (the graph), airdig.changes + airdig.drift (the
- * causes), airdig.health (the signals) → airdig.correlations and airdig.incidents. The graph is the
- * compacted topology read to its end at every start, plus the call edges, kept in the changelog
- * airdig.<id>.changelog; causes and signals are bounded windows that hold their input offsets.
- * One instance sees every partition: run one per pipeline (see README).
+ * causes), airdig.health (the signals) → airdig.correlations and airdig.incidents.
+ *
+ * State: the graph is the compacted topology read to its end at every start, plus the call edges;
+ * the call edges, the causes, the signals (with the incident each is in) and the watermark are
+ * kept in the changelog airdig.<id>.changelog (StateStore), written after each batch's rows are
+ * sent, with the input offsets they include. A restart restores exactly that state and skips what
+ * it already includes, so its rows are the rows an uninterrupted run gives; no input offset is held
+ * back. One instance sees every partition: run one per pipeline (see README).
  */
 export const engineFactory = processorFactory({
   type: 'engine',
@@ -29,48 +39,76 @@ export const engineFactory = processorFactory({
     const producer = bus.producer();
     const store = new StateStore(bus, id);
     const correlator = new Correlator(correlatorOptions(c));
-    const stored = new Map<string, number>();
+    const calls = new Map<string, StoredCall>();
     const outbox = new Outbox<{ topic: string; key: string; value: Buffer; timestamp: number }>();
     const { inputs } = c;
+
+    /**
+     * A call edge into the graph. Its last-seen time is kept to CALL_REFRESH_MS (what the changelog
+     * has), so that a call expires at the same event time whether or not the engine restarted
+     * meanwhile; a new or changed server address is written at once (it decides what a virtual
+     * server such as a database resolves to).
+     */
+    const call = (client: string, server: string, ts: number, address: string) => {
+      const key = `${CALL}${client}\u0000${server}`;
+      const prev = calls.get(key);
+      const next: StoredCall = {
+        seen: !prev || prev.seen < ts - CALL_REFRESH_MS ? ts : prev.seen,
+        address: address.toLowerCase() || prev?.address || '',
+      };
+      if (!prev || next.seen !== prev.seen || next.address !== prev.address) {
+        calls.set(key, next);
+        store.putJson(key, next);
+      }
+      correlator.call(client, server, ts, next.address, next.seen);
+    };
+
     return {
       restore: async () => {
         await bus.readToEnd(inputs.topology, (r) => {
           if (r.value.length) correlator.topology(topologyCodec.decode(r.value));
         });
-        for (const [key, call] of await store.restoreJson<{ seen: number; address: string }>()) {
-          const [, client, server] = key.split('\u0000');
-          if (client && server) {
-            correlator.call(client, server, call.seen, call.address);
-            stored.set(key, call.seen);
+        for (const [key, value] of await store.restoreJson<unknown>()) {
+          if (key.startsWith(CALL)) {
+            const [, client, server] = key.split('\u0000');
+            const stored = value as StoredCall;
+            if (client && server) {
+              calls.set(key, stored);
+              correlator.graph.applyCall(client, server, stored.seen, stored.address);
+            }
+          } else if (Correlator.ownsKey(key)) {
+            correlator.restoreState(key, value);
           }
         }
-        logger.info({ nodes: correlator.graph.nodes, calls: stored.size }, 'engine graph restored');
+        logger.info(
+          { nodes: correlator.graph.nodes, calls: calls.size, causes: correlator.causes, signals: correlator.openSignals, watermark: correlator.watermark },
+          'engine state restored',
+        );
       },
       handle: async (batch) => {
         const dead = await eachRecordOrDlq(batch, producer, id, (record) => {
           metrics.received();
-          const origin = originOf(record);
-          if (record.topic === inputs.topology) {
-            if (record.value.length) correlator.topology(topologyCodec.decode(record.value));
-          } else if (record.topic === inputs.edges) {
-            const e = edgeCodec.decode(record.value);
-            correlator.call(e.client_id, e.server_id, e.ts_ms, e.server_address ?? '');
-            const key = `call\u0000${e.client_id}\u0000${e.server_id}`;
-            if ((stored.get(key) ?? -Infinity) < e.ts_ms - CALL_REFRESH_MS) {
-              stored.set(key, e.ts_ms);
-              store.putJson(key, { seen: e.ts_ms, address: e.server_address ?? '' });
-            }
-          } else if (record.topic === inputs.changes) correlator.change(changeCodec.decode(record.value), origin);
-          else if (record.topic === inputs.drift) correlator.drift(driftCodec.decode(record.value), origin);
-          else if (record.topic === inputs.health) correlator.health(healthCodec.decode(record.value), origin);
+          // A record whose effects the restored state has already (read again after a restart) changes nothing.
+          store.handle(record, (replay) => {
+            if (replay) return;
+            if (record.topic === inputs.topology) {
+              if (record.value.length) correlator.topology(topologyCodec.decode(record.value));
+            } else if (record.topic === inputs.edges) {
+              const e = edgeCodec.decode(record.value);
+              call(e.client_id, e.server_id, e.ts_ms, e.server_address ?? '');
+            } else if (record.topic === inputs.changes) correlator.change(changeCodec.decode(record.value));
+            else if (record.topic === inputs.drift) correlator.drift(driftCodec.decode(record.value));
+            else if (record.topic === inputs.health) correlator.health(healthCodec.decode(record.value));
+          });
         });
         if (dead) metrics.dlq(dead);
         for (const [client, server] of correlator.graph.expireCalls(correlator.watermark - c.call_ttl_ms)) {
-          const key = `call\u0000${client}\u0000${server}`;
-          stored.delete(key);
+          const key = `${CALL}${client}\u0000${server}`;
+          calls.delete(key);
           store.delete(key);
         }
         const { correlations, incidents } = correlator.evaluate(clock.now());
+        store.stageJson(correlator.stateChanges());
         outbox.push(
           ...correlations.map((r: Correlation) => ({
             topic: c.correlations,
@@ -87,9 +125,9 @@ export const engineFactory = processorFactory({
           }
         });
         metrics.sent(sent.length);
+        // After the rows are sent, before the bus commits the batch: a crash before this sends them again from the same state.
         await store.flush();
       },
-      holds: () => correlator.holds(),
       pending: () => correlator.openSignals,
     };
   },
