@@ -250,6 +250,20 @@ test('golden: Terraform state, a scan and CloudTrail logs POSTed give exactly th
     assert.equal((await post('resources', 'not json')).status, 400);
     assert.equal((await post('resources', '{}', 'text/plain')).status, 415);
     assert.match((await post('terraform', gzipSync(file('terraform.tfstate')).subarray(0, 100), 'application/gzip')).body.message as string, /broken gzip/);
+    // Numbers past what the records hold are bad input (400 with the reason), not a failure of ours (500).
+    const huge = await post('terraform', JSON.stringify({ ...state, serial: 1e20 }));
+    assert.equal(huge.status, 400, JSON.stringify(huge.body));
+    assert.match(huge.body.message as string, /"serial" 100000000000000000000 is out of range/);
+    assert.equal((await post('terraform', JSON.stringify({ ...state, serial: -1 }))).status, 400);
+    const scanDoc = JSON.parse(file('scan.json').toString()) as { scan: Record<string, unknown> };
+    // A scan time no Date can hold falls back to the receipt time, as an unreadable one does (another account, nothing in it).
+    for (const time of [1e20, 1.5, -1e300]) {
+      const r = await post(
+        'resources',
+        JSON.stringify({ scan: { ...scanDoc.scan, id: `bad-time-${time}`, time, account: '000000000000', completeness: 'partial' }, resources: [] }),
+      );
+      assert.equal(r.status, 200, `scan.time ${time}: ${JSON.stringify(r.body)}`);
+    }
 
     const expected = jsonl('expected-drift-events.jsonl');
     const driftQuery =

@@ -13,8 +13,11 @@ type Doc = Record<string, unknown>;
 const isObject = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '');
 
+/** The latest time a JavaScript Date (and so AirDig) can hold, in Unix ms. */
+const MAX_TIME_MS = 8.64e15;
+
 function timeOf(v: unknown, fallback: number): number {
-  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_TIME_MS) return Math.round(v);
   const t = typeof v === 'string' ? Date.parse(v) : NaN;
   return Number.isFinite(t) ? t : fallback;
 }
@@ -171,6 +174,8 @@ export function parseTerraformState(
   const lineage = str(doc.lineage);
   if (!lineage) throw new MalformedInputError('Terraform state has no "lineage"');
   if (typeof doc.serial !== 'number' || !Number.isInteger(doc.serial)) throw new MalformedInputError('Terraform state has no integer "serial"');
+  if (doc.serial < 0 || !Number.isSafeInteger(doc.serial))
+    throw new MalformedInputError(`Terraform state "serial" ${doc.serial} is out of range: a serial counts writes from 0 (at most 2^53 - 1 here)`);
   if (!Array.isArray(doc.resources)) throw new MalformedInputError('Terraform state "resources" is not an array');
   const found = stateDefaults(doc.resources);
   const dRegion = defaults.region || found.region;
