@@ -52,6 +52,8 @@ interface Signal {
   reason: string;
   value: number;
   threshold: number;
+  /** The fact's labels (an edge signal's client, server, calls and baseline; a series' labels): evidence for the explanations. */
+  labels: Record<string, string>;
   resolvedMs: number;
   origin: Origin;
   /** Its scored candidates, as last evaluated. */
@@ -181,6 +183,7 @@ export class Correlator {
       reason: f.reason,
       value: f.value,
       threshold: f.threshold,
+      labels: f.labels,
       resolvedMs: 0,
       origin,
       candidates: [],
@@ -378,6 +381,7 @@ export class Correlator {
         reason: s.reason,
         value: s.value,
         threshold: s.threshold,
+        labels: s.labels,
       },
       factors: Object.fromEntries(Object.entries(c.factors).map(([k, v]) => [k, round(v)])),
       minutes_before: round((s.onset - c.cause.ts) / 60_000),
