@@ -11,6 +11,7 @@ import type { ManagedClickHouse } from '../runtime/clickhouse/engine.js';
 import { loadMigrations, migrate } from '../runtime/store/migrate.js';
 import { INGEST_HELP, SCAN_HELP, runIngest, runScan } from './inventory.js';
 import { EXPLAIN_HELP, INCIDENTS_HELP, runExplain, runIncidents } from './explain.js';
+import { DEMO_HELP, runDemo } from './demo.js';
 import { UsageError, parseCommand } from './args.js';
 import { endpointOf } from './endpoint.js';
 import { RUN_OPTIONS, runFlagsHelp } from './flags.js';
@@ -22,6 +23,7 @@ const HELP: Record<string, string> = {
 Usage: airdig <command> [options]
 
 Commands:
+  demo        run AirDig with a scripted incident: a small estate, traffic, a bad change, the answer
   run         start the pipeline (embedded by default: in-process topics, embedded ClickHouse)
   incidents   list open and recent incidents with their most probable cause
   explain     tell an incident, or what happened to a resource, in words: change → path → signal
@@ -60,6 +62,7 @@ DIR/clickhouse, its HTTP interface on --query and native protocol on --query-nat
   scan: SCAN_HELP,
   explain: EXPLAIN_HELP,
   incidents: INCIDENTS_HELP,
+  demo: DEMO_HELP,
 };
 
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, command: string) {
@@ -195,6 +198,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runExplain(rest);
       case 'incidents':
         return await runIncidents(rest);
+      case 'demo':
+        return await runDemo(rest);
       case 'help':
         console.log(HELP[rest[0] ?? 'main'] ?? HELP.main);
         return 0;
