@@ -23,7 +23,7 @@ Prints the engine's answer in words, from a running airdig's query endpoint:
   --clickhouse URL same as --url
   --limit N        correlations shown for a resource (default 20)`;
 
-export const INCIDENTS_HELP = `Usage: airdig incidents [--url URL] [--since DURATION] [--all]
+export const INCIDENTS_HELP = `Usage: airdig incidents [--url URL] [--since DURATION | --all]
 
 Lists the open incidents and those opened recently: id, when it opened, status, when it resolved,
 what it impacts and its most probable cause. 'airdig explain ID' tells one in full.
