@@ -27,7 +27,7 @@ const RUN_FLAGS = {
   help: { short: 'h', help: 'this help' },
 } as const;
 
-type RunFlag = keyof typeof RUN_FLAGS;
+export type RunFlag = keyof typeof RUN_FLAGS;
 type Option<D> = D extends { arg: string } ? { type: 'string' } : { type: 'boolean'; short: string };
 
 /** parseArgs options of `airdig run`. */
@@ -52,13 +52,19 @@ function defaultText(key: string): string {
   return `default ${String(v)}${/^\S+:\d+$/.test(String(v)) ? '; "" = off' : ''}`;
 }
 
-/** The options part of `airdig run --help`. */
-export function runFlagsHelp(): string {
+/**
+ * The options part of `airdig run --help`; `only` picks some of them (for a command that takes a
+ * few of run's flags), `texts` says what a flag does there when that differs (its default shown then).
+ */
+export function runFlagsHelp(only?: readonly RunFlag[], texts: Partial<Record<RunFlag, string>> = {}): string {
   const lines: string[] = [];
   for (const [flag, d] of Object.entries(RUN_FLAGS) as [RunFlag, (typeof RUN_FLAGS)[RunFlag]][]) {
+    if (only && !only.includes(flag)) continue;
     const name = 'short' in d ? `-${d.short}, --${flag}` : `--${flag} ${'arg' in d ? d.arg : ''}`.trimEnd();
     let help: string = d.help;
-    if ('key' in d && d.key === 'log_level') help = LOG_LEVELS.map((l) => (l === SERVICE_DEFAULTS.log_level ? `${l} (default)` : l)).join(', ');
+    const own = texts[flag];
+    if (own) help = own;
+    else if ('key' in d && d.key === 'log_level') help = LOG_LEVELS.map((l) => (l === SERVICE_DEFAULTS.log_level ? `${l} (default)` : l)).join(', ');
     else if ('key' in d) {
       const def = defaultText(d.key);
       if (def) help += ` (${def})`;

@@ -105,6 +105,7 @@ test('10 good minutes then 30 % errors of 200 calls: firing on the server and th
     role: 'server',
     calls: '200',
     errors: '60',
+    baseline: '0.005',
   });
   assert.equal(client.labels.role, 'client');
   assert.notEqual(server.id, client.id);

@@ -85,6 +85,8 @@ interface Verdict {
   threshold: number;
   /** The reason for the server's fact; the client's says it is the caller. */
   reason: string;
+  /** The edge's baseline of the value before this minute, once it has one: what the explanations compare with. */
+  baseline?: number;
 }
 
 export interface EdgeSignalsOptions {
@@ -267,7 +269,9 @@ export class EdgeSignals {
     const route = `${a.client} → ${a.server}`;
 
     const err = edge.err;
-    const errBaseline = err.n > 0 ? `, baseline ${percent(err.mean)}` : '';
+    // The baseline as it was before this minute (observe() below may move it).
+    const errBefore = err.n > 0 ? err.mean : undefined;
+    const errBaseline = errBefore !== undefined ? `, baseline ${percent(errBefore)}` : '';
     const errBound = err.mean + an.enter_z * err.sd;
     const absolute = ratio > c.max_error_ratio;
     // A minute the absolute rule finds bad does not move the baseline (nor does an anomalous one: the detector's rule).
@@ -280,10 +284,12 @@ export class EdgeSignals {
       value: ratio,
       threshold: absolute || !errAnomalous ? c.max_error_ratio : errBound,
       reason: `${route} errors ${percent(ratio)} (${a.errors} of ${a.calls} calls)${errBaseline}`,
+      baseline: errBefore,
     };
 
     const lat = edge.lat;
-    const latBaseline = lat.n > 0 ? `, baseline ${millis(lat.mean)}` : '';
+    const latBefore = lat.n > 0 ? lat.mean : undefined;
+    const latBaseline = latBefore !== undefined ? `, baseline ${millis(latBefore)}` : '';
     const latBound = lat.mean + an.enter_z * lat.sd;
     if (an.latency_p95) lat.observe(p95);
     const latVerdict: Verdict = {
@@ -293,6 +299,7 @@ export class EdgeSignals {
       value: p95,
       threshold: latBound,
       reason: `${route} p95 latency ${millis(p95)} (${a.calls} calls)${latBaseline}`,
+      baseline: latBefore,
     };
 
     for (const v of [errVerdict, latVerdict]) this.#step(edge, key, start, v, a);
@@ -301,7 +308,8 @@ export class EdgeSignals {
   /** A verdict on a signal: fires it (or raises its severity) on a bad minute, counts good minutes toward its resolution. */
   #step(edge: EdgeState, key: string, start: number, v: Verdict, a: MinuteAgg): void {
     const s = edge.signals[v.rule];
-    const counts = { calls: String(a.calls), errors: String(a.errors) };
+    const counts: Record<string, string> = { calls: String(a.calls), errors: String(a.errors) };
+    if (v.baseline !== undefined) counts.baseline = String(Number(v.baseline.toPrecision(4)));
     if (v.bad) {
       if (!s) {
         const sig: SignalState = { severity: v.severity, onset: start, good: 0, recovery: 0 };

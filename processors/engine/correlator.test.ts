@@ -76,7 +76,7 @@ function fact(id: string, resource: string, ts: number, state: 'firing' | 'resol
     metric: 'error_ratio',
     value: 0.31,
     threshold: 0.05,
-    labels: {},
+    labels: { client_id: 'service:shop/checkout', server_id: resource, baseline: '0.004' },
   };
 }
 
@@ -136,6 +136,11 @@ test('the change on the path is the claim; an unrelated change is no candidate, 
   assert.deepEqual(
     evidence.path.map((h: { edge: string }) => h.edge),
     ['', 'member_of', 'runs_on'],
+  );
+  assert.deepEqual(
+    evidence.signal.labels,
+    { client_id: 'service:shop/checkout', server_id: 'service:shop/payments', baseline: '0.004' },
+    "the fact's labels, for the explanations",
   );
   assert.equal(incidents.length, 1, 'the two signals are one incident');
   const [incident] = incidents as [Incident];

@@ -54,6 +54,8 @@ interface Signal {
   reason: string;
   value: number;
   threshold: number;
+  /** The fact's labels (an edge signal's client, server, calls and baseline; a series' labels): evidence for the explanations. */
+  labels: Record<string, string>;
   resolvedMs: number;
   /** The watermark once it was read (a signal read late still takes the causes there before it). */
   arrived: number;
@@ -192,6 +194,7 @@ export class Correlator {
       reason: f.reason,
       value: f.value,
       threshold: f.threshold,
+      labels: f.labels,
       resolvedMs: 0,
       arrived: this.#watermark,
       candidates: [],
@@ -416,6 +419,7 @@ export class Correlator {
         reason: s.reason,
         value: s.value,
         threshold: s.threshold,
+        labels: s.labels,
       },
       factors: Object.fromEntries(Object.entries(c.factors).map(([k, v]) => [k, round(v)])),
       minutes_before: round((s.onset - c.cause.ts) / 60_000),
@@ -580,6 +584,7 @@ export class Correlator {
         reason: v.reason,
         value: v.value,
         threshold: v.threshold,
+        labels: v.labels ?? {},
         resolvedMs: v.resolved_ms,
         arrived: v.arrived,
         candidates: [],
@@ -628,6 +633,8 @@ export interface StoredSignal {
   resolved_ms: number;
   arrived: number;
   incident: string;
+  /** Absent in states stored before signals kept their labels. */
+  labels?: Record<string, string>;
 }
 
 function storedCause(c: Cause): StoredCause {
@@ -659,6 +666,7 @@ function storedSignal(s: Signal, incident: string): StoredSignal {
     resolved_ms: s.resolvedMs,
     arrived: s.arrived,
     incident,
+    labels: s.labels,
   };
 }
 

@@ -16,10 +16,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { compressSync } from 'snappy';
 import { z } from 'zod';
-import { prometheus } from '../../protos/gen/prometheus.js';
-import { ExportMetricsServiceRequest, ExportTraceServiceRequest } from '../model/otlp.js';
+import { ExportMetricsServiceRequest } from '../model/otlp.js';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { Component, Factory } from '../runtime/pipeline/component.js';
 import type { Store } from '../runtime/store/store.js';
@@ -33,6 +31,21 @@ import { driftFactory } from '../drift/processor.js';
 import { remoteWriteFactory } from '../remotewrite/receiver.js';
 import { engineFactory } from './processor.js';
 import { correlationsFactory, incidentsFactory } from './sink.js';
+import {
+  JSON_HEADERS,
+  PROTOBUF_HEADERS as PROTO,
+  REMOTE_WRITE_HEADERS as RW,
+  cloudTrailFile,
+  idSequence,
+  otlpAttributes as attrs,
+  remoteWriteBody,
+  scanBody as scanDocument,
+  scannedInstance,
+  serviceResource,
+  tracesRequest,
+  unixNanos as nanos,
+  type Series,
+} from '../demo/sources.js';
 import { componentSettings, embeddedTopics, openMigratedStore, startHttpReceivers } from '../../tests/helpers/component.js';
 import { repoRoot } from '../../tests/helpers/kafka.js';
 import { writeResults } from '../../bench/common.js';
@@ -176,19 +189,9 @@ function canonical(id: string): string {
   return awsArn(id, 'ec2', region, account) || id;
 }
 
-const privateDns = (ip: string) => `ip-${ip.replaceAll('.', '-')}.${estate.region}.compute.internal`;
-
-/** A resource as the AWS scanner writes it (processors/scanners/aws.ts): instances with their id, private IP and DNS name as aliases. */
+/** A resource as the AWS scanner writes it: instances in short form expanded (their id, private IP and DNS name as aliases). */
 function scanned(r: Resource, attributes: Record<string, unknown> = {}) {
-  if ('instance' in r)
-    return {
-      id: r.instance,
-      type: 'ec2:instance',
-      name: r.name,
-      aliases: [r.instance, r.ip, privateDns(r.ip)],
-      relationships: [r.subnet, ...r.groups].map((t) => ({ type: 'member_of', target: t })),
-      attributes: { instance_type: r.instance_type, private_ip: r.ip, subnet_id: r.subnet, instance_state: 'running', ...attributes },
-    };
+  if ('instance' in r) return scannedInstance(r, estate.region, attributes);
   return { ...r, attributes: { ...r.attributes, ...attributes } };
 }
 
@@ -197,59 +200,36 @@ function scanned(r: Resource, attributes: Record<string, unknown> = {}) {
 
 function scanBody(id: string, at: number, resources: Resource[], attributes: Record<string, Record<string, unknown>> = {}): string {
   const key = (r: Resource) => ('instance' in r ? r.instance : r.id);
-  return JSON.stringify({
-    scan: {
-      id,
-      provider: 'aws',
-      account: estate.account,
-      region: estate.region,
-      completeness: 'complete',
-      types: [...new Set(resources.map((r) => ('instance' in r ? 'ec2:instance' : r.type)))],
-      time: new Date(at).toISOString(),
-    },
-    resources: resources.map((r) => scanned(r, attributes[key(r)] ?? {})),
-  });
+  return scanDocument(
+    { id, account: estate.account, region: estate.region, timeMs: at },
+    resources.map((r) => scanned(r, attributes[key(r)] ?? {})),
+  );
 }
 
 function cloudTrailBody(changes: z.infer<typeof change>[], t: number): string {
-  return JSON.stringify({
-    Records: changes.map((c) => ({
-      eventVersion: '1.09',
-      eventID: c.id,
-      eventTime: new Date(t + c.at * MIN).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      eventSource: `${c.source}.amazonaws.com`,
-      eventName: c.event,
-      awsRegion: estate.region,
-      recipientAccountId: estate.account,
-      sourceIPAddress: '203.0.113.7',
-      userAgent: 'aws-cli/2.15.0',
-      userIdentity: { type: 'IAMUser', arn: `arn:aws:iam::${estate.account}:user/${c.actor}`, accountId: estate.account, userName: c.actor },
-      requestParameters: c.request,
-      responseElements: c.response,
-      ...(c.error ? { errorCode: c.error, errorMessage: `${c.error} (scenario)` } : {}),
+  return cloudTrailFile(
+    changes.map((c) => ({
+      id: c.id,
+      timeMs: t + c.at * MIN,
+      source: c.source,
+      event: c.event,
+      actor: c.actor,
+      request: c.request,
+      response: c.response,
+      ...(c.error ? { error: { code: c.error, message: `${c.error} (scenario)` } } : {}),
       ...(c.read_only !== undefined ? { readOnly: c.read_only } : {}),
     })),
-  });
+    estate.account,
+    estate.region,
+  );
 }
-
-const attrs = (o: Record<string, string>) => Object.entries(o).map(([key, v]) => ({ key, value: { stringValue: v } }));
-const nanos = (ms: number) => (BigInt(Math.round(ms)) * 1_000_000n).toString();
 
 /** Spans of every call: a SERVER span on each host of each service (placement), CLIENT → SERVER pairs and database CLIENT spans (call edges). */
 function tracesBody(calls: Estate['calls'], t: number): Uint8Array {
   const services = new Map(estate.services.map((s) => [s.name, s]));
-  const resourceOf = (service: string, host: string) => ({
-    attributes: attrs({
-      'service.name': service,
-      'service.namespace': services.get(service)!.namespace,
-      'cloud.provider': 'aws',
-      'cloud.region': estate.region,
-      'cloud.account.id': estate.account,
-      'host.id': host,
-    }),
-  });
-  let n = 0;
-  const id = (bytes: number) => Buffer.from((++n).toString(16).padStart(bytes * 2, '0'), 'hex');
+  const resourceOf = (service: string, host: string) =>
+    serviceResource({ service, namespace: services.get(service)!.namespace, host, account: estate.account, region: estate.region });
+  const id = idSequence();
   const resourceSpans: object[] = [];
   const start = t - 15 * MIN;
   for (const s of estate.services)
@@ -296,10 +276,8 @@ function tracesBody(calls: Estate['calls'], t: number): Uint8Array {
       });
     }
   }
-  return ExportTraceServiceRequest.encode(ExportTraceServiceRequest.fromObject({ resourceSpans })).finish();
+  return tracesRequest(resourceSpans);
 }
-
-type Series = { labels: Record<string, string>; samples: [number, number][] };
 
 /** The remote-write series of the signals (all of them in one window of the health processor). */
 function remoteWriteSeries(signals: Signal[], t: number): Series[] {
@@ -338,21 +316,6 @@ const counter = (now: number, from: number, to: number): [number, number][] => [
   [now - 500, from],
   [now - 100, to],
 ];
-
-function remoteWriteBody(series: Series[]): Buffer {
-  return compressSync(
-    Buffer.from(
-      prometheus.WriteRequest.encode({
-        timeseries: series.map((s) => ({
-          labels: Object.entries(s.labels)
-            .sort(([a], [b]) => (a < b ? -1 : 1))
-            .map(([name, value]) => ({ name, value })),
-          samples: s.samples.map(([timestamp, value]) => ({ timestamp, value })),
-        })),
-      }).finish(),
-    ),
-  );
-}
 
 function otlpMetricsBody(signals: Signal[], t: number, tick: boolean): Uint8Array {
   const now = tick ? t + TICK_MS : t;
@@ -422,9 +385,6 @@ async function post(url: string, body: string | Uint8Array | Buffer, headers: Re
   const text = await r.text();
   assert.ok(r.status >= 200 && r.status < 300, `${what}: ${r.status} ${text}`);
 }
-const JSON_HEADERS = { 'Content-Type': 'application/json' };
-const PROTO = { 'Content-Type': 'application/x-protobuf' };
-const RW = { ...PROTO, 'Content-Encoding': 'snappy', 'X-Prometheus-Remote-Write-Version': '0.1.0' };
 
 /** Waits until nothing moves on the bus and every engine output is in ClickHouse. */
 async function settle(bus: MemoryBus, store: Store, quietMs = 700, timeoutMs = 20_000): Promise<void> {

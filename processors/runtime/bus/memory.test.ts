@@ -55,6 +55,34 @@ test('memory bus: a topic nobody reads keeps only its newest records', async () 
   await bus.close();
 });
 
+test('memory bus: a consumer of a busy and a silent topic leaves no wait behind on the silent one', async () => {
+  const bus = new MemoryBus();
+  await bus.ensureTopics([
+    { name: 'busy', partitions: 1 },
+    { name: 'silent', partitions: 1 },
+  ]);
+  // Each turn of the consumer's loop used to leave one more abort listener on its signal for the
+  // silent topic; past ten, node warns of a leak.
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  let seen = 0;
+  const c = bus.consumer({ groupId: 'g', topics: ['busy', 'silent'], handler: async (batch) => void (seen += batch.length) });
+  await c.start();
+  try {
+    for (let i = 0; i < 30; i++) {
+      await bus.producer().send('busy', [{ value: Buffer.from(String(i)) }]);
+      while (seen <= i) await new Promise((r) => setTimeout(r, 1));
+    }
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off('warning', onWarning);
+    await c.stop();
+    await bus.close();
+  }
+});
+
 test("murmur2 partitioner matches Kafka's Java client", () => {
   // Values from Kafka's own UtilsTest.testMurmur2.
   const cases: [string, number][] = [

@@ -341,6 +341,23 @@ class MemoryConsumer implements Consumer {
     return lag;
   }
 
+  /**
+   * Until a record reaches one of the topics, or the consumer stops. The waits on the topics that
+   * did not wake it end too: left pending, one more per turn would pile up on every topic that
+   * stays silent while another one is busy (the engine's drift input, say), for as long as it does.
+   */
+  async #waitForRecords(signal: AbortSignal): Promise<void> {
+    const woken = new AbortController();
+    const stop = () => woken.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      await Promise.race(this.topics.map((t) => this.#bus.topic(t).wait(woken.signal)));
+    } finally {
+      signal.removeEventListener('abort', stop);
+      woken.abort();
+    }
+  }
+
   async #run(): Promise<void> {
     const max = this.#opts.maxBatch ?? DEFAULT_MAX_BATCH;
     const signal = this.#abort.signal;
@@ -353,7 +370,7 @@ class MemoryConsumer implements Consumer {
     while (!signal.aborted && !this.#bus.closed) {
       const batch = this.#take(max);
       if (batch.length === 0) {
-        await Promise.race(this.topics.map((t) => this.#bus.topic(t).wait(signal)));
+        await this.#waitForRecords(signal);
         continue;
       }
       // Deliver the same batch until the handler succeeds: nothing is committed past unwritten output.

@@ -209,7 +209,10 @@ export class ManagedClickHouse {
     ];
     this.#setState('starting', `starting on ${host}:${httpPort} (HTTP) and ${host}:${tcpPort} (native)`);
     this.#auth!.armed = true;
-    const child = spawn(launcher, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dataPath });
+    // Its own process group: a Ctrl-C in the terminal goes to AirDig, which stops the engine after
+    // the sinks have drained, instead of killing it under them. It still dies with AirDig: the
+    // launcher asks for SIGKILL when its parent dies (PR_SET_PDEATHSIG).
+    const child = spawn(launcher, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dataPath, detached: true });
     this.#child = child;
     let lastError = '';
     const log = (chunk: Buffer) => {

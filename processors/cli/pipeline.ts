@@ -1,0 +1,165 @@
+/*
+ * The pipeline as `airdig run` starts it, for the commands that run one (run, demo): the config
+ * with the command line's flags over it, the admin endpoint, the runtime and the query endpoints,
+ * the start-up summary, and a clean stop on SIGINT or SIGTERM.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino, { type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { readConfigFile, resolveConfig, withServiceOverrides, type AirdigConfig } from '../runtime/config/load.js';
+import { ConfigError } from '../runtime/errors.js';
+import { PipelineMetrics } from '../runtime/metrics.js';
+import { Runtime, redact } from '../runtime/pipeline/runtime.js';
+import { startAdminServer } from '../runtime/admin/server.js';
+import { ListenError } from '../runtime/http.js';
+import { startQueryEndpoints } from '../runtime/query/endpoints.js';
+import { defaultRegistry } from '../components.js';
+import { SERVICE_FLAGS } from './flags.js';
+
+/** The package root: dist/processors/cli/ is three levels below it. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'schemas/clickhouse');
+
+/** Reads the config file and applies command-line flags over its service section. */
+export function loadConfig(values: Record<string, string | boolean | undefined>): AirdigConfig {
+  const explicit = values.config as string | undefined;
+  const file = explicit ?? path.join(PACKAGE_ROOT, 'pipelines', values.kafka ? 'distributed.yaml' : 'embedded.yaml');
+  if (!existsSync(file)) throw new ConfigError([`--config: file ${file} does not exist`]);
+  const overrides: Record<string, unknown> = {};
+  for (const [key, flag] of Object.entries(SERVICE_FLAGS)) {
+    const v = values[flag];
+    if (typeof v !== 'string') continue;
+    const [outer, inner] = key.split('.');
+    overrides[outer!] =
+      key === 'only'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : inner
+          ? { [inner]: v }
+          : v;
+  }
+  try {
+    return resolveConfig(withServiceOverrides(readConfigFile(file), overrides), defaultRegistry());
+  } catch (err) {
+    // A problem with a value the user gave as a flag is named by that flag.
+    if (!(err instanceof ConfigError)) throw err;
+    const given = Object.entries(SERVICE_FLAGS).filter(([, flag]) => typeof values[flag] === 'string');
+    throw new ConfigError(
+      err.issues.map((issue) => {
+        const hit = given.find(([key]) => issue.startsWith(`service.${key}:`) || issue.startsWith(`service.${key}[`));
+        return hit ? `--${hit[1]}${issue.slice(`service.${hit[0]}`.length)}` : issue;
+      }),
+    );
+  }
+}
+
+/** A listener that cannot bind, with the flag that moves it when the address is a service one. */
+export function withListenHint(err: unknown, service: AirdigConfig['service']): unknown {
+  if (!(err instanceof ListenError)) return err;
+  const key = (Object.keys(SERVICE_FLAGS) as (keyof typeof SERVICE_FLAGS)[]).find((k) => (service as Record<string, unknown>)[k] === err.address);
+  if (!key) return err;
+  return new Error(
+    `${err.message}: another process holds it; stop that one, or move this listener with --${SERVICE_FLAGS[key]} ADDR (port 0 picks a free one, "" switches it off)`,
+  );
+}
+
+/** A line of the start-up summary: the name in a column of 12, one space, what it is. */
+export const row = (name: string, rest: string) => `  ${name.padEnd(12)} ${rest}`;
+
+export interface Pipeline {
+  /** Where each listener is, by the summary's names: admin, query, query-native, otlp http, cloudtrail, remote write, … */
+  urls: Map<string, string>;
+  logger: Logger;
+  /** Aborted when the pipeline begins to stop: whatever feeds it should stop sending. */
+  stopping: AbortSignal;
+  /** Resolves once the pipeline has stopped (after a signal, or stop()). */
+  finished: Promise<void>;
+  stop(why: string): Promise<void>;
+}
+
+/**
+ * Starts what `airdig run` starts — the admin endpoint, the runtime (bus, store or the embedded
+ * ClickHouse, every component), the query endpoints — and prints the start-up summary through
+ * `say` (`components: false` leaves out the rows of components). SIGINT and SIGTERM stop it:
+ * receivers first, sinks last, so buffers drain; a second signal exits at once. undefined when a
+ * signal came while it was starting (it has stopped then).
+ */
+export async function startPipeline(config: AirdigConfig, say: (line: string) => void, o: { components?: boolean } = {}): Promise<Pipeline | undefined> {
+  const logger = pino({ level: config.service.log_level, base: { service: 'airdig' } }, pino.destination(2));
+  const registry = new Registry();
+  const metrics = new PipelineMetrics(registry, { defaultMetrics: true });
+  const runtime = new Runtime(config, { logger, metrics, migrationsDir: MIGRATIONS_DIR });
+  const servers: { close(): Promise<void> }[] = [];
+  const urls = new Map<string, string>();
+
+  let stopping: Promise<void> | undefined;
+  const aborted = new AbortController();
+  let stopped!: () => void;
+  const finished = new Promise<void>((resolve) => (stopped = resolve));
+  const stop = (why: string) => {
+    if (stopping) {
+      logger.warn(`${why} again: exiting now`);
+      process.exit(130);
+    }
+    logger.info(`${why}: stopping (receivers first, sinks last)`);
+    aborted.abort();
+    const timer = setTimeout(() => {
+      logger.error(`shutdown took longer than ${config.service.shutdown_timeout_ms} ms; exiting`);
+      process.exit(1);
+    }, config.service.shutdown_timeout_ms);
+    timer.unref();
+    stopping = (async () => {
+      for (const s of [...servers].reverse()) await s.close();
+      await runtime.stop();
+    })().then(stopped);
+    return stopping;
+  };
+  const onSignal = (signal: NodeJS.Signals) => void stop(signal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const bus = config.service.kafka.brokers ? `Kafka ${config.service.kafka.brokers}` : 'in-process topics';
+  const store = config.service.clickhouse.url ? `ClickHouse server` : `the embedded ClickHouse server in ${path.resolve(config.service.data_dir)}`;
+  say(`airdig: starting with ${bus} and ${store}`);
+  try {
+    if (config.service.admin) {
+      const admin = await startAdminServer({ address: config.service.admin, registry, readiness: () => runtime.readiness() });
+      servers.push(admin);
+      urls.set('admin', admin.url);
+      say(row('admin', `${admin.url}/metrics  /healthz  /readyz`));
+    }
+    await runtime.start();
+  } catch (err) {
+    await stop('start failed');
+    throw withListenHint(err, config.service);
+  }
+  if (stopping) {
+    await stopping;
+    return undefined;
+  }
+  if (runtime.engine) {
+    const q = await startQueryEndpoints(config.service, runtime.engine, logger).catch(async (err) => {
+      await stop('start failed');
+      throw withListenHint(err, config.service);
+    });
+    servers.push(q);
+    for (const e of q.endpoints) {
+      urls.set(e.name, e.url);
+      say(
+        row(e.name, `${e.url}${e.name === 'query' ? '/?query=SELECT+1  (ClickHouse HTTP interface, read-only)' : '  (ClickHouse native protocol, read-only)'}`),
+      );
+    }
+  } else say(row('query', `your ClickHouse server (${redact(config.service.clickhouse.url)})`));
+  for (const l of runtime.listening()) {
+    urls.set(l.name, l.url);
+    say(row(l.name, l.url));
+  }
+  if (o.components !== false)
+    for (const c of config.components)
+      say(row(c.kind, `${c.id}${c.consumes.length ? `  ← ${c.consumes.join(', ')}` : ''}${c.produces.length ? `  → ${c.produces.join(', ')}` : ''}`));
+  return { urls, logger, stopping: aborted.signal, finished, stop };
+}
