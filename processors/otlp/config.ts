@@ -21,6 +21,11 @@ export const otlpConfigSchema = z
     bearer_token: z.string().default(''),
     /** Seconds a client is told to wait when the bus is full. */
     retry_after_s: z.number().int().positive().default(DEFAULT_RETRY_AFTER_S),
+    /** A gRPC connection without a call for this long is sent GOAWAY and closed (the client reconnects when it has data). */
+    grpc_max_connection_idle_ms: z.number().int().positive().default(300_000),
+    /** The gRPC server pings a connection quiet for this long, and closes it when the ping is not answered in grpc_keepalive_timeout_ms: a vanished peer does not hold a descriptor. */
+    grpc_keepalive_time_ms: z.number().int().positive().default(120_000),
+    grpc_keepalive_timeout_ms: z.number().int().positive().default(20_000),
   })
   .strict();
 

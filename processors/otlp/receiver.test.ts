@@ -308,3 +308,45 @@ test('OTLP/JSON nested 50 000 deep is a 400 naming the depth, not a 500; the nex
     await bus.close();
   }
 });
+
+test('an idle gRPC connection is sent GOAWAY and closed after grpc_max_connection_idle_ms; a client reconnects and exports again', async () => {
+  const bus = new MemoryBus();
+  const { receiver, grpc: grpcAddr } = await startReceiver(bus, { grpc_max_connection_idle_ms: 1_000 });
+  try {
+    // A bare HTTP/2 connection that never makes a call, as a leaked or idle client holds one.
+    const { connect } = await import('node:http2');
+    const idle = connect(`http://${grpcAddr}`);
+    const closed = new Promise<{ goaway: boolean; ms: number }>((resolve) => {
+      const started = performance.now();
+      let goaway = false;
+      idle.on('goaway', () => (goaway = true));
+      idle.on('close', () => resolve({ goaway, ms: performance.now() - started }));
+      idle.on('error', () => {});
+    });
+    const { goaway, ms } = await Promise.race([
+      closed,
+      new Promise<{ goaway: boolean; ms: number }>((r) => setTimeout(() => r({ goaway: false, ms: Infinity }), 10_000)),
+    ]);
+    idle.destroy();
+    assert.ok(goaway, 'the server said GOAWAY');
+    assert.ok(ms >= 900 && ms < 10_000, `closed after ${Math.round(ms)} ms`);
+    const client = new grpc.Client(grpcAddr, grpc.credentials.createInsecure());
+    const call = () =>
+      new Promise<grpc.ServiceError | null>((resolve) =>
+        client.makeUnaryRequest(
+          '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from(body()),
+          (e) => resolve(e),
+        ),
+      );
+    assert.equal(await call(), null);
+    await new Promise((r) => setTimeout(r, 2_000)); // its connection is closed as idle meanwhile
+    assert.equal(await call(), null, 'the channel reconnects by itself');
+    client.close();
+  } finally {
+    await receiver.shutdown();
+    await bus.close();
+  }
+});

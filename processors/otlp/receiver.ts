@@ -124,7 +124,12 @@ class OtlpReceiver implements Component {
   }
 
   async #startGrpc(addr: string): Promise<void> {
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': this.#cfg.max_request_bytes });
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': this.#cfg.max_request_bytes,
+      'grpc.max_connection_idle_ms': this.#cfg.grpc_max_connection_idle_ms,
+      'grpc.keepalive_time_ms': this.#cfg.grpc_keepalive_time_ms,
+      'grpc.keepalive_timeout_ms': this.#cfg.grpc_keepalive_timeout_ms,
+    });
     const identity = (b: Buffer) => b;
     // Requests stay bytes: the gateway walks the wire format itself.
     for (const signal of SIGNALS) {

@@ -69,9 +69,18 @@ export async function listenOn<S extends net.Server>(server: S, addr: string, sc
   };
 }
 
+/**
+ * How long an idle keep-alive connection stays open: longer than the clients' own idle timeout
+ * (Go's net/http, so Prometheus and the Collector: 90 s), so that the client is the one that closes
+ * it. A server closing first races a client reusing the connection at that moment: the request
+ * meets a reset (Node's default, 5 s, is shorter than a Prometheus shard's usual gap between sends).
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+
 /** Starts an HTTP server on host:port (port 0 picks a free one) and resolves once it listens. */
 export function listenHttp(addr: string, handler: http.RequestListener): Promise<Listening> {
   const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, handler);
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   return listenOn(server, addr, 'http', () => server.closeIdleConnections());
 }
 
