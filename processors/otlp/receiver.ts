@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { BusFullError, MalformedInputError, errorMessage, isRetryable } from '../runtime/errors.js';
-import { authorized, HttpError, ListenError, parseHostPort, readRequestBody, statusOf, unauthorized, type RouteHandle } from '../runtime/http.js';
+import { authorized, HttpError, ListenError, parseHostPort, readRequestBody, statusOf, unauthorized, type RouteHandle, originPolicy } from '../runtime/http.js';
 import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
 import { otlpConfigSchema, type OtlpConfig } from './config.js';
 import { SIGNALS, type Prepared, type Signal } from './signals.js';
@@ -40,6 +40,7 @@ class OtlpReceiver implements Component {
           await this.#s.ports.add(httpAddr, {
             path: signal.httpPath,
             describe: `POST ${signal.httpPath}`,
+            allowsOrigin: originPolicy(this.#cfg.cors_allowed_origins),
             handle: (req, res) => this.#handleHttp(signal, req, res),
           }),
         );

@@ -122,11 +122,33 @@ export async function readLimitedBody(req: http.IncomingMessage, limit: number):
   return body;
 }
 
+/** Exact origins ("https://grafana.example.com"), or "*" for any; none allowed by default. */
+export function originPolicy(allowed: readonly string[]): (origin: string) => boolean {
+  if (allowed.includes('*')) return () => true;
+  const set = new Set(allowed.map((o) => o.replace(/\/+$/, '').toLowerCase()));
+  return (origin) => set.has(origin.toLowerCase());
+}
+
+/**
+ * Who sent a request from a web page whose origin is not allowed (its Origin, or the browser's
+ * Sec-Fetch-Site when it sent none), or undefined for anything else. Senders that are not browsers
+ * (Prometheus, the Collector, SDKs, curl) send neither, so refusing these costs them nothing, and
+ * no page the SRE opens can post to a local AirDig, not even a "simple" text/plain request.
+ */
+export function foreignBrowserRequest(req: http.IncomingMessage, allowsOrigin: (origin: string) => boolean): string | undefined {
+  const origin = req.headers.origin;
+  if (origin !== undefined) return allowsOrigin(origin) ? undefined : origin;
+  const site = req.headers['sec-fetch-site'];
+  return site === 'cross-site' || site === 'same-site' ? `a ${site} browser request` : undefined;
+}
+
 /** A path on a shared HTTP port and the receiver that answers it (every method, OPTIONS too). */
 export interface Route {
   path: string;
   /** What the path takes, for the 404 that lists a port's routes ("POST /v1/traces"). */
   describe: string;
+  /** Origins whose pages may use the path (CORS); none by default: a foreign browser request is 403 before the route sees it. */
+  allowsOrigin?: (origin: string) => boolean;
   handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | void;
 }
 
@@ -187,6 +209,14 @@ async function serveRoute(routes: Map<string, Route>, req: http.IncomingMessage,
   const path = (req.url ?? '/').split('?')[0]!;
   const route = routes.get(path);
   if (route) {
+    const foreign = foreignBrowserRequest(req, route.allowsOrigin ?? (() => false));
+    if (foreign) {
+      req.resume();
+      res
+        .writeHead(403, { 'Content-Type': 'application/json', Vary: 'Origin' })
+        .end(JSON.stringify({ code: 403, message: `requests from ${foreign} are refused: the origin is not allowed on ${path}` }));
+      return;
+    }
     try {
       await route.handle(req, res);
     } catch (err) {

@@ -71,3 +71,50 @@ test('gzip bombs on every JSON intake: 413 within the limit, whether sent as a f
     await bus.close();
   }
 });
+
+test('a web page cannot post to AirDig: a foreign Origin (or a cross-site fetch) is 403 on every receiver path before the body is read; allowed OTLP origins keep CORS', async () => {
+  const bus = new MemoryBus();
+  const receivers = await startHttpReceivers(bus, {} as Store, {}, { otlp: { cors_allowed_origins: ['https://grafana.example'] } });
+  try {
+    const paths = ['otlp http', 'otlp metrics', 'otlp logs', 'falco', 'cloudtrail', 'resources', 'terraform', 'changes'];
+    const record = JSON.stringify({ eventID: 'e', eventTime: '2026-12-01T10:00:00Z', eventSource: 'ec2.amazonaws.com', eventName: 'StopInstances' });
+    for (const name of paths) {
+      const url = receivers.urls[name]!;
+      assert.ok(url, name);
+      // The "simple" request a page can send without a preflight.
+      const foreign = await fetch(url, { method: 'POST', headers: { Origin: 'http://evil.example', 'Content-Type': 'text/plain' }, body: record });
+      assert.equal(foreign.status, 403, `${name}: ${await foreign.text()}`);
+      const noOrigin = await fetch(url, { method: 'POST', headers: { 'Sec-Fetch-Site': 'cross-site', 'Content-Type': 'application/json' }, body: record });
+      assert.equal(noOrigin.status, 403, `${name} (Sec-Fetch-Site: cross-site)`);
+      await noOrigin.text();
+      const preflight = await fetch(url, { method: 'OPTIONS', headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' } });
+      assert.equal(preflight.status, 403, `${name} preflight`);
+      assert.equal(preflight.headers.get('access-control-allow-origin'), null);
+      await preflight.text();
+    }
+    // No browser, no Origin: the request is judged on its merits (text/plain is not a type these take).
+    const plain = await fetch(receivers.urls.cloudtrail!, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: record });
+    assert.equal(plain.status, 415, await plain.text());
+    assert.deepEqual(
+      bus.describe().filter((p) => p.end > 0),
+      [],
+      'nothing was published',
+    );
+    // An origin OTLP allows keeps its CORS preflight and its posts.
+    const ok = await fetch(receivers.urls['otlp http']!, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://grafana.example', 'Access-Control-Request-Method': 'POST' },
+    });
+    assert.equal(ok.status, 204);
+    assert.equal(ok.headers.get('access-control-allow-origin'), 'https://grafana.example');
+    const traces = await fetch(receivers.urls['otlp http']!, {
+      method: 'POST',
+      headers: { Origin: 'https://grafana.example', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ resourceSpans: [] }),
+    });
+    assert.equal(traces.status, 200, await traces.text());
+  } finally {
+    await receivers.shutdown();
+    await bus.close();
+  }
+});

@@ -23,10 +23,3 @@ export function credentialsMatch(given: string, expected: string): boolean {
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
 }
-
-/** Exact origins ("https://grafana.example.com"), or "*" for any; none allowed by default. */
-export function originPolicy(allowed: readonly string[]): (origin: string) => boolean {
-  if (allowed.includes('*')) return () => true;
-  const set = new Set(allowed.map((o) => o.replace(/\/+$/, '').toLowerCase()));
-  return (origin) => set.has(origin.toLowerCase());
-}

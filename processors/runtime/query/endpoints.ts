@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { ServiceConfig } from '../config/schema.js';
 import type { ManagedClickHouse } from '../clickhouse/engine.js';
-import { originPolicy, type QueryAccess, type Upstream } from './access.js';
+import { type QueryAccess, type Upstream } from './access.js';
+import { originPolicy } from '../http.js';
 import { startHttpQueryProxy } from './http-proxy.js';
 import { startNativeQueryProxy } from './native-proxy.js';
 import http from 'node:http';

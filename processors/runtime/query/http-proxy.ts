@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
-import { listenHttp, type Listening } from '../http.js';
+import { listenHttp, type Listening, foreignBrowserRequest } from '../http.js';
 import { READER_USER } from '../clickhouse/config.js';
 import { credentialsMatch, type QueryAccess, type Upstream } from './access.js';
 
@@ -51,13 +51,10 @@ export function startHttpQueryProxy(opts: HttpQueryProxyOptions): Promise<Listen
   const { access } = opts;
   return listenHttp(opts.address, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://query');
-    const origin = req.headers.origin;
-    const site = req.headers['sec-fetch-site'];
-    const foreign = origin !== undefined ? !access.allowsOrigin(origin) : site === 'cross-site' || site === 'same-site';
+    const foreign = foreignBrowserRequest(req, access.allowsOrigin);
     if (foreign) {
       req.resume();
-      const who = origin ?? `a ${site} browser request`;
-      sendException(res, 403, 497, 'ACCESS_DENIED', `requests from ${who} are refused: the origin is not in service.query_allowed_origins`);
+      sendException(res, 403, 497, 'ACCESS_DENIED', `requests from ${foreign} are refused: the origin is not in service.query_allowed_origins`);
       return;
     }
     const upstream = opts.upstream();
