@@ -32,3 +32,36 @@ test('an idle keep-alive connection outlives the clients’ own idle gaps: the s
     await listening.close();
   }
 });
+
+test('a listener takes at most its connection limit: the next connection is closed at once, and the other listeners keep answering', async () => {
+  const { connect } = await import('node:net');
+  const handler: http.RequestListener = (_req, res) => res.writeHead(204).end();
+  const flooded = await listenHttp('127.0.0.1:0', handler, 5);
+  const other = await listenHttp('127.0.0.1:0', handler, 5);
+  const sockets: import('node:net').Socket[] = [];
+  try {
+    const open = (port: number) =>
+      new Promise<{ socket: import('node:net').Socket; closedQuickly: Promise<boolean> }>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          sockets.push(socket);
+          const closedQuickly = new Promise<boolean>((r) => {
+            socket.once('close', () => r(true));
+            setTimeout(() => r(false), 1_000);
+          });
+          resolve({ socket, closedQuickly });
+        });
+        socket.on('error', () => {});
+      });
+    const idle = [];
+    for (let i = 0; i < 5; i++) idle.push(await open(flooded.port));
+    const extra = await open(flooded.port);
+    assert.equal(await extra.closedQuickly, true, 'the sixth connection is closed by the server');
+    assert.deepEqual(await Promise.all(idle.map((c) => c.closedQuickly)), [false, false, false, false, false], 'the five idle ones stay');
+    const res = await fetch(other.url);
+    assert.equal(res.status, 204, 'another listener answers');
+  } finally {
+    for (const s of sockets) s.destroy();
+    await flooded.close();
+    await other.close();
+  }
+});

@@ -77,10 +77,18 @@ export async function listenOn<S extends net.Server>(server: S, addr: string, sc
  */
 export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 
+/**
+ * Open connections one HTTP listener takes; past it a new connection is closed at once. A flood of
+ * idle clients on one port then runs out of this, not of the process's file descriptors, so the
+ * other listeners (the admin port's /healthz, the query endpoint) keep answering.
+ */
+export const MAX_CONNECTIONS_PER_LISTENER = 4_096;
+
 /** Starts an HTTP server on host:port (port 0 picks a free one) and resolves once it listens. */
-export function listenHttp(addr: string, handler: http.RequestListener): Promise<Listening> {
+export function listenHttp(addr: string, handler: http.RequestListener, maxConnections = MAX_CONNECTIONS_PER_LISTENER): Promise<Listening> {
   const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, handler);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.maxConnections = maxConnections;
   return listenOn(server, addr, 'http', () => server.closeIdleConnections());
 }
 
