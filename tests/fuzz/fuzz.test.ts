@@ -1,0 +1,19 @@
+// A bounded slice of the intake fuzzer (tests/fuzz/fuzz.ts) in every test run: a fixed seed, so a
+// finding reproduces; `npm run fuzz` runs more, with a seed of its own.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fuzz } from './fuzz.js';
+
+const PER_TARGET = Number(process.env.AIRDIG_FUZZ_SLICE ?? 300);
+
+test(`fuzz slice: ${PER_TARGET} mutated bodies per decoder — no 5xx, no hang, every intake takes a valid body afterwards`, async () => {
+  const report = await fuzz(PER_TARGET, 20261202);
+  assert.equal(report.requests, PER_TARGET * Object.keys(report.byTarget).length);
+  assert.deepEqual(report.findings.slice(0, 10), [], `${report.findings.length} findings`);
+  assert.deepEqual(report.broken, []);
+  // The mutations reach the decoders: most bodies are refused as bad input, some are still valid.
+  const statuses = Object.values(report.byTarget).flatMap((t) => Object.entries(t.statuses));
+  const count = (cls: string) => statuses.filter(([c]) => c === cls).reduce((n, [, k]) => n + k, 0);
+  assert.ok(count('4xx') > report.requests / 4, `4xx ${count('4xx')} of ${report.requests}`);
+  assert.ok(count('2xx') > 0, 'some mutations are still valid');
+});

@@ -1,0 +1,417 @@
+// Structure-aware fuzzing of AirDig's intakes: valid bodies of every format, mutated (bit flips,
+// cuts, splices, huge varint lengths, deep nesting, long strings, numbers past what records hold,
+// bombs), posted to the real receivers in front of the real processors on an in-process bus.
+// Invariants: no 5xx, no request over 10 s, no crash (an unhandled error fails the run), and
+// after the run every intake still takes a valid body, whose effect reaches the processors' output.
+// `npm run fuzz` runs FUZZ_N mutations per decoder (default 2 000; `-- --long`: 1 000 000) and
+// writes its figures to bench/RESULTS.md; the test suite runs a bounded slice (fuzz.test.ts).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { compressSync } from 'snappy';
+import { gzipSync } from 'node:zlib';
+import { MemoryBus } from '../../processors/runtime/bus/memory.js';
+import type { Component, Factory } from '../../processors/runtime/pipeline/component.js';
+import type { Store } from '../../processors/runtime/store/store.js';
+import { topologyFactory } from '../../processors/topology/processor.js';
+import { placementFactory } from '../../processors/placement/processor.js';
+import { serviceGraphFactory } from '../../processors/servicegraph/processor.js';
+import { healthFactory } from '../../processors/health/processor.js';
+import { changesFactory } from '../../processors/cloudtrail/processor.js';
+import { driftFactory } from '../../processors/drift/processor.js';
+import { deploysFactory } from '../../processors/deploys/processor.js';
+import { engineFactory } from '../../processors/engine/processor.js';
+import { remoteWriteFactory } from '../../processors/remotewrite/receiver.js';
+import { ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServiceRequest } from '../../processors/model/otlp.js';
+import { prometheus, io } from '../../protos/gen/prometheus.js';
+import { componentSettings, embeddedTopics, startHttpReceivers } from '../helpers/component.js';
+import { repoRoot } from '../helpers/kafka.js';
+
+/** A small deterministic PRNG (mulberry32): a run is reproduced by its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Rand = () => number;
+const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+const int = (r: Rand, n: number) => Math.floor(r() * n);
+
+/** Byte-level mutations of a body (protobuf, or JSON text). */
+export function mutateBytes(r: Rand, body: Uint8Array): Buffer {
+  const b = Buffer.from(body);
+  switch (int(r, 7)) {
+    case 0: {
+      // flip a few bits
+      for (let i = 0, n = 1 + int(r, 8); i < n && b.length; i++) b[int(r, b.length)]! ^= 1 << int(r, 8);
+      return b;
+    }
+    case 1:
+      return b.subarray(0, int(r, b.length + 1)); // cut
+    case 2: {
+      // splice a copy of one range into another place
+      const from = int(r, b.length + 1);
+      const len = int(r, Math.min(64, b.length - from) + 1);
+      const at = int(r, b.length + 1);
+      return Buffer.concat([b.subarray(0, at), b.subarray(from, from + len), b.subarray(at)]);
+    }
+    case 3: {
+      // a huge varint where a length or tag may be
+      const at = int(r, b.length + 1);
+      return Buffer.concat([b.subarray(0, at), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), b.subarray(at)]);
+    }
+    case 4: {
+      // a length-delimited field claiming 2 GiB
+      const at = int(r, b.length + 1);
+      return Buffer.concat([b.subarray(0, at), Buffer.from([0x0a, 0x80, 0x80, 0x80, 0x80, 0x08]), b.subarray(at)]);
+    }
+    case 5: {
+      // random bytes overwritten
+      for (let i = 0, n = 1 + int(r, 16); i < n && b.length; i++) b[int(r, b.length)] = int(r, 256);
+      return b;
+    }
+    default:
+      return Buffer.concat([b, b.subarray(0, int(r, b.length + 1))]); // trailing garbage
+  }
+}
+
+const NASTY: (() => unknown)[] = [
+  () => 1e20,
+  () => -1,
+  () => 1.5,
+  () => Number.MAX_SAFE_INTEGER + 2,
+  () => -1e308,
+  () => '',
+  () => 'x'.repeat(200_000),
+  () => '\u0000\ud800',
+  () => null,
+  () => true,
+  () => [],
+  () => ({}),
+  () => '2026-13-45T99:99:99Z',
+  () => 'arn:aws:',
+  () => deep(3_000),
+];
+
+function deep(n: number): unknown {
+  let v: unknown = 'bottom';
+  for (let i = 0; i < n; i++) v = i % 2 ? [v] : { a: v };
+  return v;
+}
+
+/** Tree-level mutations of a JSON document: a value replaced by a nasty one, a key dropped or duplicated. */
+export function mutateJson(r: Rand, doc: unknown): string {
+  const copy = JSON.parse(JSON.stringify(doc)) as unknown;
+  const slots: [Record<string, unknown> | unknown[], string | number][] = [];
+  const walk = (v: unknown, depth: number) => {
+    if (depth > 12 || v === null || typeof v !== 'object') return;
+    if (Array.isArray(v)) v.forEach((x, i) => (slots.push([v, i]), walk(x, depth + 1)));
+    else for (const [k, x] of Object.entries(v)) (slots.push([v as Record<string, unknown>, k]), walk(x, depth + 1));
+  };
+  walk(copy, 0);
+  for (let i = 0, n = 1 + int(r, 3); i < n && slots.length; i++) {
+    const [holder, key] = pick(r, slots);
+    const what = int(r, 4);
+    if (what === 0 && !Array.isArray(holder)) delete (holder as Record<string, unknown>)[key as string];
+    else (holder as Record<string | number, unknown>)[key] = pick(r, NASTY)();
+  }
+  return JSON.stringify(copy);
+}
+
+interface Target {
+  name: string;
+  /** The receiver's URL key in the fuzz pipeline. */
+  url: string;
+  headers: Record<string, string>;
+  /** A valid body. */
+  seed: () => Buffer;
+  /** One mutated body. */
+  mutate: (r: Rand) => { body: Buffer; headers?: Record<string, string> };
+}
+
+const fixture = (name: string) => readFileSync(path.join(repoRoot, 'processors/drift/testdata', name));
+const JSONH = { 'Content-Type': 'application/json' };
+const PROTO = { 'Content-Type': 'application/x-protobuf' };
+const RW1 = { ...PROTO, 'Content-Encoding': 'snappy', 'X-Prometheus-Remote-Write-Version': '0.1.0' };
+const RW2 = {
+  'Content-Type': 'application/x-protobuf;proto=io.prometheus.write.v2.Request',
+  'Content-Encoding': 'snappy',
+  'X-Prometheus-Remote-Write-Version': '2.0.0',
+};
+
+let bomb: Buffer | undefined;
+/** 64 MiB of spaces (valid JSON whitespace) in 64 KiB of gzip: over every intake's limit once unpacked. */
+const gzipBomb = () => (bomb ??= gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20), { level: 9 }));
+
+function jsonTarget(name: string, url: string, seed: () => unknown): Target {
+  return {
+    name,
+    url,
+    headers: JSONH,
+    seed: () => Buffer.from(JSON.stringify(seed())),
+    mutate: (r) => {
+      const doc = seed();
+      const n = int(r, 10);
+      if (n < 6) return { body: Buffer.from(mutateJson(r, doc)) };
+      if (n < 9) return { body: mutateBytes(r, Buffer.from(JSON.stringify(doc))) };
+      // a gzip file that unpacks far past the limit, or a broken one
+      return { body: r() < 0.5 ? gzipBomb() : mutateBytes(r, gzipSync(JSON.stringify(doc))), headers: JSONH };
+    },
+  };
+}
+
+function protoTarget(name: string, url: string, seed: () => Uint8Array, headers = PROTO): Target {
+  return { name, url, headers, seed: () => Buffer.from(seed()), mutate: (r) => ({ body: mutateBytes(r, seed()) }) };
+}
+
+function remoteWriteTarget(name: string, seed: () => Uint8Array, headers: Record<string, string>): Target {
+  return {
+    name,
+    url: 'rw',
+    headers,
+    seed: () => compressSync(Buffer.from(seed())),
+    // Mostly a valid snappy stream of a mutated message (the decoder is reached), sometimes a broken stream.
+    mutate: (r) => ({ body: r() < 0.8 ? compressSync(mutateBytes(r, seed())) : mutateBytes(r, compressSync(Buffer.from(seed()))) }),
+  };
+}
+
+const now = () => Date.now();
+const spanSeed = () =>
+  ExportTraceServiceRequest.encode(
+    ExportTraceServiceRequest.fromObject({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'fuzz' } }] },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: Buffer.from('0af7651916cd43dd8448eb211c80319c', 'hex'),
+                  spanId: Buffer.from('b7ad6b7169203331', 'hex'),
+                  name: 'GET /',
+                  kind: 2,
+                  startTimeUnixNano: String(BigInt(now()) * 1_000_000n),
+                  endTimeUnixNano: String(BigInt(now() + 5) * 1_000_000n),
+                  attributes: [{ key: 'server.address', value: { stringValue: 'db.internal' } }],
+                  status: { code: 2 },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+  ).finish();
+/** OTLP/JSON as exporters write it: hex ids, 64-bit times as strings. */
+const spanJsonSeed = () => ({
+  resourceSpans: [
+    {
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'fuzz' } }] },
+      scopeSpans: [
+        {
+          spans: [
+            {
+              traceId: '0af7651916cd43dd8448eb211c80319c',
+              spanId: 'b7ad6b7169203331',
+              parentSpanId: '',
+              name: 'GET /',
+              kind: 2,
+              startTimeUnixNano: String(BigInt(now()) * 1_000_000n),
+              endTimeUnixNano: String(BigInt(now() + 5) * 1_000_000n),
+              attributes: [{ key: 'http.response.status_code', value: { intValue: '500' } }],
+              status: { code: 2 },
+            },
+          ],
+        },
+      ],
+    },
+  ],
+});
+const metricSeed = () =>
+  ExportMetricsServiceRequest.encode(
+    ExportMetricsServiceRequest.fromObject({
+      resourceMetrics: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'fuzz' } }] },
+          scopeMetrics: [
+            {
+              metrics: [
+                { name: 'up', gauge: { dataPoints: [{ timeUnixNano: String(BigInt(now()) * 1_000_000n), asDouble: 0 }] } },
+                {
+                  name: 'http.server.request.duration',
+                  histogram: {
+                    aggregationTemporality: 2,
+                    dataPoints: [{ timeUnixNano: String(BigInt(now()) * 1_000_000n), count: 3, sum: 1.5, bucketCounts: [1, 1, 1], explicitBounds: [0.1, 1] }],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+  ).finish();
+const logSeed = () =>
+  ExportLogsServiceRequest.encode(
+    ExportLogsServiceRequest.fromObject({
+      resourceLogs: [
+        { resource: { attributes: [] }, scopeLogs: [{ logRecords: [{ timeUnixNano: String(BigInt(now()) * 1_000_000n), body: { stringValue: 'hello' } }] }] },
+      ],
+    }),
+  ).finish();
+const rw1Seed = () =>
+  prometheus.WriteRequest.encode({
+    timeseries: [
+      {
+        labels: [
+          { name: '__name__', value: 'http_requests_total' },
+          { name: 'code', value: '500' },
+          { name: 'instance', value: '10.0.1.5:9100' },
+          { name: 'job', value: 'api' },
+        ],
+        samples: [{ value: 3, timestamp: now() }],
+      },
+    ],
+    metadata: [{ type: 1, metricFamilyName: 'http_requests_total', help: 'requests', unit: '' }],
+  }).finish();
+const rw2Seed = () =>
+  io.prometheus.write.v2.Request.encode({
+    symbols: ['', '__name__', 'up', 'job', 'api', 'instance', '10.0.1.5:9100'],
+    timeseries: [{ labelsRefs: [1, 2, 5, 6, 3, 4], samples: [{ value: 0, timestamp: now() }], metadata: { type: 2, helpRef: 0, unitRef: 0 } }],
+  }).finish();
+const falcoSeed = () => ({
+  hostname: 'ip-10-0-1-5',
+  output: 'shell in container',
+  priority: 'Critical',
+  rule: 'Terminal shell in container',
+  source: 'syscall',
+  time: new Date().toISOString(),
+  output_fields: { 'container.id': 'abcdef012345', 'k8s.ns.name': 'shop', 'k8s.pod.name': 'api-1' },
+});
+const changeSeed = () => ({
+  id: 'chg-1',
+  time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+  resources: ['service:shop/checkout'],
+  summary: 'deploy checkout v2',
+  actor: 'ci',
+  kind: 'deploy',
+  details: { commit: '9f1c2e7' },
+});
+
+export function targets(): Target[] {
+  return [
+    protoTarget('otlp traces (protobuf)', 'otlp http', spanSeed),
+    jsonTarget('otlp traces (JSON)', 'otlp http', spanJsonSeed),
+    protoTarget('otlp metrics', 'otlp metrics', metricSeed),
+    protoTarget('otlp logs', 'otlp logs', logSeed),
+    remoteWriteTarget('remote write 1.0', rw1Seed, RW1),
+    remoteWriteTarget('remote write 2.0', rw2Seed, RW2),
+    jsonTarget('cloudtrail', 'cloudtrail', () => JSON.parse(fixture('cloudtrail.json').toString())),
+    jsonTarget('scan', 'resources', () => JSON.parse(fixture('scan.json').toString())),
+    jsonTarget('terraform state', 'terraform', () => JSON.parse(fixture('terraform.tfstate').toString())),
+    jsonTarget('falco', 'falco', falcoSeed),
+    jsonTarget('changes', 'changes', changeSeed),
+  ];
+}
+
+export interface Finding {
+  target: string;
+  seed: number;
+  iteration: number;
+  status: number;
+  ms: number;
+  message: string;
+}
+
+export interface FuzzReport {
+  requests: number;
+  seconds: number;
+  byTarget: Record<string, { requests: number; statuses: Record<string, number> }>;
+  findings: Finding[];
+  /** Intakes that did not take a valid body after the run. */
+  broken: string[];
+}
+
+/** Starts the receivers and processors on one in-process bus, with no ClickHouse (the sinks are not the subject). */
+export async function fuzzPipeline() {
+  const bus = new MemoryBus();
+  const topics = embeddedTopics();
+  await bus.ensureTopics(Object.entries(topics).map(([name, t]) => ({ name, partitions: t.partitions, compacted: t.compacted })));
+  const store = {} as Store;
+  const make = (f: Factory<any>, config: object = {}) => f.create(componentSettings(f, bus, store), f.configSchema.parse(config));
+  const processors: Component[] = [
+    make(topologyFactory),
+    make(placementFactory),
+    make(serviceGraphFactory),
+    make(healthFactory),
+    make(changesFactory),
+    make(driftFactory),
+    make(deploysFactory),
+    make(engineFactory),
+  ];
+  for (const p of processors) await p.start();
+  const receivers = await startHttpReceivers(bus, store);
+  const remoteWrite = make(remoteWriteFactory, { listen: '127.0.0.1:0' });
+  await remoteWrite.start();
+  const urls: Record<string, string> = { ...receivers.urls, rw: remoteWrite.listening!()[0]!.url };
+  return {
+    bus,
+    urls,
+    async stop() {
+      await receivers.shutdown();
+      await remoteWrite.shutdown();
+      for (const p of processors.reverse()) await p.shutdown();
+      await bus.close();
+    },
+  };
+}
+
+/** Fuzzes every target `perTarget` times from `seed`; progress on stderr every `progressEvery` requests. */
+export async function fuzz(perTarget: number, seed: number, log: (line: string) => void = () => {}): Promise<FuzzReport> {
+  const pipeline = await fuzzPipeline();
+  const report: FuzzReport = { requests: 0, seconds: 0, byTarget: {}, findings: [], broken: [] };
+  const started = performance.now();
+  try {
+    for (const [ti, t] of targets().entries()) {
+      const stats = (report.byTarget[t.name] = { requests: 0, statuses: {} as Record<string, number> });
+      const targetSeed = seed + ti * 1_000_003;
+      const r = prng(targetSeed);
+      for (let i = 0; i < perTarget; i++) {
+        const { body, headers } = t.mutate(r);
+        const t0 = performance.now();
+        let status = 0;
+        let message = '';
+        try {
+          const res = await fetch(pipeline.urls[t.url]!, { method: 'POST', headers: headers ?? t.headers, body, signal: AbortSignal.timeout(10_000) });
+          status = res.status;
+          message = (await res.text()).slice(0, 300);
+        } catch (err) {
+          message = (err as Error).message;
+        }
+        const ms = performance.now() - t0;
+        stats.requests++;
+        report.requests++;
+        const cls = status ? `${Math.floor(status / 100)}xx` : 'no answer';
+        stats.statuses[cls] = (stats.statuses[cls] ?? 0) + 1;
+        if (status === 0 || status >= 500 || ms > 10_000)
+          report.findings.push({ target: t.name, seed: targetSeed, iteration: i, status, ms: Math.round(ms), message });
+        if (report.requests % 2_000 === 0) log(`fuzz: ${report.requests} requests, ${report.findings.length} findings`);
+      }
+    }
+    // After the storm: every intake takes a valid body.
+    for (const t of targets()) {
+      const res = await fetch(pipeline.urls[t.url]!, { method: 'POST', headers: t.headers, body: t.seed() });
+      const text = await res.text();
+      if (res.status >= 300) report.broken.push(`${t.name}: ${res.status} ${text.slice(0, 200)}`);
+    }
+  } finally {
+    report.seconds = (performance.now() - started) / 1000;
+    await pipeline.stop();
+  }
+  return report;
+}
