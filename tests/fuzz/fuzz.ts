@@ -110,8 +110,11 @@ export function mutateJson(r: Rand, doc: unknown): string {
   const slots: [Record<string, unknown> | unknown[], string | number][] = [];
   const walk = (v: unknown, depth: number) => {
     if (depth > 12 || v === null || typeof v !== 'object') return;
-    if (Array.isArray(v)) v.forEach((x, i) => (slots.push([v, i]), walk(x, depth + 1)));
-    else for (const [k, x] of Object.entries(v)) (slots.push([v as Record<string, unknown>, k]), walk(x, depth + 1));
+    const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
+    for (const [k, x] of entries) {
+      slots.push([v as Record<string, unknown> | unknown[], k]);
+      walk(x, depth + 1);
+    }
   };
   walk(copy, 0);
   for (let i = 0, n = 1 + int(r, 3); i < n && slots.length; i++) {
