@@ -25,18 +25,7 @@ import { ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServi
 import { prometheus, io } from '../../protos/gen/prometheus.js';
 import { componentSettings, embeddedTopics, startHttpReceivers } from '../helpers/component.js';
 import { repoRoot } from '../helpers/kafka.js';
-
-/** A small deterministic PRNG (mulberry32): a run is reproduced by its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded as prng } from '../../processors/demo/traffic.js';
 
 type Rand = () => number;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
