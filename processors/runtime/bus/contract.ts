@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { waitFor, uniqueName } from '../../../tests/helpers/wait.js';
 import { MalformedInputError, BusUnavailableError } from '../errors.js';
 import { eachRecordOrDlq, headerString, DlqHeaders } from './dlq.js';
-import { DLQ_TOPIC, type Bus, type BusRecord, type Consumer } from './types.js';
+import { DLQ_TOPIC, IDLE_COMMIT_MS, type Bus, type BusRecord, type Consumer } from './types.js';
 import { partitionKey } from '../pipeline/holds.js';
 
 type Collected = { records: BusRecord[]; consumer: Consumer };
@@ -234,6 +234,38 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
     await waitFor(() => again.records.length >= 4, 30_000, 'held records');
     await again.consumer.stop();
     assert.deepEqual(values(again.records), ['2', '3', '4', '5']);
+  });
+
+  test(`${name}: a hold released while the input is idle (a timer closed a window) is committed without a new batch`, async () => {
+    const topic = uniqueName('contract-idle');
+    await bus.ensureTopics([{ name: topic, partitions: 1 }]);
+    await bus.producer().send(
+      topic,
+      Array.from({ length: 5 }, (_, i) => ({ value: Buffer.from(String(i)) })),
+    );
+    const group = uniqueName('g');
+    let held: Map<string, number> = new Map([[partitionKey(topic, 0), 1]]);
+    let seen = 0;
+    const c = bus.consumer({
+      groupId: group,
+      topics: [topic],
+      holds: () => held,
+      handler: async (batch, ctx) => {
+        seen += batch.length;
+        ctx.setHolds(held);
+      },
+    });
+    await c.start();
+    await waitFor(() => seen >= 5, 30_000, 'all 5');
+    await new Promise((r) => setTimeout(r, IDLE_COMMIT_MS + 500));
+    assert.equal(c.lag(), 4, 'held at record 1 while the window is open');
+    held = new Map(); // the window closed by its timer: nothing is needed any more
+    await waitFor(() => c.lag() === 0, 10_000, 'committed while idle');
+    await c.stop();
+    const again = await collect(bus, group, [topic]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await again.consumer.stop();
+    assert.deepEqual(values(again.records), [], 'nothing is read again');
   });
 
   test(`${name}: a compacted topic read to its end gives the latest value per key, without the keys a tombstone deleted`, async () => {

@@ -14,6 +14,7 @@ import {
   type OutMessage,
   type Producer,
   type TopicSpec,
+  IDLE_COMMIT_MS,
 } from './types.js';
 import { kafkaSchema, type KafkaConfig } from '../config/schema.js';
 
@@ -309,6 +310,8 @@ class KafkaConsumer implements Consumer {
   #holds: HeldOffsets = new Map();
   /** Highest committed offset per partition we know of, for lag. */
   readonly #committed = new Map<PartitionKey, number>();
+  /** The next offset of each partition after what the handler has handled. */
+  readonly #handled = new Map<PartitionKey, Kafka.TopicPartitionOffset>();
 
   constructor(bus: KafkaBus, opts: ConsumerOptions) {
     this.#bus = bus;
@@ -384,6 +387,7 @@ class KafkaConsumer implements Consumer {
       },
     };
     let attempt = 0;
+    let lastRecord = Date.now();
     while (!signal.aborted) {
       let messages: Kafka.Message[];
       try {
@@ -393,7 +397,18 @@ class KafkaConsumer implements Consumer {
         await sleep(backoffMs(attempt++, 100, 5_000), signal);
         continue;
       }
-      if (messages.length === 0) continue;
+      if (messages.length === 0) {
+        if (this.#opts.holds && Date.now() - lastRecord >= IDLE_COMMIT_MS) {
+          lastRecord = Date.now();
+          this.#holds = new Map(this.#opts.holds());
+          // Only partitions still ours: a revoked one's position is its new owner's to commit.
+          const assigned = new Set(client.assignments().map((a) => partitionKey(a.topic, a.partition)));
+          for (const k of this.#handled.keys()) if (!assigned.has(k)) this.#handled.delete(k);
+          this.#commitOffsets(client, this.#handled);
+        }
+        continue;
+      }
+      lastRecord = Date.now();
       const batch: BusRecord[] = messages.map(toBusRecord);
       // Deliver the same batch until the handler succeeds: nothing is committed past unwritten output.
       for (;;) {
@@ -417,6 +432,12 @@ class KafkaConsumer implements Consumer {
   #commit(client: Kafka.KafkaConsumer, batch: readonly BusRecord[]): void {
     const next = new Map<PartitionKey, Kafka.TopicPartitionOffset>();
     for (const r of batch) next.set(partitionKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+    for (const [k, tpo] of next) this.#handled.set(k, tpo);
+    this.#commitOffsets(client, next);
+  }
+
+  /** Commits each partition's handled position, no further than its hold. */
+  #commitOffsets(client: Kafka.KafkaConsumer, next: ReadonlyMap<PartitionKey, Kafka.TopicPartitionOffset>): void {
     const offsets: Kafka.TopicPartitionOffset[] = [];
     for (const [k, tpo] of next) {
       const hold = this.#holds.get(k);

@@ -13,6 +13,7 @@ import {
   type OutMessage,
   type Producer,
   type TopicSpec,
+  IDLE_COMMIT_MS,
 } from './types.js';
 import { memoryBusSchema, type MemoryBusConfig } from '../config/schema.js';
 
@@ -289,6 +290,8 @@ class MemoryConsumer implements Consumer {
   /** Next offset to read, per partition. */
   #positions = new Map<PartitionKey, number>();
   #holds: HeldOffsets = new Map();
+  /** The next offset of each partition after what the handler has handled. */
+  readonly #handled = new Map<PartitionKey, { topic: string; partition: number; offset: number }>();
   #abort = new AbortController();
   #loop: Promise<void> | undefined;
   #state: 'new' | 'running' | 'stopped' = 'new';
@@ -342,20 +345,30 @@ class MemoryConsumer implements Consumer {
   }
 
   /**
-   * Until a record reaches one of the topics, or the consumer stops. The waits on the topics that
+   * Until a record reaches one of the topics, the consumer stops, or (with opts.holds) it has been
+   * idle for IDLE_COMMIT_MS: true then. The waits on the topics that
    * did not wake it end too: left pending, one more per turn would pile up on every topic that
    * stays silent while another one is busy (the engine's drift input, say), for as long as it does.
    */
-  async #waitForRecords(signal: AbortSignal): Promise<void> {
+  async #waitForRecords(signal: AbortSignal): Promise<boolean> {
     const woken = new AbortController();
     const stop = () => woken.abort();
     signal.addEventListener('abort', stop, { once: true });
+    let idle = false;
+    const timer = this.#opts.holds
+      ? setTimeout(() => {
+          idle = true;
+          woken.abort();
+        }, IDLE_COMMIT_MS)
+      : undefined;
     try {
       await Promise.race(this.topics.map((t) => this.#bus.topic(t).wait(woken.signal)));
     } finally {
+      clearTimeout(timer);
       signal.removeEventListener('abort', stop);
       woken.abort();
     }
+    return idle;
   }
 
   async #run(): Promise<void> {
@@ -370,7 +383,7 @@ class MemoryConsumer implements Consumer {
     while (!signal.aborted && !this.#bus.closed) {
       const batch = this.#take(max);
       if (batch.length === 0) {
-        await this.#waitForRecords(signal);
+        if (await this.#waitForRecords(signal)) this.#commitIdle();
         continue;
       }
       // Deliver the same batch until the handler succeeds: nothing is committed past unwritten output.
@@ -405,9 +418,22 @@ class MemoryConsumer implements Consumer {
   #commit(batch: readonly BusRecord[]): void {
     const next = new Map<PartitionKey, { topic: string; partition: number; offset: number }>();
     for (const r of batch) next.set(partitionKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
-    for (const [k, c] of next) {
+    for (const [k, c] of next) this.#handled.set(k, c);
+    this.#commitUpTo(next);
+  }
+
+  /** After IDLE_COMMIT_MS without records: the holds now, and everything handled committed up to them. */
+  #commitIdle(): void {
+    this.#holds = new Map(this.#opts.holds!());
+    this.#commitUpTo(this.#handled);
+  }
+
+  #commitUpTo(positions: ReadonlyMap<PartitionKey, { topic: string; partition: number; offset: number }>): void {
+    for (const [k, c] of positions) {
       const hold = this.#holds.get(k);
-      this.#group.commit(c.topic, c.partition, hold === undefined ? c.offset : Math.min(hold, c.offset));
+      const offset = hold === undefined ? c.offset : Math.min(hold, c.offset);
+      if (offset <= this.#group.committed(c.topic, c.partition)) continue;
+      this.#group.commit(c.topic, c.partition, offset);
       this.#bus.trim(this.#bus.topic(c.topic), c.partition);
     }
   }

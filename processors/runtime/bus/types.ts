@@ -60,7 +60,16 @@ export interface ConsumerOptions {
   maxBatch?: number;
   /** Called when the handler failed and the batch will be delivered again. */
   onHandlerError?: (err: unknown, attempt: number) => void;
+  /**
+   * The holds as they are now, asked when no record has come for IDLE_COMMIT_MS: what a timer
+   * released meanwhile (a window closed by the clock) is committed then, not only with the next
+   * batch, so a quiet input does not stay behind.
+   */
+  holds?: () => ReadonlyMap<PartitionKey, number>;
 }
+
+/** How long a consumer waits without records before it asks for the holds again and commits. */
+export const IDLE_COMMIT_MS = 1_000;
 
 export interface Consumer {
   /** Joins the group; records flow to the handler until stop(). */

@@ -12,6 +12,8 @@ export interface ConsumeOptions {
   failReason?: string;
   /** Records the component holds itself, added to its queue depth. */
   pending?: () => number;
+  /** The holds now, asked when the input is idle (a timer may have released some): see ConsumerOptions.holds. */
+  holds?: () => ReadonlyMap<string, number>;
 }
 
 /**
@@ -24,6 +26,7 @@ export async function consumeTopics(s: ComponentSettings, o: ConsumeOptions): Pr
     topics: o.topics,
     maxBatch: o.maxBatch,
     handler: o.handler,
+    ...(o.holds ? { holds: o.holds } : {}),
     onHandlerError: (err, attempt) => {
       s.metrics.failed(o.failReason ?? 'process');
       s.logger.warn({ err: errorMessage(err), attempt }, `${o.what} failed; it will be delivered again`);

@@ -11,7 +11,10 @@ export interface ProcessorLogic {
    * returning lets the bus commit it (no further than holds()).
    */
   handle(batch: readonly BusRecord[]): Promise<void>;
-  /** The lowest offset per partition it still needs, set as the commit holds after each batch handled (holds.ts). */
+  /**
+   * The lowest offset per partition it still needs, set as the commit holds after each batch handled
+   * (holds.ts), and asked again while the input is idle, so that what a timer released is committed.
+   */
   holds?(): HeldOffsets;
   /** Before the consumer joins, on every start: restore changelog state (a StateStore). */
   restore?(): Promise<void>;
@@ -59,6 +62,7 @@ class Processor implements Component {
       topics: this.#topics,
       maxBatch: this.#maxBatch,
       pending: logic.pending && (() => logic.pending!()),
+      holds: logic.holds && (() => logic.holds!()),
       handler: async (batch, ctx) => {
         await logic.handle(batch);
         if (logic.holds) ctx.setHolds(logic.holds());
