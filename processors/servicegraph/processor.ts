@@ -34,7 +34,6 @@ export const serviceGraphFactory = processorFactory({
           )
         ).length,
       );
-    let timer: NodeJS.Timeout | undefined;
     return {
       handle: async (batch) => {
         let spans = 0;
@@ -53,16 +52,19 @@ export const serviceGraphFactory = processorFactory({
       // Commit no further than the oldest record a pending half edge came from: after a crash it is read again.
       holds: () => graph.heldOffsets(),
       pending: () => graph.pending,
-      started: () => {
-        timer = setInterval(() => {
-          graph.expire();
-          flush().catch((err) => logger.warn({ err: errorMessage(err) }, 'sending expired edges failed; they are kept and sent with the next batch'));
-        }, c.expire_interval_ms);
-        timer.unref();
+      // A quiet input: halves past their TTL become edges, sent before the holds that covered them go
+      // (in the consumer's loop, so never beside handle(): a commit never passes an edge still unsent).
+      idle: async () => {
+        graph.expire();
+        try {
+          await flush();
+        } catch (err) {
+          logger.warn({ err: errorMessage(err) }, 'sending expired edges failed; they are kept and sent with the next batch');
+          throw err;
+        }
       },
+      idleMs: c.expire_interval_ms,
       stop: async () => {
-        clearInterval(timer);
-        timer = undefined;
         // What is still pending is not lost: its records were not committed and are read again on restart.
         await flush().catch(() => {});
       },

@@ -249,7 +249,7 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
     const c = bus.consumer({
       groupId: group,
       topics: [topic],
-      holds: () => held,
+      idle: async () => held,
       handler: async (batch, ctx) => {
         seen += batch.length;
         ctx.setHolds(held);

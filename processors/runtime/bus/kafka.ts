@@ -398,9 +398,14 @@ class KafkaConsumer implements Consumer {
         continue;
       }
       if (messages.length === 0) {
-        if (this.#opts.holds && Date.now() - lastRecord >= IDLE_COMMIT_MS) {
+        if (this.#opts.idle && Date.now() - lastRecord >= (this.#opts.idleMs ?? IDLE_COMMIT_MS)) {
           lastRecord = Date.now();
-          this.#holds = new Map(this.#opts.holds());
+          try {
+            this.#holds = new Map(await this.#opts.idle());
+          } catch (err) {
+            this.#opts.onHandlerError?.(err, 0);
+            continue;
+          }
           // Only partitions still ours: a revoked one's position is its new owner's to commit.
           const assigned = new Set(client.assignments().map((a) => partitionKey(a.topic, a.partition)));
           for (const k of this.#handled.keys()) if (!assigned.has(k)) this.#handled.delete(k);

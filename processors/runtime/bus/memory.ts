@@ -345,8 +345,8 @@ class MemoryConsumer implements Consumer {
   }
 
   /**
-   * Until a record reaches one of the topics, the consumer stops, or (with opts.holds) it has been
-   * idle for IDLE_COMMIT_MS: true then. The waits on the topics that
+   * Until a record reaches one of the topics, the consumer stops, or (with opts.idle) it has been
+   * idle for idleMs: true then. The waits on the topics that
    * did not wake it end too: left pending, one more per turn would pile up on every topic that
    * stays silent while another one is busy (the engine's drift input, say), for as long as it does.
    */
@@ -355,11 +355,11 @@ class MemoryConsumer implements Consumer {
     const stop = () => woken.abort();
     signal.addEventListener('abort', stop, { once: true });
     let idle = false;
-    const timer = this.#opts.holds
+    const timer = this.#opts.idle
       ? setTimeout(() => {
           idle = true;
           woken.abort();
-        }, IDLE_COMMIT_MS)
+        }, this.#opts.idleMs ?? IDLE_COMMIT_MS)
       : undefined;
     try {
       await Promise.race(this.topics.map((t) => this.#bus.topic(t).wait(woken.signal)));
@@ -383,7 +383,7 @@ class MemoryConsumer implements Consumer {
     while (!signal.aborted && !this.#bus.closed) {
       const batch = this.#take(max);
       if (batch.length === 0) {
-        if (await this.#waitForRecords(signal)) this.#commitIdle();
+        if (await this.#waitForRecords(signal)) await this.#commitIdle();
         continue;
       }
       // Deliver the same batch until the handler succeeds: nothing is committed past unwritten output.
@@ -422,9 +422,14 @@ class MemoryConsumer implements Consumer {
     this.#commitUpTo(next);
   }
 
-  /** After IDLE_COMMIT_MS without records: the holds now, and everything handled committed up to them. */
-  #commitIdle(): void {
-    this.#holds = new Map(this.#opts.holds!());
+  /** After idleMs without records: the component's idle work, then everything handled committed up to its holds. */
+  async #commitIdle(): Promise<void> {
+    try {
+      this.#holds = new Map(await this.#opts.idle!());
+    } catch (err) {
+      this.#opts.onHandlerError?.(err, 0);
+      return;
+    }
     this.#commitUpTo(this.#handled);
   }
 

@@ -61,14 +61,17 @@ export interface ConsumerOptions {
   /** Called when the handler failed and the batch will be delivered again. */
   onHandlerError?: (err: unknown, attempt: number) => void;
   /**
-   * The holds as they are now, asked when no record has come for IDLE_COMMIT_MS: what a timer
-   * released meanwhile (a window closed by the clock) is committed then, not only with the next
-   * batch, so a quiet input does not stay behind.
+   * Called in the consumer's loop (never beside the handler) when no record has come for `idleMs`:
+   * the component's timed work (windows the clock closed: expired and their output sent), then the
+   * holds as they are after it. What was handled is committed up to them, so a quiet input does not
+   * stay behind until the next batch. Throwing skips that commit.
    */
-  holds?: () => ReadonlyMap<PartitionKey, number>;
+  idle?: () => Promise<ReadonlyMap<PartitionKey, number>>;
+  /** How long without records before idle() (default IDLE_COMMIT_MS). */
+  idleMs?: number;
 }
 
-/** How long a consumer waits without records before it asks for the holds again and commits. */
+/** How long a consumer waits without records before idle() by default. */
 export const IDLE_COMMIT_MS = 1_000;
 
 export interface Consumer {

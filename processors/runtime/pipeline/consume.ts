@@ -12,8 +12,9 @@ export interface ConsumeOptions {
   failReason?: string;
   /** Records the component holds itself, added to its queue depth. */
   pending?: () => number;
-  /** The holds now, asked when the input is idle (a timer may have released some): see ConsumerOptions.holds. */
-  holds?: () => ReadonlyMap<string, number>;
+  /** The component's work when its input is idle, and its holds after it: see ConsumerOptions.idle. */
+  idle?: () => Promise<ReadonlyMap<string, number>>;
+  idleMs?: number;
 }
 
 /**
@@ -26,7 +27,8 @@ export async function consumeTopics(s: ComponentSettings, o: ConsumeOptions): Pr
     topics: o.topics,
     maxBatch: o.maxBatch,
     handler: o.handler,
-    ...(o.holds ? { holds: o.holds } : {}),
+    ...(o.idle ? { idle: o.idle } : {}),
+    ...(o.idleMs ? { idleMs: o.idleMs } : {}),
     onHandlerError: (err, attempt) => {
       s.metrics.failed(o.failReason ?? 'process');
       s.logger.warn({ err: errorMessage(err), attempt }, `${o.what} failed; it will be delivered again`);

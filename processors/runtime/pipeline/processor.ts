@@ -13,13 +13,20 @@ export interface ProcessorLogic {
   handle(batch: readonly BusRecord[]): Promise<void>;
   /**
    * The lowest offset per partition it still needs, set as the commit holds after each batch handled
-   * (holds.ts), and asked again while the input is idle, so that what a timer released is committed.
+   * (holds.ts), and again after idle() while the input is quiet.
    */
   holds?(): HeldOffsets;
   /** Before the consumer joins, on every start: restore changelog state (a StateStore). */
   restore?(): Promise<void>;
   /** Once the consumer has joined: start timers. */
   started?(): void;
+  /**
+   * Work when the input has been quiet for idleMs (windows the clock closed: expire them and send
+   * their output), run in the consumer's loop, never beside handle(); holds() is asked after it and
+   * what was handled is committed up to them.
+   */
+  idle?(): Promise<void>;
+  idleMs?: number;
   /** Records it holds in memory, added to its queue depth. */
   pending?(): number;
   /** After the consumer left, on every shutdown (also one without a start): stop timers, send what is left. */
@@ -62,7 +69,15 @@ class Processor implements Component {
       topics: this.#topics,
       maxBatch: this.#maxBatch,
       pending: logic.pending && (() => logic.pending!()),
-      holds: logic.holds && (() => logic.holds!()),
+      ...(logic.holds
+        ? {
+            idle: async () => {
+              await logic.idle?.();
+              return logic.holds!();
+            },
+          }
+        : {}),
+      ...(logic.idleMs ? { idleMs: logic.idleMs } : {}),
       handler: async (batch, ctx) => {
         await logic.handle(batch);
         if (logic.holds) ctx.setHolds(logic.holds());
