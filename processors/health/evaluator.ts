@@ -427,7 +427,9 @@ export class HealthEvaluator {
 
   /** One observation of a rule's condition for one key: counts it towards a change of state and emits the fact when the state changes. */
   #step(o: Step): void {
-    const { key, rule, condition, forSamples, severity, reason, resource, labels, ts, value, threshold } = o;
+    const { key, rule, condition, forSamples, severity, reason, resource, labels, value, threshold } = o;
+    // A fact is no later than its record's arrival allows (MAX_FUTURE_MS): a broken clock must not stamp the future.
+    const ts = Math.min(o.ts, this.#latest);
     if (this.#replaying) return; // its effect is in the restored state already
     let s = this.#states.get(key);
     if (!s) {

@@ -118,3 +118,22 @@ test('a web page cannot post to AirDig: a foreign Origin (or a cross-site fetch)
     await bus.close();
   }
 });
+
+test('gzip inside gzip is refused (400), so a few kilobytes cannot unpack twice into a large body', async () => {
+  const bus = new MemoryBus();
+  const receivers = await startHttpReceivers(bus, {} as Store);
+  try {
+    const twice = gzipSync(gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20)));
+    assert.ok(twice.length < 100_000);
+    const variants: Record<string, string>[] = [{ 'Content-Type': 'application/gzip' }, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }];
+    for (const headers of variants) {
+      const res = await fetch(receivers.urls.cloudtrail!, { method: 'POST', headers, body: gzipSync(twice) });
+      const text = await res.text();
+      assert.equal(res.status, 400, text);
+      assert.match(text, /gzip body inside gzip/);
+    }
+  } finally {
+    await receivers.shutdown();
+    await bus.close();
+  }
+});

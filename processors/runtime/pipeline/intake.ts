@@ -98,6 +98,8 @@ class IntakeReceiver<C extends IntakeBase> implements Component {
       let body = await readRequestBody(req, cfg.max_request_bytes);
       // A .gz file sent as it is stored (whatever its Content-Type): unpacked here, bounded like Content-Encoding.
       if (isGzip(body)) body = await gunzipBounded(body, cfg.max_request_bytes);
+      // One layer (a .gz file, with Content-Encoding or without) is what senders send; a gzip inside that is a bomb's shape.
+      if (isGzip(body)) throw new HttpError(400, 'a gzip body inside gzip is not taken: send the JSON, or one .gz of it');
       const { messages, errors, accepted = messages.length } = spec.parse(body, cfg, { now: this.s.clock.now(), service: this.s.service });
       metrics.received(accepted + errors.length);
       if (errors.length) metrics.dropped(`invalid_${spec.type}`, errors.length);
