@@ -126,6 +126,28 @@ export class Correlator {
     return this.#causes.size;
   }
 
+  /** How much it holds, for metrics and the benchmark: every map that must stay bounded. */
+  sizes(): Record<string, number> {
+    let watched = 0;
+    let walks = 0;
+    for (const s of this.#signals.values())
+      if (s.reach) {
+        walks++;
+        watched += s.reach.size;
+      }
+    return {
+      signals: this.#signals.size,
+      open: this.#open.size,
+      causes: this.#causes.size,
+      causeIndex: this.#byResource.size,
+      walks,
+      watched,
+      emitted: this.#emitted.size,
+      incidentOf: this.#incidentOf.size,
+      ...this.graph.sizes(),
+    };
+  }
+
   topology(r: TopologyRecord): void {
     this.graph.applyTopology(r);
   }

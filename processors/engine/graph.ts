@@ -60,6 +60,21 @@ export class Graph {
     return this.#nodes.size;
   }
 
+  /** How much it holds, for metrics and the benchmark. */
+  sizes(): Record<string, number> {
+    let calls = 0;
+    for (const m of this.#calls.values()) calls += m.size;
+    return {
+      nodes: this.#nodes.size,
+      aliases: this.#aliases.size,
+      outIndex: this.#out.size,
+      inIndex: this.#in.size,
+      callClients: this.#calls.size,
+      calls,
+      callServers: this.#callers.size,
+    };
+  }
+
   has(id: string): boolean {
     return this.#nodes.has(id);
   }
