@@ -239,21 +239,19 @@ function sizesRun(resources: number, minutes: number): { minute: number; sizes: 
   const load = makeLoad({ resources, minutes, t0: T0, ...RATES });
   const c = new Correlator(correlatorOptions(engineConfigSchema.parse({})));
   for (const m of load.topology) c.topology(topologyCodec.decode(m.value));
-  const feed = (m: Message, offset: number) => {
-    const origin = { topic: m.topic, partition: 0, offset };
+  const feed = (m: Message) => {
     if (m.topic === TOPOLOGY_TOPIC) c.topology(topologyCodec.decode(m.value));
     else if (m.topic === EDGES_TOPIC) {
       const e = edgeCodec.decode(m.value);
       c.call(e.client_id, e.server_id, e.ts_ms, e.server_address ?? '');
-    } else if (m.topic === CHANGES_TOPIC) c.change(changeCodec.decode(m.value), origin);
-    else c.health(healthCodec.decode(m.value), origin);
+    } else if (m.topic === CHANGES_TOPIC) c.change(changeCodec.decode(m.value));
+    else c.health(healthCodec.decode(m.value));
   };
-  let offset = 0;
-  for (const m of load.calls) feed(m, offset++);
+  for (const m of load.calls) feed(m);
   const out: { minute: number; sizes: Record<string, number>; heap: number }[] = [];
   for (let minute = 1, ms = load.nextMinute(); ms; ms = load.nextMinute(), minute++) {
     for (const batch of chunks(ms)) {
-      for (const m of batch) feed(m, offset++);
+      for (const m of batch) feed(m);
       c.graph.expireCalls(c.watermark - 24 * 3_600_000);
       c.evaluate(Date.now());
     }
