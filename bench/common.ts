@@ -1,8 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { ManagedClickHouse } from '../processors/runtime/clickhouse/engine.js';
+import { serviceSchema } from '../processors/runtime/config/schema.js';
+import { openStore, type Store } from '../processors/runtime/store/store.js';
+import { loadMigrations, migrate } from '../processors/runtime/store/migrate.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -39,4 +44,21 @@ export function benchBroker(): { brokers: string; stop: () => void } {
   const m = /BOOTSTRAP=(\S+)/.exec(out);
   if (!m) throw new Error('could not start a Kafka broker');
   return { brokers: m[1]!, stop: () => execFileSync('bash', [path.join(repoRoot, 'scripts/kafka.sh'), 'stop', dir], { stdio: 'inherit' }) };
+}
+
+/**
+ * A fresh embedded ClickHouse server (the managed child `airdig run` starts) in a temporary data
+ * directory, and a store on it with the migrations applied: what the store-writing benches measure on.
+ */
+export async function benchClickHouse(name: string, database?: string): Promise<{ engine: ManagedClickHouse; store: Store }> {
+  const engine = new ManagedClickHouse({
+    dataDir: mkdtempSync(path.join(os.tmpdir(), `airdig-bench-${name}-`)),
+    logger: pino({ level: 'warn' }),
+    limits: serviceSchema.parse({}).clickhouse.query_limits,
+  });
+  await engine.start();
+  const store = openStore({ url: engine.writerUrl(), ...(database ? { database } : {}) });
+  await store.ping();
+  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  return { engine, store };
 }

@@ -5,6 +5,7 @@
 // placement write it on airdig.topology; and a stream in event time of changes, health facts, call
 // edges and a little topology churn, every record encoded as on the bus. Deterministic: the same
 // arguments give the same bytes (the Kafka feeder in a child process makes the same load).
+import { seeded } from '../../processors/demo/traffic.js';
 import { changeCodec, CHANGES_TOPIC, type ChangeEvent } from '../../processors/model/changes.js';
 import { healthCodec, HEALTH_TOPIC, type HealthFact } from '../../processors/model/health.js';
 import { edgeCodec, edgeKey, edgeSides, EDGES_TOPIC, type EdgeFact } from '../../processors/model/edges.js';
@@ -67,18 +68,6 @@ export function wholeStream(load: Load): Message[] {
   const out: Message[] = [];
   for (let m = load.nextMinute(); m; m = load.nextMinute()) for (const r of m) out.push(r);
   return out;
-}
-
-/** mulberry32: a small deterministic generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const hex = (n: number, width = 17) => n.toString(16).padStart(width, '0');
@@ -337,7 +326,7 @@ export function fact(id: string, ts: number, resource: string, rule: string, sta
 
 /** The graph of `resources` resources and the stream. */
 export function makeLoad(o: LoadOptions): Load {
-  const random = rng(o.seed ?? 12);
+  const random = seeded(o.seed ?? 12);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const g = new Graph();
   const cells = Array.from({ length: Math.max(1, Math.round(o.resources / RESOURCES_PER_CELL)) }, (_, v) => cell(g, v));

@@ -6,21 +6,15 @@
 // to its row being queryable in the `correlations` view of the embedded ClickHouse server, at the
 // real rate; and the memory of the engine on a graph of 200 000 resources.
 import { fork } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { MemoryBus } from '../../processors/runtime/bus/memory.js';
 import { KafkaBus } from '../../processors/runtime/bus/kafka.js';
 import type { Bus } from '../../processors/runtime/bus/types.js';
-import { ManagedClickHouse } from '../../processors/runtime/clickhouse/engine.js';
-import { serviceSchema } from '../../processors/runtime/config/schema.js';
 import type { Component } from '../../processors/runtime/pipeline/component.js';
-import { loadMigrations, migrate } from '../../processors/runtime/store/migrate.js';
-import { openStore, type Store } from '../../processors/runtime/store/store.js';
+import type { Store } from '../../processors/runtime/store/store.js';
 import { engineFactory } from '../../processors/engine/processor.js';
 import { correlationsFactory, incidentsFactory } from '../../processors/engine/sink.js';
 import { correlatorOptions, engineConfigSchema } from '../../processors/engine/config.js';
@@ -32,7 +26,7 @@ import { topologyCodec, TOPOLOGY_TOPIC } from '../../processors/model/topology.j
 import { DRIFT_TOPIC } from '../../processors/model/drift.js';
 import { CORRELATIONS_TOPIC, INCIDENTS_TOPIC } from '../../processors/model/correlations.js';
 import { componentSettings } from '../../tests/helpers/component.js';
-import { benchBroker, machine, median, repoRoot, writeResults } from '../common.js';
+import { benchBroker, benchClickHouse, machine, median, writeResults } from '../common.js';
 import { change, chunks as cut, decoders, fact, feedPlan, makeLoad, type Load, type Message } from './load.js';
 
 setFlagsFromString('--expose-gc');
@@ -266,15 +260,7 @@ function sizesRun(resources: number, minutes: number): { minute: number; sizes: 
 
 /** Milliseconds from the last record a correlation needs to its row answering in the `correlations` view, at the real rate, on the embedded ClickHouse server. */
 async function latency(resources: number, probes: number) {
-  const engine = new ManagedClickHouse({
-    dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-bench-engine-')),
-    logger: pino({ level: 'warn' }),
-    limits: serviceSchema.parse({}).clickhouse.query_limits,
-  });
-  await engine.start();
-  const store = openStore({ url: engine.writerUrl(), database: 'bench' });
-  await store.ping();
-  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  const { engine, store } = await benchClickHouse('engine', 'bench');
   const bus = new MemoryBus({ max_queued_records: 10_000_000, max_queued_bytes: 16 * 2 ** 30, retain_records: 0 });
   await bus.ensureTopics(topicSpecs(topics()));
   const liveMinutes = Math.ceil((probes * 2.5) / 60) + 1;

@@ -2,8 +2,6 @@
 // into ClickHouse, for 1.0 and 2.0 bodies of 2 000 series × 1 sample (a Prometheus-sized batch).
 // Reference in the same run: a plain snappy + protobufjs decode of the same bodies.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { uncompressSync } from 'snappy';
@@ -11,13 +9,8 @@ import { prometheus, io } from '../../protos/gen/prometheus.js';
 import { MemoryBus } from '../../processors/runtime/bus/memory.js';
 import { remoteWriteFactory } from '../../processors/remotewrite/receiver.js';
 import { promSamplesFactory } from '../../processors/remotewrite/sink.js';
-import { openStore } from '../../processors/runtime/store/store.js';
-import { ManagedClickHouse } from '../../processors/runtime/clickhouse/engine.js';
-import { serviceSchema } from '../../processors/runtime/config/schema.js';
-import pino from 'pino';
-import { loadMigrations, migrate } from '../../processors/runtime/store/migrate.js';
 import { componentSettings } from '../../tests/helpers/component.js';
-import { machine, median, repoRoot, writeResults } from '../common.js';
+import { benchClickHouse, machine, median, repoRoot, writeResults } from '../common.js';
 import { remoteWriteBodies } from './payload.js';
 
 const execFileP = promisify(execFile);
@@ -69,15 +62,7 @@ async function httpToBus(version: '1.0' | '2.0'): Promise<number> {
 
 /** Samples/s from the bus into ClickHouse (the embedded engine, a server process of its own), one consumer. */
 async function busToClickHouse(version: '1.0' | '2.0'): Promise<number> {
-  const engine = new ManagedClickHouse({
-    dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-bench-rw-')),
-    logger: pino({ level: 'warn' }),
-    limits: serviceSchema.parse({}).clickhouse.query_limits,
-  });
-  await engine.start();
-  const store = openStore({ url: engine.writerUrl() });
-  await store.ping();
-  await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+  const { engine, store } = await benchClickHouse('rw');
   const bus = newBus();
   await bus.ensureTopics([{ name: 'prometheus_remote_write', partitions: 1 }]);
   const header = { 'airdig.rw.proto': version === '1.0' ? 'prometheus.WriteRequest' : 'io.prometheus.write.v2.Request' };

@@ -2,31 +2,25 @@
 // RowBinary over HTTP → the embedded ClickHouse server), beside a plain insert of the same rows,
 // pre-encoded in RowBinary, in the same run (the ceiling). CPU is counted for AirDig's process and for
 // the ClickHouse server process separately (/proc/PID/stat).
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
-import pino from 'pino';
 import { drainStream } from '@clickhouse/client';
 import { MemoryBus } from '../../processors/runtime/bus/memory.js';
 import type { BusRecord } from '../../processors/runtime/bus/types.js';
-import { ManagedClickHouse } from '../../processors/runtime/clickhouse/engine.js';
-import { serviceSchema } from '../../processors/runtime/config/schema.js';
 import type { Factory } from '../../processors/runtime/pipeline/component.js';
 import type { RowsByTable } from '../../processors/runtime/pipeline/table-sink.js';
 import { avroCodec } from '../../processors/runtime/avro.js';
 import { rowBinaryEncoderFor } from '../../processors/runtime/store/batcher.js';
 import { DirectRows } from '../../processors/runtime/store/rowbinary.js';
-import { loadMigrations, migrate } from '../../processors/runtime/store/migrate.js';
-import { openStore, type Store } from '../../processors/runtime/store/store.js';
+import type { Store } from '../../processors/runtime/store/store.js';
 import { SeriesCache, promRows, promRowsByTable, promSamplesFactory } from '../../processors/remotewrite/sink.js';
 import { otelTracesFactory, traceRowsDirect } from '../../processors/oteltraces/sink.js';
 import { edgeRow, serviceEdgesFactory } from '../../processors/servicegraph/sink.js';
 import { edgeKey, edgeSides, type EdgeFact } from '../../processors/model/edges.js';
 import { componentSettings } from '../../tests/helpers/component.js';
-import { machine, median, repoRoot, writeResults } from '../common.js';
+import { benchClickHouse, machine, median, writeResults } from '../common.js';
 import { prometheus } from '../../protos/gen/prometheus.js';
 import { tracesPayload } from '../otlp/payload.js';
 
@@ -236,15 +230,7 @@ function scenarios(): Scenario[] {
 const f = (n: number) => Math.round(n).toLocaleString('en');
 const spread = (xs: number[]) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
 
-const engine = new ManagedClickHouse({
-  dataDir: mkdtempSync(path.join(tmpdir(), 'airdig-bench-store-')),
-  logger: pino({ level: 'warn' }),
-  limits: serviceSchema.parse({}).clickhouse.query_limits,
-});
-await engine.start();
-const store = openStore({ url: engine.writerUrl(), database: 'bench' });
-await store.ping();
-await migrate(store, loadMigrations(path.join(repoRoot, 'schemas/clickhouse')));
+const { engine, store } = await benchClickHouse('store', 'bench');
 const pid = engine.pid!;
 const tables = ['prom_series', 'prom_samples', 'prom_histograms', 'prom_exemplars', 'otel_traces', 'otel_traces_trace_id_ts', 'edge_facts'];
 
