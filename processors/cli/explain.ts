@@ -8,6 +8,7 @@
 import { percent } from '../edgesignals/signals.js';
 import { UsageError, parseCommand } from './args.js';
 import { endpointOf, type QueryEndpoint } from './endpoint.js';
+import { shortActor } from '../identity/aws.js';
 
 export const EXPLAIN_HELP = `Usage: airdig explain INCIDENT|RESOURCE [--url URL] [--limit N]
 
@@ -81,12 +82,6 @@ const clock = (iso: string) => new Date(iso).toISOString().slice(11, 19);
 const dateTime = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 
 const millis = (ms: number) => `${ms >= 100 ? ms.toFixed(0) : Number(ms.toPrecision(3))} ms`;
-
-/** An IAM ARN's last part (bob of arn:aws:iam::1:user/bob), else the actor as it is. */
-function shortActor(actor: string): string {
-  const m = /[:/]([^:/]+)$/.exec(actor);
-  return actor.startsWith('arn:') && m ? m[1]! : actor;
-}
 
 /** A resource's short name when nothing better is known: a service's name, an ARN's resource id, else the id. */
 export function shortId(id: string): string {

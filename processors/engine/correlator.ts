@@ -6,6 +6,7 @@ import type { TopologyRecord } from '../model/topology.js';
 import type { CauseKind, Correlation, Incident, RankedCause } from '../model/correlations.js';
 import { Graph, type Reached } from './graph.js';
 import { CLAIM, competed, distanceFactor, kindWeight, rawScore, signalFactor, timeFactor } from './score.js';
+import { shortActor } from '../identity/aws.js';
 
 export interface CorrelatorOptions {
   /** How long before a signal's onset a change is a candidate. */
@@ -693,9 +694,3 @@ function storedSignal(s: Signal, incident: string): StoredSignal {
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
-
-/** An IAM ARN's last part (alice of arn:aws:iam::1:user/alice), else the actor as it is. */
-function shortActor(actor: string): string {
-  const m = /[:/]([^:/]+)$/.exec(actor);
-  return actor.startsWith('arn:') && m ? m[1]! : actor;
-}

@@ -122,3 +122,9 @@ export function nodeTypeOf(type: string): string | undefined {
   if (KNOWN_NODE_TYPES.has(type)) return type;
   return BY_TF.get(type)?.node;
 }
+
+/** Who made a change, shortly: an ARN actor (role, user, assumed-role session) by its last part. */
+export function shortActor(actor: string): string {
+  const m = /[:/]([^:/]+)$/.exec(actor);
+  return actor.startsWith('arn:') && m ? m[1]! : actor;
+}
