@@ -52,6 +52,8 @@ export const engineConfigSchema = z
       .default(10 * 60_000),
     max_signals: z.number().int().positive().default(10_000),
     max_causes: z.number().int().positive().default(100_000),
+    /** A correlation row carries its cause's rank in its incident up to this (the incident's top causes); further down, 0. */
+    max_rank: z.number().int().min(1).default(10),
     /** A call edge not seen for this long leaves the graph. */
     call_ttl_ms: z
       .number()
@@ -74,5 +76,6 @@ export function correlatorOptions(c: EngineConfig): CorrelatorOptions {
     incidentGapMs: c.incident_gap_ms,
     maxSignals: c.max_signals,
     maxCauses: c.max_causes,
+    maxRank: c.max_rank,
   };
 }

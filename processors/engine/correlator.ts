@@ -4,7 +4,7 @@ import type { DriftEvent } from '../model/drift.js';
 import type { HealthFact } from '../model/health.js';
 import type { TopologyRecord } from '../model/topology.js';
 import type { CauseKind, Correlation, Incident, RankedCause } from '../model/correlations.js';
-import { Graph, type Reached } from './graph.js';
+import { Graph, pathOf, type Hop, type Reached } from './graph.js';
 import { CLAIM, competed, distanceFactor, kindWeight, rawScore, signalFactor, timeFactor } from './score.js';
 import { shortActor } from '../identity/aws.js';
 
@@ -22,6 +22,8 @@ export interface CorrelatorOptions {
   incidentGapMs: number;
   maxSignals: number;
   maxCauses: number;
+  /** A correlation row carries its cause's rank in the incident up to this; further down, 0 (a shift among them is no new row). */
+  maxRank: number;
 }
 
 /** A possible cause: a change or a drift, on the canonical resources it touched. */
@@ -62,8 +64,15 @@ interface Signal {
   arrived: number;
   /** Its scored candidates, as last evaluated. */
   candidates: Candidate[];
+  /** What it depends on (the last walk), the keys that walk looked up, and where it started (its canonical resource). */
   reach: Map<string, Reached> | undefined;
-  graphVersion: number;
+  watch: Set<string>;
+  at: string;
+  /** The causes it claims (score ≥ CLAIM): signals claiming one cause are one incident. */
+  claims: Set<string>;
+  /** The walk must be made again (the graph moved under it). */
+  stale: boolean;
+  /** Its candidates must be scored again (a cause came, the walk moved, it resolved). */
   dirty: boolean;
 }
 
@@ -75,6 +84,8 @@ interface Candidate {
   raw: number;
   score: number;
   factors: { kind: number; time: number; distance: number; signal: number };
+  /** The incident and rank its row was last built with: the same again sends nothing. */
+  sent?: string;
 }
 
 const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
@@ -100,16 +111,24 @@ export class Correlator {
   readonly #signals = new Map<string, Signal>();
   /** Open (not resolved) signal per resource \0 rule. */
   readonly #open = new Map<string, Signal>();
+  /** Indexes of the signals' walks: a node → the signals whose walk reached it; a key → the signals whose walk looked it up; a canonical resource → the signals on it; a cause → the signals claiming it. */
+  readonly #reachers = new Map<string, Set<Signal>>();
+  readonly #watchers = new Map<string, Set<Signal>>();
+  readonly #on = new Map<string, Set<Signal>>();
+  readonly #claimers = new Map<string, Set<Signal>>();
+  /** The incidents as last formed, by id; signals whose incident must be formed again. */
+  readonly #groups = new Map<string, Signal[]>();
+  readonly #regroup = new Set<Signal>();
+  #critical = { version: -1, of: new Map<string, number>() };
   /** What was last emitted per row id, to send only what changed. */
   readonly #emitted = new Map<string, string>();
   /** Incident ids emitted, by signal: a signal that moves to another incident leaves a "merged" behind. */
   readonly #incidentOf = new Map<string, string>();
   #watermark = 0;
-  #graphVersionSeen = -1;
   /** State keys (cause\0id, signal\0id, watermark) changed since stateChanges() was last called. */
   readonly #changed = new Set<string>();
   /** Counts, for metrics. */
-  readonly stats = { unresolvedSignals: 0, unresolvedCauses: 0, evictedSignals: 0, evictedCauses: 0 };
+  readonly stats = { unresolvedSignals: 0, unresolvedCauses: 0, evictedSignals: 0, evictedCauses: 0, walks: 0, evaluations: 0, regrouped: 0 };
 
   constructor(o: CorrelatorOptions) {
     this.#o = o;
@@ -131,18 +150,24 @@ export class Correlator {
   sizes(): Record<string, number> {
     let watched = 0;
     let walks = 0;
+    let keys = 0;
     for (const s of this.#signals.values())
       if (s.reach) {
         walks++;
         watched += s.reach.size;
+        keys += s.watch.size;
       }
     return {
       signals: this.#signals.size,
       open: this.#open.size,
+      incidents: this.#groups.size,
+      reachIndex: this.#reachers.size,
+      watchIndex: this.#watchers.size,
       causes: this.#causes.size,
       causeIndex: this.#byResource.size,
       walks,
       watched,
+      keys,
       emitted: this.#emitted.size,
       incidentOf: this.#incidentOf.size,
       ...this.graph.sizes(),
@@ -200,7 +225,7 @@ export class Correlator {
       if (open && f.ts_ms >= open.onset) {
         open.resolvedMs = f.ts_ms;
         this.#open.delete(key);
-        open.dirty = true;
+        this.#regroup.add(open);
         this.#changed.add(SIGNAL + open.id);
       }
       return;
@@ -220,10 +245,7 @@ export class Correlator {
       labels: f.labels,
       resolvedMs: 0,
       arrived: this.#watermark,
-      candidates: [],
-      reach: undefined,
-      graphVersion: -1,
-      dirty: true,
+      ...unwalked(),
     };
     this.#signals.set(s.id, s);
     this.#open.set(key, s);
@@ -252,17 +274,13 @@ export class Correlator {
     const cause: Cause = { ...c, keys: [...keys], arrived: this.#watermark };
     this.#indexCause(cause);
     this.#changed.add(CAUSE + cause.id);
-    // Signals whose window it falls into, and whose late window it came in, look again.
-    for (const s of this.#signals.values()) if (this.#takes(s, cause)) s.dirty = true;
+    // Signals that reach what it touched, whose window it falls into and whose late window it came in, look again.
+    for (const k of cause.keys) for (const s of this.#reachers.get(k) ?? []) if (this.#takes(s, cause)) s.dirty = true;
   }
 
   #indexCause(c: Cause): void {
     this.#causes.set(c.id, c);
-    for (const k of c.keys) {
-      let set = this.#byResource.get(k);
-      if (!set) this.#byResource.set(k, (set = new Set()));
-      set.add(c);
-    }
+    for (const k of c.keys) index(this.#byResource, k, c);
   }
 
   /**
@@ -283,12 +301,10 @@ export class Correlator {
 
   /** Candidates of one signal: causes on what it depends on, in the window before its onset, never after. */
   #evaluate(s: Signal): void {
-    if (!s.reach || s.graphVersion !== this.graph.version) {
-      s.reach = this.graph.dependencies(s.resource, this.#o.maxHops, this.#o.maxNodes);
-      s.graphVersion = this.graph.version;
-    }
+    const reach = s.stale || !s.reach ? this.#walk(s) : s.reach;
+    this.stats.evaluations++;
     const best = new Map<string, Candidate>();
-    for (const [node, reached] of s.reach) {
+    for (const [node, reached] of reach) {
       for (const cause of this.#causesOn(node)) {
         if (!this.#takes(s, cause)) continue;
         const delta = s.onset - cause.ts;
@@ -315,27 +331,69 @@ export class Correlator {
     list.forEach((c, i) => (c.score = scores[i]!));
     s.candidates = list;
     s.dirty = false;
+    const claims = new Set(list.filter((c) => c.score >= CLAIM).map((c) => c.cause.id));
+    for (const id of s.claims) if (!claims.has(id)) unindex(this.#claimers, id, s);
+    for (const id of claims) index(this.#claimers, id, s);
+    s.claims = claims;
+    this.#regroup.add(s);
   }
 
-  /** The rows that changed: correlations of every signal re-evaluated, and the incidents they are in. */
+  /** The signal's walk made again, and the indexes that find it by what it reached and looked up. */
+  #walk(s: Signal): Map<string, Reached> {
+    this.#unindexWalk(s);
+    this.stats.walks++;
+    const watch = new Set<string>();
+    const reach = this.graph.dependencies(s.resource, this.#o.maxHops, this.#o.maxNodes, watch);
+    s.reach = reach;
+    s.watch = watch;
+    s.at = reach.keys().next().value!;
+    s.stale = false;
+    for (const node of reach.keys()) index(this.#reachers, node, s);
+    for (const k of watch) index(this.#watchers, k, s);
+    index(this.#on, s.at, s);
+    return reach;
+  }
+
+  #unindexWalk(s: Signal): void {
+    if (!s.reach) return;
+    for (const node of s.reach.keys()) unindex(this.#reachers, node, s);
+    for (const k of s.watch) unindex(this.#watchers, k, s);
+    unindex(this.#on, s.at, s);
+  }
+
+  /**
+   * The rows that changed: the correlations of every signal evaluated again (a cause came that it
+   * takes, the graph moved under its walk, it resolved) and of the incidents those are in, formed
+   * again; nothing else is looked at.
+   */
   evaluate(revisionMs: number): { correlations: Correlation[]; incidents: Incident[] } {
-    const graphMoved = this.graph.version !== this.#graphVersionSeen;
-    this.#graphVersionSeen = this.graph.version;
-    for (const s of this.#signals.values()) if (s.dirty || graphMoved) this.#evaluate(s);
-    const groups = this.#incidents();
+    for (const key of this.graph.takeTouched())
+      for (const s of this.#watchers.get(key) ?? []) {
+        s.stale = true;
+        s.dirty = true;
+      }
+    for (const s of this.#signals.values()) if (s.dirty) this.#evaluate(s);
     const correlations: Correlation[] = [];
     const incidents: Incident[] = [];
-    for (const g of groups) {
+    for (const g of this.#incidents()) {
       const ranked = this.#rank(g);
       const rankOf = new Map(ranked.map((r, i) => [r.cause_id, i + 1]));
       for (const s of g.signals) {
         const previous = this.#incidentOf.get(s.id);
-        if (previous && previous !== g.id) incidents.push(...this.#unsent(this.#merged(previous, g.id, revisionMs)));
+        // A signal whose incident is gone (merged into another) leaves that said; one that split off leaves it be.
+        if (previous && previous !== g.id && !this.#groups.has(previous)) incidents.push(...this.#unsent(this.#merged(previous, g.id, revisionMs)));
         if (previous !== g.id) {
           this.#incidentOf.set(s.id, g.id);
           this.#changed.add(SIGNAL + s.id);
         }
-        for (const c of s.candidates) correlations.push(...this.#unsent(this.#row(s, c, g.id, rankOf.get(c.cause.id) ?? 0, revisionMs)));
+        for (const c of s.candidates) {
+          const at = rankOf.get(c.cause.id) ?? 0;
+          const rank = at <= this.#o.maxRank ? at : 0;
+          const sent = `${g.id}\u0000${rank}`;
+          if (c.sent === sent) continue; // built from the same evaluation, incident and rank: the row it was
+          c.sent = sent;
+          correlations.push(...this.#unsent(this.#row(s, c, g.id, rank, revisionMs)));
+        }
       }
       incidents.push(...this.#unsent(this.#incidentRow(g, ranked, revisionMs)));
     }
@@ -343,41 +401,70 @@ export class Correlator {
     return { correlations, incidents };
   }
 
-  /** Signals that overlap in time and are connected (one depends on the other, or they share a cause) form one incident. */
+  /** Whether two signals overlap in time: onsets and resolutions at most the incident gap apart. */
+  #near(a: Signal, b: Signal): boolean {
+    const aEnd = a.resolvedMs || Infinity;
+    const bEnd = b.resolvedMs || Infinity;
+    return a.onset <= bEnd + this.#o.incidentGapMs && b.onset <= aEnd + this.#o.incidentGapMs;
+  }
+
+  /** Calls f with each signal one is connected to: one depends on the other, or both claim one cause. */
+  #linked(s: Signal, f: (t: Signal) => void): void {
+    if (s.reach) for (const node of s.reach.keys()) this.#on.get(node)?.forEach(f);
+    this.#reachers.get(s.at)?.forEach(f);
+    for (const id of s.claims) this.#claimers.get(id)?.forEach(f);
+  }
+
+  /**
+   * The incidents formed again: signals that overlap in time and are connected form one, found from
+   * the signals marked to regroup and the incidents they were in. An incident keeps its id while it
+   * lives: the id of the incident its earliest member (by onset, then id) already in one was in
+   * (so a signal joining, leaving or forgotten changes no id, and of two that merge the older
+   * names the whole); of two parts of one incident that split, the part with the earlier member
+   * keeps it. A new incident's id is a hash of its first signal. Every other incident is as it was.
+   */
   #incidents(): { id: string; signals: Signal[] }[] {
-    const list = [...this.#signals.values()].sort((a, b) => a.onset - b.onset || a.id.localeCompare(b.id));
-    const parent = list.map((_, i) => i);
-    const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
-    const causeOwner = new Map<string, number>();
-    const resourceIndex = new Map<string, number[]>();
-    list.forEach((s, i) => {
-      const id = this.graph.resolve(s.resource);
-      const at = resourceIndex.get(id);
-      if (at) at.push(i);
-      else resourceIndex.set(id, [i]);
-    });
-    const near = (a: Signal, b: Signal) => {
-      const aEnd = a.resolvedMs || Infinity;
-      const bEnd = b.resolvedMs || Infinity;
-      return a.onset <= bEnd + this.#o.incidentGapMs && b.onset <= aEnd + this.#o.incidentGapMs;
-    };
-    list.forEach((s, i) => {
-      for (const c of s.candidates) {
-        if (c.score < CLAIM) continue;
-        const j = causeOwner.get(c.cause.id);
-        if (j === undefined) causeOwner.set(c.cause.id, i);
-        else if (near(list[j]!, s)) parent[find(i)] = find(j);
+    const start = new Set<Signal>();
+    for (const s of this.#regroup) {
+      if (!this.#signals.has(s.id)) continue;
+      start.add(s);
+      for (const t of this.#groups.get(this.#incidentOf.get(s.id) ?? '') ?? []) if (this.#signals.has(t.id)) start.add(t);
+    }
+    this.#regroup.clear();
+    const placed = new Set<Signal>();
+    const out: { id: string; signals: Signal[] }[] = [];
+    for (const s of start) {
+      if (placed.has(s)) continue;
+      placed.add(s);
+      const members = [s];
+      for (let i = 0; i < members.length; i++) {
+        const a = members[i]!;
+        this.#linked(a, (b) => {
+          if (!placed.has(b) && this.#near(a, b)) {
+            placed.add(b);
+            members.push(b);
+          }
+        });
       }
-      for (const node of s.reach?.keys() ?? []) for (const j of resourceIndex.get(node) ?? []) if (j !== i && near(list[j]!, s)) parent[find(j)] = find(i);
-    });
-    const groups = new Map<number, Signal[]>();
-    list.forEach((s, i) => {
-      const root = find(i);
-      const g = groups.get(root);
-      if (g) g.push(s);
-      else groups.set(root, [s]);
-    });
-    return [...groups.values()].map((signals) => ({ id: `inc-${hash(signals[0]!.id)}`, signals }));
+      members.sort(byOnset);
+      out.push({ id: '', signals: members });
+    }
+    for (const s of placed) {
+      const old = this.#incidentOf.get(s.id);
+      if (old) this.#groups.delete(old);
+    }
+    out.sort((a, b) => byOnset(a.signals[0]!, b.signals[0]!));
+    const taken = new Set(this.#groups.keys());
+    this.stats.regrouped += placed.size;
+    for (const g of out) {
+      const carried = g.signals.map((s) => this.#incidentOf.get(s.id)).find((id) => id !== undefined && !taken.has(id));
+      let id = carried ?? `inc-${hash(g.signals[0]!.id)}`;
+      while (taken.has(id)) id = `inc-${hash(id)}`; // a part split off whose first signal named the incident the other part keeps
+      g.id = id;
+      taken.add(g.id);
+      this.#groups.set(g.id, g.signals);
+    }
+    return out;
   }
 
   /** Causes of an incident, most probable first: noisy-or of their scores over its signals, weighted by criticality. */
@@ -392,8 +479,8 @@ export class Correlator {
         agg.set(c.cause.id, a);
       }
     const scored = [...agg.values()].map((a) => {
-      const crit = this.graph.dependents(a.c.resource, this.#o.maxHops, this.#o.maxNodes);
-      return { a, score: 1 - a.miss, weight: (1 - a.miss) * (1 + 0.05 * Math.min(crit, 10)) };
+      const crit = this.#criticality(a.c.resource);
+      return { a, score: 1 - a.miss, weight: (1 - a.miss) * (1 + 0.05 * Math.min(crit, CRITICAL)) };
     });
     const total = scored.reduce((t, x) => t + x.weight, 0);
     scored.sort((x, y) => y.weight - x.weight || x.a.c.cause.id.localeCompare(y.a.c.cause.id));
@@ -407,18 +494,28 @@ export class Correlator {
     }));
   }
 
+  /** How many services depend on a resource, as the graph is now (kept while the graph does not move). */
+  #criticality(id: string): number {
+    if (this.#critical.version !== this.graph.version) this.#critical = { version: this.graph.version, of: new Map() };
+    let n = this.#critical.of.get(id);
+    if (n === undefined) this.#critical.of.set(id, (n = this.graph.dependents(id, this.#o.maxHops, this.#o.maxNodes, CRITICAL)));
+    return n;
+  }
+
   #explain(c: Candidate, impacted: string[], score: number): string {
     const when = new Date(c.cause.ts).toISOString().slice(11, 16);
     const who = c.cause.actor ? `${shortActor(c.cause.actor)} ` : '';
     // A CloudTrail change reads best as its call on the resource's name; the others by their own summary.
     const what = c.cause.kind === 'cloudtrail' || !c.cause.summary ? `${c.cause.event} on ${this.graph.nameOf(c.resource)}` : c.cause.summary;
-    const via = c.reached.path.length > 1 ? ` (${c.reached.path.length - 1} hop${c.reached.path.length > 2 ? 's' : ''} away)` : '';
+    const n = c.reached.hops;
+    const via = n > 0 ? ` (${n} hop${n > 1 ? 's' : ''} away)` : '';
     return `${when} ${who}${what}${via} → ${impacted.join(', ')}; score ${score.toFixed(2)}`;
   }
 
   #row(s: Signal, c: Candidate, incident: string, rank: number, revisionMs: number): Correlation {
     // The walk went from the impact to the cause; the row reads from the cause to the impact.
-    const hops = [...c.reached.path].reverse();
+    const walked: Hop[] = pathOf(c.reached);
+    const hops = [...walked].reverse();
     const evidence = {
       change: {
         id: c.cause.id,
@@ -432,7 +529,7 @@ export class Correlator {
         id: h.id,
         name: this.graph.nameOf(h.id),
         type: this.graph.typeOf(h.id),
-        edge: i === 0 ? '' : c.reached.path[hops.length - i]!.via,
+        edge: i === 0 ? '' : walked[hops.length - i]!.via,
       })),
       signal: {
         rule: s.rule,
@@ -503,13 +600,15 @@ export class Correlator {
   #evict(): void {
     const w = this.#watermark;
     const done = (s: Signal) => (s.resolvedMs > 0 || s.onset < w - this.#o.lateMs) && Math.max(s.onset, s.resolvedMs) < w - this.#o.incidentGapMs;
-    for (const g of this.#incidents())
-      if (g.signals.every(done))
-        for (const s of g.signals) {
+    for (const [id, signals] of this.#groups)
+      if (signals.every(done)) {
+        this.#groups.delete(id);
+        this.#emitted.delete(id);
+        for (const s of signals) {
           this.#dropSignal(s);
           for (const c of s.candidates) this.#emitted.delete(hash(c.cause.id, s.id));
-          this.#emitted.delete(g.id);
         }
+      }
     let oldest = Infinity;
     for (const s of this.#signals.values()) if (s.onset < oldest) oldest = s.onset;
     const before = Math.min(w - this.#o.windowMs - this.#o.lateMs, oldest - this.#o.windowMs);
@@ -519,17 +618,18 @@ export class Correlator {
   #dropSignal(s: Signal): void {
     this.#signals.delete(s.id);
     if (this.#open.get(s.key) === s) this.#open.delete(s.key);
+    this.#unindexWalk(s);
+    for (const id of s.claims) unindex(this.#claimers, id, s);
+    // The rest of its incident is formed again without it.
+    for (const t of this.#groups.get(this.#incidentOf.get(s.id) ?? '') ?? []) if (t !== s) this.#regroup.add(t);
+    this.#regroup.delete(s);
     this.#incidentOf.delete(s.id);
     this.#changed.add(SIGNAL + s.id);
   }
 
   #dropCause(id: string, c: Cause): void {
     this.#causes.delete(id);
-    for (const k of c.keys) {
-      const set = this.#byResource.get(k);
-      set?.delete(c);
-      if (set?.size === 0) this.#byResource.delete(k);
-    }
+    for (const k of c.keys) unindex(this.#byResource, k, c);
     this.#changed.add(CAUSE + id);
   }
 
@@ -610,20 +710,20 @@ export class Correlator {
         labels: v.labels ?? {},
         resolvedMs: v.resolved_ms,
         arrived: v.arrived,
-        candidates: [],
-        reach: undefined,
-        graphVersion: -1,
-        dirty: true,
+        ...unwalked(),
       };
+      const old = this.#signals.get(s.id);
+      if (old) this.#dropSignal(old);
       this.#signals.set(s.id, s);
       if (!s.resolvedMs) this.#open.set(s.key, s);
       if (v.incident) this.#incidentOf.set(s.id, v.incident);
     }
     this.#changed.delete(key);
-    this.#graphVersionSeen = -1;
   }
 }
 
+/** Dependent services beyond this many add nothing to a cause's rank (and are not counted). */
+const CRITICAL = 10;
 const CAUSE = 'cause\u0000';
 const SIGNAL = 'signal\u0000';
 const WATERMARK = 'watermark';
@@ -694,3 +794,21 @@ function storedSignal(s: Signal, incident: string): StoredSignal {
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
+
+const byOnset = (a: Signal, b: Signal) => a.onset - b.onset || a.id.localeCompare(b.id);
+
+/** A signal's reasoning before its first evaluation. */
+function unwalked(): Pick<Signal, 'candidates' | 'reach' | 'watch' | 'at' | 'claims' | 'stale' | 'dirty'> {
+  return { candidates: [], reach: undefined, watch: new Set(), at: '', claims: new Set(), stale: true, dirty: true };
+}
+
+function index<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  let set = m.get(k);
+  if (!set) m.set(k, (set = new Set()));
+  set.add(v);
+}
+
+function unindex<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  const set = m.get(k);
+  if (set?.delete(v) && set.size === 0) m.delete(k);
+}

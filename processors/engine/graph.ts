@@ -17,16 +17,26 @@ const DEPENDENCY: Record<string, 'forward' | 'reverse'> = {
   routes_to: 'reverse', // a target on the load balancer, target group or Kubernetes service routing to it
 };
 
+/** The key under which a host's runs_on edges are touched (a scrape target resolves by them). */
+const RUNS_ON = 'runs_on\u0000';
+
 export interface Hop {
   /** The node reached, and the edge type that led there from the previous one. */
   id: string;
   via: string;
 }
 
-export interface Reached {
+/** A node a walk reached: how far, by which edge type, from which node (undefined at the start). */
+export interface Reached extends Hop {
   hops: number;
-  /** From the impacted node (first) to this one (last). */
-  path: Hop[];
+  prev: Reached | undefined;
+}
+
+/** The walk's path to a node: from the impacted node (first) to this one (last). */
+export function pathOf(r: Reached): Hop[] {
+  const out: Hop[] = [];
+  for (let x: Reached | undefined = r; x; x = x.prev) out.push({ id: x.id, via: x.via });
+  return out.reverse();
 }
 
 interface NodeInfo {
@@ -49,11 +59,24 @@ export class Graph {
   /** A virtual server's address (server.address of the calls to it). */
   readonly #addresses = new Map<string, string>();
   #version = 0;
+  /** Keys (node ids, aliases, server ids) whose meaning changed since takeTouched(): the walks that looked them up are stale. */
+  readonly #touched = new Set<string>();
   #callersCache: { version: number; byServer: Map<string, Set<string>> } | undefined;
 
   /** Changes whenever the graph does: evaluations made on an older version are stale. */
   get version(): number {
     return this.#version;
+  }
+
+  /**
+   * The keys touched since the last call: a node's id and aliases when it comes, changes or goes,
+   * both ends of an edge, a client whose calls changed, a server whose address did. A walk that
+   * looked none of them up (dependencies() tells which it did) is as it would be now.
+   */
+  takeTouched(): Set<string> {
+    const out = new Set(this.#touched);
+    this.#touched.clear();
+    return out;
   }
 
   get nodes(): number {
@@ -89,28 +112,50 @@ export class Graph {
 
   applyTopology(r: TopologyRecord): void {
     this.#version++;
+    // Only what changes what a walk finds is touched (a scan reporting the same node again touches nothing).
     if (r.kind === 'node') {
       let n = this.#nodes.get(r.id);
       if (r.gone) {
         n?.sources.delete(r.source);
-        if (n && n.sources.size === 0) this.#nodes.delete(r.id);
+        if (n && n.sources.size === 0) {
+          this.#nodes.delete(r.id);
+          this.#touched.add(r.id);
+        }
         return;
       }
-      if (!n) this.#nodes.set(r.id, (n = { type: r.type, name: r.name, sources: new Set() }));
+      if (!n) {
+        this.#nodes.set(r.id, (n = { type: r.type, name: r.name, sources: new Set() }));
+        this.#touched.add(r.id);
+      }
       n.sources.add(r.source);
-      if (r.source === 'scanner' || !n.type) n.type = r.type;
-      if (r.name && (r.source === 'scanner' || !n.name)) n.name = r.name;
-      for (const a of aliasesOf(r)) this.#aliases.set(a, r.id);
+      const type = r.source === 'scanner' || !n.type ? r.type : n.type;
+      const name = r.name && (r.source === 'scanner' || !n.name) ? r.name : n.name;
+      if (type !== n.type || name !== n.name) this.#touched.add(r.id);
+      n.type = type;
+      n.name = name;
+      for (const a of aliasesOf(r))
+        if (this.#aliases.get(a) !== r.id) {
+          this.#aliases.set(a, r.id);
+          this.#touched.add(a);
+        }
       return;
     }
-    link(this.#out, r.id, `${r.type}\u0000${r.dst}`, r.source, r.gone);
+    const out = link(this.#out, r.id, `${r.type}\u0000${r.dst}`, r.source, r.gone);
     link(this.#in, r.dst, `${r.type}\u0000${r.id}`, r.source, r.gone);
+    if (!out) return;
+    // A walk reads an edge from the side that depends on the other (and a scrape target's host, its runs_on edges).
+    if (DEPENDENCY[r.type] === 'reverse') this.#touched.add(r.dst);
+    else this.#touched.add(r.id);
+    if (r.type === 'runs_on') this.#touched.add(`${RUNS_ON}${r.dst}`);
   }
 
   applyCall(client: string, server: string, seenMs: number, address = ''): void {
     let m = this.#calls.get(client);
     if (!m) this.#calls.set(client, (m = new Map()));
-    if (!m.has(server)) this.#version++;
+    if (!m.has(server)) {
+      this.#version++;
+      this.#touched.add(client);
+    }
     m.set(server, Math.max(m.get(server) ?? 0, seenMs));
     let c = this.#callers.get(server);
     if (!c) this.#callers.set(server, (c = new Set()));
@@ -118,6 +163,7 @@ export class Graph {
     if (address && this.#addresses.get(server) !== address.toLowerCase()) {
       this.#addresses.set(server, address.toLowerCase());
       this.#version++;
+      this.#touched.add(server);
     }
   }
 
@@ -129,6 +175,7 @@ export class Graph {
         if (seen < beforeMs) {
           servers.delete(server);
           this.#callers.get(server)?.delete(client);
+          this.#touched.add(client);
           gone.push([client, server]);
         }
     if (gone.length) this.#version++;
@@ -136,7 +183,10 @@ export class Graph {
   }
 
   addAlias(alias: string, id: string): void {
-    if (alias && alias !== id) this.#aliases.set(alias.toLowerCase(), id);
+    if (alias && alias !== id) {
+      this.#aliases.set(alias.toLowerCase(), id);
+      this.#touched.add(alias.toLowerCase());
+    }
   }
 
   /**
@@ -145,22 +195,36 @@ export class Graph {
    * resource); a host `host:<name>` by its name; a virtual server (`service:/<name>`, a database or an uninstrumented peer) by its
    * name or address; any other alias. Unknown names stay as they are.
    */
-  resolve(id: string): string {
+  resolve(id: string, watch?: Set<string>): string {
+    watch?.add(id);
     if (this.#nodes.has(id)) return id;
-    const direct = this.#aliases.get(id.toLowerCase());
+    const lower = id.toLowerCase();
+    watch?.add(lower);
+    const direct = this.#aliases.get(lower);
     if (direct) return direct;
     const target = /^target:(.*?)\/([^/]+)$/.exec(id);
     if (target) {
-      const host = this.#aliases.get(hostOf(target[2]!));
-      return host ? this.#serviceOn(host, target[1]!) : id;
+      const name = hostOf(target[2]!);
+      watch?.add(name);
+      const host = this.#aliases.get(name);
+      if (!host) return id;
+      watch?.add(`${RUNS_ON}${host}`);
+      return this.#serviceOn(host, target[1]!);
     }
     // A host id is host:<host.id or hostname>: a scanned instance known by that name (its id, private DNS name or IP) is that host.
     const host = /^host:(.+)$/.exec(id);
-    if (host) return this.#aliases.get(host[1]!.toLowerCase()) ?? id;
+    if (host) {
+      const name = host[1]!.toLowerCase();
+      watch?.add(name);
+      return this.#aliases.get(name) ?? id;
+    }
     const virtual = /^service:\/(.+)$/.exec(id);
     if (virtual) {
       const address = this.#addresses.get(id);
-      return (address && this.#aliases.get(address)) || this.#aliases.get(virtual[1]!.toLowerCase()) || id;
+      const name = virtual[1]!.toLowerCase();
+      if (address) watch?.add(address);
+      watch?.add(name);
+      return (address && this.#aliases.get(address)) || this.#aliases.get(name) || id;
     }
     return id;
   }
@@ -181,18 +245,23 @@ export class Graph {
     return host;
   }
 
-  /** What `from` depends on, up to maxHops edges away, each once by its shortest path (breadth first, at most maxNodes). */
-  dependencies(from: string, maxHops: number, maxNodes: number): Map<string, Reached> {
-    const start = this.resolve(from);
-    const out = new Map<string, Reached>([[start, { hops: 0, path: [{ id: start, via: '' }] }]]);
+  /**
+   * What `from` depends on, up to maxHops edges away, each once by its shortest path (breadth first,
+   * at most maxNodes). `watch` receives every key the walk looked up: when none of them is touched
+   * (takeTouched()), the same walk gives the same answer.
+   */
+  dependencies(from: string, maxHops: number, maxNodes: number, watch?: Set<string>): Map<string, Reached> {
+    const start = this.resolve(from, watch);
+    const out = new Map<string, Reached>([[start, { id: start, via: '', hops: 0, prev: undefined }]]);
     let frontier = [start];
     for (let hop = 1; hop <= maxHops && frontier.length && out.size < maxNodes; hop++) {
       const next: string[] = [];
       for (const id of frontier) {
         const base = out.get(id)!;
-        for (const [dst, via] of this.#next(id)) {
+        watch?.add(id);
+        for (const [dst, via] of this.#next(id, watch)) {
           if (out.has(dst) || out.size >= maxNodes) continue;
-          out.set(dst, { hops: hop, path: [...base.path, { id: dst, via }] });
+          out.set(dst, { id: dst, via, hops: hop, prev: base });
           next.push(dst);
         }
       }
@@ -201,8 +270,8 @@ export class Graph {
     return out;
   }
 
-  /** How many services depend on `id` (within maxHops): its criticality. */
-  dependents(id: string, maxHops: number, maxNodes: number): number {
+  /** How many services depend on `id` (within maxHops, counted up to `enough`): its criticality. */
+  dependents(id: string, maxHops: number, maxNodes: number, enough = Infinity): number {
     const seen = new Set([id]);
     let frontier = [id];
     let services = 0;
@@ -213,14 +282,14 @@ export class Graph {
           if (seen.has(src)) continue;
           seen.add(src);
           next.push(src);
-          if (this.typeOf(src) === 'service') services++;
+          if (this.typeOf(src) === 'service' && ++services >= enough) return services;
         }
       frontier = next;
     }
     return services;
   }
 
-  *#next(id: string): Iterable<[string, string]> {
+  *#next(id: string, watch?: Set<string>): Iterable<[string, string]> {
     for (const [key, sources] of this.#out.get(id) ?? []) {
       if (sources.size === 0) continue;
       const [type, dst] = split(key);
@@ -231,7 +300,7 @@ export class Graph {
       const [type, src] = split(key);
       if (DEPENDENCY[type] === 'reverse') yield [src, type];
     }
-    for (const server of this.#calls.get(id)?.keys() ?? []) yield [this.resolve(server), 'calls'];
+    for (const server of this.#calls.get(id)?.keys() ?? []) yield [this.resolve(server, watch), 'calls'];
   }
 
   *#previous(id: string): Iterable<string> {
@@ -268,12 +337,15 @@ function split(key: string): [string, string] {
   return [key.slice(0, i), key.slice(i + 1)];
 }
 
-function link(index: Map<string, Map<string, Set<string>>>, from: string, key: string, source: string, gone: boolean): void {
+/** Adds or removes one source of an edge; whether the edge came or went by it. */
+function link(index: Map<string, Map<string, Set<string>>>, from: string, key: string, source: string, gone: boolean): boolean {
   let m = index.get(from);
   if (!m) index.set(from, (m = new Map()));
   let sources = m.get(key);
+  const had = sources !== undefined;
   if (!sources) m.set(key, (sources = new Set()));
   if (gone) sources.delete(source);
   else sources.add(source);
   if (sources.size === 0) m.delete(key);
+  return had !== sources.size > 0;
 }
