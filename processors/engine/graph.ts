@@ -60,7 +60,7 @@ export class Graph {
   readonly #addresses = new Map<string, string>();
   #version = 0;
   /** Keys (node ids, aliases, server ids) whose meaning changed since takeTouched(): the walks that looked them up are stale. */
-  readonly #touched = new Set<string>();
+  #touched = new Set<string>();
   #callersCache: { version: number; byServer: Map<string, Set<string>> } | undefined;
 
   /** Changes whenever the graph does: evaluations made on an older version are stale. */
@@ -69,13 +69,14 @@ export class Graph {
   }
 
   /**
-   * The keys touched since the last call: a node's id and aliases when it comes, changes or goes,
-   * both ends of an edge, a client whose calls changed, a server whose address did. A walk that
-   * looked none of them up (dependencies() tells which it did) is as it would be now.
+   * The keys touched since the last call: a node's id when it comes, goes or changes name or type,
+   * an alias that names another node than before, the dependent end of an edge that came or went
+   * (and a host whose runs_on edges did), a client whose calls changed, a server whose address did.
+   * A walk that looked none of them up (dependencies() tells which it did) is as it would be now.
    */
   takeTouched(): Set<string> {
-    const out = new Set(this.#touched);
-    this.#touched.clear();
+    const out = this.#touched;
+    this.#touched = new Set();
     return out;
   }
 
