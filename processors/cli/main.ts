@@ -7,6 +7,7 @@ import pino from 'pino';
 import { ConfigError, errorMessage } from '../runtime/errors.js';
 import { configuredEngine, openConfiguredStore } from '../runtime/pipeline/runtime.js';
 import { startQueryEndpoints } from '../runtime/query/endpoints.js';
+import { serviceTls } from '../runtime/tls.js';
 import type { ManagedClickHouse } from '../runtime/clickhouse/engine.js';
 import { loadMigrations, migrate } from '../runtime/store/migrate.js';
 import { INGEST_HELP, SCAN_HELP, runIngest, runScan } from './inventory.js';
@@ -112,7 +113,7 @@ async function runClickhouse(args: string[]): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   await engine.start();
-  const q = await startQueryEndpoints(config.service, engine, logger).catch(async (err) => {
+  const q = await startQueryEndpoints(config.service, engine, logger, serviceTls(config.service.tls, logger)).catch(async (err) => {
     await engine.stop();
     throw withListenHint(err, config.service);
   });

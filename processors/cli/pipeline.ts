@@ -15,6 +15,8 @@ import { Runtime, redact } from '../runtime/pipeline/runtime.js';
 import { startAdminServer } from '../runtime/admin/server.js';
 import { ListenError } from '../runtime/http.js';
 import { startQueryEndpoints } from '../runtime/query/endpoints.js';
+import { serviceTls } from '../runtime/tls.js';
+import type { ListenerInfo } from '../runtime/pipeline/component.js';
 import { defaultRegistry } from '../components.js';
 import { SERVICE_FLAGS } from './flags.js';
 
@@ -67,6 +69,21 @@ export function withListenHint(err: unknown, service: AirdigConfig['service']): 
   );
 }
 
+/** Whether a listener's URL is on the loopback interface (127.0.0.0/8, ::1). */
+export function onLoopback(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  return host === '::1' || host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::ffff:127.0.0.1';
+}
+
+/**
+ * The warning for a listener that anyone on the network can use: beyond loopback and taking
+ * requests without credentials. undefined for one that is safe as it is.
+ */
+export function exposureWarning(l: ListenerInfo): string | undefined {
+  if (!l.open || onLoopback(l.url)) return undefined;
+  return `WARNING: ${l.name} on ${l.url} is reachable beyond this machine and asks for no credentials: anyone who can reach it can use it. Configure a token or password for it (see the README's "Security"), mutual TLS (service.tls.client_ca_file), or listen on 127.0.0.1.`;
+}
+
 /** A line of the start-up summary: the name in a column of 12, one space, what it is. */
 export const row = (name: string, rest: string) => `  ${name.padEnd(12)} ${rest}`;
 
@@ -92,7 +109,13 @@ export async function startPipeline(config: AirdigConfig, say: (line: string) =>
   const logger = pino({ level: config.service.log_level, base: { service: 'airdig' } }, pino.destination(2));
   const registry = new Registry();
   const metrics = new PipelineMetrics(registry, { defaultMetrics: true });
-  const runtime = new Runtime(config, { logger, metrics, migrationsDir: MIGRATIONS_DIR });
+  const tls = serviceTls(config.service.tls, logger);
+  const runtime = new Runtime(config, { logger, metrics, migrationsDir: MIGRATIONS_DIR, tls });
+  const exposed: string[] = [];
+  const tell = (l: ListenerInfo) => {
+    const warning = exposureWarning(l);
+    if (warning) exposed.push(warning);
+  };
   const servers: { close(): Promise<void> }[] = [];
   const urls = new Map<string, string>();
 
@@ -127,9 +150,12 @@ export async function startPipeline(config: AirdigConfig, say: (line: string) =>
   say(`airdig: starting with ${bus} and ${store}`);
   try {
     if (config.service.admin) {
-      const admin = await startAdminServer({ address: config.service.admin, registry, readiness: () => runtime.readiness() });
+      const { admin_bearer_token: bearer_token, admin_basic_auth: basic_auth } = config.service;
+      const credentials = bearer_token || basic_auth ? { bearer_token, basic_auth } : undefined;
+      const admin = await startAdminServer({ address: config.service.admin, registry, readiness: () => runtime.readiness(), credentials, tls });
       servers.push(admin);
       urls.set('admin', admin.url);
+      tell({ name: 'admin (/metrics)', url: admin.url, open: !credentials && !tls?.mutual });
       say(row('admin', `${admin.url}/metrics  /healthz  /readyz`));
     }
     await runtime.start();
@@ -142,13 +168,14 @@ export async function startPipeline(config: AirdigConfig, say: (line: string) =>
     return undefined;
   }
   if (runtime.engine) {
-    const q = await startQueryEndpoints(config.service, runtime.engine, logger).catch(async (err) => {
+    const q = await startQueryEndpoints(config.service, runtime.engine, logger, tls).catch(async (err) => {
       await stop('start failed');
       throw withListenHint(err, config.service);
     });
     servers.push(q);
     for (const e of q.endpoints) {
       urls.set(e.name, e.url);
+      tell({ name: e.name, url: e.url, open: !config.service.query_password && !tls?.mutual });
       say(
         row(e.name, `${e.url}${e.name === 'query' ? '/?query=SELECT+1  (ClickHouse HTTP interface, read-only)' : '  (ClickHouse native protocol, read-only)'}`),
       );
@@ -157,9 +184,14 @@ export async function startPipeline(config: AirdigConfig, say: (line: string) =>
   for (const l of runtime.listening()) {
     urls.set(l.name, l.url);
     say(row(l.name, l.url));
+    tell(l);
   }
   if (o.components !== false)
     for (const c of config.components)
       say(row(c.kind, `${c.id}${c.consumes.length ? `  ← ${c.consumes.join(', ')}` : ''}${c.produces.length ? `  → ${c.produces.join(', ')}` : ''}`));
+  for (const warning of exposed) {
+    logger.warn(warning);
+    say(warning);
+  }
   return { urls, logger, stopping: aborted.signal, finished, stop };
 }

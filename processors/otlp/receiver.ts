@@ -2,7 +2,8 @@ import type http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { BusFullError, MalformedInputError, errorMessage, isRetryable } from '../runtime/errors.js';
 import { authorized, HttpError, ListenError, parseHostPort, readRequestBody, statusOf, unauthorized, type RouteHandle, originPolicy } from '../runtime/http.js';
-import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
+import type { Component, ComponentSettings, Factory, ListenerInfo } from '../runtime/pipeline/component.js';
+import type { TlsConfig } from '../runtime/config/schema.js';
 import { otlpConfigSchema, type OtlpConfig } from './config.js';
 import { SIGNALS, type Prepared, type Signal } from './signals.js';
 import { encodeRetryStatus, encodeRpcStatus, GrpcCode } from './status.js';
@@ -23,11 +24,14 @@ class OtlpReceiver implements Component {
     this.#cfg = config;
   }
 
-  listening(): { name: string; url: string }[] {
-    const out = [];
-    if (this.#grpcUrl) out.push({ name: 'otlp grpc', url: this.#grpcUrl });
+  listening(): ListenerInfo[] {
+    const out: ListenerInfo[] = [];
+    const open = !this.#cfg.bearer_token;
+    if (this.#grpcUrl) out.push({ name: 'otlp grpc', url: this.#grpcUrl, open: open && !this.#s.service.tls?.client_ca_file });
     const names: Record<string, string> = { traces: 'otlp http', metrics: 'otlp metrics', logs: 'otlp logs' };
-    this.#routes.forEach((r, i) => out.push({ name: names[SIGNALS[i]!.name] ?? `otlp ${SIGNALS[i]!.name}`, url: `${r.url}${SIGNALS[i]!.httpPath}` }));
+    this.#routes.forEach((r, i) =>
+      out.push({ name: names[SIGNALS[i]!.name] ?? `otlp ${SIGNALS[i]!.name}`, url: `${r.url}${SIGNALS[i]!.httpPath}`, open: open && !this.#s.ports.mutualTls }),
+    );
     return out;
   }
 
@@ -152,13 +156,14 @@ class OtlpReceiver implements Component {
       });
     }
     const { host, port } = parseHostPort(addr);
+    const tls = this.#s.service.tls;
     const bound = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, tls ? grpcTls(tls) : grpc.ServerCredentials.createInsecure(), (err, p) =>
         err ? reject(new ListenError(addr, err)) : resolve(p),
       ),
     );
     this.#grpc = server;
-    this.#grpcUrl = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+    this.#grpcUrl = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`;
   }
 
   async #handleGrpc(signal: Signal, call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): Promise<void> {
@@ -204,3 +209,18 @@ export const otlpFactory: Factory<OtlpConfig> = {
   topics: (c) => ({ consumes: [], produces: [c.spans_topic, c.metrics_topic, c.logs_topic] }),
   create: (settings, config) => new OtlpReceiver(settings, config),
 };
+
+/**
+ * gRPC's TLS from service.tls: grpc-js reads the files itself and again every reload interval, so
+ * a renewed certificate is taken as on the HTTP listeners; with client_ca_file, a client certificate
+ * signed by it is required.
+ */
+function grpcTls(tls: TlsConfig): grpc.ServerCredentials {
+  const refreshIntervalMs = tls.reload_interval_ms || 2 ** 31 - 1;
+  const identity = new grpc.experimental.FileWatcherCertificateProvider({ certificateFile: tls.cert_file, privateKeyFile: tls.key_file, refreshIntervalMs });
+  const clients = tls.client_ca_file
+    ? new grpc.experimental.FileWatcherCertificateProvider({ caCertificateFile: tls.client_ca_file, refreshIntervalMs })
+    : null;
+  // The declaration names the first parameter the CA provider; grpc-js takes it as the identity's.
+  return grpc.experimental.createCertificateProviderServerCredentials(identity, clients, clients !== null);
+}

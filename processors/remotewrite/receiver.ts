@@ -5,7 +5,7 @@ import { BusFullError, errorMessage } from '../runtime/errors.js';
 import { authorized, HttpError, readLimitedBody, statusOf, unauthorized, type RouteHandle } from '../runtime/http.js';
 import type { OutMessage } from '../runtime/bus/types.js';
 import { encodeRanges } from '../wire/protobuf.js';
-import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
+import type { Component, ComponentSettings, Factory, ListenerInfo } from '../runtime/pipeline/component.js';
 import { remoteWriteConfigSchema, type RemoteWriteConfig } from './config.js';
 import { RW_PROTO_HEADER, PROTO_V1, PROTO_V2, walkRemoteWrite, type RemoteWriteVersion, type SeriesView, type WalkResult } from '../model/remote-write.js';
 
@@ -117,8 +117,9 @@ class RemoteWriteReceiver implements Component {
     this.#recent = new RecentBodies(config.replay_window_ms, config.replay_cache);
   }
 
-  listening(): { name: string; url: string }[] {
-    return this.#route ? [{ name: 'remote write', url: `${this.#route.url}${this.#cfg.path}` }] : [];
+  listening(): ListenerInfo[] {
+    const open = !this.#cfg.bearer_token && !this.#cfg.basic_auth && !this.#s.ports.mutualTls;
+    return this.#route ? [{ name: 'remote write', url: `${this.#route.url}${this.#cfg.path}`, open }] : [];
   }
 
   async start(): Promise<void> {

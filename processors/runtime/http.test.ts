@@ -36,8 +36,8 @@ test('an idle keep-alive connection outlives the clients’ own idle gaps: the s
 test('a listener takes at most its connection limit: the next connection is closed at once, and the other listeners keep answering', async () => {
   const { connect } = await import('node:net');
   const handler: http.RequestListener = (_req, res) => res.writeHead(204).end();
-  const flooded = await listenHttp('127.0.0.1:0', handler, 5);
-  const other = await listenHttp('127.0.0.1:0', handler, 5);
+  const flooded = await listenHttp('127.0.0.1:0', handler, { maxConnections: 5 });
+  const other = await listenHttp('127.0.0.1:0', handler, { maxConnections: 5 });
   const sockets: import('node:net').Socket[] = [];
   try {
     const open = (port: number) =>

@@ -1,11 +1,13 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { BusFullError, MalformedInputError, errorMessage, isRetryable } from './errors.js';
 import { parseAddress } from './config/schema.js';
+import type { ServerTls } from './tls.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -84,12 +86,20 @@ export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
  */
 export const MAX_CONNECTIONS_PER_LISTENER = 4_096;
 
-/** Starts an HTTP server on host:port (port 0 picks a free one) and resolves once it listens. */
-export function listenHttp(addr: string, handler: http.RequestListener, maxConnections = MAX_CONNECTIONS_PER_LISTENER): Promise<Listening> {
-  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 30_000 }, handler);
+export interface HttpListenOptions {
+  maxConnections?: number;
+  /** Serve HTTPS with the service's certificate (reloaded as it is renewed). */
+  tls?: ServerTls | undefined;
+}
+
+/** Starts an HTTP (or HTTPS) server on host:port (port 0 picks a free one) and resolves once it listens. */
+export function listenHttp(addr: string, handler: http.RequestListener, o: HttpListenOptions = {}): Promise<Listening> {
+  const timeouts = { requestTimeout: 60_000, headersTimeout: 30_000 };
+  const server = o.tls ? https.createServer({ ...timeouts, ...o.tls.serverOptions() }, handler) : http.createServer(timeouts, handler);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  server.maxConnections = maxConnections;
-  return listenOn(server, addr, 'http', () => server.closeIdleConnections());
+  server.maxConnections = o.maxConnections ?? MAX_CONNECTIONS_PER_LISTENER;
+  if (o.tls && server instanceof https.Server) o.tls.watch(server);
+  return listenOn(server, addr, o.tls ? 'https' : 'http', () => server.closeIdleConnections());
 }
 
 /** Reads a request body up to limit bytes; undefined when it is larger. */
@@ -179,12 +189,22 @@ interface Port {
  */
 export class HttpPorts {
   readonly #ports = new Map<string, Port>();
+  readonly #tls: ServerTls | undefined;
+
+  constructor(tls?: ServerTls) {
+    this.#tls = tls;
+  }
+
+  /** Whether clients must present a certificate (mutual TLS): they are authenticated by it. */
+  get mutualTls(): boolean {
+    return this.#tls?.mutual ?? false;
+  }
 
   async add(address: string, route: Route): Promise<RouteHandle> {
     let port = this.#ports.get(address);
     if (!port) {
       const routes = new Map<string, Route>();
-      const listening = listenHttp(address, (req, res) => void serveRoute(routes, req, res));
+      const listening = listenHttp(address, (req, res) => void serveRoute(routes, req, res), { tls: this.#tls });
       port = { listening, routes };
       this.#ports.set(address, port);
       listening.catch(() => this.#ports.delete(address));
@@ -245,17 +265,21 @@ export interface Credentials {
   basic_auth?: { username: string; password: string } | undefined;
 }
 
+/** Compares secrets in constant time (hashing first, so their lengths do not show either). */
+export function credentialsMatch(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
 /** Whether an Authorization header carries the configured credentials (compared in constant time). */
 export function authorized(header: string | undefined, c: Credentials): boolean {
   if (!c.bearer_token && !c.basic_auth) return true;
-  const given = Buffer.from(header ?? '');
-  const matches = (expected: string) => {
-    const e = Buffer.from(expected);
-    return e.length === given.length && timingSafeEqual(e, given);
-  };
-  if (c.bearer_token && matches(`Bearer ${c.bearer_token}`)) return true;
-  if (c.basic_auth && matches(`Basic ${Buffer.from(`${c.basic_auth.username}:${c.basic_auth.password}`).toString('base64')}`)) return true;
-  return false;
+  const given = header ?? '';
+  // Both are compared whatever the first gives, so the time does not tell which scheme is configured.
+  const bearer = c.bearer_token ? credentialsMatch(given, `Bearer ${c.bearer_token}`) : false;
+  const basic = c.basic_auth ? credentialsMatch(given, `Basic ${Buffer.from(`${c.basic_auth.username}:${c.basic_auth.password}`).toString('base64')}`) : false;
+  return bearer || basic;
 }
 
 /** The 401 for a request without the right credentials, naming the schemes accepted. */

@@ -44,7 +44,7 @@ export async function startAirdig(args: string[], waitFor: RegExp = /^ {2}admin 
     stdout: () => out,
     stderr: () => err,
     url(name) {
-      const m = new RegExp(`^ {2}${name} +(http://\\S+?)(/\\S*)?(\\s|$)`, 'm').exec(out);
+      const m = new RegExp(`^ {2}${name} +((?:https?|tcps?)://\\S+?)(/\\S*)?(\\s|$)`, 'm').exec(out);
       if (!m) throw new Error(`no ${name} line in:\n${out}`);
       return m[1]!;
     },

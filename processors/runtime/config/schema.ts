@@ -88,6 +88,19 @@ export const memoryBusSchema = z
   })
   .strict();
 
+/** TLS on every listener: a certificate and key (PEM); with client_ca_file, clients must present a certificate it signed. */
+export const tlsSchema = z
+  .object({
+    cert_file: z.string().min(1),
+    key_file: z.string().min(1),
+    client_ca_file: z.string().default(''),
+    /** How often the files are checked for a renewal (0: never). */
+    reload_interval_ms: z.number().int().min(0).default(60_000),
+  })
+  .strict();
+
+const basicAuthSchema = z.object({ username: z.string().min(1), password: z.string().min(1) }).strict();
+
 export const serviceSchema = z
   .object({
     data_dir: z.string().min(1).default(DEFAULT_DATA_DIR),
@@ -99,6 +112,10 @@ export const serviceSchema = z
     /** Browser origins allowed to use the query endpoints (exact, e.g. "http://localhost:3000", or "*"). */
     query_allowed_origins: z.array(z.string().min(1)).default([]),
     admin: listenAddress.default(DEFAULT_ADMIN_ADDR),
+    /** Credentials /metrics needs (a bearer token, basic auth, or either); /healthz and /readyz stay open for probes. */
+    admin_bearer_token: z.string().default(''),
+    admin_basic_auth: basicAuthSchema.optional(),
+    tls: tlsSchema.optional(),
     otlp_grpc: listenAddress.default(DEFAULT_OTLP_GRPC_ADDR),
     otlp_http: listenAddress.default(DEFAULT_OTLP_HTTP_ADDR),
     remote_write: listenAddress.default(DEFAULT_REMOTE_WRITE_ADDR),
@@ -144,6 +161,7 @@ export const fileSchema = z
   .strict();
 
 export type ServiceConfig = z.infer<typeof serviceSchema>;
+export type TlsConfig = z.infer<typeof tlsSchema>;
 export type KafkaConfig = z.infer<typeof kafkaSchema>;
 export type ClickHouseConfig = z.infer<typeof clickhouseSchema>;
 export type MemoryBusConfig = z.infer<typeof memoryBusSchema>;

@@ -28,13 +28,21 @@ export interface ComponentSettings {
   ports: HttpPorts;
 }
 
+/** A listener for the start-up summary. */
+export interface ListenerInfo {
+  name: string;
+  url: string;
+  /** It takes requests without credentials (no token, password or client certificate): told loudly when it is not on loopback. */
+  open?: boolean;
+}
+
 export interface Component {
   /** Resolves once the component does its work (listening, consuming). */
   start(): Promise<void>;
   /** Drains what it holds and stops. A second call is safe. */
   shutdown(): Promise<void>;
   /** Addresses it listens on, for the start-up summary. */
-  listening?(): { name: string; url: string }[];
+  listening?(): ListenerInfo[];
 }
 
 /** Topics a component reads and writes, so the loader can check them against `topics`. */

@@ -4,7 +4,7 @@ import { BusFullError, errorMessage } from '../errors.js';
 import { authorized, gunzipBounded, HttpError, isGzip, readRequestBody, statusOf, unauthorized, type RouteHandle } from '../http.js';
 import type { OutMessage } from '../bus/types.js';
 import { listenAddress, topicName, type ServiceConfig } from '../config/schema.js';
-import type { Component, ComponentSettings, Factory } from './component.js';
+import type { Component, ComponentSettings, Factory, ListenerInfo } from './component.js';
 
 /** JSON documents as files hold them: plain, or gzip (told by the magic bytes, whatever the type says). */
 export const JSON_FILE_TYPES = ['application/json', 'application/gzip', 'application/x-gzip', 'application/octet-stream'];
@@ -72,8 +72,9 @@ class IntakeReceiver<C extends IntakeBase> implements Component {
     readonly spec: IntakeSpec<C>,
   ) {}
 
-  listening(): { name: string; url: string }[] {
-    return this.#route ? [{ name: this.spec.summaryName ?? this.spec.type, url: `${this.#route.url}${this.cfg.path}` }] : [];
+  listening(): ListenerInfo[] {
+    const open = !this.cfg.bearer_token && !this.s.ports.mutualTls;
+    return this.#route ? [{ name: this.spec.summaryName ?? this.spec.type, url: `${this.#route.url}${this.cfg.path}`, open }] : [];
   }
 
   async start(): Promise<void> {

@@ -1,4 +1,5 @@
 import { HttpPorts } from '../http.js';
+import type { ServerTls } from '../tls.js';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { KafkaBus } from '../bus/kafka.js';
@@ -11,13 +12,15 @@ import type { PipelineMetrics } from '../metrics.js';
 import { loadMigrations, migrate } from '../store/migrate.js';
 import { openStore, type Store } from '../store/store.js';
 import { ManagedClickHouse, type EngineOptions } from '../clickhouse/engine.js';
-import type { Component } from './component.js';
+import type { Component, ListenerInfo } from './component.js';
 
 export interface RuntimeDeps {
   logger: Logger;
   metrics: PipelineMetrics;
   migrationsDir: string;
   clock?: Clock;
+  /** TLS for the receivers' HTTP listeners (service.tls, read once for every listener). */
+  tls?: ServerTls | undefined;
 }
 
 interface Running {
@@ -64,7 +67,7 @@ export class Runtime {
   #engine: ManagedClickHouse | undefined;
   #bus: Bus | undefined;
   #running: Running[] = [];
-  readonly #ports = new HttpPorts();
+  readonly #ports: HttpPorts;
   #checks = new Map<string, string>([
     ['clickhouse', 'connecting'],
     ['bus', 'connecting'],
@@ -74,6 +77,7 @@ export class Runtime {
   constructor(config: AirdigConfig, deps: RuntimeDeps) {
     this.#config = config;
     this.#deps = deps;
+    this.#ports = new HttpPorts(deps.tls);
     for (const c of config.components) this.#checks.set(`${c.kind} ${c.id}`, 'not started');
   }
 
@@ -94,7 +98,7 @@ export class Runtime {
     return { ready: this.#state === 'ready', state: this.#state, checks: Object.fromEntries(this.#checks) };
   }
 
-  listening(): { name: string; url: string }[] {
+  listening(): ListenerInfo[] {
     return this.#running.flatMap((r) => r.component.listening?.() ?? []);
   }
 

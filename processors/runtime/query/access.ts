@@ -1,4 +1,3 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type http from 'node:http';
 
 /** The engine's listener that a query endpoint forwards to. */
@@ -15,11 +14,4 @@ export interface QueryAccess {
   /** The reader's own password in the engine, never shown to clients. */
   readerPassword: string;
   allowsOrigin(origin: string): boolean;
-}
-
-/** Compares secrets in constant time (hashing first, so their lengths do not show either). */
-export function credentialsMatch(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }

@@ -6,6 +6,7 @@ import { originPolicy } from '../http.js';
 import { startHttpQueryProxy } from './http-proxy.js';
 import { startNativeQueryProxy } from './native-proxy.js';
 import http from 'node:http';
+import type { ServerTls } from '../tls.js';
 
 export interface QueryEndpoint {
   name: 'query' | 'query-native';
@@ -21,7 +22,7 @@ export interface QueryEndpoints {
  * The embedded engine's query endpoints: ClickHouse's HTTP interface on service.query and its native
  * protocol on service.query_native, both as the read-only reader for "default".
  */
-export async function startQueryEndpoints(service: ServiceConfig, engine: ManagedClickHouse, logger: Logger): Promise<QueryEndpoints> {
+export async function startQueryEndpoints(service: ServiceConfig, engine: ManagedClickHouse, logger: Logger, tls?: ServerTls): Promise<QueryEndpoints> {
   const access: QueryAccess = {
     password: service.query_password,
     readerPassword: engine.credentials.reader.password,
@@ -39,11 +40,11 @@ export async function startQueryEndpoints(service: ServiceConfig, engine: Manage
   };
   try {
     if (service.query)
-      started.push({ name: 'query', ...(await startHttpQueryProxy({ address: service.query, access, upstream: upstream('httpPort'), logger })) });
+      started.push({ name: 'query', ...(await startHttpQueryProxy({ address: service.query, access, upstream: upstream('httpPort'), logger, tls })) });
     if (service.query_native) {
       started.push({
         name: 'query-native',
-        ...(await startNativeQueryProxy({ address: service.query_native, access, upstream: upstream('tcpPort'), logger })),
+        ...(await startNativeQueryProxy({ address: service.query_native, access, upstream: upstream('tcpPort'), logger, tls })),
       });
     }
   } catch (err) {

@@ -1,8 +1,10 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { listenOn, type ListeningServer } from '../http.js';
+import { credentialsMatch, listenOn, type ListeningServer } from '../http.js';
+import type { ServerTls } from '../tls.js';
 import { READER_USER } from '../clickhouse/config.js';
-import { credentialsMatch, type QueryAccess, type Upstream } from './access.js';
+import { type QueryAccess, type Upstream } from './access.js';
 
 /** Client packet 0 of ClickHouse's native protocol; the first thing a client sends. */
 const CLIENT_HELLO = 0;
@@ -98,6 +100,7 @@ export interface NativeQueryProxyOptions {
   access: QueryAccess;
   upstream: () => Upstream | undefined;
   logger: Logger;
+  tls?: ServerTls | undefined;
 }
 
 export type NativeListening = ListeningServer<net.Server>;
@@ -109,7 +112,7 @@ export type NativeListening = ListeningServer<net.Server>;
  */
 export async function startNativeQueryProxy(opts: NativeQueryProxyOptions): Promise<NativeListening> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
+  const onClient = (client: net.Socket) => {
     sockets.add(client);
     client.once('close', () => sockets.delete(client));
     client.on('error', () => client.destroy());
@@ -166,8 +169,11 @@ export async function startNativeQueryProxy(opts: NativeQueryProxyOptions): Prom
       engine.once('close', () => client.end());
     };
     client.on('data', onData);
-  });
-  return listenOn(server, opts.address, 'tcp', () => {
+  };
+  // With TLS, as ClickHouse's own secure native port (clickhouse-client --secure): TLS from the first byte.
+  const server = opts.tls ? tls.createServer(opts.tls.serverOptions(), onClient) : net.createServer(onClient);
+  if (opts.tls && server instanceof tls.Server) opts.tls.watch(server);
+  return listenOn(server, opts.address, opts.tls ? 'tcps' : 'tcp', () => {
     for (const s of sockets) s.destroy();
   });
 }
