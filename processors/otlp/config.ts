@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CONNECTIONS_PER_LISTENER } from '../runtime/http.js';
 import { listenAddress, topicName } from '../runtime/config/schema.js';
 import { LOGS_TOPIC, METRICS_TOPIC, SPANS_TOPIC } from '../model/otlp.js';
 
@@ -26,6 +27,8 @@ export const otlpConfigSchema = z
     /** The gRPC server pings a connection quiet for this long, and closes it when the ping is not answered in grpc_keepalive_timeout_ms: a vanished peer does not hold a descriptor. */
     grpc_keepalive_time_ms: z.number().int().positive().default(120_000),
     grpc_keepalive_timeout_ms: z.number().int().positive().default(20_000),
+    /** Open gRPC connections the listener takes; past it a new one is closed at once, so a flood of idle clients cannot use up the process's descriptors. */
+    grpc_max_connections: z.number().int().positive().default(MAX_CONNECTIONS_PER_LISTENER),
   })
   .strict();
 

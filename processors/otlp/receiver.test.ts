@@ -350,3 +350,48 @@ test('an idle gRPC connection is sent GOAWAY and closed after grpc_max_connectio
     await bus.close();
   }
 });
+
+test('the gRPC listener takes at most grpc_max_connections: past it a new connection is closed at once, and calls on the others go on', async () => {
+  const bus = new MemoryBus();
+  const { receiver, grpc: grpcAddr } = await startReceiver(bus, { grpc_max_connections: 3 });
+  const { connect } = await import('node:net');
+  const [host, port] = [grpcAddr.slice(0, grpcAddr.lastIndexOf(':')), Number(grpcAddr.slice(grpcAddr.lastIndexOf(':') + 1))];
+  const held: import('node:net').Socket[] = [];
+  try {
+    // Two idle connections, as leaked clients hold them; the third slot is the real client's.
+    for (let i = 0; i < 2; i++) {
+      const s = connect(port, host);
+      s.on('error', () => {});
+      await new Promise((r) => s.once('connect', r));
+      held.push(s);
+    }
+    const client = new grpc.Client(grpcAddr, grpc.credentials.createInsecure());
+    const call = () =>
+      new Promise<grpc.ServiceError | null>((resolve) =>
+        client.makeUnaryRequest(
+          '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from(body()),
+          (e) => resolve(e),
+        ),
+      );
+    assert.equal(await call(), null, 'the third connection is served');
+    // A fourth is closed by the server without a byte.
+    const extra = connect(port, host);
+    extra.on('error', () => {});
+    const closedWithin = await new Promise<number>((resolve) => {
+      const started = performance.now();
+      extra.once('close', () => resolve(performance.now() - started));
+      setTimeout(() => resolve(Infinity), 5_000);
+    });
+    extra.destroy();
+    assert.ok(closedWithin < 5_000, 'the connection past the limit is closed');
+    assert.equal(await call(), null, 'the client on its own connection goes on');
+    client.close();
+  } finally {
+    for (const s of held) s.destroy();
+    await receiver.shutdown();
+    await bus.close();
+  }
+});

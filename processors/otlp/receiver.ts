@@ -1,7 +1,18 @@
 import type http from 'node:http';
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { BusFullError, MalformedInputError, errorMessage, isRetryable } from '../runtime/errors.js';
-import { authorized, HttpError, ListenError, parseHostPort, readRequestBody, statusOf, unauthorized, type RouteHandle, originPolicy } from '../runtime/http.js';
+import {
+  authorized,
+  HttpError,
+  listenOn,
+  readRequestBody,
+  statusOf,
+  unauthorized,
+  type RouteHandle,
+  type ListeningServer,
+  originPolicy,
+} from '../runtime/http.js';
 import type { Component, ComponentSettings, Factory, ListenerInfo } from '../runtime/pipeline/component.js';
 import type { TlsConfig } from '../runtime/config/schema.js';
 import { otlpConfigSchema, type OtlpConfig } from './config.js';
@@ -15,7 +26,7 @@ class OtlpReceiver implements Component {
   readonly #s: ComponentSettings;
   readonly #cfg: OtlpConfig;
   #routes: RouteHandle[] = [];
-  #grpc: grpc.Server | undefined;
+  #grpc: { server: grpc.Server; listening: ListeningServer<net.Server> } | undefined;
   #grpcUrl: string | undefined;
   #stopped = false;
 
@@ -58,7 +69,11 @@ class OtlpReceiver implements Component {
     this.#stopped = true;
     for (const r of this.#routes) await r.remove();
     const g = this.#grpc;
-    if (g) await new Promise<void>((resolve) => g.tryShutdown(() => resolve()));
+    if (g) {
+      // Calls under way finish (tryShutdown), then the listener closes and drops what is left.
+      await new Promise<void>((resolve) => g.server.tryShutdown(() => resolve()));
+      await g.listening.close();
+    }
   }
 
   /** Sends what a request holds to the bus; resolves once the bus has it. */
@@ -155,15 +170,15 @@ class OtlpReceiver implements Component {
         },
       });
     }
-    const { host, port } = parseHostPort(addr);
+    // grpc-js takes no connection limit: AirDig accepts the connections itself, on a listener that
+    // has one (as its HTTP listeners do), and hands each to the gRPC server.
     const tls = this.#s.service.tls;
-    const bound = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, tls ? grpcTls(tls) : grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(new ListenError(addr, err)) : resolve(p),
-      ),
-    );
-    this.#grpc = server;
-    this.#grpcUrl = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+    const injector = server.createConnectionInjector(tls ? grpcTls(tls) : grpc.ServerCredentials.createInsecure());
+    const listener = net.createServer((socket) => injector.injectConnection(socket));
+    listener.maxConnections = this.#cfg.grpc_max_connections;
+    const listening = await listenOn(listener, addr, tls ? 'https' : 'http', () => injector.destroy());
+    this.#grpc = { server, listening };
+    this.#grpcUrl = listening.url;
   }
 
   async #handleGrpc(signal: Signal, call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): Promise<void> {
