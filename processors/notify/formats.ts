@@ -19,13 +19,23 @@ const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** The web view's page of what a notice is about; '' without an external_url. */
+/**
+ * The web view's page of what a notice is about (its hash routes: #incident/ID, #deepdrift,
+ * #pulsesight/RESOURCE); '' without an external_url.
+ */
 export function linkOf(n: Notice, externalUrl: string): string {
   if (!externalUrl) return '';
   const base = externalUrl.replace(/\/+$/, '');
   const r = n.record as { resource_id?: string; incident_id?: string };
-  const [page, id] = n.kind === 'incident' ? ['incident', n.id] : n.kind === 'correlation' ? ['incident', r.incident_id!] : ['resource', r.resource_id!];
-  return `${base}/#/${page}/${encodeURIComponent(id)}`;
+  const page =
+    n.kind === 'incident'
+      ? `incident/${encodeURIComponent(n.id)}`
+      : n.kind === 'correlation'
+        ? `incident/${encodeURIComponent(r.incident_id!)}`
+        : n.kind === 'drift'
+          ? 'deepdrift'
+          : `pulsesight/${encodeURIComponent(r.resource_id!)}`;
+  return `${base}/#${page}`;
 }
 
 /** A label set as Alertmanager prints it in a groupKey: {a="x", b="y"}, names sorted. */

@@ -4,22 +4,26 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { MemoryBus } from '../runtime/bus/memory.js';
 import type { Store } from '../runtime/store/store.js';
 import { resolveConfig } from '../runtime/config/load.js';
 import { ConfigError } from '../runtime/errors.js';
 import { defaultRegistry } from '../components.js';
-import { chainSentence, type Evidence } from '../cli/explain.js';
+import { chainSentence } from '../cli/explain.js';
+import { SG, evidence } from '../../tests/helpers/evidence.js';
 import { CORRELATIONS_TOPIC, INCIDENTS_TOPIC, correlationCodec, incidentCodec, type Correlation, type Incident } from '../model/correlations.js';
 import { DRIFT_TOPIC, driftCodec, type DriftEvent } from '../model/drift.js';
 import { HEALTH_TOPIC, healthCodec, type HealthFact } from '../model/health.js';
 import { componentMetric, componentSettings } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
+import { repoRoot } from '../../tests/helpers/kafka.js';
 import { notificationsFactory } from './sink.js';
 import { retryAfterMs, ToldMemory } from './webhook.js';
 
-const SG = 'arn:aws:ec2:eu-west-1:123456789012:security-group/sg-0pay';
 const CHECKOUT = 'service:shop/checkout';
 const PAYMENTS = 'service:shop/payments';
 
@@ -137,34 +141,6 @@ function incident(over: Partial<Incident> = {}): Incident {
   };
 }
 
-function evidence(): Evidence {
-  return {
-    change: {
-      id: 'ct-1',
-      kind: 'cloudtrail',
-      time: '2026-12-02T10:02:00.000Z',
-      actor: 'arn:aws:iam::123456789012:user/alice',
-      event: 'RevokeSecurityGroupIngress',
-      summary: '',
-    },
-    path: [
-      { id: SG, name: 'payments', type: 'ec2:security-group', edge: '' },
-      { id: PAYMENTS, name: 'payments', type: 'service', edge: 'member_of' },
-      { id: CHECKOUT, name: 'checkout', type: 'service', edge: 'calls' },
-    ],
-    signal: {
-      rule: 'edge_error_ratio',
-      resource: CHECKOUT,
-      onset: '2026-12-02T10:04:00.000Z',
-      status: 'critical',
-      reason: 'errors',
-      value: 0.31,
-      threshold: 0.05,
-      labels: { client_id: CHECKOUT, server_id: PAYMENTS, baseline: '0.004' },
-    },
-  };
-}
-
 function correlation(over: Partial<Correlation> = {}): Correlation {
   return {
     id: 'cor-1',
@@ -180,7 +156,7 @@ function correlation(over: Partial<Correlation> = {}): Correlation {
     window_s: 1800,
     incident_id: 'inc-1',
     rank: 1,
-    path: [SG, PAYMENTS, CHECKOUT],
+    path: [SG, 'arn:aws:ec2:eu-west-1:123456789012:instance/i-0pay1', PAYMENTS, CHECKOUT],
     evidence: JSON.stringify(evidence()),
     revision_ms: now(),
     ...over,
@@ -287,7 +263,7 @@ test('alertmanager: an opened incident, then its resolution, as Alertmanager pos
     const [a] = p.alerts;
     assert.equal(a.startsAt, new Date(open.opened_ms).toISOString());
     assert.equal(a.endsAt, '0001-01-01T00:00:00Z', "Go's zero time while firing, as Alertmanager sends it");
-    assert.equal(a.generatorURL, 'http://airdig.example:8080/#/incident/inc-1');
+    assert.equal(a.generatorURL, 'http://airdig.example:8080/#incident/inc-1');
     assert.match(a.annotations.summary, /^Incident inc-1: checkout, payments impacted; most probable cause: 10:02 alice RevokeSecurityGroupIngress on sg-0pay/);
     assert.match(a.annotations.description, /^1\. cloudtrail ct-1 on sg-0pay: probability 0\.80, score 0\.91$/);
 
@@ -300,7 +276,8 @@ test('alertmanager: an opened incident, then its resolution, as Alertmanager pos
     assert.equal(resolved.alerts[0].status, 'resolved');
     assert.equal(resolved.alerts[0].endsAt, new Date(resolvedAt).toISOString());
     assert.equal(resolved.alerts[0].fingerprint, a.fingerprint, 'the same alert: the same fingerprint');
-    assert.equal(await sink.metric('airdig_notify_sent_total', { webhook: 'am' }), 2);
+    // Counted once the answer is read, a moment after the receiver has the request.
+    await waitFor(async () => (await sink.metric('airdig_notify_sent_total', { webhook: 'am' })) === 2, 5_000, 'both counted as sent');
   } finally {
     await sink.stop();
     await r.close();
@@ -320,7 +297,7 @@ test('slack: a critical health fact as text and mrkdwn blocks, markup escaped; w
     assert.equal(blocks[0].text.type, 'mrkdwn');
     assert.equal(
       blocks[0].text.text,
-      ':red_circle: *Health critical* · <http://airdig.example/#/resource/service%3Ashop%2Fcheckout|open in AirDig>\ncheckout critical: as the caller: checkout → payments errors 31 % &lt;b&gt;',
+      ':red_circle: *Health critical* · <http://airdig.example/#pulsesight/service%3Ashop%2Fcheckout|open in AirDig>\ncheckout critical: as the caller: checkout → payments errors 31 % &lt;b&gt;',
     );
     assert.deepEqual(blocks[1], { type: 'context', elements: [{ type: 'mrkdwn', text: 'edge_error_ratio · edge_error_ratio · value 0.31 · threshold 0.05' }] });
 
@@ -439,7 +416,7 @@ test('rate limit: 120 a minute lets 2 through at once, then one every 500 ms; no
     await sink.send(DRIFT_TOPIC, ...['d-1', 'd-2', 'd-3', 'd-4'].map((id) => driftCodec.encode(drift(id))));
     await waitFor(() => r.got.length === 4, 5_000, 'all four');
     const t = r.got.map((g) => g.at - r.got[0]!.at);
-    assert.ok(t[1]! < 200, `the second at once (${t[1]!.toFixed(0)} ms)`);
+    assert.ok(t[1]! < 400, `the second at once (${t[1]!.toFixed(0)} ms)`);
     assert.ok(t[2]! >= 400, `the third waits for a token (${t[2]!.toFixed(0)} ms)`);
     assert.ok(t[3]! >= 900, `the fourth waits for the next (${t[3]!.toFixed(0)} ms)`);
     assert.deepEqual(
@@ -534,7 +511,7 @@ test('a dead and a hanging webhook stop neither the consumer nor a live webhook;
     assert.equal(await sink.metric('airdig_notify_retried_total', { webhook: 'dead' }), 10, 'two retries each');
     // The hanging one holds one in flight, queues two, and dropped the oldest of the rest.
     assert.equal(await sink.metric('airdig_notify_dropped_total', { webhook: 'hanging', reason: 'queue_full' }), 2);
-    assert.equal(hanging.got.length, 1);
+    await waitFor(() => hanging.got.length === 1, 3_000, 'the one in flight at the hanging receiver');
     assert.equal(await sink.metric('airdig_notify_queue_depth', { webhook: 'hanging' }), 2);
     // The consumer committed what it read: its queue depth is only what the hanging webhook holds, no lag.
     assert.equal(await componentMetric(sink.settings.registry, 'airdig_component_queue_depth', 'notifications'), 3);
@@ -544,6 +521,19 @@ test('a dead and a hanging webhook stop neither the consumer nor a live webhook;
     await hanging.close();
   }
   assert.equal(await sink.metric('airdig_notify_dropped_total', { webhook: 'hanging', reason: 'shutdown' }), 3, 'in flight and queued at shutdown: counted');
+});
+
+test('shutdown drains what is queued within drain_timeout_ms', async () => {
+  const r = await receiver();
+  // 300 a minute: 5 at once, then one every 200 ms; the last two are still queued when shutdown begins.
+  const sink = await startSink({ drain_timeout_ms: 3_000, webhooks: [{ name: 'json', url: r.url, format: 'json', ...FAST, rate_limit_per_minute: 300 }] });
+  await sink.send(DRIFT_TOPIC, ...['d-1', 'd-2', 'd-3', 'd-4', 'd-5', 'd-6', 'd-7'].map((id) => driftCodec.encode(drift(id))));
+  await waitFor(async () => (await componentMetric(sink.settings.registry, 'airdig_component_received_total', 'notifications')) === 7, 3_000, 'all read');
+  assert.ok(r.got.length < 7, `some still queued (${r.got.length} sent)`);
+  await sink.stop();
+  assert.equal(r.got.length, 7, 'all delivered before shutdown returned');
+  assert.equal(await sink.metric('airdig_notify_dropped_total', { webhook: 'json' }), 0);
+  await r.close();
 });
 
 test('bad config: each mistake named with its path', () => {
@@ -592,4 +582,21 @@ test('bad config: each mistake named with its path', () => {
   assert.equal(c.webhooks[0]!.health_status, 'critical');
   assert.deepEqual(c.webhooks[0]!.backoff, { initial_ms: 500, max_ms: 30_000, retry_after_max_ms: 60_000 });
   assert.deepEqual(notificationsFactory.topics(c).consumes, [INCIDENTS_TOPIC, CORRELATIONS_TOPIC, DRIFT_TOPIC, HEALTH_TOPIC]);
+});
+
+test('the commented example in pipelines/*.yaml, uncommented, is a valid config', () => {
+  for (const file of ['pipelines/embedded.yaml', 'pipelines/distributed.yaml']) {
+    const lines = readFileSync(path.join(repoRoot, file), 'utf8').split('\n');
+    const start = lines.findIndex((l) => l.startsWith('  # notifications:'));
+    assert.ok(start >= 0, `${file} has the example`);
+    const block: string[] = [];
+    for (const l of lines.slice(start)) {
+      if (!l.startsWith('  #')) break;
+      block.push(l.replace(/^ {2}# ?/, ''));
+    }
+    const example = parseYaml(block.join('\n')) as { notifications: unknown };
+    const c = notificationsFactory.configSchema.parse(example.notifications);
+    assert.equal(c.webhooks.length, 1, file);
+    assert.equal(c.webhooks[0]!.format, 'alertmanager');
+  }
 });
