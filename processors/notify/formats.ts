@@ -144,7 +144,8 @@ export function slackBody(n: Notice, c: BodyContext) {
     },
   ];
   if (n.details.length) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: cut(slackEscape(n.details.join('\n'))) }] });
-  return { text: cut(slackEscape(`${title}: ${n.summary}`)), blocks };
+  // The fallback (what a phone notification shows) is the one-liner itself.
+  return { text: cut(slackEscape(n.summary)), blocks };
 }
 
 export function bodyOf(format: Format, n: Notice, c: BodyContext): object {

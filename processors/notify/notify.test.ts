@@ -9,6 +9,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { MemoryBus } from '../runtime/bus/memory.js';
+import { KafkaBus } from '../runtime/bus/kafka.js';
+import type { Bus } from '../runtime/bus/types.js';
 import type { Store } from '../runtime/store/store.js';
 import { resolveConfig } from '../runtime/config/load.js';
 import { ConfigError } from '../runtime/errors.js';
@@ -19,8 +21,8 @@ import { CORRELATIONS_TOPIC, INCIDENTS_TOPIC, correlationCodec, incidentCodec, t
 import { DRIFT_TOPIC, driftCodec, type DriftEvent } from '../model/drift.js';
 import { HEALTH_TOPIC, healthCodec, type HealthFact } from '../model/health.js';
 import { componentMetric, componentSettings } from '../../tests/helpers/component.js';
-import { waitFor } from '../../tests/helpers/wait.js';
-import { repoRoot } from '../../tests/helpers/kafka.js';
+import { uniqueName, waitFor } from '../../tests/helpers/wait.js';
+import { kafkaBrokers, repoRoot } from '../../tests/helpers/kafka.js';
 import { notificationsFactory } from './sink.js';
 import { retryAfterMs, ToldMemory } from './webhook.js';
 
@@ -82,12 +84,23 @@ const noStore = new Proxy({} as Store, {
 
 const FAST = { backoff: { initial_ms: 5, max_ms: 20 }, rate_limit_per_minute: 60_000 };
 
-/** The sink, started on a fresh in-process bus with the given config. */
-async function startSink(config: object) {
-  const bus = new MemoryBus();
-  await bus.ensureTopics([INCIDENTS_TOPIC, CORRELATIONS_TOPIC, DRIFT_TOPIC, HEALTH_TOPIC].map((name) => ({ name, partitions: 1, compacted: false })));
-  const settings = componentSettings(notificationsFactory, bus, noStore);
-  const component = notificationsFactory.create(settings, notificationsFactory.configSchema.parse(config));
+/**
+ * The sink, started on a fresh bus with the given config: the in-process one, or the real Kafka
+ * broker with topics of its own (send() takes the default topic names and maps them).
+ */
+async function startSink(config: Record<string, unknown>, kind: 'memory' | 'kafka' = 'memory') {
+  const bus: Bus = kind === 'memory' ? new MemoryBus() : new KafkaBus({ brokers: kafkaBrokers(), clientId: 'airdig-test' });
+  const defaults = [INCIDENTS_TOPIC, CORRELATIONS_TOPIC, DRIFT_TOPIC, HEALTH_TOPIC];
+  const topics = new Map(defaults.map((t) => [t, kind === 'memory' ? t : uniqueName(t.replace('airdig.', 'notify-'))]));
+  await bus.ensureTopics([...topics.values(), 'airdig.dlq'].map((name) => ({ name, partitions: 1, compacted: false })));
+  const inputs = {
+    incidents: topics.get(INCIDENTS_TOPIC),
+    correlations: topics.get(CORRELATIONS_TOPIC),
+    drift: topics.get(DRIFT_TOPIC),
+    health: topics.get(HEALTH_TOPIC),
+  };
+  const settings = componentSettings(notificationsFactory, bus, noStore, kind === 'memory' ? 'notifications' : `notifications/${uniqueName('kafka')}`);
+  const component = notificationsFactory.create(settings, notificationsFactory.configSchema.parse({ inputs, ...config }));
   await component.start();
   const metric = async (name: string, labels: Record<string, string> = {}) => {
     const m = settings.registry.getSingleMetric(name);
@@ -99,9 +112,10 @@ async function startSink(config: object) {
     bus,
     settings,
     metric,
+    received: () => componentMetric(settings.registry, 'airdig_component_received_total', settings.id),
     async send(topic: string, ...values: Buffer[]) {
       await bus.producer().send(
-        topic,
+        topics.get(topic)!,
         values.map((value) => ({ key: 'k', value, timestamp: Date.now() })),
       );
     },
@@ -292,7 +306,7 @@ test('slack: a critical health fact as text and mrkdwn blocks, markup escaped; w
     await sink.send(HEALTH_TOPIC, healthCodec.encode(health()));
     await waitFor(() => r.got.length === 1, 5_000, 'the critical post');
     const { text, blocks } = r.got[0]!.body;
-    assert.equal(text, 'Health critical: checkout critical: as the caller: checkout → payments errors 31 % &lt;b&gt;');
+    assert.equal(text, 'checkout critical: as the caller: checkout → payments errors 31 % &lt;b&gt;');
     assert.equal(blocks[0].type, 'section');
     assert.equal(blocks[0].text.type, 'mrkdwn');
     assert.equal(
@@ -311,15 +325,23 @@ test('slack: a critical health fact as text and mrkdwn blocks, markup escaped; w
     // A warning that resolves was never told: nothing.
     await sink.send(HEALTH_TOPIC, healthCodec.encode(health({ id: 'w-2', resource_id: PAYMENTS, status: 'healthy', state: 'resolved', labels: {} })));
     await waitFor(() => r.got.length === 2, 5_000, 'the resolved post');
-    assert.equal(r.got[1]!.body.text, 'Health resolved: checkout edge_error_ratio resolved (now healthy)');
+    assert.equal(r.got[1]!.body.text, 'checkout edge_error_ratio resolved (now healthy)');
     assert.match(r.got[1]!.body.blocks[0].text.text, /^:white_check_mark: \*Health resolved\*/);
-    await waitFor(
-      async () => (await componentMetric(sink.settings.registry, 'airdig_component_received_total', 'notifications')) === 4,
-      5_000,
-      'all four read',
-    );
+    await waitFor(async () => (await sink.received()) === 4, 5_000, 'all four read');
     await new Promise((res) => setTimeout(res, 100));
     assert.equal(r.got.length, 2, 'the warning is not told, nor its resolution');
+    // An incident in one line: what it impacts and its top cause's explanation.
+    await sink.send(INCIDENTS_TOPIC, incidentCodec.encode(incident()));
+    await waitFor(() => r.got.length === 3, 5_000, 'the incident post');
+    assert.equal(
+      r.got[2]!.body.text,
+      'Incident inc-1: checkout, payments impacted; most probable cause: 10:02 alice RevokeSecurityGroupIngress on sg-0pay (2 hops away) → checkout, payments; score 0.91',
+    );
+    assert.match(
+      r.got[2]!.body.blocks[0].text.text,
+      /^:red_circle: \*Incident critical\* · <http:\/\/airdig\.example\/#incident\/inc-1\|open in AirDig>\nIncident inc-1: /,
+    );
+    assert.equal(r.got[2]!.body.blocks[1].elements[0].text, '1. cloudtrail ct-1 on sg-0pay: probability 0.80, score 0.91');
   } finally {
     await sink.stop();
     await r.close();
@@ -486,49 +508,59 @@ test('dedup memory is bounded: past maxEntries the least recently told fact is f
   assert.equal(m.get('c'), '1');
 });
 
-test('a dead and a hanging webhook stop neither the consumer nor a live webhook; past max_queue the oldest is dropped', async () => {
-  const live = await receiver();
-  const hanging = await receiver(() => ({ status: 200, hang: true }));
-  const sink = await startSink({
-    drain_timeout_ms: 0,
-    webhooks: [
-      { name: 'dead', url: await deadUrl(), format: 'alertmanager', max_attempts: 3, ...FAST },
-      { name: 'hanging', url: hanging.url, format: 'slack', timeout_ms: 10_000, max_queue: 2, ...FAST },
-      { name: 'live', url: live.url, format: 'json', ...FAST },
-    ],
-  });
-  try {
-    const started = performance.now();
-    await sink.send(DRIFT_TOPIC, ...['d-1', 'd-2', 'd-3', 'd-4', 'd-5'].map((id) => driftCodec.encode(drift(id))));
-    await waitFor(() => live.got.length === 5, 3_000, 'the live webhook gets all five');
-    assert.ok(performance.now() - started < 2_000, 'promptly');
-    await waitFor(async () => (await componentMetric(sink.settings.registry, 'airdig_component_received_total', 'notifications')) === 5, 3_000, 'all read');
-    await waitFor(
-      async () => (await sink.metric('airdig_notify_failed_total', { webhook: 'dead', reason: 'exhausted' })) === 5,
-      5_000,
-      'the dead one gives up on each',
+for (const kind of ['memory', 'kafka'] as const) {
+  test(`${kind} bus: a dead and a hanging webhook stop neither the consumer nor a live webhook; past max_queue the oldest is dropped`, async () => {
+    const live = await receiver();
+    const hanging = await receiver(() => ({ status: 200, hang: true }));
+    // Each of the dead one's notices takes two backoffs of 100–200 ms: five would spread the live one's posts over a second if it waited.
+    const sink = await startSink(
+      {
+        drain_timeout_ms: 0,
+        webhooks: [
+          { name: 'dead', url: await deadUrl(), format: 'alertmanager', max_attempts: 3, ...FAST, backoff: { initial_ms: 200, max_ms: 200 } },
+          { name: 'hanging', url: hanging.url, format: 'slack', timeout_ms: 10_000, max_queue: 2, ...FAST },
+          { name: 'live', url: live.url, format: 'json', ...FAST },
+        ],
+      },
+      kind,
     );
-    assert.equal(await sink.metric('airdig_notify_retried_total', { webhook: 'dead' }), 10, 'two retries each');
-    // The hanging one holds one in flight, queues two, and dropped the oldest of the rest.
-    assert.equal(await sink.metric('airdig_notify_dropped_total', { webhook: 'hanging', reason: 'queue_full' }), 2);
-    await waitFor(() => hanging.got.length === 1, 3_000, 'the one in flight at the hanging receiver');
-    assert.equal(await sink.metric('airdig_notify_queue_depth', { webhook: 'hanging' }), 2);
-    // The consumer committed what it read: its queue depth is only what the hanging webhook holds, no lag.
-    assert.equal(await componentMetric(sink.settings.registry, 'airdig_component_queue_depth', 'notifications'), 3);
-  } finally {
-    await sink.stop();
-    await live.close();
-    await hanging.close();
-  }
-  assert.equal(await sink.metric('airdig_notify_dropped_total', { webhook: 'hanging', reason: 'shutdown' }), 3, 'in flight and queued at shutdown: counted');
-});
+    try {
+      await sink.send(DRIFT_TOPIC, ...['d-1', 'd-2', 'd-3', 'd-4', 'd-5'].map((id) => driftCodec.encode(drift(id))));
+      await waitFor(() => live.got.length === 5, 20_000, 'the live webhook gets all five');
+      const spread = live.got[4]!.at - live.got[0]!.at;
+      assert.ok(spread < 500, `the live one's five posts within ${spread.toFixed(0)} ms: not behind the dead one`);
+      await waitFor(async () => (await sink.received()) === 5, 5_000, 'all read');
+      await waitFor(
+        async () => (await sink.metric('airdig_notify_failed_total', { webhook: 'dead', reason: 'exhausted' })) === 5,
+        5_000,
+        'the dead one gives up on each',
+      );
+      assert.equal(await sink.metric('airdig_notify_retried_total', { webhook: 'dead' }), 10, 'two retries each');
+      // The hanging one holds one in flight, queues two, and dropped the oldest of the rest.
+      assert.equal(await sink.metric('airdig_notify_dropped_total', { webhook: 'hanging', reason: 'queue_full' }), 2);
+      await waitFor(() => hanging.got.length === 1, 3_000, 'the one in flight at the hanging receiver');
+      assert.equal(await sink.metric('airdig_notify_queue_depth', { webhook: 'hanging' }), 2);
+      // The consumer committed what it read: its queue depth is only what the hanging webhook holds, no lag.
+      await waitFor(
+        async () => (await componentMetric(sink.settings.registry, 'airdig_component_queue_depth', sink.settings.id)) === 3,
+        5_000,
+        'queue depth 3: no lag',
+      );
+    } finally {
+      await sink.stop();
+      await live.close();
+      await hanging.close();
+    }
+    assert.equal(await sink.metric('airdig_notify_dropped_total', { webhook: 'hanging', reason: 'shutdown' }), 3, 'in flight and queued at shutdown: counted');
+  });
+}
 
 test('shutdown drains what is queued within drain_timeout_ms', async () => {
   const r = await receiver();
   // 300 a minute: 5 at once, then one every 200 ms; the last two are still queued when shutdown begins.
   const sink = await startSink({ drain_timeout_ms: 3_000, webhooks: [{ name: 'json', url: r.url, format: 'json', ...FAST, rate_limit_per_minute: 300 }] });
   await sink.send(DRIFT_TOPIC, ...['d-1', 'd-2', 'd-3', 'd-4', 'd-5', 'd-6', 'd-7'].map((id) => driftCodec.encode(drift(id))));
-  await waitFor(async () => (await componentMetric(sink.settings.registry, 'airdig_component_received_total', 'notifications')) === 7, 3_000, 'all read');
+  await waitFor(async () => (await sink.received()) === 7, 3_000, 'all read');
   assert.ok(r.got.length < 7, `some still queued (${r.got.length} sent)`);
   await sink.stop();
   assert.equal(r.got.length, 7, 'all delivered before shutdown returned');
