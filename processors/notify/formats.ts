@@ -12,6 +12,16 @@ export interface BodyContext {
   receiver: string;
   /** Base URL of AirDig's web view, for links; '' for none. */
   externalUrl: string;
+  /** What the notice tells of its fact: new (first told, or again after its resolution), updated (a new top cause, a lead become a claim, a worse status), resolved. */
+  change: Change;
+}
+
+export type Change = 'new' | 'updated' | 'resolved';
+
+/** The change a notice tells, from the state told before it for its fact. */
+export function changeOf(n: Notice, previous: string | undefined): Change {
+  if (n.status === 'resolved') return 'resolved';
+  return previous === undefined || previous === 'resolved' || previous === 'merged' ? 'new' : 'updated';
 }
 
 /** Go's zero time: what Alertmanager sends as endsAt of an alert that has not ended. */
@@ -77,6 +87,7 @@ export function alertmanagerBody(n: Notice, c: BodyContext): AlertmanagerPayload
     airdig_kind: n.kind,
     airdig_id: n.id,
     airdig_revision: String(n.revision),
+    airdig_change: c.change,
   };
   // One alert per notification: its group is the fact itself, so a receiver's dedup by groupKey is the fact's.
   return {
@@ -110,6 +121,7 @@ export function jsonBody(n: Notice, c: BodyContext) {
     id: n.id,
     revision: n.revision,
     status: n.status,
+    change: c.change,
     severity: n.severity,
     summary: n.summary,
     url: linkOf(n, c.externalUrl),
@@ -135,7 +147,7 @@ export function slackBody(n: Notice, c: BodyContext) {
         : n.severity === 'warning'
           ? ':warning:'
           : ':information_source:';
-  const title = `${TITLES[n.kind]} ${n.status === 'resolved' ? 'resolved' : n.severity}`;
+  const title = `${TITLES[n.kind]} ${c.change === 'new' ? n.severity : c.change}`;
   const link = linkOf(n, c.externalUrl);
   const blocks: object[] = [
     {

@@ -4,7 +4,6 @@
  * again), its words, and the record itself. The sentences come from `airdig explain`'s own
  * functions, so a webhook reads like the CLI.
  */
-import { createHash } from 'node:crypto';
 import { chainSentence, shortId, type Evidence } from '../cli/explain.js';
 import { shortActor } from '../identity/aws.js';
 import type { Correlation, Incident } from '../model/correlations.js';
@@ -37,11 +36,26 @@ export interface Notice {
   record: Incident | Correlation | DriftEvent | HealthFact;
 }
 
-/** A fact's fingerprint, as Alertmanager's: 16 hex digits of its identity labels. */
+const FNV_OFFSET = 0xcbf29ce484222325n;
+const FNV_PRIME = 0x100000001b3n;
+const U64 = 0xffffffffffffffffn;
+const SEPARATOR = Uint8Array.of(255);
+const utf8 = new TextEncoder();
+
+/** FNV-1a, 64 bits, continued from h over bytes. */
+export function fnv1a64(bytes: Uint8Array, h = FNV_OFFSET): bigint {
+  for (const b of bytes) h = ((h ^ BigInt(b)) * FNV_PRIME) & U64;
+  return h;
+}
+
+/**
+ * A label set's fingerprint as Alertmanager computes an alert's (Prometheus' LabelSet.Fingerprint):
+ * FNV-1a 64 over each name and value in name order, each followed by the byte 255; 16 hex digits.
+ */
 export function fingerprint(labels: Record<string, string>): string {
-  const h = createHash('sha256');
-  for (const k of Object.keys(labels).sort()) h.update(`${k}\u0000${labels[k]}\u0000`);
-  return h.digest('hex').slice(0, 16);
+  let h = FNV_OFFSET;
+  for (const k of Object.keys(labels).sort()) h = fnv1a64(SEPARATOR, fnv1a64(utf8.encode(labels[k]), fnv1a64(SEPARATOR, fnv1a64(utf8.encode(k), h))));
+  return h.toString(16).padStart(16, '0');
 }
 
 const names = (ids: string[], max = 5) =>

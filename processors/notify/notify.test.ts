@@ -25,6 +25,7 @@ import { uniqueName, waitFor } from '../../tests/helpers/wait.js';
 import { kafkaBrokers, repoRoot } from '../../tests/helpers/kafka.js';
 import { notificationsFactory } from './sink.js';
 import { retryAfterMs, ToldMemory } from './webhook.js';
+import { fingerprint, fnv1a64 } from './notices.js';
 
 const CHECKOUT = 'service:shop/checkout';
 const PAYMENTS = 'service:shop/payments';
@@ -356,7 +357,8 @@ test('json: the record as AirDig JSON with kind, id and revision; correlations f
     await sink.send(DRIFT_TOPIC, driftCodec.encode(d));
     await waitFor(() => r.got.length === 1, 5_000, 'the drift post');
     const body = r.got[0]!.body;
-    assert.deepEqual(Object.keys(body).sort(), ['id', 'kind', 'record', 'revision', 'severity', 'status', 'summary', 'url']);
+    assert.deepEqual(Object.keys(body).sort(), ['change', 'id', 'kind', 'record', 'revision', 'severity', 'status', 'summary', 'url']);
+    assert.equal(body.change, 'new');
     assert.equal(body.kind, 'drift');
     assert.equal(body.id, 'drift-1');
     assert.equal(body.revision, d.ts_ms);
@@ -473,11 +475,13 @@ test('dedup: the same fact in the same state is sent once; a new top cause and t
     await sink.send(INCIDENTS_TOPIC, incidentCodec.encode({ ...first, revision_ms: first.revision_ms + 2, causes: [deploy, ...first.causes] }));
     await waitFor(() => r.got.length === 3, 5_000, 'the new top cause');
     assert.match(r.got[2]!.body.summary, /most probable cause: payments 1\.5\.0$/);
+    assert.equal(r.got[2]!.body.change, 'updated');
     // Resolved: news once.
     const resolved = incidentCodec.encode({ ...first, status: 'resolved', resolved_ms: now(), revision_ms: first.revision_ms + 3 });
     await sink.send(INCIDENTS_TOPIC, resolved, resolved);
     await waitFor(() => r.got.length === 4, 5_000, 'the resolution');
     assert.equal(r.got[3]!.body.status, 'resolved');
+    assert.equal(r.got[3]!.body.change, 'resolved');
     await waitFor(
       async () => (await sink.metric('airdig_notify_deduplicated_total', { webhook: 'json' })) === 4,
       5_000,
@@ -631,4 +635,17 @@ test('the commented example in pipelines/*.yaml, uncommented, is a valid config'
     assert.equal(c.webhooks.length, 1, file);
     assert.equal(c.webhooks[0]!.format, 'alertmanager');
   }
+});
+
+test("fingerprints as Alertmanager's: FNV-1a 64 over the sorted labels, each name and value followed by 255", () => {
+  const bytes = (t: string) => new TextEncoder().encode(t);
+  // The published FNV-1a 64 test vectors.
+  assert.equal(fnv1a64(bytes('')).toString(16), 'cbf29ce484222325');
+  assert.equal(fnv1a64(bytes('a')).toString(16), 'af63dc4c8601ec8c');
+  assert.equal(fnv1a64(bytes('foobar')).toString(16), '85944171f73967e8');
+  assert.equal(fingerprint({}), 'cbf29ce484222325', 'an empty label set: the offset basis');
+  // prometheus/common model's own test vector for LabelSet.Fingerprint (5799056148416392346).
+  assert.equal(fingerprint({ name: 'garland, briggs', fear: 'love is not enough' }), 5799056148416392346n.toString(16));
+  assert.equal(fingerprint({ b: '2', a: '1' }), fingerprint({ a: '1', b: '2' }), 'in name order');
+  assert.notEqual(fingerprint({ a: '1', b: '2' }), fingerprint({ a: '12', b: '' }), 'the separator keeps names and values apart');
 });

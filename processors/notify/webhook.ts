@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { backoffMs, sleep } from '../runtime/clock.js';
 import { errorMessage } from '../runtime/errors.js';
 import type { WebhookConfig } from './config.js';
-import { bodyOf } from './formats.js';
+import { bodyOf, changeOf } from './formats.js';
 import type { Notice } from './notices.js';
 
 /** Counters of one webhook (labelled with it by the sink). */
@@ -126,7 +126,8 @@ export class Webhook {
       return;
     }
     this.#told.set(n.key, n.state);
-    const body = JSON.stringify(bodyOf(this.config.format, n, { receiver: this.config.name, externalUrl: this.config.external_url ?? '' }));
+    const context = { receiver: this.config.name, externalUrl: this.config.external_url ?? '', change: changeOf(n, previous) };
+    const body = JSON.stringify(bodyOf(this.config.format, n, context));
     this.#queue.push({ notice: n, body, previous });
     if (this.#queue.length > this.config.max_queue) {
       const oldest = this.#queue.shift()!;
