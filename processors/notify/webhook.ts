@@ -62,6 +62,8 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+const DROP_LOG_INTERVAL_MS = 10_000;
+
 const SEVERITY_RANK = { healthy: 0, warning: 1, critical: 2 } as const;
 
 export class Webhook {
@@ -81,6 +83,8 @@ export class Webhook {
   #stopped = false;
   #wake: (() => void) | undefined;
   #worker: Promise<void> | undefined;
+  #dropLoggedAt = -Infinity;
+  #dropsUnlogged = 0;
 
   constructor(config: WebhookConfig, options: { logger: Logger; metrics: WebhookMetrics; dedupMaxEntries: number }) {
     this.config = config;
@@ -133,7 +137,14 @@ export class Webhook {
       const oldest = this.#queue.shift()!;
       this.#untold(oldest);
       this.#metrics.dropped('queue_full');
-      this.#logger.warn({ key: oldest.notice.key, max_queue: this.config.max_queue }, 'notification queue full: the oldest notice was dropped');
+      this.#dropsUnlogged++;
+      // A dead webhook drops one notice per record: said once per DROP_LOG_INTERVAL_MS, with the count.
+      const now = performance.now();
+      if (now - this.#dropLoggedAt >= DROP_LOG_INTERVAL_MS) {
+        this.#logger.warn({ dropped: this.#dropsUnlogged, max_queue: this.config.max_queue }, 'notification queue full: the oldest notices were dropped');
+        this.#dropLoggedAt = now;
+        this.#dropsUnlogged = 0;
+      }
     }
     this.#metrics.queued(this.#queue.length);
     this.#worker ??= this.#run();
