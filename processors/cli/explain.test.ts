@@ -1,40 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { arrayParam, causeText, chainSentence, parseDuration, signalText, table, type Evidence } from './explain.js';
-
-const SG = 'arn:aws:ec2:eu-west-1:123456789012:security-group/sg-0pay';
-const I1 = 'arn:aws:ec2:eu-west-1:123456789012:instance/i-0pay1';
-
-/** Evidence as the engine writes it for a revoked rule on payments' group and checkout's calls failing. */
-function evidence(over: Partial<Evidence> = {}): Evidence {
-  return {
-    change: {
-      id: 'ct-1',
-      kind: 'cloudtrail',
-      time: '2026-12-02T10:02:00.000Z',
-      actor: 'arn:aws:iam::123456789012:user/alice',
-      event: 'RevokeSecurityGroupIngress',
-      summary: '',
-    },
-    path: [
-      { id: SG, name: 'payments', type: 'ec2:security-group', edge: '' },
-      { id: I1, name: 'payments-1', type: 'ec2:instance', edge: 'member_of' },
-      { id: 'service:shop/payments', name: 'payments', type: 'service', edge: 'runs_on' },
-      { id: 'service:shop/checkout', name: 'checkout', type: 'service', edge: 'calls' },
-    ],
-    signal: {
-      rule: 'edge_error_ratio',
-      resource: 'service:shop/checkout',
-      onset: '2026-12-02T10:04:00.000Z',
-      status: 'critical',
-      reason: 'as the caller: checkout → payments errors 31 % (62 of 200 calls), baseline 0.4 %',
-      value: 0.31,
-      threshold: 0.05,
-      labels: { client_id: 'service:shop/checkout', server_id: 'service:shop/payments', role: 'client', baseline: '0.004' },
-    },
-    ...over,
-  };
-}
+import { arrayParam, causeText, chainSentence, parseDuration, signalText, table } from './explain.js';
+import { I1, evidence } from '../../tests/helpers/evidence.js';
 
 test('a chain in words: who changed what, the path to the impact with each edge, the signal before and after, the score', () => {
   assert.equal(

@@ -801,5 +801,11 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
     incidents: onBus('airdig.incidents: one incident', ['airdig.incidents'], 1, {
       landed: [{ table: 'incident_log', where: `id = '${TAG}-incident-1'`, rows: 1 }],
     }),
+    // With no webhook configured (the default) it reads and counts its records and posts nothing.
+    notifications: onBus(
+      'one record on each input: an incident, a correlation, a drift, a health fact',
+      ['airdig.incidents', 'airdig.correlations', 'airdig.drift', 'airdig.health'],
+      4,
+    ), // counts records
   },
 };
