@@ -47,6 +47,15 @@ export interface GeneratedDashboard {
   variables: Record<string, string>;
 }
 
+/** A panel's height and width in grid units (24 across), and for a time series its unit and range. */
+interface Size {
+  h: number;
+  w: number;
+  unit?: string;
+  min?: number;
+  max?: number;
+}
+
 type AnyPanelBuilder = { title(t: string): unknown; datasource(d: typeof DATASOURCE): unknown; withTarget(q: ClickHouseQueryBuilder): unknown };
 
 /** A dashboard being put together: its builder and the list of its queries. */
@@ -94,6 +103,25 @@ class Draft {
     return panel;
   }
 
+  /** A table of one query's columns. */
+  table(title: string, size: Size, sql: string, columns: readonly string[]): void {
+    this.panel('table', new TablePanelBuilder().height(size.h).span(size.w), title, [table(sql, columns)]);
+  }
+
+  /** One row of numbers, each shown big. */
+  stat(title: string, size: Size, sql: string, columns: readonly string[]): void {
+    this.panel('stat', new StatPanelBuilder().height(size.h).span(size.w), title, [table(sql, columns)]);
+  }
+
+  /** A time series: a time column, then numbers (and strings, which name the series). */
+  series(title: string, size: Size, sql: string, columns: readonly string[]): void {
+    const panel = new TimeSeriesPanelBuilder().height(size.h).span(size.w);
+    if (size.unit) panel.unit(size.unit);
+    if (size.min !== undefined) panel.min(size.min);
+    if (size.max !== undefined) panel.max(size.max);
+    this.panel('timeseries', panel, title, [query('A', 'timeSeries', sql, columns, true)]);
+  }
+
   annotation(name: string, color: string, query: ClickHouseQueryBuilder): this {
     this.builder.annotation(new AnnotationQueryBuilder().name(name).datasource(DATASOURCE).enable(true).iconColor(color).target(query));
     this.#record(`annotation ${name}`, 'annotation', query);
@@ -131,7 +159,6 @@ class Draft {
 const query = (refId: string, format: Format, sql: string, columns: readonly string[], timeSeries = false) =>
   new ClickHouseQueryBuilder(refId, format, sql, { columns, timeSeries });
 const table = (sql: string, columns: readonly string[]) => query('A', 'table', sql, columns);
-const series = (sql: string, columns: readonly string[] = ['time']) => query('A', 'timeSeries', sql, columns, true);
 /** An annotation query: Grafana places a row at `time` and shows `text`; `tags` become its tags. */
 const annotation = (sql: string) => query('A', 'table', sql, ['time', 'text', 'tags']);
 
@@ -218,31 +245,32 @@ function serviceMap(): GeneratedDashboard {
       ),
     ],
   );
-  d.panel('timeseries', new TimeSeriesPanelBuilder().height(8).span(12).unit('percentunit'), 'Error ratio per edge', [
-    series(
-      `
+  d.series(
+    'Error ratio per edge',
+    { h: 8, w: 12, unit: 'percentunit' },
+    `
         SELECT $__timeInterval(ts) AS time, concat(client, ' → ', server) AS edge, sum(errors) / sum(calls) AS error_ratio
         FROM service_edges
         WHERE $__timeFilter(ts) AND calls > 0
         GROUP BY time, edge
         ORDER BY time`,
-      ['time', 'edge', 'error_ratio'],
-    ),
-  ]);
-  d.panel('timeseries', new TimeSeriesPanelBuilder().height(8).span(12).unit('reqpm'), 'Calls per minute per edge', [
-    series(
-      `
+    ['time', 'edge', 'error_ratio'],
+  );
+  d.series(
+    'Calls per minute per edge',
+    { h: 8, w: 12, unit: 'reqpm' },
+    `
       SELECT $__timeInterval(ts) AS time, concat(client, ' → ', server) AS edge, sum(calls) / ($__interval_s / 60) AS calls_per_minute
       FROM service_edges
       WHERE $__timeFilter(ts)
       GROUP BY time, edge
       ORDER BY time`,
-      ['time', 'edge', 'calls_per_minute'],
-    ),
-  ]);
-  d.panel('table', new TablePanelBuilder().height(9).span(24), 'Edges', [
-    table(
-      `
+    ['time', 'edge', 'calls_per_minute'],
+  );
+  d.table(
+    'Edges',
+    { h: 9, w: 24 },
+    `
       SELECT
         client_id AS client,
         server_id AS server,
@@ -257,9 +285,8 @@ function serviceMap(): GeneratedDashboard {
       WHERE $__timeFilter(ts)
       GROUP BY client_id, server_id
       ORDER BY error_ratio DESC, call_count DESC`,
-      ['client', 'server', 'connection_type', 'call_count', 'error_count', 'error_ratio', 'worst_p95_ms'],
-    ),
-  ]);
+    ['client', 'server', 'connection_type', 'call_count', 'error_count', 'error_ratio', 'worst_p95_ms'],
+  );
   return d.done('service-map.json');
 }
 
@@ -274,45 +301,45 @@ function health(): GeneratedDashboard {
       WHERE $__timeFilter(ts) AND state = 'firing' AND status = 'critical'
       ORDER BY ts`),
   );
-  d.panel('stat', new StatPanelBuilder().height(5).span(24), 'Resources by health', [
-    table(
-      `
+  d.stat(
+    'Resources by health',
+    { h: 5, w: 24 },
+    `
       SELECT countIf(status = 'critical') AS critical, countIf(status = 'warning') AS warning, countIf(status = 'healthy') AS healthy
       FROM resource_health`,
-      ['critical', 'warning', 'healthy'],
-    ),
-  ]);
-  d.panel('table', new TablePanelBuilder().height(10).span(12), 'Health now', [
-    table(
-      `
+    ['critical', 'warning', 'healthy'],
+  );
+  d.table(
+    'Health now',
+    { h: 10, w: 12 },
+    `
       SELECT resource_id, status, reason, ts AS since
       FROM resource_health
       ORDER BY multiIf(status = 'critical', 0, status = 'warning', 1, 2), resource_id`,
-      ['resource_id', 'status', 'reason', 'since'],
-    ),
-  ]);
-  d.panel('timeseries', new TimeSeriesPanelBuilder().height(10).span(12), 'Firing health facts', [
-    series(
-      `
+    ['resource_id', 'status', 'reason', 'since'],
+  );
+  d.series(
+    'Firing health facts',
+    { h: 10, w: 12 },
+    `
       SELECT $__timeInterval(ts) AS time, status, count() AS facts
       FROM health_facts FINAL
       WHERE $__timeFilter(ts) AND state = 'firing'
       GROUP BY time, status
       ORDER BY time`,
-      ['time', 'status', 'facts'],
-    ),
-  ]);
-  d.panel('table', new TablePanelBuilder().height(10).span(24), 'Health facts', [
-    table(
-      `
+    ['time', 'status', 'facts'],
+  );
+  d.table(
+    'Health facts',
+    { h: 10, w: 24 },
+    `
       SELECT ts, resource_id, status, state, rule, reason, metric, value, threshold
       FROM health_facts FINAL
       WHERE $__timeFilter(ts)
       ORDER BY ts DESC
       LIMIT 500`,
-      ['ts', 'resource_id', 'status', 'state', 'rule', 'reason', 'metric', 'value', 'threshold'],
-    ),
-  ]);
+    ['ts', 'resource_id', 'status', 'state', 'rule', 'reason', 'metric', 'value', 'threshold'],
+  );
   return d.done('health.json');
 }
 
@@ -334,40 +361,40 @@ function changes(): GeneratedDashboard {
       WHERE $__timeFilter(ts) AND NOT read_only
       ORDER BY ts`),
   );
-  d.panel('timeseries', new TimeSeriesPanelBuilder().height(8).span(24), 'Changes per interval', [
-    series(
-      `
+  d.series(
+    'Changes per interval',
+    { h: 8, w: 24 },
+    `
       SELECT $__timeInterval(ts) AS time, kind, count() AS changes
       FROM change_events
       WHERE $__timeFilter(ts) AND NOT read_only
       GROUP BY time, kind
       ORDER BY time`,
-      ['time', 'kind', 'changes'],
-    ),
-  ]);
-  d.panel('table', new TablePanelBuilder().height(10).span(24), 'Changes', [
-    table(
-      `
+    ['time', 'kind', 'changes'],
+  );
+  d.table(
+    'Changes',
+    { h: 10, w: 24 },
+    `
       SELECT ts, kind, source, event_name, actor, arrayStringConcat(resource_ids, ', ') AS resources, read_only, error_code, summary, event_id
       FROM change_events
       WHERE $__timeFilter(ts)
       ORDER BY ts DESC
       LIMIT 500`,
-      ['ts', 'kind', 'source', 'event_name', 'actor', 'resources', 'read_only', 'error_code', 'summary', 'event_id'],
-    ),
-  ]);
-  d.panel('table', new TablePanelBuilder().height(8).span(24), 'Most changed resources', [
-    table(
-      `
+    ['ts', 'kind', 'source', 'event_name', 'actor', 'resources', 'read_only', 'error_code', 'summary', 'event_id'],
+  );
+  d.table(
+    'Most changed resources',
+    { h: 8, w: 24 },
+    `
       SELECT arrayJoin(resource_ids) AS resource, count() AS changes, max(ts) AS last_change, arrayStringConcat(groupUniqArray(actor), ', ') AS actors
       FROM change_events
       WHERE $__timeFilter(ts) AND NOT read_only AND error_code = ''
       GROUP BY resource
       ORDER BY changes DESC, last_change DESC
       LIMIT 50`,
-      ['resource', 'changes', 'last_change', 'actors'],
-    ),
-  ]);
+    ['resource', 'changes', 'last_change', 'actors'],
+  );
   return d.done('changes.json');
 }
 
@@ -382,18 +409,19 @@ function drift(): GeneratedDashboard {
       WHERE $__timeFilter(ts)
       ORDER BY ts`),
   );
-  d.panel('stat', new StatPanelBuilder().height(5).span(24), 'Drift by kind', [
-    table(
-      `
+  d.stat(
+    'Drift by kind',
+    { h: 5, w: 24 },
+    `
       SELECT countIf(drift = 'modified') AS modified, countIf(drift = 'missing') AS missing, countIf(drift = 'unmanaged') AS unmanaged
       FROM drift_events
       WHERE $__timeFilter(ts)`,
-      ['modified', 'missing', 'unmanaged'],
-    ),
-  ]);
-  d.panel('table', new TablePanelBuilder().height(12).span(24), 'Drift', [
-    table(
-      `
+    ['modified', 'missing', 'unmanaged'],
+  );
+  d.table(
+    'Drift',
+    { h: 12, w: 24 },
+    `
       SELECT
         ts,
         resource_id,
@@ -409,9 +437,8 @@ function drift(): GeneratedDashboard {
       WHERE $__timeFilter(ts)
       ORDER BY ts DESC
       LIMIT 500`,
-      ['ts', 'resource_id', 'address', 'drift', 'attribute', 'expected', 'actual', 'cause', 'cause_event_id'],
-    ),
-  ]);
+    ['ts', 'resource_id', 'address', 'drift', 'attribute', 'expected', 'actual', 'cause', 'cause_event_id'],
+  );
   return d.done('drift.json');
 }
 
@@ -432,9 +459,10 @@ function incidents(): GeneratedDashboard {
       WHERE $__timeFilter(opened) AND length(causes) > 0
       ORDER BY opened`),
   );
-  d.panel('table', new TablePanelBuilder().height(8).span(24), 'Incidents', [
-    table(
-      `
+  d.table(
+    'Incidents',
+    { h: 8, w: 24 },
+    `
       SELECT
         id,
         opened,
@@ -447,12 +475,12 @@ function incidents(): GeneratedDashboard {
       FROM incidents
       WHERE ${overlapping}
       ORDER BY opened DESC`,
-      ['id', 'opened', 'resolved', 'status', 'impacted_count', 'top_cause', 'top_score'],
-    ),
-  ]);
-  d.panel('table', new TablePanelBuilder().height(8).span(24), 'Ranked causes', [
-    table(
-      `
+    ['id', 'opened', 'resolved', 'status', 'impacted_count', 'top_cause', 'top_score'],
+  );
+  d.table(
+    'Ranked causes',
+    { h: 8, w: 24 },
+    `
       SELECT
         id AS incident,
         rank,
@@ -466,23 +494,23 @@ function incidents(): GeneratedDashboard {
       ARRAY JOIN causes AS cause, arrayEnumerate(causes) AS rank
       WHERE ${overlapping}
       ORDER BY opened DESC, incident, rank`,
-      ['incident', 'rank', 'cause_kind', 'cause_id', 'cause_resource_id', 'probability', 'score', 'explanation'],
-    ),
-  ]);
-  d.panel('timeseries', new TimeSeriesPanelBuilder().height(8).span(24).min(0).max(1), 'Correlation scores', [
-    series(
-      `
+    ['incident', 'rank', 'cause_kind', 'cause_id', 'cause_resource_id', 'probability', 'score', 'explanation'],
+  );
+  d.series(
+    'Correlation scores',
+    { h: 8, w: 24, min: 0, max: 1 },
+    `
       SELECT $__timeInterval(ts) AS time, max(score) AS top_score, avg(score) AS mean_score
       FROM correlations
       WHERE $__timeFilter(ts)
       GROUP BY time
       ORDER BY time`,
-      ['time', 'top_score', 'mean_score'],
-    ),
-  ]);
-  d.panel('table', new TablePanelBuilder().height(10).span(24), 'Correlations', [
-    table(
-      `
+    ['time', 'top_score', 'mean_score'],
+  );
+  d.table(
+    'Correlations',
+    { h: 10, w: 24 },
+    `
       SELECT
         ts,
         incident_id,
@@ -500,9 +528,8 @@ function incidents(): GeneratedDashboard {
       WHERE $__timeFilter(ts)
       ORDER BY ts DESC, score DESC
       LIMIT 500`,
-      ['ts', 'incident_id', 'rank', 'cause_kind', 'cause_id', 'impacted_resource_id', 'signal', 'score', 'verdict', 'chain'],
-    ),
-  ]);
+    ['ts', 'incident_id', 'rank', 'cause_kind', 'cause_id', 'impacted_resource_id', 'signal', 'score', 'verdict', 'chain'],
+  );
   return d.done('incidents.json');
 }
 
@@ -524,39 +551,39 @@ function traces(): GeneratedDashboard {
     LIMIT 100`,
   );
   d.row('Services');
-  d.panel('timeseries', new TimeSeriesPanelBuilder().height(8).span(8).unit('reqps'), 'Requests per second', [
-    series(
-      `
+  d.series(
+    'Requests per second',
+    { h: 8, w: 8, unit: 'reqps' },
+    `
       SELECT $__timeInterval(Timestamp) AS time, ServiceName, count() / $__interval_s AS requests_per_second
       FROM otel_traces
       WHERE $__timeFilter(Timestamp) AND ${SERVER_SPANS}
       GROUP BY time, ServiceName
       ORDER BY time`,
-      ['time', 'ServiceName', 'requests_per_second'],
-    ),
-  ]);
-  d.panel('timeseries', new TimeSeriesPanelBuilder().height(8).span(8).unit('percentunit'), 'Error ratio', [
-    series(
-      `
+    ['time', 'ServiceName', 'requests_per_second'],
+  );
+  d.series(
+    'Error ratio',
+    { h: 8, w: 8, unit: 'percentunit' },
+    `
       SELECT $__timeInterval(Timestamp) AS time, ServiceName, countIf(${ERROR_SPANS}) / count() AS error_ratio
       FROM otel_traces
       WHERE $__timeFilter(Timestamp) AND ${SERVER_SPANS}
       GROUP BY time, ServiceName
       ORDER BY time`,
-      ['time', 'ServiceName', 'error_ratio'],
-    ),
-  ]);
-  d.panel('timeseries', new TimeSeriesPanelBuilder().height(8).span(8).unit('ms'), 'p95 duration', [
-    series(
-      `
+    ['time', 'ServiceName', 'error_ratio'],
+  );
+  d.series(
+    'p95 duration',
+    { h: 8, w: 8, unit: 'ms' },
+    `
       SELECT $__timeInterval(Timestamp) AS time, ServiceName, quantile(0.95)(Duration) / 1e6 AS p95_ms
       FROM otel_traces
       WHERE $__timeFilter(Timestamp) AND ${SERVER_SPANS}
       GROUP BY time, ServiceName
       ORDER BY time`,
-      ['time', 'ServiceName', 'p95_ms'],
-    ),
-  ]);
+    ['time', 'ServiceName', 'p95_ms'],
+  );
   d.row('Traces');
   d.panel(
     'table',
@@ -600,9 +627,10 @@ function traces(): GeneratedDashboard {
       ['traceID', 'spanID', 'parentSpanID', 'serviceName', 'operationName', 'startTime', 'duration', 'tags', 'serviceTags', 'statusCode'],
     ),
   ]);
-  d.panel('table', new TablePanelBuilder().height(9).span(24), 'Slowest operations', [
-    table(
-      `
+  d.table(
+    'Slowest operations',
+    { h: 9, w: 24 },
+    `
       SELECT ServiceName AS service, SpanName AS operation, count() AS spans, countIf(${ERROR_SPANS}) AS errors,
         quantile(0.5)(Duration) / 1e6 AS p50_ms, quantile(0.99)(Duration) / 1e6 AS p99_ms
       FROM otel_traces
@@ -610,9 +638,8 @@ function traces(): GeneratedDashboard {
       GROUP BY service, operation
       ORDER BY p99_ms DESC
       LIMIT 20`,
-      ['service', 'operation', 'spans', 'errors', 'p50_ms', 'p99_ms'],
-    ),
-  ]);
+    ['service', 'operation', 'spans', 'errors', 'p50_ms', 'p99_ms'],
+  );
   return d.done('traces.json');
 }
 
@@ -623,9 +650,10 @@ function logs(): GeneratedDashboard {
     "Log records in otel_logs (the OpenTelemetry collector's ClickHouse schema), as the plugin's log view reads them.",
   );
   // Severity ranges of the OpenTelemetry log data model (SeverityNumber 1–4 TRACE … 21–24 FATAL).
-  d.panel('timeseries', new TimeSeriesPanelBuilder().height(8).span(24), 'Log volume by severity', [
-    series(
-      `
+  d.series(
+    'Log volume by severity',
+    { h: 8, w: 24 },
+    `
       SELECT
         $__timeInterval(Timestamp) AS time,
         countIf(SeverityNumber >= 21) AS fatal,
@@ -639,9 +667,8 @@ function logs(): GeneratedDashboard {
       WHERE $__timeFilter(TimestampTime)
       GROUP BY time
       ORDER BY time`,
-      ['time', 'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'unspecified'],
-    ),
-  ]);
+    ['time', 'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'unspecified'],
+  );
   d.panel('logs', new LogsPanelBuilder().height(14).span(24).showTime(true).enableLogDetails(true), 'Logs', [
     // The plugin's log query for the 1.2.9 schema (TimestampTime filters, Timestamp orders).
     query(

@@ -7,7 +7,7 @@
  * (from their own queries). Each must succeed, return rows, and hold what its panel needs.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,7 +20,7 @@ import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-log
 import { dashboards, type DashboardQuery } from '../../processors/grafana/dashboards.js';
 import { expandMacros, type MacroContext } from '../../processors/grafana/macros.js';
 import { PANEL_NEEDS } from '../../processors/grafana/needs.js';
-import { CLI, FREE_PORTS } from '../helpers/airdig.js';
+import { FREE_PORTS, startCommand } from '../helpers/airdig.js';
 import { repoRoot } from '../helpers/kafka.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -90,15 +90,9 @@ function checkResult(q: DashboardQuery, result: Result): Record<string, unknown>
 
 test('every Grafana panel, annotation and variable query returns what its panel needs on the demo data', { timeout: 240_000 }, async () => {
   const started = Date.now();
-  const child = spawn(process.execPath, [CLI, 'demo', ...FREE_PORTS], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const demo = await startCommand('demo', FREE_PORTS, /^Look further/m, 180_000);
   try {
-    await waitFor(() => child.exitCode !== null || /^Look further/m.test(out), 180_000, "the demo's answer");
-    assert.equal(child.exitCode, null, `airdig demo exited\nstdout:\n${out}\nstderr:\n${err}`);
+    const out = demo.stdout();
     const queryUrl = /^ {2}query +(http:\/\/\S+?)\/\?/m.exec(out)?.[1];
     const logsUrl = /^ {2}otlp logs +(http:\/\/\S+)$/m.exec(out)?.[1];
     assert.ok(queryUrl && logsUrl, out);
@@ -186,9 +180,8 @@ test('every Grafana panel, annotation and variable query returns what its panel 
       [['payments', '2', errorTrace.TraceId]],
     );
 
-    child.kill('SIGINT');
-    assert.equal(await exited, 0, err);
+    assert.equal(await demo.stop('SIGINT'), 0, demo.stderr());
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    await demo.stop('SIGKILL');
   }
 });
