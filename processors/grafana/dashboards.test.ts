@@ -18,7 +18,7 @@ test('the committed dashboards are what the generator makes now (npm run grafana
 function sqlIn(json: any): string[] {
   return [
     ...(json.panels ?? []).flatMap((p: any) => (p.targets ?? []).map((t: any) => t.rawSql)),
-    ...(json.annotations?.list ?? []).map((a: any) => a.target?.rawSql),
+    ...(json.annotations?.list ?? []).filter((a: any) => !a.builtIn).map((a: any) => a.target?.rawSql),
     ...(json.templating?.list ?? []).filter((v: any) => v.type === 'query').map((v: any) => v.query.rawSql),
   ];
 }
@@ -26,6 +26,13 @@ function sqlIn(json: any): string[] {
 test('every query in the dashboards is declared with what its panel needs, so the end-to-end test runs them all', () => {
   const uids = new Set<string>();
   for (const d of dashboards()) {
+    const ids = (d.json.panels ?? []).map((p) => p.id);
+    assert.equal(new Set(ids).size, ids.length, `${d.file}: panel ids unique`);
+    assert.ok(
+      ids.every((id) => Number.isInteger(id)),
+      `${d.file}: every panel has an id`,
+    );
+    assert.equal((d.json.annotations as any).list[0].builtIn, 1, `${d.file}: Grafana's own annotations first`);
     assert.ok(!uids.has(d.json.uid!), `uid ${d.json.uid} twice`);
     uids.add(d.json.uid!);
     assert.deepEqual(sqlIn(d.json).sort(), d.queries.map((q) => q.sql).sort(), d.file);

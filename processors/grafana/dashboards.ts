@@ -56,13 +56,20 @@ interface Size {
   max?: number;
 }
 
-type AnyPanelBuilder = { title(t: string): unknown; datasource(d: typeof DATASOURCE): unknown; withTarget(q: ClickHouseQueryBuilder): unknown };
+type AnyPanelBuilder = {
+  id(id: number): unknown;
+  title(t: string): unknown;
+  datasource(d: typeof DATASOURCE): unknown;
+  withTarget(q: ClickHouseQueryBuilder): unknown;
+};
 
 /** A dashboard being put together: its builder and the list of its queries. */
 class Draft {
   readonly builder: DashboardBuilder;
   readonly queries: DashboardQuery[] = [];
   readonly variables: Record<string, string> = {};
+  /** Panel ids, stable from one generation to the next (panel links and "view panel" use them). */
+  #nextId = 1;
 
   constructor(
     readonly uid: string,
@@ -83,16 +90,28 @@ class Draft {
           .type(PLUGIN_ID)
           .current({ selected: true, text: 'AirDig', value: DEFAULT_DATASOURCE_UID }),
       )
+      // Grafana's own annotations (alerts, those drawn by hand), as Grafana itself saves a dashboard.
+      .annotation(
+        new AnnotationQueryBuilder()
+          .name('Annotations & Alerts')
+          .datasource({ type: 'grafana', uid: '-- Grafana --' })
+          .builtIn(1)
+          .type('dashboard')
+          .enable(true)
+          .hide(true)
+          .iconColor('rgba(0, 211, 255, 1)'),
+      )
       .link(new DashboardLinkBuilder('AirDig').type(DashboardLinkType.Dashboards).tags(['airdig']).asDropdown(true).includeVars(false).keepTime(true));
   }
 
   row(title: string): this {
-    this.builder.withRow(new RowBuilder(title));
+    this.builder.withRow(new RowBuilder(title).id(this.#nextId++));
     return this;
   }
 
   /** Adds a panel reading its queries from the dashboard's data source. */
   panel<P extends AnyPanelBuilder>(kind: string, panel: P, title: string, queries: ClickHouseQueryBuilder[]): P {
+    panel.id(this.#nextId++);
     panel.title(title);
     panel.datasource(DATASOURCE);
     for (const q of queries) {
