@@ -275,11 +275,12 @@ function serviceMap(): GeneratedDashboard {
         ORDER BY time`,
     ['time', 'edge', 'error_ratio'],
   );
+  // service_edges holds one row per minute: a bucket shorter than a minute holds one minute's calls.
   d.series(
     'Calls per minute per edge',
     { h: 8, w: 12, unit: 'reqpm' },
     `
-      SELECT $__timeInterval(ts) AS time, concat(client, ' → ', server) AS edge, sum(calls) / ($__interval_s / 60) AS calls_per_minute
+      SELECT $__timeInterval(ts) AS time, concat(client, ' → ', server) AS edge, sum(calls) / greatest($__interval_s / 60, 1) AS calls_per_minute
       FROM service_edges
       WHERE $__timeFilter(ts)
       GROUP BY time, edge
