@@ -54,6 +54,16 @@ export const engineConfigSchema = z
     max_causes: z.number().int().positive().default(100_000),
     /** A correlation row carries its cause's rank in its incident up to this (the incident's top causes); further down, 0. */
     max_rank: z.number().int().min(1).default(10),
+    /**
+     * A record stamped further than this ahead of the clock (a host whose clock is wrong, a bad
+     * timestamp) is dropped and counted: taken, it would move event time on past every signal and
+     * cause there is, and the engine would forget them all.
+     */
+    max_future_ms: z
+      .number()
+      .int()
+      .positive()
+      .default(10 * 60_000),
     /** A call edge not seen for this long leaves the graph. */
     call_ttl_ms: z
       .number()

@@ -282,3 +282,34 @@ test('a call edge expires at the same event time whether or not the engine resta
   assert.deepEqual(await run(false), []);
   assert.deepEqual(await run(true), []);
 });
+
+test('a record stamped far ahead of the clock is dropped and counted: it does not move event time past the story, whose answers stay as they are', async () => {
+  const stages = engineStory(T);
+  const future = Date.parse('2100-01-01T00:00:00Z');
+  const [, fact] = stages.flatMap((s) => s.messages).find(([input]) => input === 'health')!;
+  const skewed = { ...healthCodec.decode(fact.value as Buffer), id: 'skewed-host-fact', ts_ms: future };
+  const [, edge] = stages.flatMap((s) => s.messages).find(([input]) => input === 'edges')!;
+  const skewedEdge = { ...edgeCodec.decode(edge.value as Buffer), ts_ms: future };
+  // Both arrive early in the story, before most of its signals and causes.
+  stages[1]!.messages.push(['health', { key: fact.key, value: healthCodec.encode(skewed), timestamp: future }]);
+  stages[1]!.messages.push(['edges', { key: edge.key, value: edgeCodec.encode(skewedEdge), timestamp: future }]);
+  const bus = await newBus();
+  const out = await watchOutput(bus);
+  const settings = componentSettings(engineFactory, bus, noStore);
+  const engine = engineFactory.create(settings, engineFactory.configSchema.parse({}));
+  await engine.start();
+  try {
+    let fed = 0;
+    for (const stage of stages) {
+      await feed(bus, stage.messages);
+      fed += stage.messages.length;
+      await settle({ received: async () => (await componentMetric(settings.registry, 'airdig_component_received_total', 'engine')) ?? 0 }, out, fed);
+    }
+    assert.deepEqual(claims(out.rows), [...EXPECTED_CLAIMS].sort());
+    assert.equal(await componentMetric(settings.registry, 'airdig_component_dropped_total', 'engine'), 2);
+  } finally {
+    await engine.shutdown();
+    await out.stop();
+    await bus.close();
+  }
+});

@@ -42,6 +42,22 @@ export const engineFactory = processorFactory({
     const calls = new Map<string, StoredCall>();
     const outbox = new Outbox<{ topic: string; key: string; value: Buffer; timestamp: number }>();
     const { inputs } = c;
+    let future = { count: 0, toldAt: -Infinity };
+    /** Whether a record's time is not beyond max_future_ms ahead of the clock; one that is, is counted and told once a minute. */
+    const inTime = (ts: number, topic: string) => {
+      const now = clock.now();
+      if (ts <= now + c.max_future_ms) return true;
+      metrics.dropped('future_time');
+      future.count++;
+      if (now - future.toldAt >= 60_000) {
+        logger.warn(
+          { topic, ts: new Date(ts).toISOString(), ahead_ms: ts - now, dropped: future.count },
+          'engine: records stamped beyond max_future_ms ahead of the clock are dropped',
+        );
+        future = { count: 0, toldAt: now };
+      }
+      return false;
+    };
 
     /**
      * A call edge into the graph. Its last-seen time is kept to CALL_REFRESH_MS (what the changelog
@@ -95,10 +111,17 @@ export const engineFactory = processorFactory({
               if (record.value.length) correlator.topology(topologyCodec.decode(record.value));
             } else if (record.topic === inputs.edges) {
               const e = edgeCodec.decode(record.value);
-              call(e.client_id, e.server_id, e.ts_ms, e.server_address ?? '');
-            } else if (record.topic === inputs.changes) correlator.change(changeCodec.decode(record.value));
-            else if (record.topic === inputs.drift) correlator.drift(driftCodec.decode(record.value));
-            else if (record.topic === inputs.health) correlator.health(healthCodec.decode(record.value));
+              if (inTime(e.ts_ms, record.topic)) call(e.client_id, e.server_id, e.ts_ms, e.server_address ?? '');
+            } else if (record.topic === inputs.changes) {
+              const change = changeCodec.decode(record.value);
+              if (inTime(change.ts_ms, record.topic)) correlator.change(change);
+            } else if (record.topic === inputs.drift) {
+              const drift = driftCodec.decode(record.value);
+              if (inTime(drift.ts_ms, record.topic)) correlator.drift(drift);
+            } else if (record.topic === inputs.health) {
+              const fact = healthCodec.decode(record.value);
+              if (inTime(fact.ts_ms, record.topic)) correlator.health(fact);
+            }
           });
         });
         if (dead) metrics.dlq(dead);
