@@ -9,8 +9,9 @@ import { createClient, type Client } from 'graphql-ws';
 
 const TOKEN_KEY = 'airdig.token';
 const ENDPOINT = '/graphql';
-/** graphql-ws closes with 4401/4403 when the server refuses the connection params. */
-const REFUSED_CLOSE_CODES = new Set([4401, 4403]);
+/** graphql-ws's close codes for refused connection params. */
+const UNAUTHORIZED = 4401;
+const FORBIDDEN = 4403;
 
 export class ApiError extends Error {
   constructor(
@@ -34,6 +35,7 @@ export class Api {
   #asking: Promise<string> | undefined;
   #socket: Client | undefined;
   #subscriptions: Subscription[] = [];
+  #generation = 0;
   #onSocketState: (state: 'connecting' | 'live' | 'offline') => void;
 
   constructor(askToken: TokenPrompt, onSocketState: (state: 'connecting' | 'live' | 'offline') => void) {
@@ -92,34 +94,45 @@ export class Api {
   #client(): Client {
     if (this.#socket) return this.#socket;
     const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${ENDPOINT}`;
+    // Events of a client given up on are not this one's (lazy: false connects inside createClient).
+    const generation = ++this.#generation;
+    const current = () => generation === this.#generation;
     this.#socket = createClient({
       url,
       lazy: false,
       retryAttempts: Number.MAX_SAFE_INTEGER,
       shouldRetry: () => true,
+      retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(1_000 * 2 ** retries, 10_000))),
+      // Read at every (re)connection: a token typed in meanwhile is used by the next attempt.
       connectionParams: () => {
         const token = this.token;
         return token ? { authorization: `Bearer ${token}` } : {};
       },
       on: {
-        connecting: () => this.#onSocketState('connecting'),
-        connected: () => this.#onSocketState('live'),
+        connecting: () => current() && this.#onSocketState('connecting'),
+        connected: () => current() && this.#onSocketState('live'),
         closed: (event) => {
+          if (!current()) return;
           this.#onSocketState('offline');
           const code = (event as CloseEvent | undefined)?.code;
-          if (code !== undefined && REFUSED_CLOSE_CODES.has(code)) void this.#reconnectWithNewToken();
+          // 4403 (forbidden) is retried by graphql-ws itself, with the connection params read again;
+          // 4401 (unauthorized) ends the client, so a new one takes the subscriptions over.
+          if (code === FORBIDDEN) void this.#newToken(this.#refusal()).catch(() => undefined);
+          if (code === UNAUTHORIZED) void this.#reconnectWithNewToken();
         },
       },
     });
     return this.#socket;
   }
 
-  /** A refused socket is not retried by graphql-ws: ask for a token, then open a new one with every subscription. */
+  #refusal(): string {
+    return this.token ? 'The live updates refused that token.' : 'The live updates ask for a token.';
+  }
+
   async #reconnectWithNewToken(): Promise<void> {
-    await this.#newToken(this.token ? 'The live updates refused that token.' : 'The live updates ask for a token.');
-    const old = this.#socket;
+    await this.#newToken(this.#refusal());
     this.#socket = undefined;
-    void old?.dispose();
+    this.#generation++;
     for (const subscription of this.#subscriptions) this.#start(subscription);
   }
 

@@ -145,7 +145,10 @@ export const STYLE: cytoscape.StylesheetJson = [
 ];
 
 export function createGraph(container: HTMLElement, style: cytoscape.StylesheetJson = STYLE): cytoscape.Core {
-  return cytoscape({ container, style, layout: { name: 'preset' }, minZoom: 0.2, maxZoom: 3, boxSelectionEnabled: false, autoungrabify: false });
+  const cy = cytoscape({ container, style, layout: { name: 'preset' }, minZoom: 0.2, maxZoom: 3, boxSelectionEnabled: false, autoungrabify: false });
+  // Cytoscape follows the window's size, not its container's (the details panel narrows it).
+  new ResizeObserver(() => cy.resize()).observe(container);
+  return cy;
 }
 
 export function nodeData(node: GraphNode, parent?: string): Record<string, unknown> {
@@ -217,6 +220,8 @@ export function syncElements(cy: cytoscape.Core, elements: cytoscape.ElementDefi
     }
   });
   placeBadges(cy);
+  // New data came with no bow: the nodes that stay keep their places, and their edges their curves.
+  bowSameRowEdges(cy);
   return changed;
 }
 
