@@ -21,9 +21,14 @@ export interface RunningAirdig {
 
 /** Starts `airdig run` with args and waits until it printed `waitFor` (default: the admin line). */
 export async function startAirdig(args: string[], waitFor: RegExp = /^ {2}admin /m, timeoutMs = 60_000, cwd = repoRoot): Promise<RunningAirdig> {
+  return startAirdigCommand('run', args, waitFor, timeoutMs, cwd);
+}
+
+/** Starts `airdig <command>` (run, demo) with args and waits until it printed `waitFor`. */
+export async function startAirdigCommand(command: string, args: string[], waitFor: RegExp, timeoutMs: number, cwd = repoRoot): Promise<RunningAirdig> {
   // AIRDIG_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") reaches node itself, for profiling a benchmark.
   const nodeFlags = process.env.AIRDIG_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeFlags, CLI, 'run', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, CLI, command, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
