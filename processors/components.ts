@@ -28,6 +28,7 @@ import { engineFactory } from './engine/processor.js';
 import { correlationsFactory, incidentsFactory } from './engine/sink.js';
 import { changesApiFactory } from './changeapi/receiver.js';
 import { deploysFactory } from './deploys/processor.js';
+import { apiFactory } from './api/sink.js';
 
 export function defaultRegistry(): FactoryRegistry {
   return new FactoryRegistry([
@@ -63,5 +64,6 @@ export function defaultRegistry(): FactoryRegistry {
     incidentsFactory,
     changesApiFactory,
     deploysFactory,
+    apiFactory,
   ]);
 }

@@ -801,5 +801,6 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
     incidents: onBus('airdig.incidents: one incident', ['airdig.incidents'], 1, {
       landed: [{ table: 'incident_log', where: `id = '${TAG}-incident-1'`, rows: 1 }],
     }),
+    api: onBus('airdig.health: one fact (pushed to subscribers)', ['airdig.health'], 1),
   },
 };
