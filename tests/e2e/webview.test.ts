@@ -191,7 +191,11 @@ test('the web view draws the demo incident: services red, the change badge, the 
           critical.some((id) => chain.resources.includes(id)),
           `the chain reaches an impacted service: ${JSON.stringify(chain)}`,
         );
-        const steps = await page.$$eval('[data-testid=chain]:first-of-type li', (items) => items.map((li) => `${(li as any).dataset.kind}:${li.textContent}`));
+        const steps = await page
+          .locator('[data-testid=chain]')
+          .first()
+          .locator('li')
+          .evaluateAll((items) => items.map((li) => `${(li as any).dataset.kind}:${li.textContent}`));
         assert.match(steps[0] ?? '', new RegExp(`^change:${top.change.actor.split(/[/:]/).pop()} ${top.change.eventName}$`), steps.join(' → '));
         assert.match(steps.at(-1) ?? '', /^signal:/, steps.join(' → '));
         assert.ok(

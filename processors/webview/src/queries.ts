@@ -76,6 +76,7 @@ export interface HealthFact {
   metric: string;
   value: number;
   threshold: number;
+  labels: Record<string, unknown> | null;
 }
 
 export interface Hop {
@@ -176,7 +177,7 @@ const NODE = 'id type name provider account region vpc health openDrift recentCh
 const EDGE = 'id source target type calls errors errorRatio p95Ms';
 const CHANGE = 'id ts source eventSource eventName actor actorType account region resourceIds sourceIp userAgent';
 const DRIFT = 'id ts resourceId resourceType address kind attribute expected actual causeEventId causeActor causeEventName causeTs';
-const FACT = 'id ts resourceId status state rule reason metric value threshold';
+const FACT = 'id ts resourceId status state rule reason metric value threshold labels';
 const SERVICE_EDGE = 'client server connectionType calls errors errorRatio p50Ms p95Ms p99Ms';
 
 export const GRAPH = `query Graph { graph(limit: 2000) { truncated nodes { ${NODE} } edges { ${EDGE} } } }`;

@@ -77,10 +77,17 @@ export function chainSteps(cause: RankedCause, correlation: Correlation): Step[]
   ];
 }
 
-function signalText(correlation: Correlation): string {
+/**
+ * A signal as a person reads it: its reason's head ("checkout → payments errors 33 %", without the
+ * counts in parentheses or "as the caller:"), else its rule.
+ */
+export function signalText(correlation: Correlation): string {
   const evidence = correlation.evidence as { signal?: { reason?: string } } | null;
-  const reason = evidence?.signal?.reason;
-  return reason && reason.length <= 60 ? reason : correlation.signal;
+  const head = (evidence?.signal?.reason ?? '')
+    .replace(/^as the caller:\s*/, '')
+    .replace(/\s*\(.*$/, '')
+    .trim();
+  return head && head.length <= 60 ? head : correlation.signal;
 }
 
 export class IncidentView implements View {

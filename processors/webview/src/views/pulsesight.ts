@@ -18,12 +18,20 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attributes: Record<st
   return element;
 }
 
+/** One lane per rule and subject: an edge rule fires per edge (its client and server labels). */
+function laneOf(fact: HealthFact): string {
+  const client = fact.labels?.client_id ?? fact.labels?.client;
+  const server = fact.labels?.server_id ?? fact.labels?.server;
+  return typeof client === 'string' && typeof server === 'string' ? `${fact.rule} ${shortName(client)}→${shortName(server)}` : fact.rule;
+}
+
 /** Bands per rule: from a firing fact to the next resolved one (or now). */
 function bands(facts: HealthFact[], now: number): { rule: string; from: number; to: number; status: string; open: boolean }[] {
   const byRule = new Map<string, HealthFact[]>();
   for (const f of [...facts].sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts))) {
-    if (!byRule.has(f.rule)) byRule.set(f.rule, []);
-    byRule.get(f.rule)!.push(f);
+    const lane = laneOf(f);
+    if (!byRule.has(lane)) byRule.set(lane, []);
+    byRule.get(lane)!.push(f);
   }
   const out: { rule: string; from: number; to: number; status: string; open: boolean }[] = [];
   for (const [rule, list] of byRule) {
@@ -44,7 +52,7 @@ export function healthTimeline(facts: HealthFact[], now = Date.now()): SVGSVGEle
   const rules = [...new Set(list.map((b) => b.rule))];
   const start = Math.min(now - 10 * 60_000, ...list.map((b) => b.from)) - 60_000;
   const width = 1000;
-  const left = 190;
+  const left = 230;
   const rowHeight = 30;
   const height = 40 + Math.max(1, rules.length) * rowHeight;
   const x = (t: number) => left + ((t - start) / (now - start)) * (width - left - 10);
@@ -59,7 +67,7 @@ export function healthTimeline(facts: HealthFact[], now = Date.now()): SVGSVGEle
   if (rules.length === 0) root.append(svg('text', { x: left, y: 32, class: 'lane-label' }, 'no rule has fired on it'));
   rules.forEach((rule, i) => {
     const y = 14 + i * rowHeight;
-    root.append(svg('text', { x: left - 10, y: y + 15, class: 'lane-label', 'text-anchor': 'end' }, rule.length > 28 ? `${rule.slice(0, 27)}…` : rule));
+    root.append(svg('text', { x: left - 10, y: y + 15, class: 'lane-label', 'text-anchor': 'end' }, rule.length > 30 ? `${rule.slice(0, 29)}…` : rule));
     root.append(svg('rect', { x: left, y: y + 4, width: width - left - 10, height: 16, rx: 3, class: 'lane' }));
     for (const b of list.filter((band) => band.rule === rule)) {
       const rect = svg('rect', {
