@@ -7,7 +7,8 @@
  * console error or page error fails the test.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
@@ -245,3 +246,64 @@ test('the web view draws the demo incident: services red, the change badge, the 
     await demo?.stop('SIGKILL');
   }
 });
+
+test(
+  'with a bearer token configured, the page asks for it, refuses a wrong one, and uses the right one on HTTP and WebSocket',
+  { timeout: 120_000 },
+  async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'airdig-webview-'));
+    const config = path.join(dir, 'airdig.yaml');
+    const embedded = readFileSync(path.join(repoRoot, 'pipelines/embedded.yaml'), 'utf8');
+    assert.match(embedded, /^ {2}api: \{\}/m);
+    writeFileSync(config, embedded.replace(/^ {2}api: \{\}/m, '  api: { bearer_token: "s3cret-token" }'));
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    let airdig: RunningAirdig | undefined;
+    try {
+      airdig = await startAirdigCommand('run', ['--config', config, '--data-dir', path.join(dir, 'data'), ...FREE_PORTS], /^airdig: ready$/m, 90_000);
+      const web = airdig.url('web view');
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      const problems: string[] = [];
+      let refusals = 0;
+      page.on('console', (m) => {
+        // The browser logs each 401 itself; those are the point here.
+        if (m.type() === 'error' && /status of 401/.test(m.text())) refusals++;
+        else if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => problems.push(`page error: ${e.stack ?? e.message}`));
+      await page.goto(`${web}/#unified`);
+      await page.waitForSelector('[data-testid=token-dialog][open]', { timeout: 10_000 });
+      assert.match((await page.textContent('[data-testid=token-dialog]')) ?? '', /asks for a token/);
+
+      await page.fill('[data-testid=token-input]', 'wrong-token');
+      await page.press('[data-testid=token-input]', 'Enter');
+      await page.waitForFunction(
+        () => /refused that token/.test((globalThis as any).document.querySelector('[data-testid=token-dialog][open]')?.textContent ?? ''),
+        undefined,
+        {
+          timeout: 10_000,
+        },
+      );
+
+      await page.fill('[data-testid=token-input]', 's3cret-token');
+      await page.press('[data-testid=token-input]', 'Enter');
+      await openView(page, 'unified');
+      await page.waitForFunction(() => (globalThis as any).document.querySelector('[data-testid=live]')?.textContent === 'live', undefined, {
+        timeout: 15_000,
+      });
+      assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('airdig.token')), 's3cret-token');
+      assert.equal(await page.locator('[data-testid=token-dialog][open]').count(), 0);
+      assert.ok(refusals >= 2, `the API refused the page without a token and with the wrong one (${refusals} refusals)`);
+
+      // Another view with the kept token: no prompt, no refusal.
+      const before = refusals;
+      await openView(page, 'deepdrift');
+      assert.equal(refusals, before);
+      assert.deepEqual(problems, [], problems.join('\n'));
+      assert.equal(await airdig.stop('SIGINT'), 0, airdig.stderr());
+    } finally {
+      await browser.close();
+      await airdig?.stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

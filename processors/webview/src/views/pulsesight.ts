@@ -52,7 +52,7 @@ export function healthTimeline(facts: HealthFact[], now = Date.now()): SVGSVGEle
   const rules = [...new Set(list.map((b) => b.rule))];
   const start = Math.min(now - 10 * 60_000, ...list.map((b) => b.from)) - 60_000;
   const width = 1000;
-  const left = 230;
+  const left = 300;
   const rowHeight = 30;
   const height = 40 + Math.max(1, rules.length) * rowHeight;
   const x = (t: number) => left + ((t - start) / (now - start)) * (width - left - 10);
@@ -67,7 +67,7 @@ export function healthTimeline(facts: HealthFact[], now = Date.now()): SVGSVGEle
   if (rules.length === 0) root.append(svg('text', { x: left, y: 32, class: 'lane-label' }, 'no rule has fired on it'));
   rules.forEach((rule, i) => {
     const y = 14 + i * rowHeight;
-    root.append(svg('text', { x: left - 10, y: y + 15, class: 'lane-label', 'text-anchor': 'end' }, rule.length > 30 ? `${rule.slice(0, 29)}…` : rule));
+    root.append(svg('text', { x: left - 10, y: y + 15, class: 'lane-label', 'text-anchor': 'end' }, rule.length > 40 ? `${rule.slice(0, 39)}…` : rule));
     root.append(svg('rect', { x: left, y: y + 4, width: width - left - 10, height: 16, rx: 3, class: 'lane' }));
     for (const b of list.filter((band) => band.rule === rule)) {
       const rect = svg('rect', {
