@@ -32,6 +32,8 @@ export interface ApiContext {
   /** This request's look-ups; a subscription gets new ones for each payload. */
   loaders: Loaders;
   live: LiveHub;
+  /** Aborted when the HTTP request that holds the subscriptions (SSE) is gone. */
+  ended?: AbortSignal;
 }
 
 const HOUR = 3_600_000;
@@ -167,7 +169,12 @@ async function incidentById(ctx: ApiContext, id: string): Promise<IncidentRecord
 /** A subscription: payloads of a kind that pass the filter; the payload's fields are resolved with fresh look-ups. */
 function live<T>(kind: LiveKind, filter: (args: Args, ctx: ApiContext) => Promise<(p: T) => boolean>) {
   return {
-    subscribe: async (_: unknown, args: Args, ctx: ApiContext) => ctx.live.subscribe<T>(kind, await filter(args, ctx)),
+    subscribe: async (_: unknown, args: Args, ctx: ApiContext) => {
+      const s = ctx.live.subscribe<T>(kind, await filter(args, ctx));
+      if (ctx.ended?.aborted) s.close();
+      else ctx.ended?.addEventListener('abort', () => s.close(), { once: true });
+      return s;
+    },
     resolve: (payload: T, _args: Args, ctx: ApiContext) => {
       // Payloads of one subscription are resolved one after the other: each reads the store afresh.
       ctx.loaders = new Loaders(ctx.sql);

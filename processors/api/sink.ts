@@ -303,7 +303,7 @@ class ApiServer implements Component {
     return createYoga({
       schema,
       graphqlEndpoint: GRAPHQL_PATH,
-      context: () => this.#context(),
+      context: ({ ended }: { ended?: AbortSignal }) => ({ ...this.#context(), ...(ended ? { ended } : {}) }),
       plugins: [limits],
       // GraphiQL would load from a CDN; the web view is AirDig's own UI.
       graphiql: false,
@@ -370,12 +370,12 @@ class ApiServer implements Component {
       if (value === undefined) continue;
       for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
     }
-    const gone = new AbortController();
-    res.once('close', () => gone.abort());
+    // Ends this request's subscriptions when the client goes (Yoga's own cancel does not always reach them).
+    const ended = new AbortController();
     const response = await yoga.fetch(
       `http://${req.headers.host ?? 'localhost'}${req.url ?? GRAPHQL_PATH}`,
-      { method: req.method ?? 'GET', headers, ...(body ? { body } : {}), signal: gone.signal },
-      {},
+      { method: req.method ?? 'GET', headers, ...(body ? { body } : {}) },
+      { ended: ended.signal },
     );
     if (response.status >= 400) this.#metrics.error(String(response.status));
     const out: Record<string, string> = { ...cors };
@@ -386,7 +386,11 @@ class ApiServer implements Component {
       return;
     }
     const reader = response.body.getReader();
-    gone.signal.addEventListener('abort', () => void reader.cancel().catch(() => {}));
+    // A client that goes ends its stream: cancelling it ends the subscription (an aborted request signal would only error the stream).
+    const cancel = () => void reader.cancel().catch(() => {});
+    if (res.destroyed) cancel();
+    else res.once('close', cancel);
+    res.once('close', () => ended.abort());
     try {
       for (;;) {
         const { value, done } = await reader.read();
