@@ -248,7 +248,7 @@ test('the web view draws the demo incident: services red, the change badge, the 
 });
 
 test(
-  'with a bearer token configured, the page asks for it, refuses a wrong one, and uses the right one on HTTP and WebSocket',
+  'with a bearer token configured, the page asks for it, refuses a wrong one, and uses the right one on HTTP and WebSocket (live updates)',
   { timeout: 120_000 },
   async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'airdig-webview-'));
@@ -293,6 +293,25 @@ test(
       assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('airdig.token')), 's3cret-token');
       assert.equal(await page.locator('[data-testid=token-dialog][open]').count(), 0);
       assert.ok(refusals >= 2, `the API refused the page without a token and with the wrong one (${refusals} refusals)`);
+
+      // A live update through the socket the token opened: a posted change reaches the page.
+      const posted = await fetch(`${airdig.url('otlp http')}/v1/changes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id: 'webview-live-1',
+          time: new Date().toISOString(),
+          resources: ['service:shop/orders'],
+          summary: 'orders 1.4.2 → 1.5.0',
+          kind: 'deploy',
+        }),
+      });
+      assert.equal(posted.status, 200, await posted.text());
+      await page.waitForFunction(
+        () => (globalThis as any).airdig.events.some((e: any) => e.type === 'changeRecorded' && e.data?.changeRecorded?.id === 'webview-live-1'),
+        undefined,
+        { timeout: 15_000 },
+      );
 
       // Another view with the kept token: no prompt, no refusal.
       const before = refusals;
