@@ -19,7 +19,8 @@ const CHAIN_STYLE: cytoscape.StylesheetJson = [
     selector: 'node.change',
     style: {
       shape: 'round-rectangle',
-      width: 160,
+      width: 240,
+      'text-max-width': '230px',
       height: 48,
       'font-size': 12,
       'background-color': '#8e4ec6',
@@ -270,7 +271,8 @@ export class IncidentView implements View {
       for (const [id, column] of columns) {
         const row = rows.get(column) ?? 0;
         rows.set(column, row + 1);
-        this.cy.getElementById(id).position({ x: column * 170, y: row * 80 });
+        // The change's box is wider than a resource: its column sits further left.
+        this.cy.getElementById(id).position({ x: column === 0 ? -65 : column * 150, y: row * 80 });
       }
       // Centre each column vertically.
       for (const [column, count] of rows) {
