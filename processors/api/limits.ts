@@ -31,11 +31,32 @@ function fragmentsOf(context: ValidationContext): Map<string, FragmentDefinition
   return out;
 }
 
+/**
+ * A fragment's measure (depth, cost), taken once per document: it does not depend on where the
+ * fragment is spread. 0 for an unknown fragment or a cycle (KnownFragmentNamesRule and
+ * NoFragmentCyclesRule report those).
+ */
+function fragmentMeasure(
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  measured: Map<string, number>,
+  visiting: Set<string>,
+  name: string,
+  measure: (f: FragmentDefinitionNode) => number,
+): number {
+  const fragment = fragments.get(name);
+  if (!fragment || visiting.has(name)) return 0;
+  if (!measured.has(name)) {
+    visiting.add(name);
+    measured.set(name, measure(fragment));
+    visiting.delete(name);
+  }
+  return measured.get(name)!;
+}
+
 /** Refuses operations whose selections nest deeper than max. */
 export function depthLimit(max: number): ValidationRule {
   return (context: ValidationContext): ASTVisitor => {
     const fragments = fragmentsOf(context);
-    // A fragment's depth does not depend on where it is spread: each is measured once.
     const measured = new Map<string, number>();
     const depthOf = (set: SelectionSetNode, visiting: Set<string>): number => {
       let deepest = 0;
@@ -46,16 +67,10 @@ export function depthLimit(max: number): ValidationRule {
         } else if (s.kind === Kind.INLINE_FRAGMENT) {
           deepest = Math.max(deepest, depthOf(s.selectionSet, visiting));
         } else {
-          const name = s.name.value;
-          const fragment = fragments.get(name);
-          // A cycle is NoFragmentCyclesRule's error; an unknown fragment KnownFragmentNamesRule's.
-          if (!fragment || visiting.has(name)) continue;
-          if (!measured.has(name)) {
-            visiting.add(name);
-            measured.set(name, depthOf(fragment.selectionSet, visiting));
-            visiting.delete(name);
-          }
-          deepest = Math.max(deepest, measured.get(name)!);
+          deepest = Math.max(
+            deepest,
+            fragmentMeasure(fragments, measured, visiting, s.name.value, (f) => depthOf(f.selectionSet, visiting)),
+          );
         }
       }
       return deepest;
@@ -107,15 +122,9 @@ export function costLimit(max: number): ValidationRule {
           const on = s.typeCondition ? schema.getType(s.typeCondition.name.value) : parent;
           total += costOf(s.selectionSet, on ?? undefined, visiting);
         } else {
-          const name = s.name.value;
-          const fragment = fragments.get(name);
-          if (!fragment || visiting.has(name)) continue;
-          if (!measured.has(name)) {
-            visiting.add(name);
-            measured.set(name, costOf(fragment.selectionSet, schema.getType(fragment.typeCondition.name.value) ?? undefined, visiting));
-            visiting.delete(name);
-          }
-          total += measured.get(name)!;
+          total += fragmentMeasure(fragments, measured, visiting, s.name.value, (f) =>
+            costOf(f.selectionSet, schema.getType(f.typeCondition.name.value) ?? undefined, visiting),
+          );
         }
       }
       return total;

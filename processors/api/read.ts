@@ -6,6 +6,11 @@
  */
 import type { Store } from '../runtime/store/store.js';
 import { toStoreError } from '../runtime/store/store.js';
+import type { TopologyRecord } from '../model/topology.js';
+import type { HealthFact } from '../model/health.js';
+import type { ChangeEvent } from '../model/changes.js';
+import type { DriftEvent } from '../model/drift.js';
+import type { Correlation, Incident, RankedCause } from '../model/correlations.js';
 
 type Params = Record<string, unknown>;
 
@@ -94,117 +99,59 @@ export function groupBy<T>(rows: T[], key: (r: T) => string): Map<string, T[]> {
 // ---------------------------------------------------------------------------------------------
 // Rows as they are read, and the objects the schema's types are resolved from.
 
-export interface NodeRow {
-  id: string;
-  type: string;
-  provider: string;
-  account: string;
-  region: string;
-  name: string;
-  attributes: Record<string, string>;
+/** A graph_nodes row: the node's description, and when it was first and last seen. */
+export type NodeRow = Pick<TopologyRecord, 'id' | 'type' | 'provider' | 'account' | 'region' | 'name' | 'attributes'> & {
   first_seen_ms: number;
   last_seen_ms: number;
-}
+};
 
 export const NODE_COLUMNS = `id, type, provider, account, region, name, attributes,
   toUnixTimestamp64Milli(first_seen) AS first_seen_ms, toUnixTimestamp64Milli(last_seen) AS last_seen_ms`;
 
-export interface HealthFactRow {
-  id: string;
-  ts_ms: number;
-  resource_id: string;
-  status: string;
-  state: string;
-  rule: string;
-  reason: string;
-  metric: string;
-  value: number;
-  threshold: number;
-  labels: Record<string, string>;
-}
+/** A health_facts row, as the fact on airdig.health. */
+export type HealthFactRow = HealthFact;
 
 export const HEALTH_FACT_COLUMNS = 'id, toUnixTimestamp64Milli(ts) AS ts_ms, resource_id, status, state, rule, reason, metric, value, threshold, labels';
 
-export interface ChangeRow {
-  event_id: string;
-  ts_ms: number;
-  kind: string;
-  event_source: string;
-  event_name: string;
-  actor: string;
-  actor_type: string;
-  account: string;
-  region: string;
-  resource_ids: string[];
-  source_ip: string;
-  user_agent: string;
-  summary: string;
-}
+/** A change_events row (the columns the API gives), as the change on airdig.changes. */
+export type ChangeRow = Pick<
+  ChangeEvent,
+  | 'event_id'
+  | 'ts_ms'
+  | 'kind'
+  | 'event_source'
+  | 'event_name'
+  | 'actor'
+  | 'actor_type'
+  | 'account'
+  | 'region'
+  | 'resource_ids'
+  | 'source_ip'
+  | 'user_agent'
+  | 'summary'
+>;
 
 export const CHANGE_COLUMNS = `event_id, toUnixTimestamp64Milli(ts) AS ts_ms, kind, event_source, event_name, actor, actor_type, account, region, resource_ids,
   source_ip, user_agent, summary`;
 /** A change as the API counts it: it did something (not read-only) and succeeded. */
 export const CHANGE_APPLIED = "NOT read_only AND error_code = ''";
 
-export interface DriftRow {
-  id: string;
-  ts_ms: number;
-  resource_id: string;
-  resource_type: string;
-  address: string;
-  drift: string;
-  attribute: string;
-  expected: string;
-  actual: string;
-  cause_event_id: string;
-  cause_actor: string;
-  cause_event_name: string;
-  cause_ts_ms: number;
-}
+/** A drift_events row, as the drift on airdig.drift (without where it was read from). */
+export type DriftRow = Omit<DriftEvent, 'lineage' | 'serial' | 'scan_id'>;
 
 export const DRIFT_COLUMNS = `id, toUnixTimestamp64Milli(ts) AS ts_ms, resource_id, resource_type, address, drift, attribute, expected, actual,
   cause_event_id, cause_actor, cause_event_name, toUnixTimestamp64Milli(cause_ts) AS cause_ts_ms`;
 
-export interface CorrelationRecord {
-  id: string;
-  ts_ms: number;
-  cause_id: string;
-  cause_kind: string;
-  cause_ts_ms: number;
-  cause_resource_id: string;
-  impacted_resource_id: string;
-  signal: string;
-  signal_id: string;
-  score: number;
-  window_s: number;
-  incident_id: string;
-  rank: number;
-  path: string[];
-  evidence: string;
-}
+/** A correlations row, as the correlation on airdig.correlations. */
+export type CorrelationRecord = Omit<Correlation, 'revision_ms'>;
 
 export const CORRELATION_COLUMNS = `id, toUnixTimestamp64Milli(ts) AS ts_ms, cause_id, cause_kind, toUnixTimestamp64Milli(cause_ts) AS cause_ts_ms, cause_resource_id,
   impacted_resource_id, signal, signal_id, score, window_s, incident_id, rank, path, evidence`;
 
-export interface CauseRecord {
-  cause_id: string;
-  cause_kind: string;
-  resource_id: string;
-  probability: number;
-  score: number;
-  explanation: string;
-}
+export type CauseRecord = RankedCause;
 
-export interface IncidentRecord {
-  id: string;
-  opened_ms: number;
-  resolved_ms: number;
-  status: string;
-  impacted: string[];
-  signals: string[];
-  causes: CauseRecord[];
-  revision_ms: number;
-}
+/** An incidents row, as the incident on airdig.incidents. */
+export type IncidentRecord = Omit<Incident, 'merged_into'>;
 
 export const INCIDENT_COLUMNS = `id, toUnixTimestamp64Milli(opened) AS opened_ms,
   if(isNull(resolved), 0, toUnixTimestamp64Milli(assumeNotNull(resolved))) AS resolved_ms, status, impacted, signals,
@@ -221,7 +168,7 @@ export function incidentRecord(r: Omit<IncidentRecord, 'causes'> & { causes: Rec
     revision_ms: Number(r.revision_ms),
     causes: r.causes.map((c) => ({
       cause_id: c.cause_id ?? '',
-      cause_kind: c.cause_kind ?? '',
+      cause_kind: (c.cause_kind ?? '') as RankedCause['cause_kind'],
       resource_id: c.resource_id ?? '',
       probability: Number(c.probability),
       score: Number(c.score),

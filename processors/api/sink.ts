@@ -65,7 +65,7 @@ const DECODERS: Record<LiveKind, (value: Buffer) => unknown> = {
   },
 };
 
-/** The API's own series, once per registry (several api components share it, by component label). */
+/** The API's own series. */
 class ApiMetrics {
   readonly requests: Counter<'component' | 'transport'>;
   readonly errors: Counter<'component' | 'reason'>;
@@ -76,42 +76,24 @@ class ApiMetrics {
     registry: Registry,
     readonly component: string,
   ) {
-    const get = <M>(name: string, make: () => M): M => (registry.getSingleMetric(name) as M | undefined) ?? make();
-    const r = [registry];
-    this.requests = get(
-      'airdig_api_requests_total',
-      () =>
-        new Counter({
-          name: 'airdig_api_requests_total',
-          help: 'GraphQL requests (HTTP) and subscriptions (WebSocket) the API received.',
-          labelNames: ['component', 'transport'],
-          registers: r,
-        }),
-    );
-    this.errors = get(
-      'airdig_api_errors_total',
-      () =>
-        new Counter({
-          name: 'airdig_api_errors_total',
-          help: 'API requests refused (by HTTP status) or answered with GraphQL errors (execution).',
-          labelNames: ['component', 'reason'],
-          registers: r,
-        }),
-    );
-    this.subscriptions = get(
-      'airdig_api_subscriptions',
-      () => new Gauge({ name: 'airdig_api_subscriptions', help: 'Subscriptions open now.', labelNames: ['component'], registers: r }),
-    );
-    this.dropped = get(
-      'airdig_api_dropped_pushes_total',
-      () =>
-        new Counter({
-          name: 'airdig_api_dropped_pushes_total',
-          help: "Pushes dropped because a subscriber's queue was full (the oldest goes).",
-          labelNames: ['component'],
-          registers: r,
-        }),
-    );
+    // One series per registry: several api components share it, by their component label.
+    const made = <M>(
+      name: string,
+      make: (o: { name: string; help: string; labelNames: string[]; registers: Registry[] }) => M,
+      help: string,
+      labelNames: string[],
+    ): M => (registry.getSingleMetric(name) as M | undefined) ?? make({ name, help, labelNames, registers: [registry] });
+    const counter = (o: ConstructorParameters<typeof Counter>[0]) => new Counter(o);
+    this.requests = made('airdig_api_requests_total', counter, 'GraphQL requests (HTTP) and subscriptions (WebSocket) the API received.', [
+      'component',
+      'transport',
+    ]);
+    this.errors = made('airdig_api_errors_total', counter, 'API requests refused (by HTTP status) or answered with GraphQL errors (execution).', [
+      'component',
+      'reason',
+    ]);
+    this.subscriptions = made('airdig_api_subscriptions', (o) => new Gauge(o), 'Subscriptions open now.', ['component']);
+    this.dropped = made('airdig_api_dropped_pushes_total', counter, "Pushes dropped because a subscriber's queue was full (the oldest goes).", ['component']);
     const labels = { component };
     this.requests.inc({ ...labels, transport: 'http' }, 0);
     this.requests.inc({ ...labels, transport: 'ws' }, 0);
