@@ -8,6 +8,8 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ['**/*.mjs', '**/*.js'], languageOptions: { globals: globals.node } },
+  // The web view runs in the browser (its own tsconfig, bundled by esbuild in build:web).
+  { files: ['processors/webview/**/*.ts'], languageOptions: { globals: globals.browser } },
   // Tests write integers past 2^53 on purpose: what senders put on the wire (Falco's evt.time, Int64 columns).
   { files: ['**/*.test.ts'], rules: { 'no-loss-of-precision': 'off' } },
   {

@@ -29,6 +29,7 @@ import { correlationsFactory, incidentsFactory } from './engine/sink.js';
 import { changesApiFactory } from './changeapi/receiver.js';
 import { deploysFactory } from './deploys/processor.js';
 import { notificationsFactory } from './notify/sink.js';
+import { apiFactory } from './api/sink.js';
 
 export function defaultRegistry(): FactoryRegistry {
   return new FactoryRegistry([
@@ -65,5 +66,6 @@ export function defaultRegistry(): FactoryRegistry {
     changesApiFactory,
     deploysFactory,
     notificationsFactory,
+    apiFactory,
   ]);
 }

@@ -14,7 +14,7 @@ import { arrayParam, describeIncident, shortId } from './explain.js';
 import { RUN_OPTIONS, runFlagsHelp, type RunFlag } from './flags.js';
 import { loadConfig, startPipeline } from './pipeline.js';
 
-const FLAGS: readonly RunFlag[] = ['data-dir', 'otlp-grpc', 'otlp-http', 'remote-write', 'query', 'query-native', 'admin', 'log-level', 'help'];
+const FLAGS: readonly RunFlag[] = ['data-dir', 'otlp-grpc', 'otlp-http', 'remote-write', 'query', 'query-native', 'admin', 'api', 'log-level', 'help'];
 
 export const DEMO_HELP = `Usage: airdig demo [options]
 
@@ -100,7 +100,7 @@ async function play(config: ReturnType<typeof loadConfig>): Promise<number> {
     say('');
     for (const line of (await describeIncident(q, incident)) ?? [`${incident}: not found`]) say(line);
     say('');
-    for (const line of lookFurther(queryUrl, incident, pipeline.urls.get('admin'))) say(line);
+    for (const line of lookFurther(queryUrl, incident, pipeline.urls.get('admin'), pipeline.urls.get('api'), pipeline.urls.get('web view'))) say(line);
   } else if (!pipeline.stopping.aborted) say(`airdig demo: no claimed cause within ${ANSWER_TIMEOUT_MS / 60_000} min; 'airdig incidents' shows what there is`);
   await pipeline.finished;
   const failed = (await played) === 'failed';
@@ -197,12 +197,15 @@ export function driftText(d: DriftRow): string {
 }
 
 /** The commands and URLs to look further, each with what it shows. */
-function lookFurther(queryUrl: string, incident: string, admin: string | undefined): string[] {
+function lookFurther(queryUrl: string, incident: string, admin: string | undefined, api?: string, web?: string): string[] {
   const flag = queryUrl === DEFAULT_QUERY_URL ? '' : ` --url ${queryUrl}`;
   // As a shell copies it between single quotes: spaces as +, quotes encoded, commas and parentheses as they are.
   const sql = (s: string) => `${queryUrl}/?query=${encodeURIComponent(s).replaceAll('%20', '+').replaceAll('%2C', ',').replaceAll("'", '%27')}`;
+  const graphql = JSON.stringify({ query: `{ incident(id: "${incident}") { status causes { rank causeId score explanation } } }` });
   return [
     'Look further (AirDig keeps serving until Ctrl-C; the traffic goes on):',
+    ...(web ? [`  ${web}    the web view: the incident drawn`] : []),
+    ...(api ? [`  curl -s ${api} -H 'Content-Type: application/json' -d '${graphql}'`] : []),
     `  npx airdig incidents${flag}`,
     `  npx airdig explain ${incident}${flag}`,
     `  npx airdig explain payments-1${flag}        a resource, by any of its names`,

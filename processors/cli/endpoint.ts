@@ -3,6 +3,14 @@ import { UsageError, fetchAirdig } from './args.js';
 
 export const DEFAULT_QUERY_URL = 'http://127.0.0.1:8123';
 
+/** An Array(String) query parameter in ClickHouse's text form: ['a', 'b'], quotes and backslashes escaped. */
+export function arrayParam(values: readonly string[]): string {
+  return `[${values.map((v) => `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`).join(',')}]`;
+}
+
+/** Query parameters: text, or a list of strings (an Array(String) parameter). */
+export type QueryParams = Record<string, string | readonly string[]>;
+
 /**
  * A running airdig's query endpoint (ClickHouse's HTTP interface, read-only) or a ClickHouse
  * server. Credentials in the URL go in an Authorization header, not in the request line; every
@@ -36,16 +44,16 @@ export class QueryEndpoint {
    * One statement; `params` are ClickHouse query parameters: `{name:String}` in the SQL, sent as
    * param_name, so values never become SQL text.
    */
-  async send(sql: string, o: { format: string; params?: Record<string, string> }): Promise<Response> {
+  async send(sql: string, o: { format: string; params?: QueryParams }): Promise<Response> {
     const target = new URL(this.#base);
     target.searchParams.set('default_format', o.format);
     target.searchParams.set('readonly', '2');
-    for (const [name, value] of Object.entries(o.params ?? {})) target.searchParams.set(`param_${name}`, value);
+    for (const [name, value] of Object.entries(o.params ?? {})) target.searchParams.set(`param_${name}`, typeof value === 'string' ? value : arrayParam(value));
     return fetchAirdig(target, { method: 'POST', body: sql, headers: this.#auth ? { Authorization: this.#auth } : {} });
   }
 
   /** The rows of a SELECT, one object per row (JSONEachRow); an error the server answers is thrown with its text. */
-  async rows<T>(sql: string, params: Record<string, string> = {}): Promise<T[]> {
+  async rows<T>(sql: string, params: QueryParams = {}): Promise<T[]> {
     const res = await this.send(sql, { format: 'JSONEachRow', params });
     const text = await res.text();
     if (!res.ok) throw new Error(`${this.url} answered ${res.status}: ${text.trim()}`);

@@ -7,8 +7,10 @@
  */
 import { percent } from '../edgesignals/signals.js';
 import { UsageError, parseCommand } from './args.js';
-import { endpointOf, type QueryEndpoint } from './endpoint.js';
+import { arrayParam, endpointOf, type QueryEndpoint } from './endpoint.js';
 import { shortActor } from '../identity/aws.js';
+
+export { arrayParam };
 
 export const EXPLAIN_HELP = `Usage: airdig explain INCIDENT|RESOURCE [--url URL] [--limit N]
 
@@ -168,16 +170,14 @@ export function chainSentence(e: Evidence, score: number, siblings: string[] = [
 // ---------------------------------------------------------------------------------------------
 // Reading the views.
 
-/** Names of resources by id (graph_nodes), for those the graph knows. */
-async function namesOf(q: QueryEndpoint, ids: string[]): Promise<Map<string, string>> {
-  if (ids.length === 0) return new Map();
-  const rows = await q.rows<{ id: string; name: string }>('SELECT id, name FROM graph_nodes WHERE has({ids:Array(String)}, id)', { ids: arrayParam(ids) });
-  return new Map(rows.filter((r) => r.name).map((r) => [r.id, r.name]));
-}
+/** What the sentences read from: a query endpoint, or anything that runs its SELECTs (the graph API's store). */
+export type RowSource = Pick<QueryEndpoint, 'rows'>;
 
-/** An Array(String) query parameter in ClickHouse's text form: ['a', 'b'], quotes and backslashes escaped. */
-export function arrayParam(values: string[]): string {
-  return `[${values.map((v) => `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`).join(',')}]`;
+/** Names of resources by id (graph_nodes), for those the graph knows. */
+async function namesOf(q: RowSource, ids: string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await q.rows<{ id: string; name: string }>('SELECT id, name FROM graph_nodes WHERE has({ids:Array(String)}, id)', { ids });
+  return new Map(rows.filter((r) => r.name).map((r) => [r.id, r.name]));
 }
 
 /** Edge types of graph_edges by direction: forward ones point from what depends to what it depends on (processors/engine/graph.ts). */
@@ -189,7 +189,7 @@ const REVERSE = new Set(['attached_to', 'routes_to']);
  * group that runs the same service, not only the one the walk went through. Only for paths of
  * graph edges (a call edge is not in graph_edges); [] otherwise.
  */
-async function siblingsOf(q: QueryEndpoint, path: Hop[]): Promise<string[]> {
+async function siblingsOf(q: RowSource, path: Hop[]): Promise<string[]> {
   if (path.length < 3) return [];
   const [c0, c1, c2] = path as [Hop, Hop, Hop];
   const known = (edge: string) => FORWARD.has(edge) || REVERSE.has(edge);
@@ -210,7 +210,7 @@ async function siblingsOf(q: QueryEndpoint, path: Hop[]): Promise<string[]> {
 }
 
 /** The chain sentences of correlation rows, siblings looked up once per distinct path start. */
-async function sentences(q: QueryEndpoint, rows: CorrelationRow[]): Promise<string[]> {
+export async function sentences(q: RowSource, rows: CorrelationRow[]): Promise<string[]> {
   const cache = new Map<string, Promise<string[]>>();
   const out: string[] = [];
   for (const r of rows) {

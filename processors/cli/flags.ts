@@ -16,6 +16,7 @@ const RUN_FLAGS = {
   query: { key: 'query', arg: 'ADDR', help: `ClickHouse's HTTP interface, read-only as "default"` },
   'query-native': { key: 'query_native', arg: 'ADDR', help: `ClickHouse's native protocol, read-only as "default"` },
   admin: { key: 'admin', arg: 'ADDR', help: '/metrics, /healthz, /readyz' },
+  api: { key: 'api', arg: 'ADDR', help: 'the graph API (GraphQL at /graphql) and the web view (/)' },
   kafka: { key: 'kafka.brokers', arg: 'BROKERS', help: 'use Kafka (host:port[,host:port]) instead of in-process topics' },
   clickhouse: {
     key: 'clickhouse.url',

@@ -5,7 +5,6 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { readConfigFile, resolveConfig, withServiceOverrides, type AirdigConfig } from '../runtime/config/load.js';
@@ -20,8 +19,9 @@ import type { ListenerInfo } from '../runtime/pipeline/component.js';
 import { defaultRegistry } from '../components.js';
 import { SERVICE_FLAGS } from './flags.js';
 
-/** The package root: dist/processors/cli/ is three levels below it. */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+import { PACKAGE_ROOT } from '../runtime/paths.js';
+
+export { PACKAGE_ROOT };
 export const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'schemas/clickhouse');
 
 /** Reads the config file and applies command-line flags over its service section. */

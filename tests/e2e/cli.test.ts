@@ -163,7 +163,7 @@ test('a port already in use: the error names the address and the flag that moves
   await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
   const taken = `127.0.0.1:${(holder.address() as { port: number }).port}`;
   try {
-    for (const flag of ['--admin', '--otlp-http', '--otlp-grpc', '--remote-write', '--query', '--query-native']) {
+    for (const flag of ['--admin', '--otlp-http', '--otlp-grpc', '--remote-write', '--query', '--query-native', '--api']) {
       const args = ['--data-dir', tmp(), ...FREE];
       args[args.indexOf(flag) + 1] = taken;
       const r = await cli(['run', ...args]);

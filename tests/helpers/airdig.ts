@@ -3,10 +3,9 @@ import path from 'node:path';
 import { repoRoot } from './kafka.js';
 
 /** Every listener of `airdig run` on a free port (127.0.0.1:0), as the end-to-end tests start it. */
-export const FREE_PORTS: readonly string[] = ['--admin', '--query', '--query-native', '--otlp-grpc', '--otlp-http', '--remote-write'].flatMap((flag) => [
-  flag,
-  '127.0.0.1:0',
-]);
+export const FREE_PORTS: readonly string[] = ['--admin', '--query', '--query-native', '--otlp-grpc', '--otlp-http', '--remote-write', '--api'].flatMap(
+  (flag) => [flag, '127.0.0.1:0'],
+);
 
 export const CLI = path.join(repoRoot, 'dist/processors/cli/main.js');
 

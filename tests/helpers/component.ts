@@ -34,7 +34,7 @@ export function componentSettings(factory: Factory<any>, bus: Bus, store: Store,
     bus,
     store,
     clock: systemClock,
-    service: serviceSchema.parse({ query: '', admin: '' }),
+    service: serviceSchema.parse({ query: '', admin: '', api: '' }),
     topics: {},
     ports: new HttpPorts(),
   };
@@ -123,7 +123,7 @@ export function embeddedTopics(): Record<string, TopicConfig> {
 function runtimeSettings(factory: Factory<any>, bus: Bus, store: Store, topics: Record<string, TopicConfig>) {
   return {
     ...componentSettings(factory, bus, store),
-    service: serviceSchema.parse({ query: '', admin: '', otlp_grpc: '127.0.0.1:0', otlp_http: '127.0.0.1:0', remote_write: '127.0.0.1:0' }),
+    service: serviceSchema.parse({ query: '', admin: '', otlp_grpc: '127.0.0.1:0', otlp_http: '127.0.0.1:0', remote_write: '127.0.0.1:0', api: '127.0.0.1:0' }),
     topics,
   };
 }

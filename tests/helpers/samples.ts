@@ -807,5 +807,6 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
       ['airdig.incidents', 'airdig.correlations', 'airdig.drift', 'airdig.health'],
       4,
     ), // counts records
+    api: onBus('airdig.health: one fact (pushed to subscribers)', ['airdig.health'], 1),
   },
 };

@@ -7,6 +7,7 @@ export const DEFAULT_ADMIN_ADDR = '127.0.0.1:8888';
 export const DEFAULT_OTLP_GRPC_ADDR = '127.0.0.1:4317';
 export const DEFAULT_OTLP_HTTP_ADDR = '127.0.0.1:4318';
 export const DEFAULT_REMOTE_WRITE_ADDR = '127.0.0.1:9201';
+export const DEFAULT_API_ADDR = '127.0.0.1:8080';
 export const DEFAULT_LOG_LEVEL = 'info';
 export const DEFAULT_TOPIC_PARTITIONS = 4;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -119,6 +120,8 @@ export const serviceSchema = z
     otlp_grpc: listenAddress.default(DEFAULT_OTLP_GRPC_ADDR),
     otlp_http: listenAddress.default(DEFAULT_OTLP_HTTP_ADDR),
     remote_write: listenAddress.default(DEFAULT_REMOTE_WRITE_ADDR),
+    /** The graph API (GraphQL) and the web view. */
+    api: listenAddress.default(DEFAULT_API_ADDR),
     /** The Kubernetes cluster for sources that do not name one (Falco alerts, series and spans without a cluster label): part of every pod and node id. */
     cluster_name: z.string().default(''),
     shutdown_timeout_ms: z.number().int().positive().default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
