@@ -330,6 +330,7 @@ test('resource by any alias: the canonical id, its aliases, health, criticality,
     `{ ip: resource(id: "10.0.1.31") { id name type account region aliases attributes health criticality changes { id eventName actor } }
        short: resource(id: "sg-0pay") { id health openDrift { kind attribute causeEventName } changes { id } }
        service: resource(id: "service:shop/payments") { id type health healthReason healthHistory { status rule value labels } incidents { id } correlations { id } edgesIn { client server calls errors errorRatio minutes { calls } } }
+       byName: resource(id: "payments") { id }
        unknown: resource(id: "no-such-thing") { id } }`,
   );
   assert.equal(d.ip.id, PAY1);
@@ -357,6 +358,7 @@ test('resource by any alias: the canonical id, its aliases, health, criticality,
     { client: CHECKOUT, calls: 10, errors: 3 },
   );
   assert.equal(d.service.edgesIn[0].errorRatio, 0.3);
+  assert.equal(d.byName.id, PAYMENTS, 'a name the service and its security group share is the service');
   assert.equal(d.unknown, null);
 });
 

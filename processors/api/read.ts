@@ -206,7 +206,8 @@ export interface RuntimeEventRow {
 
 /**
  * The canonical ids a name stands for: the id itself (a node, or a service seen only in calls),
- * an alias (resource_aliases), else a resource's name. [] when nothing has that name.
+ * an alias (resource_aliases), else a resource's name. [] when nothing has that name. Where a
+ * name fits several (a service and the security group named after it), services come first.
  */
 export async function resolveNames(sql: Sql, names: string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
@@ -218,7 +219,7 @@ export async function resolveNames(sql: Sql, names: string[]): Promise<Map<strin
        UNION ALL SELECT name, id, 2 AS how FROM graph_nodes WHERE has({names:Array(String)}, name) AND NOT gone
        UNION ALL SELECT client_id AS name, client_id AS id, 3 AS how FROM service_edges WHERE has({names:Array(String)}, client_id)
        UNION ALL SELECT server_id AS name, server_id AS id, 3 AS how FROM service_edges WHERE has({names:Array(String)}, server_id)
-     ) GROUP BY name, id ORDER BY how, id`,
+     ) GROUP BY name, id ORDER BY how, startsWith(id, 'service:') DESC, id`,
     { names, lowered: names.map((n) => n.toLowerCase()) },
   );
   const byLower = new Map(names.map((n) => [n.toLowerCase(), n]));

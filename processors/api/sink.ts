@@ -168,6 +168,7 @@ class ApiServer implements Component {
   #consumer: Consumer | undefined;
   #wss: WebSocketServer | undefined;
   #disposeWs: (() => void | Promise<void>) | undefined;
+  #origins: Origins | undefined;
   #stopping = false;
 
   constructor(settings: ComponentSettings, config: ApiConfig) {
@@ -210,7 +211,7 @@ class ApiServer implements Component {
 
     const wss = new WebSocketServer({ noServer: true, maxPayload: this.#cfg.max_request_bytes });
     this.#wss = wss;
-    const server = useServer<Record<string, unknown> | undefined, { sql?: Sql }>(
+    const server = useServer(
       {
         schema,
         context: () => this.#context(),
@@ -238,15 +239,19 @@ class ApiServer implements Component {
       [this.#cfg.drift_topic, 'drift'],
       [this.#cfg.changes_topic, 'change'],
     ]);
-    this.#consumer = await consumeTopics(this.#s, {
-      what: 'live updates batch',
-      topics: [...kinds.keys()],
-      maxBatch: this.#cfg.max_batch,
-      handler: async (batch) => this.#push(batch, kinds),
-    });
+    try {
+      this.#consumer = await consumeTopics(this.#s, {
+        what: 'live updates batch',
+        topics: [...kinds.keys()],
+        maxBatch: this.#cfg.max_batch,
+        handler: async (batch) => this.#push(batch, kinds),
+      });
+    } catch (err) {
+      // Without its input the API does not serve half: what it opened closes again.
+      await this.shutdown();
+      throw err;
+    }
   }
-
-  #origins: Origins | undefined;
 
   /** Offers each record to the subscribers of its kind; decoded only when someone listens. */
   #push(batch: readonly BusRecord[], kinds: ReadonlyMap<string, LiveKind>): void {

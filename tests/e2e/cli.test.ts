@@ -64,6 +64,7 @@ test('embedded: airdig run answers /ping, /readyz, /metrics and SELECT, and stop
       'sink resource_aliases': 'ok',
       'sink correlations': 'ok',
       'sink incidents': 'ok',
+      'sink api': 'ok',
       'receiver remote_write': 'ok',
       'receiver otlp': 'ok',
       'receiver falco': 'ok',
