@@ -3,7 +3,7 @@
  * that kind reads all of them in one query. Made per request (and per subscription event) so
  * nothing read is kept past it.
  */
-import { sentences, type CorrelationRow } from '../cli/explain.js';
+import { sentences, type CorrelationRow } from '../explanations/sentences.js';
 import {
   Batch,
   CHANGE_APPLIED,

@@ -4,7 +4,7 @@
  * one set of type resolvers serves both.
  */
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
-import { parseDuration } from '../cli/explain.js';
+import { parseDuration } from '../explanations/sentences.js';
 import { blastRadius, checkLimit, neighbors, serviceMap, wholeGraph, MAX_WALK_DEPTH, type Direction } from './graph.js';
 import { finite, Loaders } from './loaders.js';
 import { MAX_FIRST } from './limits.js';

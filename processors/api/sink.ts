@@ -14,7 +14,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { authorized, foreignBrowserRequest, HttpError, listenHttp, originPolicy, readLimitedBody, unauthorized, type Listening } from '../runtime/http.js';
-import type { Component, ComponentSettings, Factory } from '../runtime/pipeline/component.js';
+import type { Component, ComponentSettings, Factory, ListenerInfo } from '../runtime/pipeline/component.js';
 import type { BusRecord, Consumer } from '../runtime/bus/types.js';
 import { consumeTopics, stopConsuming } from '../runtime/pipeline/consume.js';
 import { errorMessage, StoreError } from '../runtime/errors.js';
@@ -118,9 +118,11 @@ class Origins {
   readonly #allowed: (origin: string) => boolean;
   readonly #own = new Set<string>();
   readonly #loopback: boolean;
+  readonly #scheme: string;
 
-  constructor(allowed: readonly string[], listenHost: string, port: number) {
+  constructor(allowed: readonly string[], listenHost: string, port: number, scheme: 'http' | 'https') {
     this.#allowed = originPolicy(allowed);
+    this.#scheme = scheme;
     this.#loopback = LOOPBACK.has(listenHost) || listenHost.startsWith('127.');
     const hosts = this.#loopback ? ['127.0.0.1', 'localhost', '[::1]', listenHost.includes(':') ? `[${listenHost}]` : listenHost] : [];
     for (const h of hosts) this.#own.add(`${h}:${port}`);
@@ -135,7 +137,7 @@ class Origins {
   }
 
   isOwn(origin: string, host: string): boolean {
-    return origin.toLowerCase() === `http://${host}`;
+    return origin.toLowerCase() === `${this.#scheme}://${host}`;
   }
 
   /** CORS headers for an allowed foreign origin. */
@@ -185,11 +187,12 @@ class ApiServer implements Component {
     });
   }
 
-  listening(): { name: string; url: string }[] {
+  listening(): ListenerInfo[] {
     if (!this.#listening) return [];
     const base = this.#listening.url;
+    const open = !this.#cfg.bearer_token && !this.#cfg.basic_auth && !this.#s.tls?.mutual;
     return [
-      { name: 'api', url: `${base}${GRAPHQL_PATH}` },
+      { name: 'api', url: `${base}${GRAPHQL_PATH}`, open },
       { name: 'web view', url: `${base}/` },
     ];
   }
@@ -203,10 +206,10 @@ class ApiServer implements Component {
     const rules = [depthLimit(this.#cfg.max_depth), costLimit(this.#cfg.max_cost)];
     const { createYoga } = (await import(YOGA_MODULE)) as { createYoga: CreateYoga };
     const yoga = this.#yoga(createYoga, schema, rules);
-    const listening = await listenHttp(addr, (req, res) => void this.#handle(yoga, req, res));
+    const listening = await listenHttp(addr, (req, res) => void this.#handle(yoga, req, res), { tls: this.#s.tls });
     this.#listening = listening;
     const address = listening.server.address() as { address: string };
-    const origins = new Origins(this.#cfg.allowed_origins, address.address, listening.port);
+    const origins = new Origins(this.#cfg.allowed_origins, address.address, listening.port, this.#s.tls ? 'https' : 'http');
     this.#origins = origins;
 
     const wss = new WebSocketServer({ noServer: true, maxPayload: this.#cfg.max_request_bytes });

@@ -10,7 +10,8 @@ import { errorMessage } from '../runtime/errors.js';
 import { SPEED, STORY_MS, Story, type Intakes } from '../demo/story.js';
 import { UsageError, parseCommand } from './args.js';
 import { DEFAULT_QUERY_URL, QueryEndpoint } from './endpoint.js';
-import { arrayParam, describeIncident, shortId } from './explain.js';
+import { arrayParam, describeIncident } from './explain.js';
+import { shortId } from '../explanations/sentences.js';
 import { RUN_OPTIONS, runFlagsHelp, type RunFlag } from './flags.js';
 import { loadConfig, startPipeline } from './pipeline.js';
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { arrayParam, causeText, chainSentence, parseDuration, signalText, table } from './explain.js';
+import { arrayParam, table } from './explain.js';
+import { causeText, chainSentence, parseDuration, signalText } from '../explanations/sentences.js';
 import { I1, evidence } from '../../tests/helpers/evidence.js';
 
 test('a chain in words: who changed what, the path to the impact with each edge, the signal before and after, the score', () => {

@@ -4,7 +4,7 @@
  * again), its words, and the record itself. The sentences come from `airdig explain`'s own
  * functions, so a webhook reads like the CLI.
  */
-import { chainSentence, shortId, type Evidence } from '../cli/explain.js';
+import { chainSentence, shortId, type Evidence } from '../explanations/sentences.js';
 import { shortActor } from '../identity/aws.js';
 import type { Correlation, Incident } from '../model/correlations.js';
 import type { DriftEvent } from '../model/drift.js';

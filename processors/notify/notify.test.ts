@@ -15,7 +15,7 @@ import type { Store } from '../runtime/store/store.js';
 import { resolveConfig } from '../runtime/config/load.js';
 import { ConfigError } from '../runtime/errors.js';
 import { defaultRegistry } from '../components.js';
-import { chainSentence } from '../cli/explain.js';
+import { chainSentence } from '../explanations/sentences.js';
 import { SG, evidence } from '../../tests/helpers/evidence.js';
 import { CORRELATIONS_TOPIC, INCIDENTS_TOPIC, correlationCodec, incidentCodec, type Correlation, type Incident } from '../model/correlations.js';
 import { DRIFT_TOPIC, driftCodec, type DriftEvent } from '../model/drift.js';

@@ -47,7 +47,7 @@ test('service.tls: OTLP gRPC and HTTP, the query endpoints and the admin port al
   const airdig = await startAirdig(['--config', file, '--data-dir', path.join(dir, 'data'), ...FREE_PORTS], /^airdig: ready$/m, 120_000);
   t.after(() => airdig.stop());
   const out = airdig.stdout();
-  for (const name of ['admin', 'query', 'otlp grpc', 'otlp http', 'remote write', 'cloudtrail'])
+  for (const name of ['admin', 'query', 'otlp grpc', 'otlp http', 'remote write', 'cloudtrail', 'api', 'web view'])
     assert.match(out, new RegExp(`^ {2}${name} +https://127\\.0\\.0\\.1:\\d+`, 'm'), `${name} is announced as https`);
   assert.match(out, /^ {2}query-native +tcps:\/\/127\.0\.0\.1:\d+/m);
   assert.doesNotMatch(out, /WARNING/, 'loopback listeners are not warned about');
@@ -79,6 +79,24 @@ test('service.tls: OTLP gRPC and HTTP, the query endpoints and the admin port al
     'the spans in otel_traces',
   );
   assert.equal(count, sent.length);
+
+  // The graph API over HTTPS, and the web view's own (https) origin is its own.
+  const api = new URL('/graphql', airdig.url('api'));
+  const graphql = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = https.request(
+      api,
+      { method: 'POST', ca: ca.cert, agent: false, headers: { 'Content-Type': 'application/json', Origin: `https://${api.host}` } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify({ query: '{ serviceMap(minutes: 60) { edges { source target calls } } }' }));
+  });
+  assert.equal(graphql.status, 200, graphql.body);
+  assert.ok((JSON.parse(graphql.body) as { data: { serviceMap: { edges: unknown[] } } }).data.serviceMap.edges.length > 0, graphql.body);
 
   // The native port: TLS from the first byte; a client Hello that is not one is answered, inside TLS, with ClickHouse's exception packet.
   const native = new URL(airdig.url('query-native').replace('tcps:', 'https:'));

@@ -2,7 +2,7 @@
  * The evidence of a correlation as the engine writes it (processors/engine/correlator.ts), for tests
  * of what is made from it: `airdig explain`'s sentences, the notifications' texts.
  */
-import type { Evidence } from '../../processors/cli/explain.js';
+import type { Evidence } from '../../processors/explanations/sentences.js';
 
 export const SG = 'arn:aws:ec2:eu-west-1:123456789012:security-group/sg-0pay';
 export const I1 = 'arn:aws:ec2:eu-west-1:123456789012:instance/i-0pay1';

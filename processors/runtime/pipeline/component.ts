@@ -7,6 +7,7 @@ import type { Clock } from '../clock.js';
 import type { ServiceConfig, TopicConfig } from '../config/schema.js';
 import type { ComponentMetrics } from '../metrics.js';
 import type { HttpPorts } from '../http.js';
+import type { ServerTls } from '../tls.js';
 
 export type ComponentKind = 'receiver' | 'processor' | 'sink';
 
@@ -26,6 +27,8 @@ export interface ComponentSettings {
   topics: Readonly<Record<string, Readonly<TopicConfig>>>;
   /** The runtime's HTTP listeners: receivers add their routes to the port of their address. */
   ports: HttpPorts;
+  /** TLS for a listener a component opens itself (service.tls), as the shared ports have it. */
+  tls?: ServerTls | undefined;
 }
 
 /** A listener for the start-up summary. */

@@ -170,6 +170,7 @@ export class Runtime {
           service: cfg.service,
           topics: cfg.topics,
           ports: this.#ports,
+          tls: this.#deps.tls,
         },
         resolved.config,
       );
