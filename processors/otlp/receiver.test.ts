@@ -41,6 +41,19 @@ async function startReceiver(bus: Bus, config: Record<string, unknown> = {}) {
   return { receiver, settings, http: urls['otlp http']!, grpc: urls['otlp grpc']!.replace('http://', '') };
 }
 
+/** One trace Export call on client; the error, or null. */
+function exportOn(client: grpc.Client): Promise<grpc.ServiceError | null> {
+  return new Promise((resolve) =>
+    client.makeUnaryRequest(
+      '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.from(body()),
+      (e) => resolve(e),
+    ),
+  );
+}
+
 async function collect(bus: Bus): Promise<BusRecord[]> {
   const got: BusRecord[] = [];
   await bus.consumer({ groupId: 'test', topics: ['otlp_spans'], handler: async (b) => void got.push(...b) }).start();
@@ -331,16 +344,7 @@ test('an idle gRPC connection is sent GOAWAY and closed after grpc_max_connectio
     assert.ok(goaway, 'the server said GOAWAY');
     assert.ok(ms >= 900 && ms < 10_000, `closed after ${Math.round(ms)} ms`);
     const client = new grpc.Client(grpcAddr, grpc.credentials.createInsecure());
-    const call = () =>
-      new Promise<grpc.ServiceError | null>((resolve) =>
-        client.makeUnaryRequest(
-          '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          Buffer.from(body()),
-          (e) => resolve(e),
-        ),
-      );
+    const call = () => exportOn(client);
     assert.equal(await call(), null);
     await new Promise((r) => setTimeout(r, 2_000)); // its connection is closed as idle meanwhile
     assert.equal(await call(), null, 'the channel reconnects by itself');
@@ -366,16 +370,7 @@ test('the gRPC listener takes at most grpc_max_connections: past it a new connec
       held.push(s);
     }
     const client = new grpc.Client(grpcAddr, grpc.credentials.createInsecure());
-    const call = () =>
-      new Promise<grpc.ServiceError | null>((resolve) =>
-        client.makeUnaryRequest(
-          '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          Buffer.from(body()),
-          (e) => resolve(e),
-        ),
-      );
+    const call = () => exportOn(client);
     assert.equal(await call(), null, 'the third connection is served');
     // A fourth is closed by the server without a byte.
     const extra = connect(port, host);

@@ -26,7 +26,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
-test('airdig demo: the bad change is the top cause, incidents and explain tell it, SIGINT stops it cleanly', { timeout: 240_000 }, async () => {
+test('airdig demo: the bad change is the top cause, incidents, explain and the graph API tell it, SIGINT stops it cleanly', { timeout: 240_000 }, async () => {
   const started = Date.now();
   const child = spawn(process.execPath, [CLI, 'demo', ...FREE_PORTS], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -93,6 +93,48 @@ test('airdig demo: the bad change is the top cause, incidents and explain tell i
     const nothing = await cli(['explain', "o'brien", '--url', query]);
     assert.equal(nothing.code, 1);
     assert.match(nothing.stderr, /nothing known as "o'brien" at http:\/\/127\.0\.0\.1:\d+/);
+
+    // The graph API and the web view on one port, printed by the demo: a plain POST (GraphQL over HTTP) answers the incident.
+    const api = /^ {2}api +(http:\/\/127\.0\.0\.1:\d+\/graphql)$/m.exec(out)?.[1];
+    const web = /^ {2}web view +(http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(out)?.[1];
+    assert.ok(api && web, out);
+    assert.equal(new URL(api).origin, new URL(web).origin, 'one port for both');
+    const res = await fetch(api, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/graphql-response+json' },
+      body: JSON.stringify({
+        query: `query($id: String!) {
+          incident(id: $id) { id status impacted causes { rank causeId causeKind resourceId score change { actor eventName } correlations { explanation } } }
+          incidents { id }
+        }`,
+        variables: { id: incident },
+      }),
+    });
+    assert.equal(res.status, 200);
+    type Answer = { data: { incident: { id: string; status: string; impacted: string[]; causes: ApiCause[] }; incidents: { id: string }[] }; errors?: unknown };
+    type ApiCause = {
+      rank: number;
+      causeId: string;
+      causeKind: string;
+      resourceId: string;
+      score: number;
+      change: { actor: string; eventName: string };
+      correlations: { explanation: string }[];
+    };
+    const body = (await res.json()) as Answer;
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    const i = body.data.incident;
+    assert.deepEqual({ id: i.id, status: i.status }, { id: incident, status: 'OPEN' });
+    assert.ok(i.impacted.includes('service:shop/payments'), JSON.stringify(i.impacted));
+    const top = i.causes[0]!;
+    assert.deepEqual({ rank: top.rank, causeId: top.causeId, causeKind: top.causeKind }, { rank: 1, causeId: eventId, causeKind: 'cloudtrail' });
+    assert.match(top.resourceId, /security-group\/sg-0pay$/);
+    assert.deepEqual({ event: top.change.eventName, bob: /user\/bob$/.test(top.change.actor) }, { event: 'RevokeSecurityGroupEgress', bob: true });
+    assert.match(top.correlations[0]!.explanation, /bob RevokeSecurityGroupEgress on sg-0pay \(security group of payments-1, payments-2, where payments runs/);
+    assert.ok(body.data.incidents.some((x) => x.id === incident));
+    const page = await fetch(web);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
 
     child.kill('SIGINT');
     assert.equal(await exited, 0, err);
