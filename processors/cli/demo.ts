@@ -205,7 +205,7 @@ function lookFurther(queryUrl: string, incident: string, admin: string | undefin
   const graphql = JSON.stringify({ query: `{ incident(id: "${incident}") { status causes { rank causeId score explanation } } }` });
   return [
     'Look further (AirDig keeps serving until Ctrl-C; the traffic goes on):',
-    ...(web ? [`  ${web}    the web view: the incident drawn`] : []),
+    ...(web ? [`  ${web}#incident/${incident}    the web view: this incident drawn, and the Unified, SkyGraph, DeepDrift, TraceCore, PulseSight views`] : []),
     ...(api ? [`  curl -s ${api} -H 'Content-Type: application/json' -d '${graphql}'`] : []),
     `  npx airdig incidents${flag}`,
     `  npx airdig explain ${incident}${flag}`,

@@ -132,6 +132,7 @@ test('airdig demo: the bad change is the top cause, incidents, explain and the g
     assert.deepEqual({ event: top.change.eventName, bob: /user\/bob$/.test(top.change.actor) }, { event: 'RevokeSecurityGroupEgress', bob: true });
     assert.match(top.correlations[0]!.explanation, /bob RevokeSecurityGroupEgress on sg-0pay \(security group of payments-1, payments-2, where payments runs/);
     assert.ok(body.data.incidents.some((x) => x.id === incident));
+    assert.ok(out.includes(`  ${web}#incident/${incident} `), 'the demo links the web view to its incident');
     const page = await fetch(web);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
