@@ -90,52 +90,55 @@ async function main(): Promise<void> {
     await stop(demo.child);
     const run = await start(['run', '--data-dir', dir, '--log-level', 'warn', ...PORTS], /^airdig: ready$/m, 120_000);
     const pid = run.child.pid!;
-    const api = /^ {2}api +(http:\/\/\S+\/graphql)$/m.exec(run.out())![1]!;
-    const query = /^ {2}query +(http:\/\/\S+?)\/\?/m.exec(run.out())![1]!;
-    const gql =
-      (q: string, variables: object = {}) =>
-      () =>
-        fetch(api, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ query: q, variables }) });
-    const sql = (q: string) => () => fetch(`${query}/?default_format=JSON&param_id=${encodeURIComponent(incident)}`, { method: 'POST', body: q });
-    const cases: { name: string; api: () => Promise<Response>; plain: () => Promise<Response> }[] = [
-      {
-        name: 'incident with ranked causes, their changes and explanations (the inspector)',
-        api: gql(
-          'query($id: String!) { incident(id: $id) { id status impacted causes { rank causeId score explanation change { actor eventName } correlations { score explanation path { id name edge } } } } }',
-          { id: incident },
-        ),
-        plain: sql(
-          'SELECT i.id, i.status, i.impacted, i.causes, c.cause_id, c.score, c.path, c.evidence FROM incidents AS i LEFT JOIN correlations AS c ON c.incident_id = i.id WHERE i.id = {id:String}',
-        ),
-      },
-      {
-        name: 'the whole graph (the Unified view)',
-        api: gql('{ graph(limit: 2000) { nodes { id type name health openDrift recentChanges criticality } edges { source target type calls errors } } }'),
-        plain: sql(
-          'SELECT n.id, n.type, n.name, r.health, r.open_drift, e.src, e.dst, e.type FROM graph_nodes AS n LEFT JOIN resources AS r ON r.resource_id = n.id LEFT JOIN graph_edges AS e ON e.src = n.id',
-        ),
-      },
-      {
-        name: 'a resource by an alias (the search box)',
-        api: gql('{ resource(id: "10.0.1.31") { id name health aliases changes { eventName actor } incidents { id } } }'),
-        plain: sql("SELECT a.resource_id, n.name FROM resource_aliases AS a LEFT JOIN graph_nodes AS n ON n.id = a.resource_id WHERE a.alias = '10.0.1.31'"),
-      },
-    ];
     const rows: string[] = [];
-    for (const c of cases) {
-      const apiRuns: Measure[] = [];
-      const plainRuns: Measure[] = [];
-      for (let r = 0; r < RUNS; r++) {
-        apiRuns.push(await measure(pid, c.api, (b) => !b.includes('"errors"')));
-        plainRuns.push(await measure(pid, c.plain, (b) => b.includes('"data"')));
+    try {
+      const api = /^ {2}api +(http:\/\/\S+\/graphql)$/m.exec(run.out())![1]!;
+      const query = /^ {2}query +(http:\/\/\S+?)\/\?/m.exec(run.out())![1]!;
+      const gql =
+        (q: string, variables: object = {}) =>
+        () =>
+          fetch(api, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ query: q, variables }) });
+      const sql = (q: string) => () => fetch(`${query}/?default_format=JSON&param_id=${encodeURIComponent(incident)}`, { method: 'POST', body: q });
+      const cases: { name: string; api: () => Promise<Response>; plain: () => Promise<Response> }[] = [
+        {
+          name: 'incident with ranked causes, their changes and explanations (the inspector)',
+          api: gql(
+            'query($id: String!) { incident(id: $id) { id status impacted causes { rank causeId score explanation change { actor eventName } correlations { score explanation path { id name edge } } } } }',
+            { id: incident },
+          ),
+          plain: sql(
+            'SELECT i.id, i.status, i.impacted, i.causes, c.cause_id, c.score, c.path, c.evidence FROM incidents AS i LEFT JOIN correlations AS c ON c.incident_id = i.id WHERE i.id = {id:String}',
+          ),
+        },
+        {
+          name: 'the whole graph (the Unified view)',
+          api: gql('{ graph(limit: 2000) { nodes { id type name health openDrift recentChanges criticality } edges { source target type calls errors } } }'),
+          plain: sql(
+            'SELECT n.id, n.type, n.name, r.health, r.open_drift, e.src, e.dst, e.type FROM graph_nodes AS n LEFT JOIN resources AS r ON r.resource_id = n.id LEFT JOIN graph_edges AS e ON e.src = n.id',
+          ),
+        },
+        {
+          name: 'a resource by an alias (the search box)',
+          api: gql('{ resource(id: "10.0.1.31") { id name health aliases changes { eventName actor } incidents { id } } }'),
+          plain: sql("SELECT a.resource_id, n.name FROM resource_aliases AS a LEFT JOIN graph_nodes AS n ON n.id = a.resource_id WHERE a.alias = '10.0.1.31'"),
+        },
+      ];
+      for (const c of cases) {
+        const apiRuns: Measure[] = [];
+        const plainRuns: Measure[] = [];
+        for (let r = 0; r < RUNS; r++) {
+          apiRuns.push(await measure(pid, c.api, (b) => (JSON.parse(b) as { errors?: unknown }).errors === undefined));
+          plainRuns.push(await measure(pid, c.plain, (b) => b.includes('"data"')));
+        }
+        const m = (xs: Measure[], k: keyof Measure) => median(xs.map((x) => x[k]));
+        const spread = (xs: Measure[], k: keyof Measure) => `${Math.min(...xs.map((x) => x[k])).toFixed(2)}–${Math.max(...xs.map((x) => x[k])).toFixed(2)}`;
+        const line = `| ${c.name} | ${m(apiRuns, 'perSecond').toFixed(0)} | ${m(apiRuns, 'p50Ms').toFixed(1)} / ${m(apiRuns, 'p99Ms').toFixed(1)} | ${m(apiRuns, 'cpuMsPerRequest').toFixed(2)} (${spread(apiRuns, 'cpuMsPerRequest')}) | ${m(plainRuns, 'perSecond').toFixed(0)} | ${m(plainRuns, 'p50Ms').toFixed(1)} / ${m(plainRuns, 'p99Ms').toFixed(1)} | ${m(plainRuns, 'cpuMsPerRequest').toFixed(2)} | ${(m(plainRuns, 'perSecond') / m(apiRuns, 'perSecond')).toFixed(1)}× |`;
+        console.log(line);
+        rows.push(line);
       }
-      const m = (xs: Measure[], k: keyof Measure) => median(xs.map((x) => x[k]));
-      const spread = (xs: Measure[], k: keyof Measure) => `${Math.min(...xs.map((x) => x[k])).toFixed(2)}–${Math.max(...xs.map((x) => x[k])).toFixed(2)}`;
-      const line = `| ${c.name} | ${m(apiRuns, 'perSecond').toFixed(0)} | ${m(apiRuns, 'p50Ms').toFixed(1)} / ${m(apiRuns, 'p99Ms').toFixed(1)} | ${m(apiRuns, 'cpuMsPerRequest').toFixed(2)} (${spread(apiRuns, 'cpuMsPerRequest')}) | ${m(plainRuns, 'perSecond').toFixed(0)} | ${m(plainRuns, 'p50Ms').toFixed(1)} / ${m(plainRuns, 'p99Ms').toFixed(1)} | ${m(plainRuns, 'cpuMsPerRequest').toFixed(2)} | ${(m(plainRuns, 'perSecond') / m(apiRuns, 'perSecond')).toFixed(1)}× |`;
-      console.log(line);
-      rows.push(line);
+    } finally {
+      await stop(run.child);
     }
-    await stop(run.child);
     writeResults(
       'api',
       `## Graph API (bench/api) — ${new Date().toISOString().slice(0, 10)}
