@@ -402,3 +402,25 @@ test('stateChanges → restoreState: a restored correlator goes on with the rows
   assert.ok(joined.length > 0 && joined.every((i) => i.id === incident.id), 'the earlier signal joins the incident under its id');
   assert.ok(!fromB.some((x) => x.incidents.some((i) => i.status === 'merged')), 'nothing is merged');
 });
+
+test('past max_signals the signal with the oldest onset is forgotten first, whatever order they came in, and counted', () => {
+  const c = new Correlator(correlatorOptions(engineConfigSchema.parse({ max_signals: 3 })));
+  estate(c);
+  c.stateChanges();
+  for (const [id, at] of [
+    ['late', 5],
+    ['oldest', 1],
+    ['middle', 3],
+  ] as const)
+    c.health(fact(id, `service:shop/${id}`, T0 + at * min));
+  assert.equal(c.stats.evictedSignals, 0);
+  c.stateChanges();
+  c.health(fact('newest', 'service:shop/newest', T0 + 6 * min));
+  const gone = c
+    .stateChanges()
+    .filter(([, value]) => value === null)
+    .map(([key]) => key);
+  assert.deepEqual(gone, ['signal\u0000oldest']);
+  assert.equal(c.stats.evictedSignals, 1);
+  assert.equal(c.openSignals, 3);
+});

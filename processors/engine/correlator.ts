@@ -7,6 +7,7 @@ import type { CauseKind, Correlation, Incident, RankedCause } from '../model/cor
 import { Graph, pathOf, type Hop, type Reached } from './graph.js';
 import { CLAIM, competed, distanceFactor, kindWeight, rawScore, signalFactor, timeFactor } from './score.js';
 import { shortActor } from '../identity/aws.js';
+import { OldestFirst } from './oldest.js';
 
 export interface CorrelatorOptions {
   /** How long before a signal's onset a change is a candidate. */
@@ -127,6 +128,9 @@ export class Correlator {
   #watermark = 0;
   /** State keys (cause\0id, signal\0id, watermark) changed since stateChanges() was last called. */
   readonly #changed = new Set<string>();
+  /** The oldest signal and cause, for eviction when max_signals / max_causes is reached. */
+  readonly #oldestSignal = new OldestFirst<Signal>();
+  readonly #oldestCause = new OldestFirst<Cause>();
   /** Counts, for metrics. */
   readonly stats = { unresolvedSignals: 0, unresolvedCauses: 0, evictedSignals: 0, evictedCauses: 0, walks: 0, evaluations: 0, regrouped: 0 };
 
@@ -247,7 +251,7 @@ export class Correlator {
       arrived: this.#watermark,
       ...unwalked(),
     };
-    this.#signals.set(s.id, s);
+    this.#keepSignal(s);
     this.#open.set(key, s);
     this.#changed.add(SIGNAL + s.id);
     if (!this.graph.has(this.graph.resolve(s.resource))) this.stats.unresolvedSignals++;
@@ -278,8 +282,16 @@ export class Correlator {
     for (const k of cause.keys) for (const s of this.#reachers.get(k) ?? []) if (this.#takes(s, cause)) s.dirty = true;
   }
 
+  #keepSignal(s: Signal): void {
+    this.#signals.set(s.id, s);
+    if (this.#oldestSignal.size > 2 * this.#signals.size + 1_024) this.#oldestSignal.rebuild([...this.#signals.values()].map((t) => [t.onset, t.id, t]));
+    else this.#oldestSignal.push(s.onset, s.id, s);
+  }
+
   #indexCause(c: Cause): void {
     this.#causes.set(c.id, c);
+    if (this.#oldestCause.size > 2 * this.#causes.size + 1_024) this.#oldestCause.rebuild([...this.#causes.values()].map((d) => [d.ts, d.id, d]));
+    else this.#oldestCause.push(c.ts, c.id, c);
     for (const k of c.keys) index(this.#byResource, k, c);
   }
 
@@ -634,14 +646,14 @@ export class Correlator {
   }
 
   #evictOldestCause(): void {
-    const oldest = [...this.#causes.values()].reduce((a, b) => (b.ts < a.ts ? b : a));
-    this.#dropCause(oldest.id, oldest);
+    const oldest = this.#oldestCause.pop((id, c) => this.#causes.get(id) === c);
+    if (oldest) this.#dropCause(oldest.id, oldest);
     this.stats.evictedCauses++;
   }
 
   #evictOldestSignal(): void {
-    const oldest = [...this.#signals.values()].reduce((a, b) => (b.onset < a.onset ? b : a));
-    this.#dropSignal(oldest);
+    const oldest = this.#oldestSignal.pop((id, s) => this.#signals.get(id) === s);
+    if (oldest) this.#dropSignal(oldest);
     this.stats.evictedSignals++;
   }
 
@@ -714,7 +726,7 @@ export class Correlator {
       };
       const old = this.#signals.get(s.id);
       if (old) this.#dropSignal(old);
-      this.#signals.set(s.id, s);
+      this.#keepSignal(s);
       if (!s.resolvedMs) this.#open.set(s.key, s);
       if (v.incident) this.#incidentOf.set(s.id, v.incident);
     }

@@ -313,3 +313,28 @@ test('a record stamped far ahead of the clock is dropped and counted: it does no
     await bus.close();
   }
 });
+
+test('signals forgotten past max_signals are counted in airdig_component_dropped_total{reason="evicted_signal"}', async () => {
+  const stages = engineStory(T);
+  const facts = stages.flatMap((s) => s.messages).filter(([input]) => input === 'health').length;
+  const bus = await newBus();
+  const out = await watchOutput(bus);
+  const settings = componentSettings(engineFactory, bus, noStore);
+  const engine = engineFactory.create(settings, engineFactory.configSchema.parse({ max_signals: 1 }));
+  await engine.start();
+  try {
+    let fed = 0;
+    for (const stage of stages) {
+      await feed(bus, stage.messages);
+      fed += stage.messages.length;
+      await settle({ received: async () => (await componentMetric(settings.registry, 'airdig_component_received_total', 'engine')) ?? 0 }, out, fed);
+    }
+    const { values } = await settings.registry.getSingleMetric('airdig_component_dropped_total')!.get();
+    const evicted = values.filter((v) => v.labels.component === 'engine' && v.labels.reason === 'evicted_signal').reduce((n, v) => n + v.value, 0);
+    assert.ok(evicted >= 1 && evicted < facts, `evicted ${evicted} of ${facts} health facts`);
+  } finally {
+    await engine.shutdown();
+    await out.stop();
+    await bus.close();
+  }
+});

@@ -43,6 +43,19 @@ export const engineFactory = processorFactory({
     const outbox = new Outbox<{ topic: string; key: string; value: Buffer; timestamp: number }>();
     const { inputs } = c;
     let future = { count: 0, toldAt: -Infinity };
+    /** The correlator's counters as last told to the metrics, so that each batch adds what it changed. */
+    const told = { unresolvedSignals: 0, unresolvedCauses: 0, evictedSignals: 0, evictedCauses: 0 };
+    const tellStats = () => {
+      const s = correlator.stats;
+      const tell = (count: (n: number) => void, key: keyof typeof told) => {
+        if (s[key] > told[key]) count(s[key] - told[key]);
+        told[key] = s[key];
+      };
+      tell((n) => metrics.noted('unresolved_signal', n), 'unresolvedSignals');
+      tell((n) => metrics.noted('unresolved_cause', n), 'unresolvedCauses');
+      tell((n) => metrics.dropped('evicted_signal', n), 'evictedSignals');
+      tell((n) => metrics.dropped('evicted_cause', n), 'evictedCauses');
+    };
     /** Whether a record's time is not beyond max_future_ms ahead of the clock; one that is, is counted and told once a minute. */
     const inTime = (ts: number, topic: string) => {
       const now = clock.now();
@@ -131,6 +144,7 @@ export const engineFactory = processorFactory({
           store.delete(key);
         }
         const { correlations, incidents } = correlator.evaluate(clock.now());
+        tellStats();
         store.stageJson(correlator.stateChanges());
         outbox.push(
           ...correlations.map((r: Correlation) => ({
