@@ -20,7 +20,7 @@ import { otelTracesFactory, traceRowsDirect } from '../../processors/oteltraces/
 import { edgeRow, serviceEdgesFactory } from '../../processors/servicegraph/sink.js';
 import { edgeKey, edgeSides, type EdgeFact } from '../../processors/model/edges.js';
 import { componentSettings } from '../../tests/helpers/component.js';
-import { benchClickHouse, machine, median, writeResults } from '../common.js';
+import { benchClickHouse, machine, median, profiled, writeResults } from '../common.js';
 import { prometheus } from '../../protos/gen/prometheus.js';
 import { tracesPayload } from '../otlp/payload.js';
 
@@ -82,17 +82,19 @@ async function viaSink(s: Scenario, store: Store, pid: number): Promise<Measured
   const sink = s.factory.create(componentSettings(s.factory, bus, store), s.factory.configSchema.parse(s.config));
   await sink.start();
   collectGarbage();
-  const cpu0 = process.cpuUsage();
-  const server0 = serverCpuSeconds(pid);
-  const t0 = performance.now();
-  await bus.producer().send(s.topic, messages);
-  const deadline = Date.now() + 300_000;
-  for (let n = 0; (n = await count(store, s.countTable)) < s.countRows;) {
-    if (Date.now() > deadline) throw new Error(`${s.name}: ${n} of ${s.countRows} rows in ${s.countTable} after 300 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const wallS = (performance.now() - t0) / 1000;
-  const m = { units: s.units, airdigCpu: cpuSeconds(process.cpuUsage(cpu0)), serverCpu: serverCpuSeconds(pid) - server0, wallS };
+  const m = await profiled(`store-${s.name}-sink`, async () => {
+    const cpu0 = process.cpuUsage();
+    const server0 = serverCpuSeconds(pid);
+    const t0 = performance.now();
+    await bus.producer().send(s.topic, messages);
+    const deadline = Date.now() + 300_000;
+    for (let n = 0; (n = await count(store, s.countTable)) < s.countRows;) {
+      if (Date.now() > deadline) throw new Error(`${s.name}: ${n} of ${s.countRows} rows in ${s.countTable} after 300 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const wallS = (performance.now() - t0) / 1000;
+    return { units: s.units, airdigCpu: cpuSeconds(process.cpuUsage(cpu0)), serverCpu: serverCpuSeconds(pid) - server0, wallS };
+  });
   await sink.shutdown();
   await bus.close();
   return m;
