@@ -89,8 +89,8 @@ const FAST = { backoff: { initial_ms: 5, max_ms: 20 }, rate_limit_per_minute: 60
  * The sink, started on a fresh bus with the given config: the in-process one, or the real Kafka
  * broker with topics of its own (send() takes the default topic names and maps them).
  */
-async function startSink(config: Record<string, unknown>, kind: 'memory' | 'kafka' = 'memory') {
-  const bus: Bus = kind === 'memory' ? new MemoryBus() : new KafkaBus({ brokers: kafkaBrokers(), clientId: 'airdig-test' });
+async function startSink(config: Record<string, unknown>, kind: 'memory' | 'kafka' = 'memory', given?: Bus) {
+  const bus: Bus = given ?? (kind === 'memory' ? new MemoryBus() : new KafkaBus({ brokers: kafkaBrokers(), clientId: 'airdig-test' }));
   const defaults = [INCIDENTS_TOPIC, CORRELATIONS_TOPIC, DRIFT_TOPIC, HEALTH_TOPIC];
   const topics = new Map(defaults.map((t) => [t, kind === 'memory' ? t : uniqueName(t.replace('airdig.', 'notify-'))]));
   await bus.ensureTopics([...topics.values(), 'airdig.dlq'].map((name) => ({ name, partitions: 1, compacted: false })));
@@ -122,7 +122,7 @@ async function startSink(config: Record<string, unknown>, kind: 'memory' | 'kafk
     },
     async stop() {
       await component.shutdown();
-      await bus.close();
+      if (!given) await bus.close();
     },
   };
 }
@@ -500,8 +500,39 @@ test('dedup: the same fact in the same state is sent once; a new top cause and t
   }
 });
 
+test('dedup survives a restart: what was told is kept in the changelog, so an open incident read again is not told twice', async () => {
+  const r = await receiver();
+  const bus = new MemoryBus();
+  const config = { webhooks: [{ name: 'json', url: r.url, format: 'json', ...FAST }] };
+  try {
+    const first = await startSink(config, 'memory', bus);
+    const open = incident();
+    await first.send(INCIDENTS_TOPIC, incidentCodec.encode(open));
+    await waitFor(() => r.got.length === 1, 5_000, 'the incident told');
+    await first.stop();
+    const second = await startSink(config, 'memory', bus);
+    try {
+      // The engine sends the same state again (say, after its own restart): no news.
+      await second.send(INCIDENTS_TOPIC, incidentCodec.encode({ ...open, revision_ms: open.revision_ms + 1 }));
+      await waitFor(async () => (await second.metric('airdig_notify_deduplicated_total', { webhook: 'json' })) === 1, 5_000, 'deduplicated after the restart');
+      await second.send(INCIDENTS_TOPIC, incidentCodec.encode({ ...open, status: 'resolved', resolved_ms: now(), revision_ms: open.revision_ms + 2 }));
+      await waitFor(() => r.got.length === 2, 5_000, 'the resolution');
+      assert.deepEqual(
+        r.got.map((g) => g.body.status),
+        ['firing', 'resolved'],
+      );
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await bus.close();
+    await r.close();
+  }
+});
+
 test('dedup memory is bounded: past maxEntries the least recently told fact is forgotten', () => {
-  const m = new ToldMemory(2);
+  const changes: [string, string | undefined][] = [];
+  const m = new ToldMemory(2, (key, state) => changes.push([key, state]));
   m.set('a', '1');
   m.set('b', '1');
   m.set('a', '2'); // told again: the newest
@@ -510,6 +541,14 @@ test('dedup memory is bounded: past maxEntries the least recently told fact is f
   assert.equal(m.get('b'), undefined);
   assert.equal(m.get('a'), '2');
   assert.equal(m.get('c'), '1');
+  // The changelog hears every change, the forgotten one as a deletion.
+  assert.deepEqual(changes, [
+    ['a', '1'],
+    ['b', '1'],
+    ['a', '2'],
+    ['b', undefined],
+    ['c', '1'],
+  ]);
 });
 
 for (const kind of ['memory', 'kafka'] as const) {

@@ -15,7 +15,8 @@ import { driftCodec } from '../model/drift.js';
 import { healthCodec } from '../model/health.js';
 import { notifyConfigSchema, type NotifyConfig } from './config.js';
 import { correlationNotice, driftNotice, healthNotice, incidentNotice, type Notice } from './notices.js';
-import { Webhook, type WebhookMetrics } from './webhook.js';
+import { ToldMemory, Webhook, type WebhookMetrics } from './webhook.js';
+import { StateStore } from '../runtime/pipeline/state-store.js';
 
 type Labels = 'component' | 'webhook';
 
@@ -74,6 +75,7 @@ export class NotificationsSink implements Component {
   readonly #decoders: Map<string, (value: Buffer) => Notice>;
   #webhooks: Webhook[] = [];
   #consumer: Consumer | undefined;
+  #store: StateStore | undefined;
 
   constructor(settings: ComponentSettings, config: NotifyConfig) {
     this.#s = settings;
@@ -94,14 +96,18 @@ export class NotificationsSink implements Component {
   async start(): Promise<void> {
     const s = this.#s;
     const m = notifyMetrics(s.registry);
-    this.#webhooks = this.#c.webhooks.map(
-      (w) =>
-        new Webhook(w, {
-          logger: s.logger,
-          metrics: webhookMetrics(m, s.id, w.name, () => s.metrics.sent()),
-          dedupMaxEntries: this.#c.dedup_max_entries,
-        }),
-    );
+    // What each webhook told, kept in the component's changelog: a restart does not tell it again.
+    const store = new StateStore(s.bus, s.id);
+    const stored = await store.restoreJson<string>();
+    this.#webhooks = this.#c.webhooks.map((w) => {
+      const prefix = `${w.name}\u0000`;
+      const told = new ToldMemory(this.#c.dedup_max_entries, (key, state) =>
+        state === undefined ? store.delete(prefix + key) : store.putJson(prefix + key, state),
+      );
+      for (const [key, state] of stored) if (key.startsWith(prefix)) told.restore(key.slice(prefix.length), state);
+      return new Webhook(w, { logger: s.logger, metrics: webhookMetrics(m, s.id, w.name, () => s.metrics.sent()), told });
+    });
+    this.#store = store;
     const producer = s.bus.producer();
     this.#consumer = await consumeTopics(s, {
       what: 'notifications batch',
@@ -122,6 +128,8 @@ export class NotificationsSink implements Component {
         });
         s.metrics.received(received);
         if (dead) s.metrics.dlq(dead);
+        // Before the batch is committed: a crash after this tells none of it again (at most once).
+        await store.flush();
       },
     });
   }
@@ -132,6 +140,9 @@ export class NotificationsSink implements Component {
     const webhooks = this.#webhooks;
     this.#webhooks = [];
     await Promise.all(webhooks.map((w) => w.close(this.#c.drain_timeout_ms)));
+    // What the drain undid (notices never delivered are untold) goes to the changelog too.
+    await this.#store?.flush().catch((err: unknown) => this.#s.logger.warn({ err }, 'notifications: what was told could not be saved'));
+    this.#store = undefined;
   }
 }
 

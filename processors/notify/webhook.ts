@@ -29,21 +29,40 @@ export interface WebhookMetrics {
  */
 export class ToldMemory {
   readonly #states = new Map<string, string>();
-  constructor(readonly maxEntries: number) {}
+  /**
+   * @param onChange told of every change (undefined: forgotten), to keep the memory in a changelog
+   * so that a restart does not tell open incidents again.
+   */
+  constructor(
+    readonly maxEntries: number,
+    readonly onChange: (key: string, state: string | undefined) => void = () => {},
+  ) {}
 
   get(key: string): string | undefined {
     return this.#states.get(key);
   }
   set(key: string, state: string): void {
-    this.#states.delete(key);
-    this.#states.set(key, state);
-    while (this.#states.size > this.maxEntries) this.#states.delete(this.#states.keys().next().value!);
+    this.#remember(key, state);
+    this.onChange(key, state);
+  }
+  /** What a changelog kept, oldest first: taken back without being told again. */
+  restore(key: string, state: string): void {
+    this.#remember(key, state);
   }
   delete(key: string): void {
-    this.#states.delete(key);
+    if (this.#states.delete(key)) this.onChange(key, undefined);
   }
   get size(): number {
     return this.#states.size;
+  }
+  #remember(key: string, state: string): void {
+    this.#states.delete(key);
+    this.#states.set(key, state);
+    while (this.#states.size > this.maxEntries) {
+      const oldest = this.#states.keys().next().value!;
+      this.#states.delete(oldest);
+      this.onChange(oldest, undefined);
+    }
   }
 }
 
@@ -86,11 +105,11 @@ export class Webhook {
   #dropLoggedAt = -Infinity;
   #dropsUnlogged = 0;
 
-  constructor(config: WebhookConfig, options: { logger: Logger; metrics: WebhookMetrics; dedupMaxEntries: number }) {
+  constructor(config: WebhookConfig, options: { logger: Logger; metrics: WebhookMetrics; told: ToldMemory }) {
     this.config = config;
     this.#logger = options.logger.child({ webhook: config.name });
     this.#metrics = options.metrics;
-    this.#told = new ToldMemory(options.dedupMaxEntries);
+    this.#told = options.told;
     this.#capacity = Math.max(1, config.rate_limit_per_minute / 60);
     this.#perMs = config.rate_limit_per_minute / 60_000;
     this.#tokens = this.#capacity;
