@@ -352,13 +352,21 @@ export class Correlator {
 
   /** The signal's walk made again, and the indexes that find it by what it reached and looked up. */
   #walk(s: Signal): Map<string, Reached> {
-    this.#unindexWalk(s);
     this.stats.walks++;
     const watch = new Set<string>();
     const reach = this.graph.dependencies(s.resource, this.#o.maxHops, this.#o.maxNodes, watch);
+    const at = reach.keys().next().value!;
+    // Mostly a walk made again finds what it found before: its index entries then stay as they are.
+    const before = s.reach;
+    if (before && at === s.at && sameKeys(before, reach) && sameKeys(s.watch, watch)) {
+      s.reach = reach;
+      s.stale = false;
+      return reach;
+    }
+    this.#unindexWalk(s);
     s.reach = reach;
     s.watch = watch;
-    s.at = reach.keys().next().value!;
+    s.at = at;
     s.stale = false;
     for (const node of reach.keys()) index(this.#reachers, node, s);
     for (const k of watch) index(this.#watchers, k, s);
@@ -812,6 +820,13 @@ const byOnset = (a: Signal, b: Signal) => a.onset - b.onset || a.id.localeCompar
 /** A signal's reasoning before its first evaluation. */
 function unwalked(): Pick<Signal, 'candidates' | 'reach' | 'watch' | 'at' | 'claims' | 'stale' | 'dirty'> {
   return { candidates: [], reach: undefined, watch: new Set(), at: '', claims: new Set(), stale: true, dirty: true };
+}
+
+/** Whether two maps or sets hold the same keys. */
+function sameKeys<K>(a: { size: number; has(k: K): boolean }, b: { size: number; keys(): IterableIterator<K> }): boolean {
+  if (a.size !== b.size) return false;
+  for (const k of b.keys()) if (!a.has(k)) return false;
+  return true;
 }
 
 function index<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {

@@ -62,6 +62,13 @@ export class Graph {
   /** Keys (node ids, aliases, server ids) whose meaning changed since takeTouched(): the walks that looked them up are stale. */
   #touched = new Set<string>();
   #callersCache: { version: number; byServer: Map<string, Set<string>> } | undefined;
+  /**
+   * Per node, its topology edges in the direction of dependence, flat [node, edge type, …]: what it
+   * depends on (`ahead`) and what depends on it (`behind`), made on first use and dropped when an
+   * edge of the node comes or goes (walks run far more often than edges change).
+   */
+  readonly #ahead = new Map<string, string[]>();
+  readonly #behind = new Map<string, string[]>();
 
   /** Changes whenever the graph does: evaluations made on an older version are stale. */
   get version(): number {
@@ -144,6 +151,10 @@ export class Graph {
     const out = link(this.#out, r.id, `${r.type}\u0000${r.dst}`, r.source, r.gone);
     link(this.#in, r.dst, `${r.type}\u0000${r.id}`, r.source, r.gone);
     if (!out) return;
+    for (const id of [r.id, r.dst]) {
+      this.#ahead.delete(id);
+      this.#behind.delete(id);
+    }
     // A walk reads an edge from the side that depends on the other (and a scrape target's host, its runs_on edges).
     if (DEPENDENCY[r.type] === 'reverse') this.#touched.add(r.dst);
     else this.#touched.add(r.id);
@@ -260,9 +271,17 @@ export class Graph {
       for (const id of frontier) {
         const base = out.get(id)!;
         watch?.add(id);
-        for (const [dst, via] of this.#next(id, watch)) {
+        const ahead = this.#adjacent(this.#ahead, id, 'forward', 'reverse');
+        for (let i = 0; i < ahead.length && out.size < maxNodes; i += 2) {
+          const dst = ahead[i]!;
+          if (out.has(dst)) continue;
+          out.set(dst, { id: dst, via: ahead[i + 1]!, hops: hop, prev: base });
+          next.push(dst);
+        }
+        for (const server of this.#calls.get(id)?.keys() ?? []) {
+          const dst = this.resolve(server, watch);
           if (out.has(dst) || out.size >= maxNodes) continue;
-          out.set(dst, { id: dst, via, hops: hop, prev: base });
+          out.set(dst, { id: dst, via: 'calls', hops: hop, prev: base });
           next.push(dst);
         }
       }
@@ -279,7 +298,7 @@ export class Graph {
     for (let hop = 1; hop <= maxHops && frontier.length && seen.size < maxNodes; hop++) {
       const next: string[] = [];
       for (const n of frontier)
-        for (const src of this.#previous(n)) {
+        for (const src of this.#dependentsOf(n)) {
           if (seen.has(src)) continue;
           seen.add(src);
           next.push(src);
@@ -290,32 +309,33 @@ export class Graph {
     return services;
   }
 
-  *#next(id: string, watch?: Set<string>): Iterable<[string, string]> {
-    for (const [key, sources] of this.#out.get(id) ?? []) {
-      if (sources.size === 0) continue;
-      const [type, dst] = split(key);
-      if (DEPENDENCY[type] === 'forward') yield [dst, type];
-    }
-    for (const [key, sources] of this.#in.get(id) ?? []) {
-      if (sources.size === 0) continue;
-      const [type, src] = split(key);
-      if (DEPENDENCY[type] === 'reverse') yield [src, type];
-    }
-    for (const server of this.#calls.get(id)?.keys() ?? []) yield [this.resolve(server, watch), 'calls'];
+  /** What depends on id: topology edges read backwards, then the clients calling it. */
+  *#dependentsOf(id: string): Iterable<string> {
+    const behind = this.#adjacent(this.#behind, id, 'reverse', 'forward');
+    for (let i = 0; i < behind.length; i += 2) yield behind[i]!;
+    yield* this.#resolvedCallers().get(id) ?? [];
   }
 
-  *#previous(id: string): Iterable<string> {
-    for (const [key, sources] of this.#in.get(id) ?? []) {
-      if (sources.size === 0) continue;
-      const [type, src] = split(key);
-      if (DEPENDENCY[type] === 'forward') yield src;
-    }
+  /**
+   * id's neighbours by topology edges, flat [node, edge type, …]: the destinations of its out-edges
+   * whose dependence runs `outward`, then the sources of its in-edges whose dependence runs `inward`.
+   */
+  #adjacent(cache: Map<string, string[]>, id: string, outward: 'forward' | 'reverse', inward: 'forward' | 'reverse'): string[] {
+    let flat = cache.get(id);
+    if (flat) return flat;
+    flat = [];
     for (const [key, sources] of this.#out.get(id) ?? []) {
       if (sources.size === 0) continue;
       const [type, dst] = split(key);
-      if (DEPENDENCY[type] === 'reverse') yield dst;
+      if (DEPENDENCY[type] === outward) flat.push(dst, type);
     }
-    yield* this.#resolvedCallers().get(id) ?? [];
+    for (const [key, sources] of this.#in.get(id) ?? []) {
+      if (sources.size === 0) continue;
+      const [type, src] = split(key);
+      if (DEPENDENCY[type] === inward) flat.push(src, type);
+    }
+    cache.set(id, flat);
+    return flat;
   }
 
   /** Clients by the canonical id of the server they call (a virtual server resolved to a scanned one). */
