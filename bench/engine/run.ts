@@ -26,7 +26,7 @@ import { topologyCodec, TOPOLOGY_TOPIC } from '../../processors/model/topology.j
 import { DRIFT_TOPIC } from '../../processors/model/drift.js';
 import { CORRELATIONS_TOPIC, INCIDENTS_TOPIC } from '../../processors/model/correlations.js';
 import { componentSettings } from '../../tests/helpers/component.js';
-import { benchBroker, benchClickHouse, machine, median, writeResults } from '../common.js';
+import { benchBroker, benchClickHouse, machine, median, profiled, writeResults } from '../common.js';
 import { change, chunks as cut, decoders, fact, feedPlan, makeLoad, type Load, type Message } from './load.js';
 
 setFlagsFromString('--expose-gc');
@@ -191,15 +191,17 @@ async function engineRun(
   cpu = process.cpuUsage();
   wall = performance.now();
   let sent = 0;
-  for (const c of fx.measured) {
-    await o.feed(c, i++);
-    await h.until((fed += c.length));
-    sent += c.length;
-    if (o.sample && sent % perMinute < CHUNK) {
-      const m = process.memoryUsage();
-      samples.push({ minute: Math.round(sent / perMinute), heap: m.heapUsed, rss: m.rss });
+  await profiled(`engine-${o.id}`, async () => {
+    for (const c of fx.measured) {
+      await o.feed(c, i++);
+      await h.until((fed += c.length));
+      sent += c.length;
+      if (o.sample && sent % perMinute < CHUNK) {
+        const m = process.memoryUsage();
+        samples.push({ minute: Math.round(sent / perMinute), heap: m.heapUsed, rss: m.rss });
+      }
     }
-  }
+  });
   const cpuS = cpuSeconds(process.cpuUsage(cpu));
   const wallS = (performance.now() - wall) / 1000;
   const m = process.memoryUsage();
