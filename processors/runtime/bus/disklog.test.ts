@@ -282,14 +282,14 @@ test('disk log frames: a record round-trips, and every truncation of a frame is 
     { offset: 7, timestamp: 1_700_000_000_123, key: Buffer.from('k'), value: Buffer.from('value'), headers: { a: 'é', b: Buffer.from([0, 1]) } },
     { offset: 8, timestamp: -1, key: null, value: null, headers: {} },
   ];
-  const buf = encodeRecords(records);
+  const buf = Buffer.concat(encodeRecords(records).pieces);
   const out: unknown[] = [];
   assert.equal(
     decodeFrames(buf, (r) => out.push(r)),
     buf.length,
   );
   assert.deepEqual(out, records);
-  const firstLength = encodeRecords([records[0]!]).length;
+  const firstLength = encodeRecords([records[0]!]).bytes;
   for (let cut = 0; cut < buf.length; cut++) {
     const n: unknown[] = [];
     const valid = decodeFrames(buf.subarray(0, cut), (r) => n.push(r));

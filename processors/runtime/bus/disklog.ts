@@ -33,7 +33,7 @@ export interface TopicMeta {
 
 /** length (u32) and CRC-32 (u32) of the body that follows. */
 const FRAME_PREFIX = 8;
-/** offset (f64), timestamp (f64), key length (i32, -1: null), value length (i32, -1: tombstone), header count (u16). */
+/** offset (f64), timestamp (f64), key length (i32, -1: null), header count (u16), value length (i32, -1: tombstone); the key, headers and value follow their lengths. */
 const BODY_FIXED = 8 + 8 + 4 + 4 + 2;
 const HEADER_STRING = 0;
 const HEADER_BYTES = 1;
@@ -51,14 +51,26 @@ function headerBytes(headers: Headers): number {
   return n;
 }
 
-/** Frames records into one buffer (one write for a whole batch). */
-export function encodeRecords(records: readonly LogRecord[]): Buffer {
-  let total = 0;
-  for (const r of records) total += FRAME_PREFIX + BODY_FIXED + (r.key?.length ?? 0) + (r.value?.length ?? 0) + headerBytes(r.headers);
-  const buf = Buffer.allocUnsafe(total);
+/**
+ * Frames records for one write: the pieces of every frame in order, each value as it is (no copy:
+ * the value is the last field of its frame, and everything before it goes into one shared
+ * buffer). A null value is a tombstone; `tombstones` marks more records as one.
+ */
+export function encodeRecords(records: readonly LogRecord[], tombstones?: ReadonlySet<object>): { pieces: Buffer[]; bytes: number } {
+  let meta = 0;
+  let bytes = 0;
+  for (const r of records) {
+    const h = FRAME_PREFIX + BODY_FIXED + (r.key?.length ?? 0) + headerBytes(r.headers);
+    meta += h;
+    bytes += h + (r.value && !tombstones?.has(r) ? r.value.length : 0);
+  }
+  const buf = Buffer.allocUnsafe(meta);
+  const pieces: Buffer[] = [];
   let pos = 0;
+  let run = 0; // start of the meta bytes not yet in `pieces`
   for (const r of records) {
     const start = pos;
+    const value = r.value && !tombstones?.has(r) ? r.value : null;
     pos += FRAME_PREFIX;
     buf.writeDoubleBE(r.offset, pos);
     buf.writeDoubleBE(r.timestamp, pos + 8);
@@ -66,13 +78,6 @@ export function encodeRecords(records: readonly LogRecord[]): Buffer {
     if (r.key) {
       buf.writeInt32BE(r.key.length, pos);
       pos += 4 + r.key.copy(buf, pos + 4);
-    } else {
-      buf.writeInt32BE(-1, pos);
-      pos += 4;
-    }
-    if (r.value) {
-      buf.writeInt32BE(r.value.length, pos);
-      pos += 4 + r.value.copy(buf, pos + 4);
     } else {
       buf.writeInt32BE(-1, pos);
       pos += 4;
@@ -92,11 +97,18 @@ export function encodeRecords(records: readonly LogRecord[]): Buffer {
       count++;
     }
     buf.writeUInt16BE(count, countAt);
-    const body = buf.subarray(start + FRAME_PREFIX, pos);
-    buf.writeUInt32BE(body.length, start);
-    buf.writeUInt32BE(crc32(body), start + 4);
+    buf.writeInt32BE(value ? value.length : -1, pos);
+    pos += 4;
+    const crc = crc32(buf.subarray(start + FRAME_PREFIX, pos));
+    buf.writeUInt32BE(pos - start - FRAME_PREFIX + (value?.length ?? 0), start);
+    buf.writeUInt32BE(value && value.length > 0 ? crc32(value, crc) : crc, start + 4);
+    if (value && value.length > 0) {
+      pieces.push(buf.subarray(run, pos), value);
+      run = pos;
+    }
   }
-  return buf;
+  if (run < pos) pieces.push(buf.subarray(run, pos));
+  return { pieces, bytes };
 }
 
 /**
@@ -135,8 +147,7 @@ function decodeBody(body: Buffer): LogRecord | undefined {
     return b;
   };
   const key = take();
-  const value = take();
-  if (key === undefined || value === undefined || pos + 2 > body.length) return undefined;
+  if (key === undefined || pos + 2 > body.length) return undefined;
   const count = body.readUInt16BE(pos);
   pos += 2;
   const headers: Headers = {};
@@ -153,6 +164,8 @@ function decodeBody(body: Buffer): LogRecord | undefined {
     headers[name] = kind === HEADER_STRING ? body.toString('utf8', pos, pos + valueLength) : Buffer.from(body.subarray(pos, pos + valueLength));
     pos += valueLength;
   }
+  const value = take();
+  if (value === undefined || pos !== body.length) return undefined;
   return { offset, timestamp, key, value, headers };
 }
 
@@ -171,7 +184,8 @@ interface Segment {
 }
 
 interface PendingAppend {
-  frames: Buffer;
+  frames: Buffer[];
+  bytes: number;
   firstOffset: number;
   /** Runs once the frames are durable, before the send resolves, in append order. */
   onDurable: () => void;
@@ -261,10 +275,10 @@ export class PartitionLog {
     }
   }
 
-  append(frames: Buffer, firstOffset: number, count: number, onDurable: () => void): Promise<void> {
+  append(frames: { pieces: Buffer[]; bytes: number }, firstOffset: number, count: number, onDurable: () => void): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     this.end = firstOffset + count;
-    return new Promise((resolve, reject) => this.#queue.push({ frames, firstOffset, onDurable, resolve, reject }));
+    return new Promise((resolve, reject) => this.#queue.push({ frames: frames.pieces, bytes: frames.bytes, firstOffset, onDurable, resolve, reject }));
   }
 
   /** Writes what is queued to the active segment (rolling it first when it is full or old), fsyncs with `sync`, then resolves the sends. */
@@ -281,15 +295,17 @@ export class PartitionLog {
         } else if (!this.#handle) {
           this.#handle = await open(active.file, 'a');
         }
-        const data = batch.length === 1 ? batch[0]!.frames : Buffer.concat(batch.map((b) => b.frames));
-        for (let written = 0; written < data.length;) {
-          written += (await this.#handle!.write(data, written, data.length - written)).bytesWritten;
-        }
+        // One writev for the batch (libuv writes past IOV_MAX and partial writes in a loop).
+        const pieces = batch.length === 1 ? batch[0]!.frames : batch.flatMap((b) => b.frames);
+        let bytes = 0;
+        for (const b of batch) bytes += b.bytes;
+        const { bytesWritten } = await this.#handle!.writev(pieces);
+        if (bytesWritten !== bytes) throw new Error(`short write: ${bytesWritten} of ${bytes} bytes`);
         const segment = this.segments.at(-1)!;
-        segment.bytes += data.length;
+        segment.bytes += bytes;
         segment.lastWrite = now;
         if (options.sync) await this.#handle!.datasync();
-        else this.unsynced += data.length;
+        else this.unsynced += bytes;
       } catch (err) {
         // What reached the file is unknown now: refuse every later send rather than leave a hole in the offsets.
         this.#failed = new BusUnavailableError(
@@ -558,7 +574,7 @@ export class DiskLog {
   }
 
   /** Queues frames for a partition; resolves once they are on disk as the fsync policy says, after onDurable ran. */
-  append(part: PartitionLog, frames: Buffer, firstOffset: number, count: number, onDurable: () => void): Promise<void> {
+  append(part: PartitionLog, frames: { pieces: Buffer[]; bytes: number }, firstOffset: number, count: number, onDurable: () => void): Promise<void> {
     if (this.#closed) return Promise.reject(new AirdigError(ErrorCodes.BUS_CLOSED, 'in-process bus is closed'));
     const done = part.append(frames, firstOffset, count, onDurable);
     this.#dirty.add(part);
