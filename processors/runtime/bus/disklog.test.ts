@@ -336,3 +336,29 @@ test('disk log: opens an empty directory and reports no repairs; closing twice i
   await log.close();
   await log.close();
 });
+
+test('durable bus: a group that stopped reading does not keep the bus full after a restart, and finds its records if it comes back', async () => {
+  const dir = tmp();
+  const limits = { max_queued_records: 10 };
+  let bus = await MemoryBus.open(dir, limits);
+  await bus.ensureTopics([{ name: 't', partitions: 1 }]);
+  const stuck = bus.consumer({ groupId: 'gone', topics: ['t'], handler: () => new Promise(() => undefined) });
+  await stuck.start();
+  await bus.producer().send(
+    't',
+    Array.from({ length: 8 }, (_, i) => ({ value: Buffer.from(String(i)) })),
+  );
+  await bus.close(); // the process ends with "gone" 8 records behind
+  bus = await MemoryBus.open(dir, limits);
+  // Before its consumer starts again, "gone" does not count against the limit.
+  await bus.producer().send(
+    't',
+    Array.from({ length: 8 }, (_, i) => ({ value: Buffer.from(String(8 + i)) })),
+  );
+  const back = await readAs(bus, 'gone', 't', 16);
+  await bus.close();
+  assert.deepEqual(
+    back.map((r) => Number(r.value.toString())),
+    Array.from({ length: 16 }, (_, i) => i),
+  );
+});

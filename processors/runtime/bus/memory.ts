@@ -356,22 +356,27 @@ export class MemoryBus implements Bus {
   async #restore(): Promise<void> {
     const log = this.#log!;
     for (const [name, meta] of log.topics) this.#topics.set(name, new Topic(name, meta.partitions, meta.compacted, log));
+    // The lowest commit per partition: memory holds from there. A group joins a topic's groups (and
+    // holds its records back from trimming) when a consumer of it starts again, so a group that
+    // no longer runs does not keep the bus full after a restart.
+    const lowest = new Map<PartitionKey, number>();
     for (const [id, offsets] of log.committed()) {
       const group = this.group(id);
-      for (const c of offsets.values()) {
-        const topic = this.#topics.get(c.topic);
-        const part = topic?.partitions[c.partition];
-        if (!topic || !part) continue;
+      for (const [k, c] of offsets) {
+        const part = this.#topics.get(c.topic)?.partitions[c.partition];
+        if (!part) continue;
         // With fsync 'never' a commit can be ahead of what reached the disk.
-        group.restore({ ...c, offset: Math.min(c.offset, part.log!.end) });
-        topic.groups.add(group);
+        const offset = Math.min(c.offset, part.log!.end);
+        group.restore({ ...c, offset });
+        lowest.set(k, Math.min(lowest.get(k) ?? offset, offset));
       }
     }
     for (const topic of this.#topics.values()) {
       for (let p = 0; p < topic.partitions.length; p++) {
         const part = topic.partitions[p]!;
         const end = part.log!.end;
-        const from = Math.max(0, Math.min(topic.lowestCommitted(p) ?? end, end - this.#retain));
+        // A group more than max_queued_records behind could not have been (sends past it are refused).
+        const from = Math.max(0, end - this.#maxRecords, Math.min(lowest.get(partitionKey(topic.name, p)) ?? end, end - this.#retain));
         const records: BusRecord[] = [];
         // A compacted topic is read whole, for its latest record per key; others from `from`.
         await part.log!.read(topic.compacted ? 0 : from, (r) => {
