@@ -11,6 +11,7 @@ import path from 'node:path';
 import { startAirdig, FREE_PORTS as FREE, type RunningAirdig } from '../helpers/airdig.js';
 import { enginePid, sqlUrl } from '../helpers/clickhouse.js';
 import { waitFor } from '../helpers/wait.js';
+import { numberedSpans, numberedTraceId } from '../helpers/samples.js';
 
 const TRIALS = Number(process.env.AIRDIG_CRASH_TRIALS ?? 3);
 const TIME_BUDGET_MS = 150_000;
@@ -18,24 +19,7 @@ const PER_REQUEST = 20;
 const SENDERS = 4;
 const SERVICE = 'bus-crash';
 
-function traceId(batch: number, i: number): string {
-  return `${batch.toString(16).padStart(16, '0')}${i.toString(16).padStart(16, '0')}`;
-}
-
-function spans(batch: number): string {
-  const now = BigInt(Date.now()) * 1_000_000n;
-  const list = Array.from({ length: PER_REQUEST }, (_, i) => ({
-    traceId: traceId(batch, i),
-    spanId: `${batch.toString(16).padStart(8, '0')}${i.toString(16).padStart(8, '0')}`,
-    name: 'op',
-    kind: 2,
-    startTimeUnixNano: String(now),
-    endTimeUnixNano: String(now + 1_000_000n),
-  }));
-  return JSON.stringify({
-    resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: SERVICE } }] }, scopeSpans: [{ spans: list }] }],
-  });
-}
+const traceId = numberedTraceId;
 
 async function start(dataDir: string): Promise<RunningAirdig> {
   return startAirdig(['--data-dir', dataDir, ...FREE], /^airdig: ready$/m, 90_000);
@@ -61,7 +45,11 @@ test('kill -9 of airdig on the embedded durable bus, at random moments: every ac
           const batch = nextBatch++;
           inflight.add(batch);
           try {
-            const res = await fetch(traces, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: spans(batch) });
+            const res = await fetch(traces, {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/json' },
+              body: numberedSpans(SERVICE, batch, PER_REQUEST),
+            });
             await res.arrayBuffer();
             if (res.status === 200) acked.add(batch);
             else if (!killed) assert.fail(`request ${batch} answered ${res.status}`);
