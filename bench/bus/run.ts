@@ -1,7 +1,12 @@
-// bench/bus: 1 KiB records produced and consumed through the in-process bus, through the real
-// broker with node-rdkafka (AirDig's Kafka bus), and through the same broker with kafkajs as the
-// reference, in one run. Each scenario: RECORDS records or TIME_LIMIT_MS, median of RUNS runs.
+// bench/bus: 1 KiB records produced and consumed through the in-process bus (in memory, and
+// durable on disk with fsync per batch: the embedded default), through the real broker with
+// node-rdkafka (AirDig's Kafka bus), and through the same broker with kafkajs as the reference, in
+// one run. Each scenario: RECORDS records or TIME_LIMIT_MS, median of RUNS runs.
+// BENCH_KAFKA=0 measures the two in-process buses only (and leaves bench/RESULTS.md as it is).
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Kafka as KafkaJs, logLevel } from 'kafkajs';
 import { MemoryBus } from '../../processors/runtime/bus/memory.js';
 import { KafkaBus } from '../../processors/runtime/bus/kafka.js';
@@ -14,6 +19,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BATCH = 1_000;
 const TIME_LIMIT_MS = 30_000;
 const PARTITIONS = 4;
+const WITH_KAFKA = process.env.BENCH_KAFKA !== '0';
 
 interface Result {
   produceRps: number;
@@ -102,17 +108,39 @@ async function repeat(name: string, fn: (run: number) => Promise<Result>): Promi
   return { produceRps: median(rs.map((r) => r.produceRps)), e2eRps: median(rs.map((r) => r.e2eRps)) };
 }
 
+const inProcessLimits = { max_queued_records: RECORDS, max_queued_bytes: 4 * RECORDS * RECORD_BYTES };
+const memory = await repeat('in-process bus', async (i) => {
+  const bus = new MemoryBus(inProcessLimits);
+  try {
+    return await runBus(bus, `bench-mem-${i}`);
+  } finally {
+    await bus.close();
+  }
+});
+const durable = await repeat('durable in-process bus (fsync per batch)', async (i) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'airdig-bench-bus-'));
+  const bus = await MemoryBus.open(dir, inProcessLimits, { fsync: 'batch' });
+  try {
+    return await runBus(bus, `bench-disk-${i}`);
+  } finally {
+    await bus.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+const mb = (rps: number) => ((rps * RECORD_BYTES) / 2 ** 20).toFixed(1);
+const durableLine = `Durable in-process bus (the embedded default: a log under data_dir/bus, send() resolved after the fsync of its batch) vs in memory in the same run: produce ${(durable.produceRps / memory.produceRps).toFixed(2)}×, produce+consume ${(durable.e2eRps / memory.e2eRps).toFixed(2)}× (target ≥ 0.80×).`;
+if (!WITH_KAFKA) {
+  const row = (name: string, r: Result) =>
+    `| ${name} | ${Math.round(r.produceRps).toLocaleString('en')} | ${mb(r.produceRps)} | ${Math.round(r.e2eRps).toLocaleString('en')} | ${mb(r.e2eRps)} |`;
+  console.log(
+    `\n| bus | produce rec/s | MB/s | produce+consume rec/s | MB/s |\n|---|---:|---:|---:|---:|\n${row('in-process, memory', memory)}\n${row('in-process, durable', durable)}\n\n${durableLine}`,
+  );
+  process.exit(0);
+}
+
 const broker = benchBroker();
 try {
   const stamp = Date.now().toString(36);
-  const memory = await repeat('in-process bus', async (i) => {
-    const bus = new MemoryBus({ max_queued_records: RECORDS, max_queued_bytes: 4 * RECORDS * RECORD_BYTES });
-    try {
-      return await runBus(bus, `bench-mem-${i}`);
-    } finally {
-      await bus.close();
-    }
-  });
   const rdkafka = await repeat('node-rdkafka (none)', async (i) => {
     const bus = new KafkaBus({ brokers: broker.brokers, compression: 'none' });
     try {
@@ -131,7 +159,6 @@ try {
   });
   const kafkajs = await repeat('kafkajs (none)', (i) => runKafkaJs(broker.brokers, `bench-kjs-${stamp}-${i}`));
 
-  const mb = (rps: number) => ((rps * RECORD_BYTES) / 2 ** 20).toFixed(1);
   const row = (name: string, r: Result, ref: Result) =>
     `| ${name} | ${Math.round(r.produceRps).toLocaleString('en')} | ${mb(r.produceRps)} | ${Math.round(r.e2eRps).toLocaleString('en')} | ${mb(r.e2eRps)} | ${(r.produceRps / ref.produceRps).toFixed(2)}× | ${(r.e2eRps / ref.e2eRps).toFixed(2)}× |`;
   const md = `## bus — ${new Date().toISOString().slice(0, 10)}
@@ -141,10 +168,13 @@ ${RECORDS.toLocaleString('en')} records of ${RECORD_BYTES} B, keyed, ${PARTITION
 
 | client | produce rec/s | MB/s | produce+consume rec/s | MB/s | produce vs kafkajs | produce+consume vs kafkajs |
 |---|---:|---:|---:|---:|---:|---:|
-${row('in-process bus', memory, kafkajs)}
+${row('in-process bus, in memory', memory, kafkajs)}
+${row('in-process bus, durable (fsync per batch)', durable, kafkajs)}
 ${row('node-rdkafka, no compression', rdkafka, kafkajs)}
 ${row('node-rdkafka, lz4', rdkafkaLz4, kafkajs)}
 ${row('kafkajs 2.2.4, no compression (reference)', kafkajs, kafkajs)}
+
+${durableLine}
 
 Broker and client share the machine's 2 cores, so these numbers bound the pair, not librdkafka alone; where the ~34 k rec/s ceiling of both Kafka clients comes from (broker CPU, the client's delivery-report path) is not yet profiled.
 

@@ -28,7 +28,7 @@ what AirDig finds as it finds it, then the incident and its ranked causes as 'ai
 and the commands to look further, and keeps serving until Ctrl-C.
 
 ${runFlagsHelp(FLAGS, {
-  'data-dir': 'where the embedded ClickHouse keeps its data (default: a new\ntemporary directory, removed when the demo stops)',
+  'data-dir': 'where the embedded ClickHouse and the bus keep their data (default: a\nnew temporary directory, removed when the demo stops)',
   'log-level': 'logs on stderr (default warn): trace, debug, info, warn, error',
 })}`;
 

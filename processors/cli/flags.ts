@@ -9,7 +9,7 @@ import { LOG_LEVELS, serviceSchema } from '../runtime/config/schema.js';
  */
 const RUN_FLAGS = {
   config: { arg: 'FILE', help: 'pipeline file (default: pipelines/embedded.yaml, or\npipelines/distributed.yaml with --kafka)' },
-  'data-dir': { key: 'data_dir', arg: 'DIR', help: 'where the embedded ClickHouse keeps its data' },
+  'data-dir': { key: 'data_dir', arg: 'DIR', help: 'where the embedded ClickHouse and the in-process bus keep their data' },
   'otlp-grpc': { key: 'otlp_grpc', arg: 'ADDR', help: 'OTLP gRPC listen address' },
   'otlp-http': { key: 'otlp_http', arg: 'ADDR', help: 'OTLP HTTP listen address (and the JSON intakes)' },
   'remote-write': { key: 'remote_write', arg: 'ADDR', help: 'Prometheus remote_write listen address' },

@@ -8,21 +8,9 @@ import path from 'node:path';
 import { startAirdig, FREE_PORTS as FREE } from '../helpers/airdig.js';
 import { enginePid, sqlUrl } from '../helpers/clickhouse.js';
 import { waitFor } from '../helpers/wait.js';
+import { numberedSpans } from '../helpers/samples.js';
 
-function spans(batch: number, n: number): string {
-  const now = BigInt(Date.now()) * 1_000_000n;
-  const list = Array.from({ length: n }, (_, i) => ({
-    traceId: `${batch.toString(16).padStart(16, '0')}${i.toString(16).padStart(16, '0')}`,
-    spanId: `${batch.toString(16).padStart(8, '0')}${i.toString(16).padStart(8, '0')}`,
-    name: 'op',
-    kind: 2,
-    startTimeUnixNano: String(now),
-    endTimeUnixNano: String(now + 1_000_000n),
-  }));
-  return JSON.stringify({
-    resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'engine-crash' } }] }, scopeSpans: [{ spans: list }] }],
-  });
-}
+const spans = (batch: number, n: number) => numberedSpans('engine-crash', batch, n);
 
 test('kill -9 of the ClickHouse child mid-ingest: restarted, and count() equals what was acknowledged, no duplicates', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'airdig-engine-crash-'));

@@ -810,3 +810,27 @@ export const COMPONENT_SAMPLES: Record<ComponentKind, Record<string, ComponentSa
     api: onBus('airdig.health: one fact (pushed to subscribers)', ['airdig.health'], 1),
   },
 };
+
+/** The trace id of span i of request `batch` in numberedSpans(): unique per (batch, i). */
+export function numberedTraceId(batch: number, i: number): string {
+  return `${batch.toString(16).padStart(16, '0')}${i.toString(16).padStart(16, '0')}`;
+}
+
+/**
+ * OTLP/JSON with n server spans of `service`, each its own trace (numberedTraceId), for crash
+ * tests that count what was acknowledged. From batch 1: an all-zero trace id is invalid.
+ */
+export function numberedSpans(service: string, batch: number, n: number): string {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const list = Array.from({ length: n }, (_, i) => ({
+    traceId: numberedTraceId(batch, i),
+    spanId: `${batch.toString(16).padStart(8, '0')}${i.toString(16).padStart(8, '0')}`,
+    name: 'op',
+    kind: 2,
+    startTimeUnixNano: String(now),
+    endTimeUnixNano: String(now + 1_000_000n),
+  }));
+  return JSON.stringify({
+    resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: list }] }],
+  });
+}

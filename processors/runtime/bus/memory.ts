@@ -16,6 +16,7 @@ import {
   IDLE_COMMIT_MS,
 } from './types.js';
 import { memoryBusSchema, type MemoryBusConfig } from '../config/schema.js';
+import { DiskLog, encodeRecords, type DiskLogOptions, type PartitionLog } from './disklog.js';
 
 /**
  * `service.memory_bus` (max_queued_records and max_queued_bytes: what a partition may hold that some
@@ -30,6 +31,8 @@ const MEMORY_BUS_DEFAULTS = memoryBusSchema.parse({});
 class Partition {
   /** Offset of records[0]. */
   base = 0;
+  /** The offset the next send gets: past `end` while records wait for the log's fsync (consumers see only what is durable). */
+  next = 0;
   records: BusRecord[] = [];
   bytes = 0;
   /**
@@ -37,7 +40,10 @@ class Partition {
    * partition holds once compacted, whatever retention trimmed from `records`.
    */
   readonly latest: Map<string, BusRecord> | undefined;
-  constructor(compacted: boolean) {
+  constructor(
+    compacted: boolean,
+    readonly log: PartitionLog | undefined,
+  ) {
     this.latest = compacted ? new Map() : undefined;
   }
   get end(): number {
@@ -64,8 +70,9 @@ class Topic {
     readonly name: string,
     partitions: number,
     readonly compacted = false,
+    log?: DiskLog,
   ) {
-    this.partitions = Array.from({ length: partitions }, () => new Partition(compacted));
+    this.partitions = Array.from({ length: partitions }, (_, p) => new Partition(compacted, log?.partition(name, p)));
   }
   choosePartition(msg: OutMessage, key: Buffer | null): number {
     if (msg.partition !== undefined) {
@@ -102,16 +109,42 @@ class Topic {
   }
 }
 
+type Committed = { topic: string; partition: number; offset: number };
+
 class Group {
-  readonly #committed = new Map<PartitionKey, number>();
+  readonly #committed = new Map<PartitionKey, Committed>();
   readonly members: MemoryConsumer[] = [];
-  constructor(readonly id: string) {}
+  constructor(
+    readonly id: string,
+    readonly log: DiskLog | undefined,
+  ) {}
   committed(topic: string, partition: number): number {
-    return this.#committed.get(partitionKey(topic, partition)) ?? 0;
+    return this.#committed.get(partitionKey(topic, partition))?.offset ?? 0;
   }
   commit(topic: string, partition: number, offset: number): void {
     const k = partitionKey(topic, partition);
-    if ((this.#committed.get(k) ?? 0) < offset) this.#committed.set(k, offset);
+    if ((this.#committed.get(k)?.offset ?? 0) >= offset) return;
+    this.#committed.set(k, { topic, partition, offset });
+    this.#persist();
+  }
+  /** A consumer of the group reads these partitions: persisted at once (at offset 0 if new), so the log keeps their records for it across a restart. */
+  subscribe(topic: Topic): void {
+    let added = false;
+    for (let p = 0; p < topic.partitions.length; p++) {
+      const k = partitionKey(topic.name, p);
+      if (this.#committed.has(k)) continue;
+      this.#committed.set(k, { topic: topic.name, partition: p, offset: 0 });
+      added = true;
+    }
+    if (added) this.#persist();
+  }
+  /** A commit read back from the log when the bus opens. */
+  restore(c: Committed): void {
+    this.#committed.set(partitionKey(c.topic, c.partition), { ...c });
+  }
+  #persist(): void {
+    // A commit that does not reach the disk before a crash only means records are delivered again.
+    this.log?.saveCommits(this.id, new Map(this.#committed)).catch(() => undefined);
   }
 }
 
@@ -121,7 +154,12 @@ function recordBytes(r: BusRecord): number {
   return r.value.length + (r.key?.length ?? 0);
 }
 
-/** Kafka's semantics in one process: keyed partitions, order per partition, offsets, consumer groups, redelivery of what was not committed. */
+/**
+ * Kafka's semantics in one process: keyed partitions, order per partition, offsets, consumer groups,
+ * redelivery of what was not committed. Constructed directly it keeps everything in memory;
+ * MemoryBus.open() backs it with a DiskLog: send() resolves once its records are on disk, consumers
+ * still read from memory, and reopening restores topics, commits and records from the log.
+ */
 export class MemoryBus implements Bus {
   readonly kind = 'memory' as const;
   readonly #topics = new Map<string, Topic>();
@@ -131,9 +169,33 @@ export class MemoryBus implements Bus {
   readonly #retain: number;
   #closed = false;
   readonly #producer: Producer;
+  readonly #log: DiskLog | undefined;
+
+  /**
+   * The durable bus in `dir` (created if missing): what an earlier process wrote there is read back
+   * (records from the lowest committed offset of the groups that read them, the latest record per
+   * key of compacted topics, the commits), a torn last record cut off.
+   */
+  static async open(dir: string, options: MemoryBusOptions = {}, logOptions: DiskLogOptions = {}): Promise<MemoryBus> {
+    const log = await DiskLog.open(dir, logOptions);
+    const bus = new MemoryBus(options, log);
+    try {
+      await bus.#restore();
+    } catch (err) {
+      await log.close();
+      throw err;
+    }
+    return bus;
+  }
+
+  /** The disk log behind the bus, when it has one (tests and maintenance). */
+  get log(): DiskLog | undefined {
+    return this.#log;
+  }
 
   /** Topics created on first use (not declared with ensureTopics) have one partition. */
-  constructor(options: MemoryBusOptions = {}) {
+  constructor(options: MemoryBusOptions = {}, log?: DiskLog) {
+    this.#log = log;
     const c = { ...MEMORY_BUS_DEFAULTS, ...options };
     this.#maxRecords = c.max_queued_records;
     this.#maxBytes = c.max_queued_bytes;
@@ -142,9 +204,15 @@ export class MemoryBus implements Bus {
   }
 
   async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
+    const defined: Promise<void>[] = [];
     for (const s of specs) {
-      if (!this.#topics.has(s.name)) this.#topics.set(s.name, new Topic(s.name, Math.max(1, s.partitions), s.compacted ?? false));
+      if (this.#topics.has(s.name)) continue;
+      const partitions = Math.max(1, s.partitions);
+      this.#topics.set(s.name, new Topic(s.name, partitions, s.compacted ?? false, this.#log));
+      const meta = { partitions, compacted: s.compacted ?? false, ...(s.retentionMs === undefined ? {} : { retentionMs: s.retentionMs }) };
+      if (this.#log) defined.push(this.#log.defineTopic(s.name, meta));
     }
+    await Promise.all(defined);
   }
 
   producer(): Producer {
@@ -172,6 +240,7 @@ export class MemoryBus implements Bus {
   async close(): Promise<void> {
     this.#closed = true;
     for (const t of this.#topics.values()) t.notify();
+    await this.#log?.close();
   }
 
   /** Records held per topic and partition: end offset and the lowest committed offset of any group. */
@@ -188,8 +257,10 @@ export class MemoryBus implements Bus {
   topic(name: string): Topic {
     let t = this.#topics.get(name);
     if (!t) {
-      t = new Topic(name, 1);
+      t = new Topic(name, 1, false, this.#log);
       this.#topics.set(name, t);
+      // Awaited by the first send that writes to it (#send), so no acknowledged record is in a topic the log does not know.
+      void this.#log?.defineTopic(name, { partitions: 1, compacted: false }).catch(() => undefined);
     }
     return t;
   }
@@ -197,7 +268,7 @@ export class MemoryBus implements Bus {
   group(id: string): Group {
     let g = this.#groups.get(id);
     if (!g) {
-      g = new Group(id);
+      g = new Group(id, this.#log);
       this.#groups.set(id, g);
     }
     return g;
@@ -225,9 +296,9 @@ export class MemoryBus implements Bus {
     for (const [p, n] of extraRecords) {
       const part = topic.partitions[p]!;
       const bytes = extraBytes.get(p)!;
-      const committed = topic.lowestCommitted(p) ?? part.end;
+      const committed = topic.lowestCommitted(p) ?? part.next;
       if (part.bytes + bytes > this.#maxBytes) part.trimTo(committed); // make room from what every group has read
-      const uncommitted = part.end - committed;
+      const uncommitted = part.next - committed;
       if (uncommitted + n > this.#maxRecords || part.bytes + bytes > this.#maxBytes) {
         throw new BusFullError(
           `in-process topic ${topicName} partition ${p} holds ${uncommitted} uncommitted records (${part.bytes} bytes); limit ${this.#maxRecords} records, ${this.#maxBytes} bytes`,
@@ -235,26 +306,106 @@ export class MemoryBus implements Bus {
       }
     }
     const now = Date.now();
+    const byPartition = new Map<number, BusRecord[]>();
+    const tombstones = new Set<BusRecord>();
     for (const { p, key, msg } of placed) {
       const part = topic.partitions[p]!;
       const rec: BusRecord = {
         topic: topicName,
         partition: p,
-        offset: part.end,
+        offset: part.next++,
         key,
         value: msg.value ?? EMPTY,
         headers: msg.headers ?? {},
         timestamp: msg.timestamp ?? now,
       };
+      if (msg.value === null) tombstones.add(rec);
+      (byPartition.get(p) ?? byPartition.set(p, []).get(p)!).push(rec);
+    }
+    const log = this.#log;
+    if (!log) {
+      for (const [p, recs] of byPartition) this.#publish(topic, p, recs, tombstones);
+      return;
+    }
+    const written: Promise<void>[] = [log.defineTopic(topicName, { partitions: topic.partitions.length, compacted: topic.compacted })];
+    for (const [p, recs] of byPartition) {
+      const part = topic.partitions[p]!;
+      const frames = encodeRecords(recs, tombstones);
+      // Published in the log's append order, so records reach memory in offset order whichever send resolves first.
+      written.push(log.append(part.log!, frames, recs[0]!.offset, recs.length, () => this.#publish(topic, p, recs, tombstones)));
+    }
+    await Promise.all(written);
+  }
+
+  /** Makes records visible to consumers (durable ones, with a log). */
+  #publish(topic: Topic, p: number, recs: readonly BusRecord[], tombstones: ReadonlySet<BusRecord>): void {
+    const part = topic.partitions[p]!;
+    for (const rec of recs) {
       part.records.push(rec);
       part.bytes += recordBytes(rec);
       if (part.latest) {
-        if (msg.value === null) part.latest.delete(key!.toString('latin1'));
-        else part.latest.set(key!.toString('latin1'), rec);
+        if (tombstones.has(rec)) part.latest.delete(rec.key!.toString('latin1'));
+        else part.latest.set(rec.key!.toString('latin1'), rec);
       }
     }
-    for (const p of extraRecords.keys()) this.trim(topic, p);
+    this.trim(topic, p);
     topic.notify();
+  }
+
+  /** Reads the log back: topics, the groups' commits, then each partition's records from where its groups stand. */
+  async #restore(): Promise<void> {
+    const log = this.#log!;
+    for (const [name, meta] of log.topics) this.#topics.set(name, new Topic(name, meta.partitions, meta.compacted, log));
+    // The lowest commit per partition: memory holds from there. A group joins a topic's groups (and
+    // holds its records back from trimming) when a consumer of it starts again, so a group that
+    // no longer runs does not keep the bus full after a restart.
+    const lowest = new Map<PartitionKey, number>();
+    for (const [id, offsets] of log.committed()) {
+      const group = this.group(id);
+      for (const [k, c] of offsets) {
+        const part = this.#topics.get(c.topic)?.partitions[c.partition];
+        if (!part) continue;
+        // With fsync 'never' a commit can be ahead of what reached the disk.
+        const offset = Math.min(c.offset, part.log!.end);
+        group.restore({ ...c, offset });
+        lowest.set(k, Math.min(lowest.get(k) ?? offset, offset));
+      }
+    }
+    for (const topic of this.#topics.values()) {
+      for (let p = 0; p < topic.partitions.length; p++) {
+        const part = topic.partitions[p]!;
+        const end = part.log!.end;
+        // A group more than max_queued_records behind could not have been (sends past it are refused).
+        const from = Math.max(0, end - this.#maxRecords, Math.min(lowest.get(partitionKey(topic.name, p)) ?? end, end - this.#retain));
+        const records: BusRecord[] = [];
+        // A compacted topic is read whole, for its latest record per key; others from `from`.
+        await part.log!.read(topic.compacted ? 0 : from, (r) => {
+          const rec: BusRecord = {
+            topic: topic.name,
+            partition: p,
+            offset: r.offset,
+            key: r.key,
+            value: r.value ?? EMPTY,
+            headers: r.headers,
+            timestamp: r.timestamp,
+          };
+          if (part.latest && r.key) {
+            if (r.value === null) part.latest.delete(r.key.toString('latin1'));
+            else part.latest.set(r.key.toString('latin1'), rec);
+          }
+          if (r.offset < from) return;
+          // Below every commit, compaction leaves gaps: memory holds the contiguous tail only.
+          if (records.length > 0 && records.at(-1)!.offset + 1 !== r.offset) records.length = 0;
+          records.push(rec);
+        });
+        if (records.length > 0 && records.at(-1)!.offset + 1 !== end) records.length = 0;
+        part.records = records;
+        part.base = records[0]?.offset ?? end;
+        part.next = end;
+        part.bytes = 0;
+        for (const r of records) part.bytes += recordBytes(r);
+      }
+    }
   }
 
   /**
@@ -317,7 +468,11 @@ class MemoryConsumer implements Consumer {
   async start(): Promise<void> {
     if (this.#state !== 'new') return;
     this.#state = 'running';
-    for (const t of this.topics) this.#bus.topic(t).groups.add(this.#group);
+    for (const t of this.topics) {
+      const topic = this.#bus.topic(t);
+      topic.groups.add(this.#group);
+      this.#group.subscribe(topic);
+    }
     this.#group.members.push(this);
     this.#bus.rebalance(this.#group);
     this.#loop = this.#run();

@@ -89,6 +89,44 @@ export const memoryBusSchema = z
   })
   .strict();
 
+/**
+ * The embedded bus's log on disk under data_dir/bus (see processors/runtime/bus/README.md):
+ * fsync 'batch' resolves a send once the fsync of the batch holding its records is done,
+ * 'interval' once written (fsync every fsync_interval_ms), 'never' once written (the OS flushes).
+ */
+export const busLogSchema = z
+  .object({
+    /** false keeps the embedded topics in memory only (nothing survives a restart). */
+    enabled: z.boolean().default(true),
+    fsync: z.enum(['batch', 'interval', 'never']).default('batch'),
+    fsync_interval_ms: z.number().int().positive().default(1_000),
+    /** A partition's active segment is closed past this size or age. */
+    segment_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 ** 2),
+    segment_ms: z
+      .number()
+      .int()
+      .positive()
+      .default(60 * 60 * 1_000),
+    /** Closed segments older than this (topics' retention_ms wins) or past this size per partition go, once every group committed past them. */
+    retention_ms: z
+      .number()
+      .int()
+      .positive()
+      .default(7 * 24 * 60 * 60 * 1_000),
+    retention_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(1024 ** 3),
+    /** How often segments are rolled by age, deleted by retention and compacted. */
+    maintenance_interval_ms: z.number().int().positive().default(30_000),
+  })
+  .strict();
+
 /** TLS on every listener: a certificate and key (PEM); with client_ca_file, clients must present a certificate it signed. */
 export const tlsSchema = z
   .object({
@@ -130,6 +168,7 @@ export const serviceSchema = z
     kafka: kafkaSchema.default({}),
     clickhouse: clickhouseSchema.default({}),
     memory_bus: memoryBusSchema.default({}),
+    bus_log: busLogSchema.default({}),
   })
   .strict();
 
@@ -168,6 +207,7 @@ export type TlsConfig = z.infer<typeof tlsSchema>;
 export type KafkaConfig = z.infer<typeof kafkaSchema>;
 export type ClickHouseConfig = z.infer<typeof clickhouseSchema>;
 export type MemoryBusConfig = z.infer<typeof memoryBusSchema>;
+export type BusLogConfig = z.infer<typeof busLogSchema>;
 export type TopicConfig = z.infer<typeof topicSchema>;
 export type PipelineFile = z.infer<typeof fileSchema>;
 

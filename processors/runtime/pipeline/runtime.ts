@@ -28,12 +28,19 @@ interface Running {
   component: Component;
 }
 
-export function openBus(config: AirdigConfig): Bus {
-  const { kafka, memory_bus } = config.service;
+/** Kafka with --kafka; otherwise the in-process bus, durable under data_dir/bus unless service.bus_log.enabled is false. */
+export async function openBus(config: AirdigConfig): Promise<Bus> {
+  const { kafka, memory_bus, bus_log, data_dir } = config.service;
   if (kafka.brokers) {
     return new KafkaBus(kafka);
   }
-  return new MemoryBus(memory_bus);
+  if (!bus_log.enabled) return new MemoryBus(memory_bus);
+  return MemoryBus.open(busLogDir(data_dir), memory_bus, bus_log);
+}
+
+/** Where the embedded bus keeps its log. */
+export function busLogDir(dataDir: string): string {
+  return path.resolve(dataDir, 'bus');
 }
 
 /** The embedded ClickHouse engine under --data-dir, for a config without a ClickHouse URL. */
@@ -139,15 +146,28 @@ export class Runtime {
     });
     if (signal.aborted) return;
 
-    const bus = openBus(cfg);
+    let bus: Bus;
+    try {
+      bus = await openBus(cfg);
+    } catch (err) {
+      this.#checks.set('bus', `failed: ${errorMessage(err)}`);
+      throw err;
+    }
     this.#bus = bus;
+    if (signal.aborted) return;
     const topics: TopicSpec[] = Object.entries(cfg.topics).map(([name, t]) => ({
       name,
       partitions: t.partitions,
       compacted: t.compacted,
       ...(t.retention_ms === undefined ? {} : { retentionMs: t.retention_ms }),
     }));
-    await this.#retry('bus', bus.kind === 'kafka' ? `Kafka at ${cfg.service.kafka.brokers}` : 'in-process bus', async () => {
+    const busName =
+      bus.kind === 'kafka'
+        ? `Kafka at ${cfg.service.kafka.brokers}`
+        : cfg.service.bus_log.enabled
+          ? `in-process bus in ${busLogDir(cfg.service.data_dir)}`
+          : 'in-process bus';
+    await this.#retry('bus', busName, async () => {
       await bus.ping();
       await bus.ensureTopics(topics);
     });
