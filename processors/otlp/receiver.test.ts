@@ -10,6 +10,8 @@ import { ExportTraceServiceRequest, ExportTraceServiceResponse } from '../model/
 import { componentSettings } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
 import { partitionForKey } from '../runtime/bus/partitioner.js';
+import { traceRowsDirect } from '../oteltraces/sink.js';
+import { forEachSpanView } from '../servicegraph/spans.js';
 
 const noStore = {} as Store; // the receiver never touches ClickHouse
 const T1 = '0af7651916cd43dd8448eb211c80319c';
@@ -428,6 +430,11 @@ test("a request's traces share one record per partition; concurrent requests are
     // 20 traces on 2 partitions: two records, each on the partition its traces' keys pick.
     assert.equal(got.length, 2);
     for (const s of spansIn(got)) assert.equal(partitionForKey(Buffer.from(s.traceId), 2), s.partition);
+    // The consumers read a merged record whole: the otel_traces sink's rows and the service graph's spans.
+    const rows = got.flatMap((r) => traceRowsDirect(r.value) as { rows: number }[]).reduce((n, b) => n + b.rows, 0);
+    let views = 0;
+    for (const r of got) forEachSpanView(r.value, () => views++);
+    assert.deepEqual({ rows, views }, { rows: 20, views: 20 });
 
     const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => post(request(100 + i, 1))));
     assert.deepEqual(statuses, Array(40).fill(200));
