@@ -29,6 +29,17 @@ export const otlpConfigSchema = z
     grpc_keepalive_timeout_ms: z.number().int().positive().default(20_000),
     /** Open gRPC connections the listener takes; past it a new one is closed at once, so a flood of idle clients cannot use up the process's descriptors. */
     grpc_max_connections: z.number().int().positive().default(MAX_CONNECTIONS_PER_LISTENER),
+    /**
+     * Concurrent requests' records for the same partition are merged into one bus record up to this
+     * many bytes (below librdkafka's message.max.bytes, 1 000 000); 0 sends each trace or resource
+     * as its own record.
+     */
+    coalesce_max_bytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(512 * 1024),
   })
   .strict();
 

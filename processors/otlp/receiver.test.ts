@@ -9,6 +9,9 @@ import { otlpFactory } from './receiver.js';
 import { ExportTraceServiceRequest, ExportTraceServiceResponse } from '../model/otlp.js';
 import { componentSettings } from '../../tests/helpers/component.js';
 import { waitFor } from '../../tests/helpers/wait.js';
+import { partitionForKey } from '../runtime/bus/partitioner.js';
+import { traceRowsDirect } from '../oteltraces/sink.js';
+import { forEachSpanView } from '../servicegraph/spans.js';
 
 const noStore = {} as Store; // the receiver never touches ClickHouse
 const T1 = '0af7651916cd43dd8448eb211c80319c';
@@ -33,8 +36,8 @@ function body(): Uint8Array {
   }).finish();
 }
 
-async function startReceiver(bus: Bus, config: Record<string, unknown> = {}) {
-  const settings = componentSettings(otlpFactory, bus, noStore);
+async function startReceiver(bus: Bus, config: Record<string, unknown> = {}, topics: Record<string, { partitions: number; compacted: boolean }> = {}) {
+  const settings = { ...componentSettings(otlpFactory, bus, noStore), topics };
   const receiver = otlpFactory.create(settings, otlpFactory.configSchema.parse({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', ...config }));
   await receiver.start();
   const urls = Object.fromEntries(receiver.listening!().map((l) => [l.name, l.url]));
@@ -386,6 +389,63 @@ test('the gRPC listener takes at most grpc_max_connections: past it a new connec
     client.close();
   } finally {
     for (const s of held) s.destroy();
+    await receiver.shutdown();
+    await bus.close();
+  }
+});
+
+test("a request's traces share one record per partition; concurrent requests are each answered with all their spans there", async () => {
+  const bus = new MemoryBus();
+  await bus.ensureTopics([{ name: 'otlp_spans', partitions: 2 }]);
+  const got = await collect(bus);
+  const { receiver, http } = await startReceiver(bus, {}, { otlp_spans: { partitions: 2, compacted: false } });
+  const request = (from: number, count: number) =>
+    ExportTraceServiceRequest.encode({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: `svc-${from}` } }] },
+          scopeSpans: [
+            {
+              spans: Array.from({ length: count }, (_, i) => ({
+                traceId: Buffer.alloc(16, from + i + 1),
+                spanId: Buffer.alloc(8, 1),
+                name: `span-${from + i}`,
+                kind: 2,
+              })),
+            },
+          ],
+        },
+      ],
+    }).finish();
+  const post = (body: Uint8Array) => fetch(http, { method: 'POST', headers: { 'Content-Type': 'application/x-protobuf' }, body }).then((r) => r.status);
+  const spansIn = (records: BusRecord[]) =>
+    records.flatMap((r) =>
+      ExportTraceServiceRequest.decode(r.value).resourceSpans.flatMap((rs) =>
+        rs.scopeSpans![0]!.spans!.map((s) => ({ partition: r.partition, name: s.name!, traceId: Buffer.from(s.traceId!).toString('hex') })),
+      ),
+    );
+  try {
+    assert.equal(await post(request(0, 20)), 200);
+    await waitFor(() => spansIn(got).length >= 20, 5_000, '20 spans');
+    // 20 traces on 2 partitions: two records, each on the partition its traces' keys pick.
+    assert.equal(got.length, 2);
+    for (const s of spansIn(got)) assert.equal(partitionForKey(Buffer.from(s.traceId), 2), s.partition);
+    // The consumers read a merged record whole: the otel_traces sink's rows and the service graph's spans.
+    const rows = got.flatMap((r) => traceRowsDirect(r.value) as { rows: number }[]).reduce((n, b) => n + b.rows, 0);
+    let views = 0;
+    for (const r of got) forEachSpanView(r.value, () => views++);
+    assert.deepEqual({ rows, views }, { rows: 20, views: 20 });
+
+    const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => post(request(100 + i, 1))));
+    assert.deepEqual(statuses, Array(40).fill(200));
+    await waitFor(() => spansIn(got).length >= 60, 5_000, '60 spans');
+    assert.deepEqual(
+      spansIn(got)
+        .map((s) => s.name)
+        .sort(),
+      [...Array.from({ length: 20 }, (_, i) => `span-${i}`), ...Array.from({ length: 40 }, (_, i) => `span-${100 + i}`)].sort(),
+    );
+  } finally {
     await receiver.shutdown();
     await bus.close();
   }

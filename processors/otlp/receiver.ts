@@ -17,11 +17,16 @@ import type { Component, ComponentSettings, Factory, ListenerInfo } from '../run
 import type { TlsConfig } from '../runtime/config/schema.js';
 import { otlpConfigSchema, type OtlpConfig } from './config.js';
 import { SIGNALS, type Prepared, type Signal } from './signals.js';
+import { coalescingProducer } from '../runtime/bus/coalesce.js';
+import type { Producer } from '../runtime/bus/types.js';
 import { encodeRetryStatus, encodeRpcStatus, GrpcCode } from './status.js';
 
 type BodyKind = 'protobuf' | 'json';
 
-/** OTLP over HTTP and gRPC: validates, splits by trace id and answers only once the bus has the data. */
+/**
+ * OTLP over HTTP and gRPC: validates, splits by trace id (metrics and logs by resource), merges what
+ * concurrent requests put on the same partition, and answers only once the bus has the data.
+ */
 class OtlpReceiver implements Component {
   readonly #s: ComponentSettings;
   readonly #cfg: OtlpConfig;
@@ -29,10 +34,16 @@ class OtlpReceiver implements Component {
   #grpc: { server: grpc.Server; listening: ListeningServer<net.Server> } | undefined;
   #grpcUrl: string | undefined;
   #stopped = false;
+  readonly #producer: Producer;
 
   constructor(settings: ComponentSettings, config: OtlpConfig) {
     this.#s = settings;
     this.#cfg = config;
+    const producer = settings.bus.producer();
+    this.#producer =
+      config.coalesce_max_bytes > 0
+        ? coalescingProducer(producer, { partitions: (topic) => settings.topics[topic]?.partitions, maxBytes: config.coalesce_max_bytes })
+        : producer;
   }
 
   listening(): ListenerInfo[] {
@@ -83,7 +94,7 @@ class OtlpReceiver implements Component {
     if (prepared.rejected) metrics.dropped(`invalid_${signal.name}`, prepared.rejected);
     if (prepared.messages.length === 0) return;
     try {
-      await this.#s.bus.producer().send(signal.topic(this.#cfg), prepared.messages);
+      await this.#producer.send(signal.topic(this.#cfg), prepared.messages);
       metrics.sent(prepared.items - prepared.rejected);
     } catch (err) {
       metrics.failed(err instanceof BusFullError ? 'bus_full' : 'bus_error', prepared.items - prepared.rejected);

@@ -25,6 +25,10 @@ const KAFKA_DEFAULTS = kafkaSchema.parse({});
 
 const ERR_TOPIC_ALREADY_EXISTS = 36;
 const ERR_QUEUE_FULL = -184;
+/** librdkafka's wait for more records before a produce request (its default is 5 ms). */
+const PRODUCER_LINGER_MS = 1;
+/** Poll interval while no delivery report is awaited. */
+const IDLE_POLL_MS = 100;
 
 interface PendingSend {
   remaining: number;
@@ -73,6 +77,9 @@ export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
   readonly #opts: KafkaConfig & { clientId: string };
   #producer: Promise<Kafka.Producer> | undefined;
+  /** Records produced and not yet reported delivered or failed. */
+  #inFlight = 0;
+  #pollTimer: NodeJS.Timeout | undefined;
   readonly #consumers = new Set<KafkaConsumer>();
   #closed = false;
 
@@ -221,6 +228,8 @@ export class KafkaBus implements Bus {
       const producer = await p.catch(() => undefined);
       if (producer) {
         await new Promise<void>((resolve) => producer.flush(this.#opts.connect_timeout_ms, () => resolve()));
+        clearInterval(this.#pollTimer);
+        this.#pollTimer = undefined;
         await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
       }
     }
@@ -234,14 +243,19 @@ export class KafkaBus implements Bus {
         'enable.idempotence': true,
         acks: 'all',
         'compression.codec': this.#opts.compression,
-        'linger.ms': 5,
+        // Records from concurrent requests share a produce request; a lone request waits no longer than this.
+        'linger.ms': PRODUCER_LINGER_MS,
         'batch.num.messages': 10_000,
+        'batch.size': 1_000_000,
         'queue.buffering.max.messages': 200_000,
         'message.timeout.ms': 30_000,
         partitioner: 'murmur2_random',
         dr_cb: true,
+        // What service.kafka.librdkafka sets wins over the defaults above.
+        ...this.#opts.librdkafka,
       } as Kafka.ProducerGlobalConfig);
       producer.on('delivery-report', (err, report) => {
+        this.#inFlight--;
         const pending = report.opaque as PendingSend;
         if (err && pending.error === undefined) pending.error = err;
         if (--pending.remaining === 0) {
@@ -254,7 +268,8 @@ export class KafkaBus implements Bus {
       // A producer that failed to connect is dropped, so the next send or ping tries again.
       this.#producer = connect(producer, this.#opts.connect_timeout_ms, 'producer').then(
         (p) => {
-          p.setPollInterval(5);
+          // Errors and logs are served by poll() too: a slow poll while nothing waits for a report.
+          p.setPollInterval(IDLE_POLL_MS);
           return p;
         },
         (err) => {
@@ -264,6 +279,26 @@ export class KafkaBus implements Bus {
       );
     }
     return this.#producer;
+  }
+
+  /**
+   * Serves delivery reports every millisecond while records wait for theirs, and not at all when
+   * none do: a request is answered about a millisecond after the broker acknowledged it, not after
+   * a fixed poll interval, and an idle producer does not wake the event loop.
+   */
+  #pollWhilePending(producer: Kafka.Producer): void {
+    if (this.#inFlight <= 0 || this.#pollTimer) return;
+    this.#pollTimer = setInterval(() => {
+      try {
+        producer.poll();
+      } catch {
+        // Not connected (closing): the flush in close() serves what is left.
+      }
+      if (this.#inFlight <= 0) {
+        clearInterval(this.#pollTimer);
+        this.#pollTimer = undefined;
+      }
+    }, 1);
   }
 
   async #send(topic: string, messages: readonly OutMessage[]): Promise<void> {
@@ -277,10 +312,14 @@ export class KafkaBus implements Bus {
           const m = messages[i]!;
           try {
             producer.produce(topic, m.partition ?? null, m.value, toKeyBuffer(m.key), m.timestamp ?? Date.now(), pending, toRdkafkaHeaders(m.headers));
+            this.#inFlight++;
           } catch (err) {
             if ((err as Kafka.LibrdKafkaError).code === ERR_QUEUE_FULL && attempt < 50) {
               // librdkafka's local queue is full: let delivery reports drain it, then go on where we stopped.
-              setTimeout(() => produceRest(attempt + 1), 20);
+              setTimeout(() => {
+                produceRest(attempt + 1);
+                this.#pollWhilePending(producer);
+              }, 20);
               return;
             }
             const unsent = messages.length - i;
@@ -296,6 +335,7 @@ export class KafkaBus implements Bus {
         }
       };
       produceRest(0);
+      this.#pollWhilePending(producer);
     });
   }
 }
