@@ -5,7 +5,7 @@
  */
 import { GraphQLError } from 'graphql';
 import { serviceEdgesWhere, type Loaders, type ServiceEdgeRecord } from './loaders.js';
-import { CHANGE_APPLIED, type Sql } from './read.js';
+import { CHANGE_APPLIED, NODE_COLUMNS, type NodeRow, type Sql } from './read.js';
 
 /** How far neighbors and blastRadius may walk. */
 export const MAX_WALK_DEPTH = 6;
@@ -96,33 +96,58 @@ async function recentChanges(sql: Sql, ids: string[]): Promise<Map<string, numbe
   return new Map(rows.map((r) => [r.id, Number(r.n)]));
 }
 
-/** The VPC each resource is in: itself for a VPC, else one or two member_of hops (instance → subnet → VPC), else its vpc_id attribute's resource. */
-async function vpcs(sql: Sql, ids: string[]): Promise<Map<string, string>> {
-  const rows = await sql.rows<{ id: string; vpc: string }>(
-    `WITH vpcs AS (SELECT id FROM graph_nodes WHERE endsWith(type, 'vpc') AND NOT gone),
-          member AS (SELECT src, dst FROM graph_edges WHERE type = 'member_of' AND NOT gone)
-     SELECT id, min(vpc) AS vpc FROM (
-       SELECT id, id AS vpc FROM vpcs WHERE has({ids:Array(String)}, id)
-       UNION ALL SELECT src AS id, dst AS vpc FROM member WHERE has({ids:Array(String)}, src) AND dst IN (SELECT id FROM vpcs)
-       UNION ALL SELECT a.src AS id, b.dst AS vpc FROM member AS a INNER JOIN member AS b ON a.dst = b.src
-                 WHERE has({ids:Array(String)}, a.src) AND b.dst IN (SELECT id FROM vpcs)
-       UNION ALL SELECT n.id AS id, r.resource_id AS vpc FROM graph_nodes AS n INNER JOIN resource_aliases AS r ON r.alias = lower(n.attributes['vpc_id'])
-                 WHERE has({ids:Array(String)}, n.id) AND n.attributes['vpc_id'] != ''
-     ) GROUP BY id`,
-    { ids },
-  );
-  return new Map(rows.map((r) => [r.id, r.vpc]));
+/**
+ * The VPC each resource is in: itself for a VPC, else one or two member_of hops (instance → subnet
+ * → VPC), else the resource its vpc_id attribute names (an alias); the least id when several fit.
+ * The topology's part is one statement narrowed to the ids before the VPCs are looked up; the
+ * attribute's part is a lookup of the attribute values, as the nodes give them.
+ */
+async function vpcs(sql: Sql, ids: string[], nodes: Promise<(NodeRow | undefined)[]>): Promise<Map<string, string>> {
+  const member = "SELECT src, dst FROM graph_edges WHERE type = 'member_of' AND NOT gone";
+  const [topology, named] = await Promise.all([
+    sql.rows<{ id: string; vpc: string }>(
+      `SELECT id, min(candidate) AS vpc FROM (
+         SELECT arrayJoin({ids:Array(String)}) AS id, id AS candidate
+         UNION ALL SELECT src AS id, dst AS candidate FROM (${member}) WHERE has({ids:Array(String)}, src)
+         UNION ALL SELECT a.src AS id, b.dst AS candidate FROM (SELECT src, dst FROM (${member}) WHERE has({ids:Array(String)}, src)) AS a
+                   INNER JOIN (${member}) AS b ON a.dst = b.src
+       ) WHERE candidate IN (SELECT id FROM graph_nodes WHERE endsWith(type, 'vpc') AND NOT gone) GROUP BY id`,
+      { ids },
+    ),
+    nodes.then(async (rows) => {
+      const byNode = rows.filter((n): n is NodeRow => !!n?.attributes?.vpc_id);
+      if (byNode.length === 0) return new Map<string, string>();
+      const found = await sql.rows<{ alias: string; vpc: string }>(
+        'SELECT alias, min(resource_id) AS vpc FROM resource_aliases WHERE has(arrayMap(v -> lower(v), {values:Array(String)}), alias) GROUP BY alias',
+        { values: [...new Set(byNode.map((n) => n.attributes.vpc_id!))] },
+      );
+      const byAlias = new Map(found.map((r) => [r.alias, r.vpc]));
+      // As ClickHouse's lower() does: ASCII letters only.
+      const lower = (v: string) => v.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+      const byValue = new Map(byNode.map((n) => [n.attributes.vpc_id!, byAlias.get(lower(n.attributes.vpc_id!))]));
+      return new Map(
+        byNode.flatMap((n) => {
+          const vpc = byValue.get(n.attributes.vpc_id!);
+          return vpc === undefined ? [] : [[n.id, vpc] as const];
+        }),
+      );
+    }),
+  ]);
+  const out = new Map(topology.map((r) => [r.id, r.vpc]));
+  for (const [id, vpc] of named) if (!out.has(id) || vpc < out.get(id)!) out.set(id, vpc);
+  return out;
 }
 
 /** Graph nodes for ids, at their distances, with health, drift, recent changes, criticality and VPC; ids the graph does not know are left out. */
 export async function graphNodes(loaders: Loaders, distances: ReadonlyMap<string, number>): Promise<GraphNode[]> {
   const ids = [...distances.keys()];
   if (ids.length === 0) return [];
+  const described = Promise.all(ids.map((id) => loaders.node(id)));
   const [nodes, summaries, changes, vpcOf] = await Promise.all([
-    Promise.all(ids.map((id) => loaders.node(id))),
+    described,
     Promise.all(ids.map((id) => loaders.summary(id))),
     recentChanges(loaders.sql, ids),
-    vpcs(loaders.sql, ids),
+    vpcs(loaders.sql, ids, described),
   ]);
   const out: GraphNode[] = [];
   ids.forEach((id, i) => {
@@ -151,21 +176,25 @@ export async function graphNodes(loaders: Loaders, distances: ReadonlyMap<string
 export async function wholeGraph(loaders: Loaders, limit: number): Promise<Subgraph> {
   checkLimit('limit', limit, MAX_GRAPH_NODES);
   const { sql } = loaders;
+  // The nodes come described (node(id) will not ask again), and the edges with the rest of the nodes' look-ups.
   const [rows, calls] = await Promise.all([
-    sql.rows<{ id: string }>('SELECT id FROM graph_nodes WHERE NOT gone ORDER BY id LIMIT {n:UInt32}', { n: limit + 1 }),
+    sql.rows<NodeRow>(`SELECT ${NODE_COLUMNS} FROM graph_nodes WHERE NOT gone ORDER BY id LIMIT {n:UInt32}`, { n: limit + 1 }),
     serviceEdgesWhere(sql, '1', CALL_WINDOW_MINUTES),
   ]);
+  loaders.primeNodes(rows);
   const ids = new Set(rows.map((r) => r.id));
   // Services known only from their calls are nodes too.
   for (const e of calls) for (const id of [e.client, e.server]) ids.add(id);
   const kept = [...ids].slice(0, limit);
   const truncated = ids.size > limit;
   const keep = new Set(kept);
-  const edges = await sql.rows<TopologyEdge>(
-    'SELECT src, dst, type FROM graph_edges WHERE NOT gone AND has({ids:Array(String)}, src) AND has({ids:Array(String)}, dst) ORDER BY src, dst, type',
-    { ids: kept },
-  );
-  const nodes = await graphNodes(loaders, new Map(kept.map((id) => [id, 0])));
+  const [edges, nodes] = await Promise.all([
+    sql.rows<TopologyEdge>(
+      'SELECT src, dst, type FROM graph_edges WHERE NOT gone AND has({ids:Array(String)}, src) AND has({ids:Array(String)}, dst) ORDER BY src, dst, type',
+      { ids: kept },
+    ),
+    graphNodes(loaders, new Map(kept.map((id) => [id, 0]))),
+  ]);
   return {
     root: null,
     nodes,

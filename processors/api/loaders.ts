@@ -68,7 +68,11 @@ export class Loaders {
 
   /** The canonical ids of a name (id, alias, name); [] when unknown. */
   async resolve(name: string): Promise<string[]> {
-    return (await this.#batch('resolve', (names) => resolveNames(this.sql, names)).load(name)) ?? [];
+    return (await this.#resolved().load(name)) ?? [];
+  }
+
+  #resolved(): Batch<string[]> {
+    return this.#batch('resolve', (names) => resolveNames(this.sql, names));
   }
 
   /** The one resource a name stands for (the first when several have that name), or undefined. */
@@ -77,38 +81,91 @@ export class Loaders {
   }
 
   node(id: string): Promise<NodeRow | undefined> {
+    return this.#nodes().load(id);
+  }
+
+  #nodes(): Batch<NodeRow> {
     return this.#batch('node', async (keys) => {
       const rows = await this.sql.rows<NodeRow>(`SELECT ${NODE_COLUMNS} FROM graph_nodes WHERE has({ids:Array(String)}, id) AND NOT gone`, ids(keys));
       const found = new Map(rows.map((r) => [r.id, r]));
       // A service that only calls or is called is a resource too, described by its id.
       for (const k of keys) if (!found.has(k) && k.startsWith('service:')) found.set(k, serviceNode(k));
       return found;
-    }).load(id);
+    });
+  }
+
+  /** Nodes read by another query of this request (the whole graph's): node(id) gives them without asking again. */
+  primeNodes(rows: readonly NodeRow[]): void {
+    const nodes = this.#nodes();
+    for (const r of rows) nodes.prime(r.id, r);
+  }
+
+  /**
+   * The one resource a name stands for, with its node read in the same round: the name's
+   * candidates (ids, names, aliases) are described while the name is resolved, so resource(id)
+   * costs one round trip before its fields, not two.
+   */
+  async resolveResource(name: string): Promise<string | undefined> {
+    return this.#batch('resolveResource', async (names) => {
+      const [resolved, candidates] = await Promise.all([
+        resolveNames(this.sql, names),
+        this.sql.rows<NodeRow>(
+          `SELECT ${NODE_COLUMNS} FROM graph_nodes WHERE NOT gone AND (has({names:Array(String)}, id) OR has({names:Array(String)}, name)
+             OR id IN (SELECT resource_id FROM resource_aliases WHERE has({lowered:Array(String)}, alias) OR has({names:Array(String)}, alias)))`,
+          { names, lowered: names.map((n) => n.toLowerCase()) },
+        ),
+      ]);
+      const nodes = this.#nodes();
+      const described = new Map(candidates.map((r) => [r.id, r]));
+      const out = new Map<string, string>();
+      for (const [n, list] of resolved) {
+        this.#resolved().prime(n, list);
+        const id = list[0];
+        if (id === undefined) continue;
+        out.set(n, id);
+        nodes.prime(id, described.get(id) ?? (id.startsWith('service:') ? serviceNode(id) : undefined));
+      }
+      return out;
+    }).load(name);
   }
 
   /** Health, open drift and criticality (the resources view), with defaults for what it does not list. */
   async summary(id: string): Promise<Summary> {
-    const s = await this.#batch('summary', async (keys) => {
-      const [resources, health] = await Promise.all([
-        this.sql.rows<{ resource_id: string; open_drift: number; criticality: number }>(
-          'SELECT resource_id, open_drift, criticality FROM resources WHERE has({ids:Array(String)}, resource_id)',
-          ids(keys),
-        ),
-        this.sql.rows<{ resource_id: string; status: string; reason: string }>(
-          'SELECT resource_id, status, reason FROM resource_health WHERE has({ids:Array(String)}, resource_id)',
-          ids(keys),
-        ),
-      ]);
-      const out = new Map<string, Summary>();
-      for (const r of resources)
-        out.set(r.resource_id, { health: 'unknown', reason: '', open_drift: Number(r.open_drift), criticality: Number(r.criticality) });
-      for (const h of health) {
-        const s = out.get(h.resource_id) ?? { health: 'unknown', reason: '', open_drift: 0, criticality: 0 };
-        out.set(h.resource_id, { ...s, health: h.status, reason: h.reason });
-      }
-      return out;
+    const [h, s] = await Promise.all([this.health(id), this.standing(id)]);
+    return { ...h, ...s };
+  }
+
+  /** The latest health of a resource (resource_health); unknown when it has none. */
+  async health(id: string): Promise<{ health: string; reason: string }> {
+    const h = await this.#batch('health', async (keys) => {
+      const rows = await this.sql.rows<{ resource_id: string; status: string; reason: string }>(
+        'SELECT resource_id, status, reason FROM resource_health WHERE has({ids:Array(String)}, resource_id)',
+        ids(keys),
+      );
+      return new Map(rows.map((r) => [r.resource_id, { health: r.status, reason: r.reason }]));
     }).load(id);
-    return s ?? { health: 'unknown', reason: '', open_drift: 0, criticality: 0 };
+    return h ?? { health: 'unknown', reason: '' };
+  }
+
+  /**
+   * Open drift and criticality as the resources view counts them (drifts seen on it; services that
+   * run on it or call it), for graph nodes only. Asked of the view, ClickHouse builds every joined
+   * aggregate over all resources before the filter; here each part is narrowed to the ids first.
+   */
+  async standing(id: string): Promise<{ open_drift: number; criticality: number }> {
+    const s = await this.#batch('standing', async (keys) => {
+      const rows = await this.sql.rows<{ id: string; open_drift: number; criticality: number }>(
+        `SELECT id, sumIf(n, kind = 'drift') AS open_drift, sumIf(n, kind = 'dependents') AS criticality FROM (
+           SELECT resource_id AS id, 'drift' AS kind, count() AS n FROM drift_events WHERE has({ids:Array(String)}, resource_id) GROUP BY resource_id
+           UNION ALL SELECT dst AS id, 'dependents' AS kind, uniqExact(src) AS n FROM graph_edges
+             WHERE type = 'runs_on' AND startsWith(src, 'service:') AND NOT gone AND has({ids:Array(String)}, dst) GROUP BY dst
+           UNION ALL SELECT server_id AS id, 'dependents' AS kind, uniqExact(client_id) AS n FROM service_edges WHERE has({ids:Array(String)}, server_id) GROUP BY server_id
+         ) WHERE id IN (SELECT id FROM graph_nodes WHERE has({ids:Array(String)}, id) AND NOT gone) GROUP BY id`,
+        ids(keys),
+      );
+      return new Map(rows.map((r) => [r.id, { open_drift: Number(r.open_drift), criticality: Number(r.criticality) }]));
+    }).load(id);
+    return s ?? { open_drift: 0, criticality: 0 };
   }
 
   async aliases(id: string): Promise<string[]> {

@@ -3,7 +3,7 @@
  * Subscription fields take their payloads from the LiveHub, in the same shapes as the rows, so
  * one set of type resolvers serves both.
  */
-import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
+import { GraphQLError, GraphQLScalarType, Kind, type GraphQLResolveInfo, type ValueNode } from 'graphql';
 import { parseDuration } from '../explanations/sentences.js';
 import { blastRadius, checkLimit, neighbors, serviceMap, wholeGraph, MAX_WALK_DEPTH, type Direction } from './graph.js';
 import { finite, Loaders } from './loaders.js';
@@ -158,13 +158,19 @@ function evidenceOf(c: CorrelationRecord): { path?: { id: string; name: string; 
   }
 }
 
-/** An incident by id, or the one a merged incident joined. */
-async function incidentById(ctx: ApiContext, id: string): Promise<IncidentRecord | null> {
+/** An incident by id, or the one a merged incident joined; its correlations read in the same round when its causes are asked for. */
+async function incidentById(ctx: ApiContext, id: string, withCauses = false): Promise<IncidentRecord | null> {
+  // Prefetched, not awaited here: RankedCause.correlations awaits it (a failure surfaces there).
+  if (withCauses) ctx.loaders.incidentCorrelations(id).catch(() => {});
   const found = await ctx.loaders.incident(id);
   if (found) return found;
   const into = await ctx.loaders.mergedInto(id);
   return (into ? await ctx.loaders.incident(into) : undefined) ?? null;
 }
+
+/** Whether a field's selection names a field directly (fragments are not looked into: then the answer is only later, not wrong). */
+const selects = (info: GraphQLResolveInfo, name: string) =>
+  info.fieldNodes.some((f) => f.selectionSet?.selections.some((s) => s.kind === Kind.FIELD && s.name.value === name));
 
 /** A subscription: payloads of a kind that pass the filter; the payload's fields are resolved with fresh look-ups. */
 function live<T>(kind: LiveKind, filter: (args: Args, ctx: ApiContext) => Promise<(p: T) => boolean>) {
@@ -192,7 +198,7 @@ export const resolvers = {
   JSON: JSONScalar,
   Query: {
     resource: async (_: unknown, { id }: { id: string }, ctx: ApiContext) => {
-      const rid = await ctx.loaders.resolveOne(id);
+      const rid = await ctx.loaders.resolveResource(id);
       return (rid && (await ctx.loaders.node(rid))) ?? null;
     },
     resources: (_: unknown, a: { filter?: ResourceFilter; first?: number; after?: string }, ctx: ApiContext) =>
@@ -213,7 +219,7 @@ export const resolvers = {
       );
       return rows.map(incidentRecord);
     },
-    incident: (_: unknown, { id }: { id: string }, ctx: ApiContext) => incidentById(ctx, id),
+    incident: (_: unknown, { id }: { id: string }, ctx: ApiContext, info: GraphQLResolveInfo) => incidentById(ctx, id, selects(info, 'causes')),
     changes: async (_: unknown, a: Args, ctx: ApiContext) => {
       const ids = a.resource ? await idsOf(ctx, a.resource) : undefined;
       return ctx.sql.rows<ChangeRow>(
@@ -281,9 +287,9 @@ export const resolvers = {
     lastSeen: (r: NodeRow) => isoTime(r.last_seen_ms),
     attributes: (r: NodeRow) => r.attributes ?? {},
     aliases: (r: NodeRow, _: unknown, ctx: ApiContext) => ctx.loaders.aliases(r.id),
-    health: async (r: NodeRow, _: unknown, ctx: ApiContext) => upper((await ctx.loaders.summary(r.id)).health),
-    healthReason: async (r: NodeRow, _: unknown, ctx: ApiContext) => (await ctx.loaders.summary(r.id)).reason,
-    criticality: async (r: NodeRow, _: unknown, ctx: ApiContext) => (await ctx.loaders.summary(r.id)).criticality,
+    health: async (r: NodeRow, _: unknown, ctx: ApiContext) => upper((await ctx.loaders.health(r.id)).health),
+    healthReason: async (r: NodeRow, _: unknown, ctx: ApiContext) => (await ctx.loaders.health(r.id)).reason,
+    criticality: async (r: NodeRow, _: unknown, ctx: ApiContext) => (await ctx.loaders.standing(r.id)).criticality,
     healthHistory: (r: NodeRow, a: Args, ctx: ApiContext) => ctx.loaders.healthHistory(r.id, a.since ? sinceMs(a.since, 0) : 0, first(a.first, 100)),
     openDrift: (r: NodeRow, _: unknown, ctx: ApiContext) => ctx.loaders.openDrift(r.id),
     changes: (r: NodeRow, a: Args, ctx: ApiContext) => ctx.loaders.resourceChanges(r.id, a.since ? sinceMs(a.since, 0) : 0, first(a.first, 20)),

@@ -169,32 +169,36 @@ async function siblingsOf(q: RowSource, path: Hop[]): Promise<string[]> {
   // x relates to c0 as c1 does (forward: x → c0), and c2 to x as c2 to c1 (forward: c2 → x).
   const [x1, at1] = FORWARD.has(c1.edge) ? ['src', 'dst'] : ['dst', 'src'];
   const [x2, at2] = FORWARD.has(c2.edge) ? ['dst', 'src'] : ['src', 'dst'];
-  const rows = await q.rows<{ id: string }>(
-    `SELECT h1.x AS id FROM
+  // The members and their names in one statement (one round trip per path, not two).
+  const rows = await q.rows<{ id: string; name: string }>(
+    `WITH members AS (SELECT h1.x AS id FROM
        (SELECT ${x1} AS x FROM graph_edges WHERE type = {e1:String} AND ${at1} = {c0:String} AND NOT gone) AS h1
-       INNER JOIN (SELECT ${x2} AS x FROM graph_edges WHERE type = {e2:String} AND ${at2} = {c2:String} AND NOT gone) AS h2 ON h1.x = h2.x`,
+       INNER JOIN (SELECT ${x2} AS x FROM graph_edges WHERE type = {e2:String} AND ${at2} = {c2:String} AND NOT gone) AS h2 ON h1.x = h2.x)
+     SELECT m.id AS id, n.name AS name FROM members AS m
+     LEFT JOIN (SELECT id, name FROM graph_nodes WHERE id IN (SELECT id FROM members)) AS n ON n.id = m.id`,
     { e1: c1.edge, c0: c0.id, e2: c2.edge, c2: c2.id },
   );
-  const ids = [...new Set(rows.map((r) => r.id))];
-  if (ids.length < 2) return [];
-  const names = await namesOf(q, ids);
-  return ids.map((id) => names.get(id) ?? shortId(id)).sort();
+  const names = new Map(rows.map((r) => [r.id, r.name || shortId(r.id)]));
+  if (names.size < 2) return [];
+  return [...names.values()].sort();
 }
 
 /** The chain sentences of correlation rows, siblings looked up once per distinct path start. */
 export async function sentences(q: RowSource, rows: CorrelationRow[]): Promise<string[]> {
   const cache = new Map<string, Promise<string[]>>();
-  const out: string[] = [];
-  for (const r of rows) {
-    const e = JSON.parse(r.evidence) as Evidence;
-    const key = e.path
-      .slice(0, 3)
-      .map((h) => `${h.id}\u0000${h.edge}`)
-      .join('\u0001');
-    if (!cache.has(key)) cache.set(key, siblingsOf(q, e.path));
-    out.push(chainSentence(e, r.score, await cache.get(key)!));
-  }
-  return out;
+  const evidence = rows.map((r) => JSON.parse(r.evidence) as Evidence);
+  // Every distinct path's siblings at once: the look-ups do not depend on each other.
+  const siblings = await Promise.all(
+    evidence.map((e) => {
+      const key = e.path
+        .slice(0, 3)
+        .map((h) => `${h.id}\u0000${h.edge}`)
+        .join('\u0001');
+      if (!cache.has(key)) cache.set(key, siblingsOf(q, e.path));
+      return cache.get(key)!;
+    }),
+  );
+  return rows.map((r, i) => chainSentence(evidence[i]!, r.score, siblings[i]));
 }
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
