@@ -27,10 +27,12 @@ interface Running {
   component: Component;
 }
 
-export function openBus(config: AirdigConfig): Bus {
+export function openBus(config: AirdigConfig, logger?: Logger): Bus {
   const { kafka, memory_bus } = config.service;
   if (kafka.brokers) {
-    return new KafkaBus(kafka);
+    const onBrokerChange = (down: string | undefined) =>
+      down ? logger?.error(`${down}; receivers answer 503 / UNAVAILABLE until it is back`) : logger?.info('the Kafka broker answers again');
+    return new KafkaBus({ ...kafka, onBrokerChange });
   }
   return new MemoryBus(memory_bus);
 }
@@ -96,8 +98,12 @@ export class Runtime {
     return this.#bus;
   }
 
+  /** Ready once started, and not while the bus cannot take records (its broker does not answer). */
   readiness(): { ready: boolean; state: string; checks: Record<string, string> } {
-    return { ready: this.#state === 'ready', state: this.#state, checks: Object.fromEntries(this.#checks) };
+    const checks = Object.fromEntries(this.#checks);
+    const busDown = this.#state === 'ready' ? this.#bus?.unavailable?.() : undefined;
+    if (busDown) checks.bus = `unavailable: ${busDown}`;
+    return { ready: this.#state === 'ready' && !busDown, state: this.#state, checks };
   }
 
   listening(): ListenerInfo[] {
@@ -117,7 +123,7 @@ export class Runtime {
     if (signal.aborted) return;
     const store = this.#store ?? NO_STORE;
 
-    const bus = openBus(cfg);
+    const bus = openBus(cfg, logger);
     this.#bus = bus;
     const topics: TopicSpec[] = Object.entries(cfg.topics).map(([name, t]) => ({
       name,
