@@ -384,6 +384,15 @@ class KafkaConsumer implements Consumer {
         if (this.#committed.get(k) === o.offset) this.#committed.delete(k);
       }
     });
+    client.on('rebalance', (_err, assignment) => {
+      // A partition that moves (either way) starts afresh: what we handled or committed of it before
+      // is stale, and an idle commit of it would move its committed offset back.
+      for (const a of assignment ?? []) {
+        const k = partitionKey(a.topic, a.partition);
+        this.#handled.delete(k);
+        this.#committed.delete(k);
+      }
+    });
     client.setDefaultConsumeTimeout(100);
     client.subscribe([...this.#opts.topics]);
     this.#client = client;
