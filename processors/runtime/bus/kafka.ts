@@ -442,6 +442,7 @@ class KafkaConsumer implements Consumer {
     };
     let attempt = 0;
     let lastRecord = Date.now();
+    let lastSweep = Date.now();
     while (!signal.aborted) {
       let messages: Kafka.Message[];
       try {
@@ -460,10 +461,7 @@ class KafkaConsumer implements Consumer {
             this.#opts.onHandlerError?.(err, 0);
             continue;
           }
-          // Only partitions still ours: a revoked one's position is its new owner's to commit.
-          const assigned = new Set(client.assignments().map((a) => partitionKey(a.topic, a.partition)));
-          for (const k of this.#handled.keys()) if (!assigned.has(k)) this.#handled.delete(k);
-          this.#commitOffsets(client, this.#handled);
+          this.#commitOffsets(client, this.#assignedHandled(client));
         }
         continue;
       }
@@ -475,6 +473,13 @@ class KafkaConsumer implements Consumer {
           await this.#opts.handler(batch, ctx);
           attempt = 0;
           this.#commit(client, batch);
+          // While busy, idle() never runs: every idleMs, the partitions this batch did not touch (a
+          // quiet one beside a busy one) are committed up to their handled position and the holds
+          // the handler set, so their lag does not wait for the whole consumer to be quiet.
+          if (Date.now() - lastSweep >= (this.#opts.idleMs ?? IDLE_COMMIT_MS)) {
+            lastSweep = Date.now();
+            this.#commitOffsets(client, this.#assignedHandled(client));
+          }
           break;
         } catch (err) {
           this.#opts.onHandlerError?.(err, attempt);
@@ -486,6 +491,13 @@ class KafkaConsumer implements Consumer {
         }
       }
     }
+  }
+
+  /** The handled positions of partitions still ours: a revoked one's position is its new owner's to commit. */
+  #assignedHandled(client: Kafka.KafkaConsumer): ReadonlyMap<PartitionKey, Kafka.TopicPartitionOffset> {
+    const assigned = new Set(client.assignments().map((a) => partitionKey(a.topic, a.partition)));
+    for (const k of this.#handled.keys()) if (!assigned.has(k)) this.#handled.delete(k);
+    return this.#handled;
   }
 
   #commit(client: Kafka.KafkaConsumer, batch: readonly BusRecord[]): void {
