@@ -5,7 +5,6 @@
 // ClickHouse exactly once.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,17 +12,14 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startAirdig, FREE_PORTS } from '../helpers/airdig.js';
 import { distributedClickhouse, queryRows } from '../helpers/clickhouse.js';
-import { repoRoot } from '../helpers/kafka.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
+import { kafkaScript, traceBody } from '../helpers/ingest.js';
 import { ExportTraceServiceRequest } from '../../processors/model/otlp.js';
 
 const OUTAGE_MS = 30_000;
 const SPANS_PER_REQUEST = 20;
 /** Time the detector may take to see the broker gone (probe every 200 ms, 700 ms to answer), with room. */
 const DETECT_MS = 1_500;
-
-const kafkaSh = (...args: string[]) =>
-  execFileSync('bash', [path.join(repoRoot, 'scripts/kafka.sh'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 
 interface Sent {
   traceId: string;
@@ -34,19 +30,6 @@ interface Sent {
 }
 
 const traceIdOf = (tag: string, i: number) => createHash('md5').update(`${tag}:${i}`).digest('hex');
-
-function body(tag: string, traceId: string): string {
-  const now = `${Date.now()}000000`;
-  const spans = Array.from({ length: SPANS_PER_REQUEST }, (_, k) => ({
-    traceId,
-    spanId: (k + 1).toString(16).padStart(16, '0'),
-    name: 'work',
-    kind: 2,
-    startTimeUnixNano: now,
-    endTimeUnixNano: now,
-  }));
-  return JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: tag } }] }, scopeSpans: [{ spans }] }] });
-}
 
 /** Sustained load: `workers` senders, each posting one request after the other; every answer recorded. */
 function sustainedLoad(url: string, tag: string, workers: number) {
@@ -63,7 +46,7 @@ function sustainedLoad(url: string, tag: string, workers: number) {
         const res = await fetch(url, {
           method: 'POST',
           headers: { 'Content-Type': 'application/json' },
-          body: body(tag, traceId),
+          body: traceBody(tag, traceId, SPANS_PER_REQUEST),
           signal: AbortSignal.timeout(60_000),
         });
         await res.arrayBuffer();
@@ -143,7 +126,7 @@ test(
   { timeout: 330_000 },
   async () => {
     const kafkaDir = mkdtempSync(path.join(tmpdir(), 'airdig-broker-faults-'));
-    const brokers = /BOOTSTRAP=(\S+)/.exec(kafkaSh('start', kafkaDir))![1]!;
+    const brokers = /BOOTSTRAP=(\S+)/.exec(kafkaScript('start', kafkaDir))![1]!;
     const ch = distributedClickhouse('airdig_broker_faults');
     const airdig = await startAirdig(
       ['--kafka', brokers, ...ch.args, ...FREE_PORTS, '--data-dir', mkdtempSync(path.join(tmpdir(), 'airdig-bf-')), '--only', 'otlp,otel_traces,dead_letters'],
@@ -159,14 +142,14 @@ test(
 
       for (const fault of ['stop', 'freeze'] as const) {
         const pid = Number(readFileSync(path.join(kafkaDir, 'pid'), 'utf8'));
-        if (fault === 'stop') kafkaSh('stop', kafkaDir);
+        if (fault === 'stop') kafkaScript('stop', kafkaDir);
         else process.kill(pid, 'SIGSTOP');
         const down = Date.now();
         await new Promise((r) => setTimeout(r, DETECT_MS + 500));
         const grpcCall = await grpcExport(grpcAddress, tag);
         await new Promise((r) => setTimeout(r, Math.max(0, down + OUTAGE_MS - Date.now())));
         const up = Date.now();
-        if (fault === 'stop') kafkaSh('resume', kafkaDir);
+        if (fault === 'stop') kafkaScript('resume', kafkaDir);
         else process.kill(pid, 'SIGCONT');
 
         // While down: every request answered 503 with Retry-After, within a second.
@@ -242,7 +225,7 @@ test(
       for (const [t, n] of stored) assert.ok(n === SPANS_PER_REQUEST, `trace ${t}: ${n} spans stored`);
     } finally {
       await airdig.stop();
-      kafkaSh('stop', kafkaDir);
+      kafkaScript('stop', kafkaDir);
     }
   },
 );

@@ -4,7 +4,6 @@
 // exactly once in query results.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,29 +12,12 @@ import { compressSync } from 'snappy';
 import { prometheus } from '../../protos/gen/prometheus.js';
 import { startAirdig, FREE_PORTS, type RunningAirdig } from '../helpers/airdig.js';
 import { distributedClickhouse, queryRows } from '../helpers/clickhouse.js';
-import { repoRoot } from '../helpers/kafka.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
+import { kafkaScript, traceBody } from '../helpers/ingest.js';
 
 const TRIALS = 10;
 const SPANS_PER_REQUEST = 20;
 const SAMPLES_PER_REQUEST = 10;
-
-const kafkaSh = (...args: string[]) =>
-  execFileSync('bash', [path.join(repoRoot, 'scripts/kafka.sh'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-
-function spansBody(tag: string, request: number): string {
-  const traceId = createHash('md5').update(`${tag}:${request}`).digest('hex');
-  const now = `${Date.now()}000000`;
-  const spans = Array.from({ length: SPANS_PER_REQUEST }, (_, k) => ({
-    traceId,
-    spanId: (k + 1).toString(16).padStart(16, '0'),
-    name: 'work',
-    kind: 2,
-    startTimeUnixNano: now,
-    endTimeUnixNano: now,
-  }));
-  return JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: tag } }] }, scopeSpans: [{ spans }] }] });
-}
 
 /** Remote write 1.0: one series, SAMPLES_PER_REQUEST samples whose value is the request number and whose times are its own. */
 function samplesBody(metric: string, base: number, request: number): Buffer {
@@ -61,7 +43,11 @@ function ingest(
   const otlp = async () => {
     while (running) {
       const i = counters.span++;
-      const res = await fetch(traces, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: spansBody(tag, i) }).catch(() => undefined);
+      const res = await fetch(traces, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: traceBody(tag, createHash('md5').update(`${tag}:${i}`).digest('hex'), SPANS_PER_REQUEST),
+      }).catch(() => undefined);
       await res?.arrayBuffer().catch(() => undefined);
       if (res?.status === 200) acked.spans.add(createHash('md5').update(`${tag}:${i}`).digest('hex'));
       else await new Promise((r) => setTimeout(r, 20));
@@ -92,7 +78,7 @@ test(
   { timeout: 300_000 },
   async () => {
     const kafkaDir = mkdtempSync(path.join(tmpdir(), 'airdig-kill-kafka-'));
-    const brokers = /BOOTSTRAP=(\S+)/.exec(kafkaSh('start', kafkaDir))![1]!;
+    const brokers = /BOOTSTRAP=(\S+)/.exec(kafkaScript('start', kafkaDir))![1]!;
     const ch = distributedClickhouse('airdig_kill_distributed');
     const dataDir = mkdtempSync(path.join(tmpdir(), 'airdig-kill-'));
     const args = [
@@ -164,7 +150,7 @@ test(
       for (const [i, n] of samples) assert.equal(n, SAMPLES_PER_REQUEST, `sample request ${i}: ${n} samples`);
     } finally {
       await airdig?.stop();
-      kafkaSh('stop', kafkaDir);
+      kafkaScript('stop', kafkaDir);
     }
   },
 );
