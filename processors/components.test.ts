@@ -16,7 +16,7 @@ import { COMPONENT_SAMPLES, EMULATOR_EXCEPTIONS, TOPIC_SAMPLES, restoreEnv, type
 import { startMoto } from '../tests/helpers/moto.js';
 
 const KINDS: ComponentKind[] = ['receiver', 'processor', 'sink'];
-const registry = defaultRegistry();
+const registry = await defaultRegistry().loadAll();
 
 let store: Store;
 test.before(async () => {

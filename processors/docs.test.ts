@@ -12,7 +12,7 @@ import { repoRoot } from '../tests/helpers/kafka.js';
  * README names must be that component's default. A README that falls behind a schema fails here.
  */
 
-const registry = defaultRegistry();
+const registry = await defaultRegistry().loadAll();
 const factories: Factory<unknown>[] = (['receiver', 'processor', 'sink'] as ComponentKind[]).flatMap((k) => registry.types(k).map((t) => registry.get(k, t)!));
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, min: 60_000, h: 3_600_000, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };

@@ -5,6 +5,7 @@
 #   scripts/kafka.sh start [DIR]      format DIR (default .airdig-kafka) and start a broker on a free
 #                                     127.0.0.1 port; prints "BOOTSTRAP=127.0.0.1:PORT" when it answers
 #   scripts/kafka.sh stop [DIR]       stop the broker started in DIR
+#   scripts/kafka.sh resume [DIR]     start the stopped broker of DIR again, same port and data
 #   scripts/kafka.sh run [DIR]        start in the foreground until Ctrl-C
 #
 # Environment: AIRDIG_KAFKA_VERSION (default 4.1.1), AIRDIG_LOG4J_VERSION (default 2.24.3),
@@ -120,6 +121,20 @@ start() {
   echo "BOOTSTRAP=127.0.0.1:$port"
 }
 
+# The broker of a started-then-stopped DIR again, on its port with its logs (fault tests stop one).
+resume() {
+  local dir="${1:-.airdig-kafka}"
+  dir="$(cd "$dir" && pwd)"
+  [ -f "$dir/server.properties" ] || { log "$dir holds no broker: use start"; exit 1; }
+  local port; port="$(cut -d: -f2 "$dir/bootstrap")"
+  nohup java -Xms256m -Xmx1g -XX:+UseG1GC -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" >>"$dir/stdout.log" 2>&1 &
+  local pid=$!
+  echo "$pid" > "$dir/pid"
+  wait_ready "$dir" "$port" "$pid" || { kill "$pid" 2>/dev/null || true; rm -f "$dir/pid"; exit 1; }
+  echo "BOOTSTRAP=127.0.0.1:$port"
+}
+
 stop() {
   local dir="${1:-.airdig-kafka}"
   [ -f "$dir/pid" ] || return 0
@@ -137,5 +152,6 @@ case "${1:-}" in
   start) start "${2:-}" ;;
   run) start "${2:-}" fg ;;
   stop) stop "${2:-}" ;;
-  *) sed -n '2,12p' "$0"; exit 2 ;;
+  resume) resume "${2:-}" ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
 esac

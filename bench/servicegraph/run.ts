@@ -161,7 +161,7 @@ async function receiptToQueryable(samples: number): Promise<number[]> {
     query: '',
     admin: '',
   });
-  const runtime = new Runtime(resolveConfig(raw, defaultRegistry()), {
+  const runtime = new Runtime(resolveConfig(raw, await defaultRegistry().loadAll()), {
     logger: pino({ level: 'silent' }),
     metrics: new PipelineMetrics(new Registry()),
     migrationsDir: path.join(repoRoot, 'schemas/clickhouse'),

@@ -51,7 +51,7 @@ export async function runDemo(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`demo: unexpected ${positionals.join(' ')}\n\n${DEMO_HELP}`);
   const temporary = values['data-dir'] === undefined ? mkdtempSync(path.join(tmpdir(), 'airdig-demo-')) : undefined;
   try {
-    const config = loadConfig({ ...values, 'data-dir': values['data-dir'] ?? temporary, 'log-level': values['log-level'] ?? 'warn' });
+    const config = await loadConfig({ ...values, 'data-dir': values['data-dir'] ?? temporary, 'log-level': values['log-level'] ?? 'warn' });
     for (const [key, flag] of [
       ['query', 'query'],
       ['otlp_http', 'otlp-http'],
@@ -64,7 +64,7 @@ export async function runDemo(args: string[]): Promise<number> {
   }
 }
 
-async function play(config: ReturnType<typeof loadConfig>): Promise<number> {
+async function play(config: Awaited<ReturnType<typeof loadConfig>>): Promise<number> {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const pipeline = await startPipeline(config, say, { components: false });
   if (!pipeline) return 0;

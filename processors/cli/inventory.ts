@@ -5,7 +5,7 @@ import path from 'node:path';
 import { errorMessage } from '../runtime/errors.js';
 import { isGzip } from '../runtime/http.js';
 import { UsageError, fetchAirdig, parseCommand } from './args.js';
-import { scanAws, type ScanBody } from '../scanners/aws.js';
+import type { ScanBody } from '../scanners/aws.js';
 import { scanK8sJson } from '../scanners/k8s.js';
 import { listClusterObjects, readKubeconfig } from '../scanners/k8s-api.js';
 
@@ -125,6 +125,8 @@ export async function runScan(args: string[]): Promise<number> {
       .map((r) => r.trim())
       .filter(Boolean);
     if (regions.length === 0) throw new UsageError(`scan aws: no region: give --region or set AWS_REGION\n\n${SCAN_HELP}`);
+    // The AWS SDK is imported only by the command that calls AWS: every other command starts without it.
+    const { scanAws } = await import('../scanners/aws.js');
     bodies = await scanAws({ regions, endpoint: values.endpoint });
     for (const b of bodies) {
       process.stderr.write(`scan aws ${b.scan.account}/${b.scan.region}: ${b.resources.length} resources, ${b.scan.completeness}\n`);

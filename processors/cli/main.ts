@@ -9,7 +9,6 @@ import { configuredEngine, openConfiguredStore } from '../runtime/pipeline/runti
 import { startQueryEndpoints } from '../runtime/query/endpoints.js';
 import { serviceTls } from '../runtime/tls.js';
 import type { ManagedClickHouse } from '../runtime/clickhouse/engine.js';
-import { loadMigrations, migrate } from '../runtime/store/migrate.js';
 import { INGEST_HELP, SCAN_HELP, runIngest, runScan } from './inventory.js';
 import { EXPLAIN_HELP, INCIDENTS_HELP, runExplain, runIncidents } from './explain.js';
 import { DEMO_HELP, runDemo } from './demo.js';
@@ -77,7 +76,7 @@ async function run(args: string[]): Promise<number> {
     return 0;
   }
   const say = (line: string) => process.stdout.write(`${line}\n`);
-  const pipeline = await startPipeline(loadConfig(values), say);
+  const pipeline = await startPipeline(await loadConfig(values), say);
   if (!pipeline) return 0;
   say('airdig: ready');
   await pipeline.finished;
@@ -104,7 +103,7 @@ async function runClickhouse(args: string[]): Promise<number> {
     console.log(HELP.clickhouse);
     return 0;
   }
-  const config = loadConfig(values);
+  const config = await loadConfig(values);
   const logger = pino({ level: config.service.log_level, base: { service: 'airdig' } }, pino.destination(2));
   const engine = configuredEngine(config, logger, (state, detail) => logger.info(`ClickHouse engine ${state}: ${detail}`));
   const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -138,13 +137,14 @@ async function runMigrate(args: string[]): Promise<number> {
     console.log(HELP.migrate);
     return 0;
   }
-  const config = loadConfig(values);
+  const config = await loadConfig(values);
   let engine: ManagedClickHouse | undefined;
   if (!config.service.clickhouse.url) {
     engine = configuredEngine(config, pino({ level: config.service.log_level }, pino.destination(2)));
     await engine.start();
   }
-  const store = openConfiguredStore(config, engine);
+  const store = await openConfiguredStore(config, engine);
+  const { loadMigrations, migrate } = await import('../runtime/store/migrate.js');
   try {
     await store.ping();
     const r = await migrate(store, loadMigrations(MIGRATIONS_DIR));

@@ -7,10 +7,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { readConfigFile, resolveConfig, withServiceOverrides, type AirdigConfig } from '../runtime/config/load.js';
+import { loadFactories, readConfigFile, resolveConfig, withServiceOverrides, type AirdigConfig } from '../runtime/config/load.js';
 import { ConfigError } from '../runtime/errors.js';
 import { PipelineMetrics } from '../runtime/metrics.js';
-import { Runtime, redact } from '../runtime/pipeline/runtime.js';
+import { Runtime, redact, usesStore } from '../runtime/pipeline/runtime.js';
 import { startAdminServer } from '../runtime/admin/server.js';
 import { ListenError } from '../runtime/http.js';
 import { startQueryEndpoints } from '../runtime/query/endpoints.js';
@@ -24,8 +24,11 @@ import { PACKAGE_ROOT } from '../runtime/paths.js';
 export { PACKAGE_ROOT };
 export const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'schemas/clickhouse');
 
-/** Reads the config file and applies command-line flags over its service section. */
-export function loadConfig(values: Record<string, string | boolean | undefined>): AirdigConfig {
+/**
+ * Reads the config file, applies command-line flags over its service section and validates it,
+ * importing the modules of the components it runs (and only those).
+ */
+export async function loadConfig(values: Record<string, string | boolean | undefined>): Promise<AirdigConfig> {
   const explicit = values.config as string | undefined;
   const file = explicit ?? path.join(PACKAGE_ROOT, 'pipelines', values.kafka ? 'distributed.yaml' : 'embedded.yaml');
   if (!existsSync(file)) throw new ConfigError([`--config: file ${file} does not exist`]);
@@ -44,8 +47,9 @@ export function loadConfig(values: Record<string, string | boolean | undefined>)
           ? { [inner]: v }
           : v;
   }
+  const raw = withServiceOverrides(readConfigFile(file), overrides);
   try {
-    return resolveConfig(withServiceOverrides(readConfigFile(file), overrides), defaultRegistry());
+    return resolveConfig(raw, await loadFactories(raw, defaultRegistry()));
   } catch (err) {
     // A problem with a value the user gave as a flag is named by that flag.
     if (!(err instanceof ConfigError)) throw err;
@@ -146,7 +150,11 @@ export async function startPipeline(config: AirdigConfig, say: (line: string) =>
   process.on('SIGINT', onSignal);
 
   const bus = config.service.kafka.brokers ? `Kafka ${config.service.kafka.brokers}` : 'in-process topics';
-  const store = config.service.clickhouse.url ? `ClickHouse server` : `the embedded ClickHouse server in ${path.resolve(config.service.data_dir)}`;
+  const store = !usesStore(config)
+    ? 'no ClickHouse (no component here uses it)'
+    : config.service.clickhouse.url
+      ? `ClickHouse server`
+      : `the embedded ClickHouse server in ${path.resolve(config.service.data_dir)}`;
   say(`airdig: starting with ${bus} and ${store}`);
   try {
     if (config.service.admin) {
@@ -180,7 +188,7 @@ export async function startPipeline(config: AirdigConfig, say: (line: string) =>
         row(e.name, `${e.url}${e.name === 'query' ? '/?query=SELECT+1  (ClickHouse HTTP interface, read-only)' : '  (ClickHouse native protocol, read-only)'}`),
       );
     }
-  } else say(row('query', `your ClickHouse server (${redact(config.service.clickhouse.url)})`));
+  } else if (usesStore(config)) say(row('query', `your ClickHouse server (${redact(config.service.clickhouse.url)})`));
   for (const l of runtime.listening()) {
     urls.set(l.name, l.url);
     say(row(l.name, l.url));

@@ -25,7 +25,10 @@ import { uniqueName, waitFor } from '../../tests/helpers/wait.js';
 import { kafkaBrokers, repoRoot } from '../../tests/helpers/kafka.js';
 import { notificationsFactory } from './sink.js';
 import { retryAfterMs, ToldMemory } from './webhook.js';
+
 import { fingerprint, fnv1a64 } from './notices.js';
+
+const registry = await defaultRegistry().loadAll();
 
 const CHECKOUT = 'service:shop/checkout';
 const PAYMENTS = 'service:shop/payments';
@@ -620,7 +623,7 @@ test('bad config: each mistake named with its path', () => {
           sinks: { notifications: { webhooks: [webhook], ...extra } },
           pipelines: { alerts: { sinks: ['notifications'] } },
         },
-        defaultRegistry(),
+        registry,
       );
     } catch (err) {
       assert.ok(err instanceof ConfigError, String(err));

@@ -233,6 +233,7 @@ export const otlpFactory: Factory<OtlpConfig> = {
   type: 'otlp',
   configSchema: otlpConfigSchema,
   topics: (c) => ({ consumes: [], produces: [c.spans_topic, c.metrics_topic, c.logs_topic] }),
+  usesStore: false,
   create: (settings, config) => new OtlpReceiver(settings, config),
 };
 

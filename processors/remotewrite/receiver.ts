@@ -198,5 +198,6 @@ export const remoteWriteFactory: Factory<RemoteWriteConfig> = {
   type: 'remote_write',
   configSchema: remoteWriteConfigSchema,
   topics: (c) => ({ consumes: [], produces: [c.output] }),
+  usesStore: false,
   create: (settings, config) => new RemoteWriteReceiver(settings, config),
 };

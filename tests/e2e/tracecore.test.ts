@@ -23,7 +23,7 @@ async function startEmbedded(): Promise<{ runtime: Runtime; urls: Record<string,
     otlp_http: '127.0.0.1:0',
     otlp_grpc: '127.0.0.1:0',
   });
-  const config = resolveConfig(raw, defaultRegistry());
+  const config = resolveConfig(raw, await defaultRegistry().loadAll());
   const runtime = new Runtime(config, {
     logger: pino({ level: 'silent' }),
     metrics: new PipelineMetrics(new Registry()),

@@ -17,9 +17,15 @@ import {
   IDLE_COMMIT_MS,
 } from './types.js';
 import { kafkaSchema, type KafkaConfig } from '../config/schema.js';
+import { BrokerWatch } from './broker-watch.js';
 
 /** `service.kafka` (brokers: a comma-separated host:port list), and the client id; what is not given is the schema's default. */
-export type KafkaBusOptions = Partial<KafkaConfig> & { brokers: string; clientId?: string };
+export type KafkaBusOptions = Partial<KafkaConfig> & {
+  brokers: string;
+  clientId?: string;
+  /** Told when the broker stops answering (with why) and when it answers again (undefined). */
+  onBrokerChange?: (down: string | undefined) => void;
+};
 
 const KAFKA_DEFAULTS = kafkaSchema.parse({});
 
@@ -75,13 +81,14 @@ function toBusRecord(m: Kafka.Message): BusRecord {
 /** The bus on a real Kafka broker through librdkafka: idempotent producer, cooperative-sticky groups, manual commits. */
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
-  readonly #opts: KafkaConfig & { clientId: string };
+  readonly #opts: KafkaConfig & Pick<KafkaBusOptions, 'onBrokerChange'> & { clientId: string };
   #producer: Promise<Kafka.Producer> | undefined;
   /** Records produced and not yet reported delivered or failed. */
   #inFlight = 0;
   #pollTimer: NodeJS.Timeout | undefined;
   readonly #consumers = new Set<KafkaConsumer>();
   #closed = false;
+  #watch: BrokerWatch | undefined;
 
   constructor(options: KafkaBusOptions) {
     this.#opts = { ...KAFKA_DEFAULTS, clientId: 'airdig', ...options };
@@ -92,7 +99,14 @@ export class KafkaBus implements Bus {
   }
 
   baseConfig(): Record<string, string | number | boolean> {
-    return { 'metadata.broker.list': this.#opts.brokers, 'client.id': this.#opts.clientId, 'log.connection.close': false, ...this.#opts.librdkafka };
+    return {
+      'metadata.broker.list': this.#opts.brokers,
+      'client.id': this.#opts.clientId,
+      'log.connection.close': false,
+      // After an outage the broker is dialled again within a second of being back (librdkafka's default backs off to 10 s).
+      'reconnect.backoff.max.ms': 1_000,
+      ...this.#opts.librdkafka,
+    };
   }
 
   async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
@@ -129,7 +143,12 @@ export class KafkaBus implements Bus {
   }
 
   producer(): Producer {
-    return { send: (topic, messages) => this.#send(topic, messages) };
+    return { send: (topic, messages) => (this.#watch ? this.#watch.guard(() => this.#send(topic, messages)) : this.#send(topic, messages)) };
+  }
+
+  /** Why the broker counts as down (it does not answer metadata requests), or undefined. */
+  unavailable(): string | undefined {
+    return this.#watch?.down;
   }
 
   consumer(options: ConsumerOptions): Consumer {
@@ -221,6 +240,7 @@ export class KafkaBus implements Bus {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#watch?.stop();
     await Promise.all([...this.#consumers].map((c) => c.stop()));
     const p = this.#producer;
     this.#producer = undefined;
@@ -270,6 +290,7 @@ export class KafkaBus implements Bus {
         (p) => {
           // Errors and logs are served by poll() too: a slow poll while nothing waits for a report.
           p.setPollInterval(IDLE_POLL_MS);
+          this.#watchBroker(p);
           return p;
         },
         (err) => {
@@ -299,6 +320,19 @@ export class KafkaBus implements Bus {
         this.#pollTimer = undefined;
       }
     }, 1);
+  }
+
+  /** Starts the broker-down detector on the producer's connection (once). */
+  #watchBroker(producer: Kafka.Producer): void {
+    if (this.#watch || this.#closed) return;
+    this.#watch = new BrokerWatch({
+      probe: (timeout) =>
+        new Promise<void>((resolve, reject) =>
+          producer.getMetadata({ timeout, allTopics: false } as Kafka.MetadataOptions, (err) => (err ? reject(err) : resolve())),
+        ),
+      onChange: (down) => this.#opts.onBrokerChange?.(down),
+    });
+    this.#watch.start();
   }
 
   async #send(topic: string, messages: readonly OutMessage[]): Promise<void> {
@@ -369,6 +403,9 @@ class KafkaConsumer implements Consumer {
         'enable.auto.offset.store': false,
         'partition.assignment.strategy': 'cooperative-sticky',
         rebalance_cb: true,
+        // Commits are asynchronous (a synchronous one waits on the main thread for as long as the
+        // broker does not answer); their outcome comes back as 'offset.commit'.
+        offset_commit_cb: true,
         'fetch.wait.max.ms': 50,
         'session.timeout.ms': 10_000,
         'heartbeat.interval.ms': 1_000,
@@ -379,6 +416,23 @@ class KafkaConsumer implements Consumer {
       { 'auto.offset.reset': 'earliest' },
     );
     await connect(client, this.#bus.options.connect_timeout_ms, `consumer ${this.#opts.groupId}`);
+    client.on('offset.commit', (err, offsets) => {
+      if (!err) return;
+      // Not committed: forget it, so that the next commit (of a batch or when idle) sends it again.
+      for (const o of offsets ?? []) {
+        const k = partitionKey(o.topic, o.partition);
+        if (this.#committed.get(k) === o.offset) this.#committed.delete(k);
+      }
+    });
+    client.on('rebalance', (_err, assignment) => {
+      // A partition that moves (either way) starts afresh: what we handled or committed of it before
+      // is stale, and an idle commit of it would move its committed offset back.
+      for (const a of assignment ?? []) {
+        const k = partitionKey(a.topic, a.partition);
+        this.#handled.delete(k);
+        this.#committed.delete(k);
+      }
+    });
     client.setDefaultConsumeTimeout(100);
     client.subscribe([...this.#opts.topics]);
     this.#client = client;
@@ -428,6 +482,7 @@ class KafkaConsumer implements Consumer {
     };
     let attempt = 0;
     let lastRecord = Date.now();
+    let lastSweep = Date.now();
     while (!signal.aborted) {
       let messages: Kafka.Message[];
       try {
@@ -446,10 +501,7 @@ class KafkaConsumer implements Consumer {
             this.#opts.onHandlerError?.(err, 0);
             continue;
           }
-          // Only partitions still ours: a revoked one's position is its new owner's to commit.
-          const assigned = new Set(client.assignments().map((a) => partitionKey(a.topic, a.partition)));
-          for (const k of this.#handled.keys()) if (!assigned.has(k)) this.#handled.delete(k);
-          this.#commitOffsets(client, this.#handled);
+          this.#commitOffsets(client, this.#assignedHandled(client));
         }
         continue;
       }
@@ -461,6 +513,13 @@ class KafkaConsumer implements Consumer {
           await this.#opts.handler(batch, ctx);
           attempt = 0;
           this.#commit(client, batch);
+          // While busy, idle() never runs: every idleMs, the partitions this batch did not touch (a
+          // quiet one beside a busy one) are committed up to their handled position and the holds
+          // the handler set, so their lag does not wait for the whole consumer to be quiet.
+          if (Date.now() - lastSweep >= (this.#opts.idleMs ?? IDLE_COMMIT_MS)) {
+            lastSweep = Date.now();
+            this.#commitOffsets(client, this.#assignedHandled(client));
+          }
           break;
         } catch (err) {
           this.#opts.onHandlerError?.(err, attempt);
@@ -472,6 +531,13 @@ class KafkaConsumer implements Consumer {
         }
       }
     }
+  }
+
+  /** The handled positions of partitions still ours: a revoked one's position is its new owner's to commit. */
+  #assignedHandled(client: Kafka.KafkaConsumer): ReadonlyMap<PartitionKey, Kafka.TopicPartitionOffset> {
+    const assigned = new Set(client.assignments().map((a) => partitionKey(a.topic, a.partition)));
+    for (const k of this.#handled.keys()) if (!assigned.has(k)) this.#handled.delete(k);
+    return this.#handled;
   }
 
   #commit(client: Kafka.KafkaConsumer, batch: readonly BusRecord[]): void {
@@ -493,9 +559,10 @@ class KafkaConsumer implements Consumer {
     }
     if (offsets.length === 0) return;
     try {
-      client.commitSync(offsets);
+      client.commit(offsets);
     } catch {
       // A partition revoked in a rebalance cannot be committed here; its new owner re-reads from the last commit.
+      for (const o of offsets) this.#committed.delete(partitionKey(o.topic, o.partition));
     }
   }
 }

@@ -98,6 +98,8 @@ export interface Bus {
   readToEnd(topic: string, onRecord: (r: BusRecord) => void): Promise<void>;
   /** Waits until the bus answers (broker metadata) or throws a retryable error. */
   ping(): Promise<void>;
+  /** Why the bus cannot take records now (its broker does not answer), undefined while it can. */
+  unavailable?(): string | undefined;
   close(): Promise<void>;
 }
 

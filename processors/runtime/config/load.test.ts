@@ -3,16 +3,20 @@ import { test } from 'node:test';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { readConfigFile, resolveConfig, withServiceOverrides } from './load.js';
+import { loadFactories, readConfigFile, resolveConfig, withServiceOverrides } from './load.js';
+import { FactoryRegistry } from '../pipeline/registry.js';
 import { ConfigError } from '../errors.js';
 import { defaultRegistry } from '../../components.js';
+
 import { repoRoot } from '../../../tests/helpers/kafka.js';
+
+const registry = await defaultRegistry().loadAll();
 
 const testdata = path.join(repoRoot, 'processors/runtime/config/testdata');
 
 function issuesOf(file: string): string[] {
   try {
-    resolveConfig(readConfigFile(file), defaultRegistry());
+    resolveConfig(readConfigFile(file), registry);
   } catch (err) {
     assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
     return [...err.issues];
@@ -62,7 +66,7 @@ test('invalid YAML is reported with file, line and column', () => {
 });
 
 test('a valid config: defaults filled in, components selected by pipelines and --only, frozen', () => {
-  const cfg = resolveConfig(readConfigFile(path.join(testdata, 'valid.yaml')), defaultRegistry());
+  const cfg = resolveConfig(readConfigFile(path.join(testdata, 'valid.yaml')), registry);
   assert.equal(cfg.service.query, '127.0.0.1:8123');
   assert.equal(cfg.service.data_dir, './airdig-data');
   assert.equal(cfg.topics['airdig.dlq']!.partitions, 4);
@@ -78,7 +82,7 @@ test('a valid config: defaults filled in, components selected by pipelines and -
 
 test('the shipped pipelines are valid, and flags override the service section', () => {
   for (const f of ['embedded.yaml', 'distributed.yaml']) {
-    const cfg = resolveConfig(readConfigFile(path.join(repoRoot, 'pipelines', f)), defaultRegistry());
+    const cfg = resolveConfig(readConfigFile(path.join(repoRoot, 'pipelines', f)), registry);
     assert.ok(cfg.components.length > 0, `${f} runs something`);
   }
   const raw = withServiceOverrides(readConfigFile(path.join(repoRoot, 'pipelines/embedded.yaml')), {
@@ -86,15 +90,41 @@ test('the shipped pipelines are valid, and flags override the service section', 
     kafka: { brokers: '127.0.0.1:1' },
     admin: undefined,
   });
-  const cfg = resolveConfig(raw, defaultRegistry());
+  const cfg = resolveConfig(raw, registry);
   assert.equal(cfg.service.query, '127.0.0.1:9999');
   assert.equal(cfg.service.admin, '127.0.0.1:8888');
   assert.equal(cfg.service.kafka.brokers, '127.0.0.1:1');
   assert.equal(cfg.service.kafka.compression, 'lz4');
-  assert.throws(
-    () => resolveConfig(withServiceOverrides({}, { only: ['nosuch'] }), defaultRegistry()),
-    /service\.only: "nosuch" names no configured component/,
+  assert.throws(() => resolveConfig(withServiceOverrides({}, { only: ['nosuch'] }), registry), /service\.only: "nosuch" names no configured component/);
+});
+
+test('a process loads the factories it runs: with service.only, the others stay unloaded and unchecked', async () => {
+  const raw = withServiceOverrides(readConfigFile(path.join(repoRoot, 'pipelines/distributed.yaml')), { only: ['otlp'] });
+  const lazy = await loadFactories(raw, defaultRegistry());
+  assert.ok(lazy.get('receiver', 'otlp'), 'the selected factory is loaded');
+  assert.equal(lazy.get('sink', 'api'), undefined, 'a factory it does not run is not');
+  assert.equal(lazy.get('receiver', 'remote_write'), undefined);
+  const cfg = resolveConfig(raw, lazy);
+  assert.deepEqual(
+    cfg.components.map((c) => c.id),
+    ['otlp'],
   );
+  // Without service.only every configured component is checked, so each needs its factory loaded.
+  const all = readConfigFile(path.join(repoRoot, 'pipelines/distributed.yaml'));
+  assert.throws(() => resolveConfig(all, defaultRegistry()), /factory is not loaded \(call loadFactories first\)/);
+  assert.ok(resolveConfig(all, await loadFactories(all, defaultRegistry())).components.length > 10);
+  // An unknown type is still reported by name, loaded or not.
+  assert.throws(
+    () => resolveConfig({ receivers: { nosuch: {} }, pipelines: { p: { receivers: ['nosuch'] } } }, defaultRegistry()),
+    /receivers\.nosuch: unknown receiver type "nosuch"/,
+  );
+});
+
+test('a lazy registry entry whose module holds another factory is refused when loaded', async () => {
+  const { deadLettersFactory } = await import('../../deadletters/sink.js');
+  const wrong = new FactoryRegistry([{ kind: 'sink', type: 'otel_traces', load: async () => deadLettersFactory }]);
+  await assert.rejects(wrong.load('sink', 'otel_traces'), /the module registered as sink "otel_traces" holds sink "dead_letters"/);
+  assert.equal(await wrong.load('sink', 'nosuch'), undefined);
 });
 
 test('the registry refuses two factories of one kind and type', async () => {
@@ -103,7 +133,6 @@ test('the registry refuses two factories of one kind and type', async () => {
 });
 
 test('the shipped pipelines are valid and set no component key to its default (a default lives once, in the schema)', () => {
-  const registry = defaultRegistry();
   for (const name of ['embedded.yaml', 'distributed.yaml']) {
     const file = path.join(repoRoot, 'pipelines', name);
     resolveConfig(readConfigFile(file), registry);

@@ -62,10 +62,40 @@ export function withServiceOverrides(raw: unknown, overrides: Record<string, unk
   return { ...base, service };
 }
 
+/** The ids a service.only list selects, as the raw file gives it; undefined when it selects all (or is not a list). */
+function selected(raw: unknown): ((id: string, type: string) => boolean) | undefined {
+  const only = (raw as { service?: { only?: unknown } } | null)?.service?.only;
+  if (!Array.isArray(only) || only.length === 0 || !only.every((s) => typeof s === 'string')) return undefined;
+  return (id, type) => only.includes(id) || only.includes(type);
+}
+
+/**
+ * Imports the factories a raw configuration names, so resolveConfig can check their configs: every
+ * configured type, or with service.only only the selected ones (a process loads what it runs; the
+ * configs of the components it leaves out are not checked then).
+ */
+export async function loadFactories(raw: unknown, registry: FactoryRegistry): Promise<FactoryRegistry> {
+  const file = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  const wanted = selected(raw);
+  const loads: Promise<unknown>[] = [];
+  for (const { section, kind } of SECTIONS) {
+    const ids = file[section];
+    if (!ids || typeof ids !== 'object') continue;
+    for (const id of Object.keys(ids)) {
+      const type = id.split('/')[0]!;
+      if (!wanted || wanted(id, type)) loads.push(registry.load(kind, type));
+    }
+  }
+  await Promise.all(loads);
+  return registry;
+}
+
 /**
  * Validates a raw configuration: unknown keys, types and ranges, each component's own config,
  * references from pipelines to components and from components to topics. Every problem is
- * reported at once, each with its key path. Pure: touches neither network nor disk.
+ * reported at once, each with its key path. Pure: touches neither network nor disk. The factories
+ * of the components it checks must be loaded (loadFactories); one service.only leaves out is known
+ * by its id alone.
  */
 export function resolveConfig(raw: unknown, registry: FactoryRegistry): AirdigConfig {
   const parsed = fileSchema.safeParse(raw ?? {});
@@ -75,14 +105,20 @@ export function resolveConfig(raw: unknown, registry: FactoryRegistry): AirdigCo
   // as it parsed, so that one run reports every problem.
   const file: PipelineFile = parsed.success ? parsed.data : lenientFile(raw as Record<string, unknown>);
   const all = new Map<string, ResolvedComponent>();
+  /** Components whose factory is not loaded: ones service.only leaves out, never built. */
+  const notLoaded = new Map<string, { id: string; kind: ComponentKind; type: string }>();
 
   for (const { section, kind } of SECTIONS) {
     for (const [id, rawConfig] of Object.entries(file[section])) {
       const type = id.split('/')[0]!;
-      const factory = registry.get(kind, type);
-      if (!factory) {
+      if (!registry.has(kind, type)) {
         const known = registry.types(kind);
         issues.push(`${section}.${id}: unknown ${kind} type "${type}"${known.length ? ` (known: ${known.join(', ')})` : ''}`);
+        continue;
+      }
+      const factory = registry.get(kind, type);
+      if (!factory) {
+        notLoaded.set(`${kind}:${id}`, { id, kind, type });
         continue;
       }
       const cfg = factory.configSchema.safeParse(rawConfig ?? {});
@@ -118,16 +154,18 @@ export function resolveConfig(raw: unknown, registry: FactoryRegistry): AirdigCo
   if (issues.length > 0) throw new ConfigError(issues);
 
   const only = file.service.only;
+  const configured = [...all.entries(), ...notLoaded.entries()];
   for (const sel of only) {
-    const matches = [...all.values()].some((c) => c.id === sel || c.type === sel);
+    const matches = configured.some(([, c]) => c.id === sel || c.type === sel);
     if (!matches) issues.push(`service.only: "${sel}" names no configured component`);
   }
   if (issues.length > 0) throw new ConfigError(issues);
 
-  const components = [...all.entries()]
-    .filter(([key, c]) => used.has(key) && (only.length === 0 || only.includes(c.id) || only.includes(c.type)))
-    .map(([, c]) => c);
-  const unused = [...all.entries()].filter(([key]) => !used.has(key)).map(([, c]) => `${c.kind} ${c.id}`);
+  const runs = (key: string, c: { id: string; type: string }) => used.has(key) && (only.length === 0 || only.includes(c.id) || only.includes(c.type));
+  for (const [key, c] of notLoaded)
+    if (runs(key, c) || only.length === 0) throw new Error(`${c.kind} "${c.type}": its factory is not loaded (call loadFactories first)`);
+  const components = [...all.entries()].filter(([key, c]) => runs(key, c)).map(([, c]) => c);
+  const unused = configured.filter(([key]) => !used.has(key)).map(([, c]) => `${c.kind} ${c.id}`);
   return deepFreeze({ service: file.service, topics: file.topics, components, unused });
 }
 

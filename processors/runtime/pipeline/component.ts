@@ -60,6 +60,11 @@ export interface Factory<C = unknown> {
   /** Strict schema with defaults: parse({}) gives the default config. */
   configSchema: z.ZodType<C, z.ZodTypeDef, unknown>;
   topics(config: C): TopicUse;
+  /**
+   * false for a component that never touches settings.store: a process of only such components
+   * (a receiver-only process on Kafka) opens no ClickHouse, embedded or not. Default true.
+   */
+  usesStore?: boolean;
   create(settings: ComponentSettings, config: C): Component;
 }
 

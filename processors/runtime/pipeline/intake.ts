@@ -129,6 +129,7 @@ export function intakeFactory<C extends IntakeBase>(spec: IntakeSpec<C>): Factor
     type: spec.type,
     configSchema: spec.configSchema,
     topics: (c) => ({ consumes: [], produces: [c.output] }),
+    usesStore: false,
     create: (settings, config) => new IntakeReceiver(settings, config, spec),
   };
 }

@@ -9,8 +9,7 @@ import { backoffMs, sleep, systemClock, type Clock } from '../clock.js';
 import type { AirdigConfig, ResolvedComponent } from '../config/load.js';
 import { errorMessage, isRetryable } from '../errors.js';
 import type { PipelineMetrics } from '../metrics.js';
-import { loadMigrations, migrate } from '../store/migrate.js';
-import { openStore, type Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
 import { ManagedClickHouse, type EngineOptions } from '../clickhouse/engine.js';
 import type { Component, ListenerInfo } from './component.js';
 
@@ -29,10 +28,12 @@ interface Running {
 }
 
 /** Kafka with --kafka; otherwise the in-process bus, durable under data_dir/bus unless service.bus_log.enabled is false. */
-export async function openBus(config: AirdigConfig): Promise<Bus> {
+export async function openBus(config: AirdigConfig, logger?: Logger): Promise<Bus> {
   const { kafka, memory_bus, bus_log, data_dir } = config.service;
   if (kafka.brokers) {
-    return new KafkaBus(kafka);
+    const onBrokerChange = (down: string | undefined) =>
+      down ? logger?.error(`${down}; receivers answer 503 / UNAVAILABLE until it is back`) : logger?.info('the Kafka broker answers again');
+    return new KafkaBus({ ...kafka, onBrokerChange });
   }
   if (!bus_log.enabled) return new MemoryBus(memory_bus);
   return MemoryBus.open(busLogDir(data_dir), memory_bus, bus_log);
@@ -54,10 +55,12 @@ export function configuredEngine(config: AirdigConfig, logger: Logger, onState?:
 }
 
 /** The store of a config: its ClickHouse URL, or the writer of a started embedded engine. */
-export function openConfiguredStore(config: AirdigConfig, engine?: ManagedClickHouse): Store {
+export async function openConfiguredStore(config: AirdigConfig, engine?: ManagedClickHouse): Promise<Store> {
   const { clickhouse } = config.service;
   const url = clickhouse.url || engine?.writerUrl();
   if (!url) throw new Error('no ClickHouse: neither service.clickhouse.url nor an embedded engine');
+  // Imported here: a process without a store never loads the ClickHouse client.
+  const { openStore } = await import('../store/store.js');
   return openStore({ url, database: clickhouse.database, request_timeout_ms: clickhouse.request_timeout_ms });
 }
 
@@ -85,6 +88,7 @@ export class Runtime {
     this.#config = config;
     this.#deps = deps;
     this.#ports = new HttpPorts(deps.tls);
+    if (!usesStore(config)) this.#checks.delete('clickhouse');
     for (const c of config.components) this.#checks.set(`${c.kind} ${c.id}`, 'not started');
   }
 
@@ -101,8 +105,12 @@ export class Runtime {
     return this.#bus;
   }
 
+  /** Ready once started, and not while the bus cannot take records (its broker does not answer). */
   readiness(): { ready: boolean; state: string; checks: Record<string, string> } {
-    return { ready: this.#state === 'ready', state: this.#state, checks: Object.fromEntries(this.#checks) };
+    const checks = Object.fromEntries(this.#checks);
+    const busDown = this.#state === 'ready' ? this.#bus?.unavailable?.() : undefined;
+    if (busDown) checks.bus = `unavailable: ${busDown}`;
+    return { ready: this.#state === 'ready' && !busDown, state: this.#state, checks };
   }
 
   listening(): ListenerInfo[] {
@@ -116,39 +124,15 @@ export class Runtime {
     const signal = this.#abort.signal;
     const cfg = this.#config;
 
-    if (!cfg.service.clickhouse.url) {
-      const engine = configuredEngine(cfg, logger, (state, detail) => {
-        if (this.#state === 'ready' || this.#state === 'starting')
-          this.#checks.set('clickhouse', state === 'up' ? 'ok' : `unavailable: engine ${state}: ${detail}`);
-        if (state === 'down') logger.error(`the ClickHouse engine went down (${detail}); inserts wait and retry until it is back`);
-        else if (state === 'up' && engine.restarts > 0) logger.info(`the ClickHouse engine is back after ${engine.restarts} restart(s)`);
-      });
-      this.#engine = engine;
-      this.#checks.set('clickhouse', 'starting the embedded engine');
-      try {
-        await engine.start();
-      } catch (err) {
-        if (signal.aborted) return;
-        this.#checks.set('clickhouse', `failed: ${errorMessage(err)}`);
-        throw err;
-      }
-      if (signal.aborted) return;
-    }
-    const store = openConfiguredStore(cfg, this.#engine);
-    this.#store = store;
-    const where = this.#engine
-      ? `embedded ClickHouse in ${path.resolve(cfg.service.data_dir, 'clickhouse')}`
-      : `ClickHouse at ${redact(cfg.service.clickhouse.url)}`;
-    await this.#retry('clickhouse', where, async () => {
-      await store.ping();
-      const result = await migrate(store, loadMigrations(this.#deps.migrationsDir));
-      if (result.applied.length) logger.info({ applied: result.applied.map((m) => `${m.version}_${m.name}`) }, 'applied migrations');
-    });
+    // A process whose components never touch ClickHouse (receivers on Kafka) opens none of it:
+    // no engine, no connection, no migrations.
+    if (usesStore(cfg)) await this.#openStore();
     if (signal.aborted) return;
+    const store = this.#store ?? NO_STORE;
 
     let bus: Bus;
     try {
-      bus = await openBus(cfg);
+      bus = await openBus(cfg, logger);
     } catch (err) {
       this.#checks.set('bus', `failed: ${errorMessage(err)}`);
       throw err;
@@ -206,6 +190,42 @@ export class Runtime {
     this.#state = 'ready';
   }
 
+  /** The embedded engine (without a ClickHouse URL), the store on it, migrated; retried while unreachable. */
+  async #openStore(): Promise<void> {
+    const { logger } = this.#deps;
+    const signal = this.#abort.signal;
+    const cfg = this.#config;
+    if (!cfg.service.clickhouse.url) {
+      const engine = configuredEngine(cfg, logger, (state, detail) => {
+        if (this.#state === 'ready' || this.#state === 'starting')
+          this.#checks.set('clickhouse', state === 'up' ? 'ok' : `unavailable: engine ${state}: ${detail}`);
+        if (state === 'down') logger.error(`the ClickHouse engine went down (${detail}); inserts wait and retry until it is back`);
+        else if (state === 'up' && engine.restarts > 0) logger.info(`the ClickHouse engine is back after ${engine.restarts} restart(s)`);
+      });
+      this.#engine = engine;
+      this.#checks.set('clickhouse', 'starting the embedded engine');
+      try {
+        await engine.start();
+      } catch (err) {
+        if (signal.aborted) return;
+        this.#checks.set('clickhouse', `failed: ${errorMessage(err)}`);
+        throw err;
+      }
+      if (signal.aborted) return;
+    }
+    const store = await openConfiguredStore(cfg, this.#engine);
+    this.#store = store;
+    const where = this.#engine
+      ? `embedded ClickHouse in ${path.resolve(cfg.service.data_dir, 'clickhouse')}`
+      : `ClickHouse at ${redact(cfg.service.clickhouse.url)}`;
+    const { loadMigrations, migrate } = await import('../store/migrate.js');
+    await this.#retry('clickhouse', where, async () => {
+      await store.ping();
+      const result = await migrate(store, loadMigrations(this.#deps.migrationsDir));
+      if (result.applied.length) logger.info({ applied: result.applied.map((m) => `${m.version}_${m.name}`) }, 'applied migrations');
+    });
+  }
+
   /** Stops receivers first, then processors, then sinks; each gets what is left of the shutdown timeout. */
   async stop(): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
@@ -250,6 +270,19 @@ export class Runtime {
     }
   }
 }
+
+/** Whether any component of the config uses ClickHouse. */
+export function usesStore(config: AirdigConfig): boolean {
+  return config.components.some((c) => c.factory.usesStore !== false);
+}
+
+/** The store handed to components that declared they use none: any use is a bug in that declaration. */
+const NO_STORE: Store = new Proxy({} as Store, {
+  get(_, key) {
+    if (key === 'then') return undefined; // not a thenable: it may be returned from an async function
+    throw new Error(`this process opened no ClickHouse (its components declare usesStore: false), yet store.${String(key)} was used`);
+  },
+});
 
 /** A URL with its password hidden, for logs and the start-up summary. */
 export function redact(url: string): string {
