@@ -47,8 +47,33 @@ async function startEngine(bus: MemoryBus, config: object = {}) {
   await component.start();
   return {
     component,
+    registry: settings.registry,
     received: async () => (await componentMetric(settings.registry, 'airdig_component_received_total', 'engine')) ?? 0,
   };
+}
+
+/** One engine (config: as startEngine's) fed the whole story stage by stage, each settled; then check, then everything stopped. */
+async function playStory(
+  stages: ReturnType<typeof engineStory>,
+  config: object,
+  check: (engine: Awaited<ReturnType<typeof startEngine>>, out: Awaited<ReturnType<typeof watchOutput>>) => Promise<void>,
+): Promise<void> {
+  const bus = await newBus();
+  const out = await watchOutput(bus);
+  const engine = await startEngine(bus, config);
+  try {
+    let fed = 0;
+    for (const stage of stages) {
+      await feed(bus, stage.messages);
+      fed += stage.messages.length;
+      await settle(engine, out, fed);
+    }
+    await check(engine, out);
+  } finally {
+    await engine.component.shutdown();
+    await out.stop();
+    await bus.close();
+  }
 }
 
 /** Every row the engine sends, in order. */
@@ -293,48 +318,18 @@ test('a record stamped far ahead of the clock is dropped and counted: it does no
   // Both arrive early in the story, before most of its signals and causes.
   stages[1]!.messages.push(['health', { key: fact.key, value: healthCodec.encode(skewed), timestamp: future }]);
   stages[1]!.messages.push(['edges', { key: edge.key, value: edgeCodec.encode(skewedEdge), timestamp: future }]);
-  const bus = await newBus();
-  const out = await watchOutput(bus);
-  const settings = componentSettings(engineFactory, bus, noStore);
-  const engine = engineFactory.create(settings, engineFactory.configSchema.parse({}));
-  await engine.start();
-  try {
-    let fed = 0;
-    for (const stage of stages) {
-      await feed(bus, stage.messages);
-      fed += stage.messages.length;
-      await settle({ received: async () => (await componentMetric(settings.registry, 'airdig_component_received_total', 'engine')) ?? 0 }, out, fed);
-    }
+  await playStory(stages, {}, async (engine, out) => {
     assert.deepEqual(claims(out.rows), [...EXPECTED_CLAIMS].sort());
-    assert.equal(await componentMetric(settings.registry, 'airdig_component_dropped_total', 'engine'), 2);
-  } finally {
-    await engine.shutdown();
-    await out.stop();
-    await bus.close();
-  }
+    assert.equal(await componentMetric(engine.registry, 'airdig_component_dropped_total', 'engine'), 2);
+  });
 });
 
 test('signals forgotten past max_signals are counted in airdig_component_dropped_total{reason="evicted_signal"}', async () => {
   const stages = engineStory(T);
   const facts = stages.flatMap((s) => s.messages).filter(([input]) => input === 'health').length;
-  const bus = await newBus();
-  const out = await watchOutput(bus);
-  const settings = componentSettings(engineFactory, bus, noStore);
-  const engine = engineFactory.create(settings, engineFactory.configSchema.parse({ max_signals: 1 }));
-  await engine.start();
-  try {
-    let fed = 0;
-    for (const stage of stages) {
-      await feed(bus, stage.messages);
-      fed += stage.messages.length;
-      await settle({ received: async () => (await componentMetric(settings.registry, 'airdig_component_received_total', 'engine')) ?? 0 }, out, fed);
-    }
-    const { values } = await settings.registry.getSingleMetric('airdig_component_dropped_total')!.get();
+  await playStory(stages, { max_signals: 1 }, async (engine) => {
+    const { values } = await engine.registry.getSingleMetric('airdig_component_dropped_total')!.get();
     const evicted = values.filter((v) => v.labels.component === 'engine' && v.labels.reason === 'evicted_signal').reduce((n, v) => n + v.value, 0);
     assert.ok(evicted >= 1 && evicted < facts, `evicted ${evicted} of ${facts} health facts`);
-  } finally {
-    await engine.shutdown();
-    await out.stop();
-    await bus.close();
-  }
+  });
 });
