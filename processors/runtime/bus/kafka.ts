@@ -31,6 +31,8 @@ const KAFKA_DEFAULTS = kafkaSchema.parse({});
 
 const ERR_TOPIC_ALREADY_EXISTS = 36;
 const ERR_QUEUE_FULL = -184;
+/** The gap between records that ends a batch (see setDefaultConsumeTimeout below). */
+const CONSUME_GAP_MS = 20;
 /** librdkafka's wait for more records before a produce request (its default is 5 ms). */
 const PRODUCER_LINGER_MS = 1;
 /** Poll interval while no delivery report is awaited. */
@@ -406,6 +408,10 @@ class KafkaConsumer implements Consumer {
         // Commits are asynchronous (a synchronous one waits on the main thread for as long as the
         // broker does not answer); their outcome comes back as 'offset.commit'.
         offset_commit_cb: true,
+        // A batch ends as soon as the consumer has caught up (librdkafka reports the partition's end,
+        // and node-rdkafka then stops waiting): without it, consume(maxBatch) waits up to its timeout
+        // for every further record, so a trickle of records fills a batch over minutes.
+        'enable.partition.eof': true,
         'fetch.wait.max.ms': 50,
         'session.timeout.ms': 10_000,
         'heartbeat.interval.ms': 1_000,
@@ -433,7 +439,9 @@ class KafkaConsumer implements Consumer {
         this.#committed.delete(k);
       }
     });
-    client.setDefaultConsumeTimeout(100);
+    // consume(maxBatch) waits this long for each further record: a batch ends at the first gap this
+    // long, so a steady trickle (a record every few tens of ms) does not fill one batch for seconds.
+    client.setDefaultConsumeTimeout(CONSUME_GAP_MS);
     client.subscribe([...this.#opts.topics]);
     this.#client = client;
     this.#loop = this.#run(client);
