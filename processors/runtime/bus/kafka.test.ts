@@ -46,7 +46,8 @@ test('a quiet partition beside a busy one is committed past a released hold with
     const traffic = (async () => {
       for (let i = 0; busy; i++) {
         await producer.send(topic, [{ key: `busy-${i}`, value: Buffer.from('x'), partition: 1 }]);
-        await new Promise((r) => setTimeout(r, 30));
+        // Longer than the consumer's gap (CONSUME_GAP_MS): each batch ends, as under steady light load.
+        await new Promise((r) => setTimeout(r, 150));
       }
     })();
     await waitFor(() => quietOffset !== undefined, 60_000, 'the quiet record handled');

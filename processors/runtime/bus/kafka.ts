@@ -32,7 +32,7 @@ const KAFKA_DEFAULTS = kafkaSchema.parse({});
 const ERR_TOPIC_ALREADY_EXISTS = 36;
 const ERR_QUEUE_FULL = -184;
 /** The gap between records that ends a batch (see setDefaultConsumeTimeout below). */
-const CONSUME_GAP_MS = 20;
+const CONSUME_GAP_MS = 100;
 /** librdkafka's wait for more records before a produce request (its default is 5 ms). */
 const PRODUCER_LINGER_MS = 1;
 /** Poll interval while no delivery report is awaited. */
@@ -408,10 +408,6 @@ class KafkaConsumer implements Consumer {
         // Commits are asynchronous (a synchronous one waits on the main thread for as long as the
         // broker does not answer); their outcome comes back as 'offset.commit'.
         offset_commit_cb: true,
-        // A batch ends as soon as the consumer has caught up (librdkafka reports the partition's end,
-        // and node-rdkafka then stops waiting): without it, consume(maxBatch) waits up to its timeout
-        // for every further record, so a trickle of records fills a batch over minutes.
-        'enable.partition.eof': true,
         'fetch.wait.max.ms': 50,
         'session.timeout.ms': 10_000,
         'heartbeat.interval.ms': 1_000,
@@ -439,8 +435,8 @@ class KafkaConsumer implements Consumer {
         this.#committed.delete(k);
       }
     });
-    // consume(maxBatch) waits this long for each further record: a batch ends at the first gap this
-    // long, so a steady trickle (a record every few tens of ms) does not fill one batch for seconds.
+    // consume(maxBatch) waits this long for each further record, so a batch ends at the first gap this
+    // long; a steadier trickle fills the batch up to maxBatch before it is handled (not yet bounded in time).
     client.setDefaultConsumeTimeout(CONSUME_GAP_MS);
     client.subscribe([...this.#opts.topics]);
     this.#client = client;
