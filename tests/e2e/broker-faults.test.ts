@@ -217,14 +217,22 @@ test(
             )
           ).map((r) => [r.TraceId, Number(r.n)]),
         );
+      let missing: string[] = [];
       const stored = await waitFor(
         async () => {
           const c = await counts();
-          return [...acked].every((t) => c.has(t)) ? c : undefined;
+          missing = [...acked].filter((t) => !c.has(t));
+          return missing.length === 0 ? c : undefined;
         },
         120_000,
         'every acknowledged span in ClickHouse',
-      );
+      ).catch((err: unknown) => {
+        // Say which were not there, for the diagnosis (the sent log has each trace's answer time).
+        const at = missing.slice(0, 5).map((t) => `${t} at ${load.sent.find((s) => s.traceId === t)?.end}`);
+        throw new Error(
+          `${err instanceof Error ? err.message : String(err)}: ${missing.length} of ${acked.size} acknowledged traces missing (${at.join(', ')})`,
+        );
+      });
       console.log(`# ${acked.size} requests (${acked.size * SPANS_PER_REQUEST} spans) acknowledged, ${refused} refused; ${stored.size} traces stored`);
       for (const t of acked) assert.equal(stored.get(t), SPANS_PER_REQUEST, `acknowledged trace ${t}: ${stored.get(t)} spans stored`);
       // A refused request may still have reached Kafka (given up while in flight): at most once, never doubled.
