@@ -120,10 +120,11 @@ export async function startPipeline(config: AirdigConfig, say: (line: string) =>
     const warning = exposureWarning(l);
     if (warning) exposed.push(warning);
   };
-  const servers: { close(): Promise<void> }[] = [];
+  const servers: { name: string; close(): Promise<void> }[] = [];
   const urls = new Map<string, string>();
 
   let stopping: Promise<void> | undefined;
+  let closing = '';
   const aborted = new AbortController();
   let stopped!: () => void;
   const finished = new Promise<void>((resolve) => (stopped = resolve));
@@ -135,12 +136,16 @@ export async function startPipeline(config: AirdigConfig, say: (line: string) =>
     logger.info(`${why}: stopping (receivers first, sinks last)`);
     aborted.abort();
     const timer = setTimeout(() => {
-      logger.error(`shutdown took longer than ${config.service.shutdown_timeout_ms} ms; exiting`);
+      logger.error(`shutdown took longer than ${config.service.shutdown_timeout_ms} ms (still stopping ${closing || runtime.stopping}); exiting`);
       process.exit(1);
     }, config.service.shutdown_timeout_ms);
     timer.unref();
     stopping = (async () => {
-      for (const s of [...servers].reverse()) await s.close();
+      for (const s of [...servers].reverse()) {
+        closing = s.name;
+        await s.close();
+      }
+      closing = '';
       await runtime.stop();
     })().then(stopped);
     return stopping;
@@ -161,7 +166,7 @@ export async function startPipeline(config: AirdigConfig, say: (line: string) =>
       const { admin_bearer_token: bearer_token, admin_basic_auth: basic_auth } = config.service;
       const credentials = bearer_token || basic_auth ? { bearer_token, basic_auth } : undefined;
       const admin = await startAdminServer({ address: config.service.admin, registry, readiness: () => runtime.readiness(), credentials, tls });
-      servers.push(admin);
+      servers.push({ name: 'the admin endpoint', close: () => admin.close() });
       urls.set('admin', admin.url);
       tell({ name: 'admin (/metrics)', url: admin.url, open: !credentials && !tls?.mutual });
       say(row('admin', `${admin.url}/metrics  /healthz  /readyz`));
@@ -180,7 +185,7 @@ export async function startPipeline(config: AirdigConfig, say: (line: string) =>
       await stop('start failed');
       throw withListenHint(err, config.service);
     });
-    servers.push(q);
+    servers.push({ name: 'the query endpoints', close: () => q.close() });
     for (const e of q.endpoints) {
       urls.set(e.name, e.url);
       tell({ name: e.name, url: e.url, open: !config.service.query_password && !tls?.mutual });

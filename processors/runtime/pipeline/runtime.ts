@@ -83,6 +83,7 @@ export class Runtime {
     ['bus', 'connecting'],
   ]);
   #state: 'new' | 'starting' | 'ready' | 'stopping' | 'stopped' = 'new';
+  #stoppingOn = '';
 
   constructor(config: AirdigConfig, deps: RuntimeDeps) {
     this.#config = config;
@@ -226,27 +227,44 @@ export class Runtime {
     });
   }
 
+  /** What stop() is waiting for now ('' when it is not stopping): named when a shutdown takes too long. */
+  get stopping(): string {
+    return this.#stoppingOn;
+  }
+
   /** Stops receivers first, then processors, then sinks; each gets what is left of the shutdown timeout. */
   async stop(): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
     this.#abort.abort();
-    const { logger } = this.#deps;
     for (const r of [...this.#running].reverse()) {
       const label = `${r.resolved.kind} ${r.resolved.id}`;
-      try {
+      await this.#stopStep(label, async () => {
         await r.component.shutdown();
         this.#deps.metrics.forComponent(r.resolved.id, r.resolved.kind).up(false);
         this.#checks.set(label, 'stopped');
-      } catch (err) {
-        logger.error({ err: errorMessage(err) }, `${label} did not stop cleanly`);
-      }
+      });
     }
     this.#running = [];
-    await this.#bus?.close().catch((err) => logger.error({ err: errorMessage(err) }, 'closing the bus failed'));
-    await this.#store?.close().catch((err) => logger.error({ err: errorMessage(err) }, 'closing ClickHouse failed'));
-    await this.#engine?.stop().catch((err) => logger.error({ err: errorMessage(err) }, 'stopping the ClickHouse engine failed'));
+    await this.#stopStep('the bus', async () => this.#bus?.close());
+    await this.#stopStep('the ClickHouse client', async () => this.#store?.close());
+    await this.#stopStep('the ClickHouse engine', async () => this.#engine?.stop());
+    this.#stoppingOn = '';
     this.#state = 'stopped';
+  }
+
+  /** One step of stop(): named while it runs, logged when it is slow, its failure logged and passed over. */
+  async #stopStep(what: string, fn: () => Promise<unknown>): Promise<void> {
+    const { logger } = this.#deps;
+    this.#stoppingOn = what;
+    const started = performance.now();
+    try {
+      await fn();
+    } catch (err) {
+      logger.error({ err: errorMessage(err) }, `${what} did not stop cleanly`);
+    }
+    const took = performance.now() - started;
+    if (took > SLOW_STOP_MS) logger.info(`stopping ${what} took ${(took / 1000).toFixed(1)} s`);
   }
 
   /** Runs fn until it succeeds or stop() is called; a permanent error ends the start. */
@@ -270,6 +288,9 @@ export class Runtime {
     }
   }
 }
+
+/** A step of stop() slower than this is logged with its time. */
+const SLOW_STOP_MS = 2_000;
 
 /** Whether any component of the config uses ClickHouse. */
 export function usesStore(config: AirdigConfig): boolean {
