@@ -66,3 +66,71 @@ test('a quiet partition beside a busy one is committed past a released hold with
     await bus.close();
   }
 });
+
+test('a partition that comes back to its consumer from an older commit is not handed again what that consumer handled', { timeout: 120_000 }, async () => {
+  const bus = new KafkaBus({ brokers: kafkaBrokers(), clientId: 'airdig-test-back' });
+  const topic = uniqueName('back');
+  const groupId = uniqueName('back-group');
+  await bus.ensureTopics([{ name: topic, partitions: 2, compacted: false }]);
+  const seen = new Map<number, number[]>([
+    [0, []],
+    [1, []],
+  ]);
+  const seenByOther: number[] = [];
+  // Every record stays held (a window open on it), so nothing is committed: a partition that moves
+  // away and back is read again from its start.
+  const holdAll = new Map([
+    [partitionKey(topic, 0), 0],
+    [partitionKey(topic, 1), 0],
+  ]);
+  const first = bus.consumer({
+    groupId,
+    topics: [topic],
+    handler: async (batch, ctx) => {
+      for (const r of batch) seen.get(r.partition)!.push(r.offset);
+      ctx.setHolds(holdAll);
+    },
+  });
+  const other = bus.consumer({
+    groupId,
+    topics: [topic],
+    handler: async (batch, ctx) => {
+      for (const r of batch) seenByOther.push(r.offset);
+      ctx.setHolds(holdAll);
+    },
+  });
+  const producer = bus.producer();
+  const send = (from: number, to: number) =>
+    Promise.all(
+      [0, 1].map((partition) =>
+        producer.send(
+          topic,
+          Array.from({ length: to - from }, (_, i) => ({ key: `k${from + i}`, value: Buffer.from(`${partition}:${from + i}`), partition })),
+        ),
+      ),
+    );
+  const count = () => seen.get(0)!.length + seen.get(1)!.length;
+  try {
+    await first.start();
+    await send(0, 10);
+    await waitFor(() => count() === 20, 60_000, 'the first consumer handled both partitions');
+    // A second member takes a partition (and reads it from its start: nothing was committed), then leaves.
+    await other.start();
+    await waitFor(() => seenByOther.length >= 10, 60_000, 'the second consumer took a partition');
+    await other.stop();
+    await new Promise((r) => setTimeout(r, 3_000));
+    // The partition is back with the first consumer, read again from offset 0; only new records reach its handler.
+    await send(10, 15);
+    await waitFor(() => count() >= 30, 60_000, 'the first consumer handled the new records of both partitions');
+    await new Promise((r) => setTimeout(r, 1_000));
+    for (const [partition, offsets] of seen)
+      assert.deepEqual(
+        offsets,
+        Array.from({ length: 15 }, (_, i) => i),
+        `partition ${partition}: each offset handed to the first consumer once`,
+      );
+  } finally {
+    await Promise.all([first.stop(), other.stop()]);
+    await bus.close();
+  }
+});

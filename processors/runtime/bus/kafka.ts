@@ -388,6 +388,13 @@ class KafkaConsumer implements Consumer {
   readonly #committed = new Map<PartitionKey, number>();
   /** The next offset of each partition after what the handler has handled. */
   readonly #handled = new Map<PartitionKey, Kafka.TopicPartitionOffset>();
+  /**
+   * The next offset after what this consumer has handled of each partition it ever had, kept across
+   * rebalances: when a partition comes back from its last commit (the group lost this member while
+   * the broker was down, or the commit of the last batches failed), what this process already
+   * handled is not handed to the handler again, so a sink does not write it twice.
+   */
+  readonly #done = new Map<PartitionKey, number>();
 
   constructor(bus: KafkaBus, opts: ConsumerOptions) {
     this.#bus = bus;
@@ -510,13 +517,14 @@ class KafkaConsumer implements Consumer {
         continue;
       }
       lastRecord = Date.now();
-      const batch: BusRecord[] = messages.map(toBusRecord);
+      const records: BusRecord[] = messages.map(toBusRecord);
+      const batch = records.filter((r) => r.offset >= (this.#done.get(partitionKey(r.topic, r.partition)) ?? 0));
       // Deliver the same batch until the handler succeeds: nothing is committed past unwritten output.
       for (;;) {
         try {
-          await this.#opts.handler(batch, ctx);
+          if (batch.length) await this.#opts.handler(batch, ctx);
           attempt = 0;
-          this.#commit(client, batch);
+          this.#commit(client, records);
           // While busy, idle() never runs: every idleMs, the partitions this batch did not touch (a
           // quiet one beside a busy one) are committed up to their handled position and the holds
           // the handler set, so their lag does not wait for the whole consumer to be quiet.
@@ -547,7 +555,10 @@ class KafkaConsumer implements Consumer {
   #commit(client: Kafka.KafkaConsumer, batch: readonly BusRecord[]): void {
     const next = new Map<PartitionKey, Kafka.TopicPartitionOffset>();
     for (const r of batch) next.set(partitionKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
-    for (const [k, tpo] of next) this.#handled.set(k, tpo);
+    for (const [k, tpo] of next) {
+      this.#handled.set(k, tpo);
+      if (tpo.offset > (this.#done.get(k) ?? 0)) this.#done.set(k, tpo.offset);
+    }
     this.#commitOffsets(client, next);
   }
 
