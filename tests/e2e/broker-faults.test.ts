@@ -15,6 +15,7 @@ import { distributedClickhouse, queryRows } from '../helpers/clickhouse.js';
 import { uniqueName, waitFor } from '../helpers/wait.js';
 import { kafkaScript, traceBody } from '../helpers/ingest.js';
 import { ExportTraceServiceRequest } from '../../processors/model/otlp.js';
+import { errorMessage } from '../../processors/runtime/errors.js';
 
 const OUTAGE_MS = 30_000;
 const SPANS_PER_REQUEST = 20;
@@ -138,74 +139,80 @@ test(
     const admin = probeAdmin(airdig.url('admin'));
     const grpcAddress = airdig.url('otlp grpc').replace(/^https?:\/\//, '');
     try {
-      await waitFor(() => load.sent.filter((s) => s.status === 200).length >= 50, 60_000, 'acknowledged requests before the faults');
+      try {
+        await waitFor(() => load.sent.filter((s) => s.status === 200).length >= 50, 60_000, 'acknowledged requests before the faults');
 
-      for (const fault of ['stop', 'freeze'] as const) {
-        const pid = Number(readFileSync(path.join(kafkaDir, 'pid'), 'utf8'));
-        if (fault === 'stop') kafkaScript('stop', kafkaDir);
-        else process.kill(pid, 'SIGSTOP');
-        const down = Date.now();
-        await new Promise((r) => setTimeout(r, DETECT_MS + 500));
-        const grpcCall = await grpcExport(grpcAddress, tag);
-        await new Promise((r) => setTimeout(r, Math.max(0, down + OUTAGE_MS - Date.now())));
-        const up = Date.now();
-        if (fault === 'stop') kafkaScript('resume', kafkaDir);
-        else process.kill(pid, 'SIGCONT');
+        for (const fault of ['stop', 'freeze'] as const) {
+          const pid = Number(readFileSync(path.join(kafkaDir, 'pid'), 'utf8'));
+          if (fault === 'stop') kafkaScript('stop', kafkaDir);
+          else process.kill(pid, 'SIGSTOP');
+          const down = Date.now();
+          await new Promise((r) => setTimeout(r, DETECT_MS + 500));
+          const grpcCall = await grpcExport(grpcAddress, tag);
+          await new Promise((r) => setTimeout(r, Math.max(0, down + OUTAGE_MS - Date.now())));
+          const up = Date.now();
+          if (fault === 'stop') kafkaScript('resume', kafkaDir);
+          else process.kill(pid, 'SIGCONT');
 
-        // While down: every request answered 503 with Retry-After, within a second.
-        const during = load.sent.filter((s) => s.start >= down + DETECT_MS && s.end <= up);
-        assert.ok(during.length >= 20, `${fault}: ${during.length} requests while the broker was down`);
-        const times = during.map((s) => s.end - s.start).sort((a, b) => a - b);
-        const slowest = times.at(-1)!;
-        const p99 = times[Math.floor(0.99 * (times.length - 1))]!;
-        console.log(
-          `# broker ${fault}: ${during.length} requests while down, all 503: ${during.every((s) => s.status === 503)}, p99 ${p99} ms, slowest answer ${slowest} ms`,
-        );
-        for (const s of during) {
-          assert.equal(s.status, 503, `${fault}: a request while the broker was down was answered ${s.status}`);
-          assert.ok(s.retryAfter, `${fault}: 503 without Retry-After`);
+          // While down: every request answered 503 with Retry-After, within a second.
+          const during = load.sent.filter((s) => s.start >= down + DETECT_MS && s.end <= up);
+          assert.ok(during.length >= 20, `${fault}: ${during.length} requests while the broker was down`);
+          const times = during.map((s) => s.end - s.start).sort((a, b) => a - b);
+          const slowest = times.at(-1)!;
+          const p99 = times[Math.floor(0.99 * (times.length - 1))]!;
+          console.log(
+            `# broker ${fault}: ${during.length} requests while down, all 503: ${during.every((s) => s.status === 503)}, p99 ${p99} ms, slowest answer ${slowest} ms`,
+          );
+          for (const s of during) {
+            assert.equal(s.status, 503, `${fault}: a request while the broker was down was answered ${s.status}`);
+            assert.ok(s.retryAfter, `${fault}: 503 without Retry-After`);
+          }
+          // Within a second; on two shared cores one answer may wait for the CPU a little longer.
+          assert.ok(p99 <= 1_000, `${fault}: p99 of the refusals ${p99} ms`);
+          assert.ok(slowest <= 2_500, `${fault}: a request took ${slowest} ms to be refused`);
+          // No request that came while it went down waited out the 30 s message timeout.
+          const hanging = load.sent.filter((s) => s.start >= down && s.start < up).map((s) => s.end - s.start);
+          assert.ok(Math.max(...hanging) <= DETECT_MS + 1_000, `${fault}: a request in flight when the broker went down took ${Math.max(...hanging)} ms`);
+
+          assert.equal(grpcCall.err?.code, grpc.status.UNAVAILABLE, `${fault}: gRPC answered ${grpcCall.err?.code ?? 'OK'}`);
+          assert.ok(grpcCall.ms <= 1_000, `${fault}: gRPC took ${grpcCall.ms} ms`);
+          const details = grpcCall.err!.metadata.get('grpc-status-details-bin')[0] as Buffer;
+          assert.ok(details.includes(Buffer.from('type.googleapis.com/google.rpc.RetryInfo')), `${fault}: UNAVAILABLE without RetryInfo`);
+
+          // The admin port answers at once the whole time (nothing blocks the event loop), not ready while down.
+          const polls = admin.polls.filter((p) => p.at >= down && p.at <= up);
+          const slowestHealth = Math.max(...polls.map((p) => p.healthMs));
+          console.log(`# broker ${fault}: /healthz slowest ${slowestHealth} ms over ${polls.length} polls`);
+          assert.ok(polls.length >= 50, `${fault}: ${polls.length} admin polls`);
+          assert.ok(
+            polls.every((p) => p.health === 200),
+            `${fault}: /healthz failed`,
+          );
+          assert.ok(slowestHealth <= 500, `${fault}: /healthz took ${slowestHealth} ms`);
+          assert.ok(
+            polls.filter((p) => p.at >= down + DETECT_MS).every((p) => p.ready === 503),
+            `${fault}: /readyz said ready while the broker was down`,
+          );
+
+          // Back: requests are taken again and the process is ready.
+          const back = Date.now();
+          await waitFor(() => load.sent.some((s) => s.start > back && s.status === 200), 90_000, `requests acknowledged after the broker ${fault}`).catch(
+            (err: unknown) => {
+              const answers = new Map<number, number>();
+              for (const s of load.sent.filter((x) => x.start > back)) answers.set(s.status, (answers.get(s.status) ?? 0) + 1);
+              throw new Error(`${errorMessage(err)} (answers since: ${JSON.stringify([...answers])})`);
+            },
+          );
+          const again = Date.now() - up;
+          // Some load after it, so that what is checked in ClickHouse spans the recovery.
+          await waitFor(() => load.sent.filter((s) => s.start > back && s.status === 200).length >= 100, 60_000, `load after the broker ${fault}`);
+          await waitFor(() => admin.polls.some((p) => p.at > back && p.ready === 200), 30_000, `ready after the broker ${fault}`);
+          console.log(`# broker ${fault}: acknowledged again ${again} ms after it was back`);
         }
-        // Within a second; on two shared cores one answer may wait for the CPU a little longer.
-        assert.ok(p99 <= 1_000, `${fault}: p99 of the refusals ${p99} ms`);
-        assert.ok(slowest <= 2_500, `${fault}: a request took ${slowest} ms to be refused`);
-        // No request that came while it went down waited out the 30 s message timeout.
-        const hanging = load.sent.filter((s) => s.start >= down && s.start < up).map((s) => s.end - s.start);
-        assert.ok(Math.max(...hanging) <= DETECT_MS + 1_000, `${fault}: a request in flight when the broker went down took ${Math.max(...hanging)} ms`);
-
-        assert.equal(grpcCall.err?.code, grpc.status.UNAVAILABLE, `${fault}: gRPC answered ${grpcCall.err?.code ?? 'OK'}`);
-        assert.ok(grpcCall.ms <= 1_000, `${fault}: gRPC took ${grpcCall.ms} ms`);
-        const details = grpcCall.err!.metadata.get('grpc-status-details-bin')[0] as Buffer;
-        assert.ok(details.includes(Buffer.from('type.googleapis.com/google.rpc.RetryInfo')), `${fault}: UNAVAILABLE without RetryInfo`);
-
-        // The admin port answers at once the whole time (nothing blocks the event loop), not ready while down.
-        const polls = admin.polls.filter((p) => p.at >= down && p.at <= up);
-        const slowestHealth = Math.max(...polls.map((p) => p.healthMs));
-        console.log(`# broker ${fault}: /healthz slowest ${slowestHealth} ms over ${polls.length} polls`);
-        assert.ok(polls.length >= 50, `${fault}: ${polls.length} admin polls`);
-        assert.ok(
-          polls.every((p) => p.health === 200),
-          `${fault}: /healthz failed`,
-        );
-        assert.ok(slowestHealth <= 500, `${fault}: /healthz took ${slowestHealth} ms`);
-        assert.ok(
-          polls.filter((p) => p.at >= down + DETECT_MS).every((p) => p.ready === 503),
-          `${fault}: /readyz said ready while the broker was down`,
-        );
-
-        // Back: requests are taken again and the process is ready.
-        const back = Date.now();
-        await waitFor(() => load.sent.some((s) => s.start > back && s.status === 200), 90_000, `requests acknowledged after the broker ${fault}`);
-        const again = Date.now() - up;
-        // Some load after it, so that what is checked in ClickHouse spans the recovery.
-        await waitFor(() => load.sent.filter((s) => s.start > back && s.status === 200).length >= 100, 60_000, `load after the broker ${fault}`);
-        await waitFor(() => admin.polls.some((p) => p.at > back && p.ready === 200), 30_000, `ready after the broker ${fault}`);
-        console.log(`# broker ${fault}: acknowledged again ${again} ms after it was back`);
+      } finally {
+        await load.stop();
+        await admin.stop();
       }
-    } finally {
-      await load.stop();
-      await admin.stop();
-    }
-    try {
       const acked = new Set(load.sent.filter((s) => s.status === 200).map((s) => s.traceId));
       const refused = load.sent.filter((s) => s.status !== 200).length;
       const counts = async () =>
@@ -229,14 +236,16 @@ test(
       ).catch((err: unknown) => {
         // Say which were not there, for the diagnosis (the sent log has each trace's answer time).
         const at = missing.slice(0, 5).map((t) => `${t} at ${load.sent.find((s) => s.traceId === t)?.end}`);
-        throw new Error(
-          `${err instanceof Error ? err.message : String(err)}: ${missing.length} of ${acked.size} acknowledged traces missing (${at.join(', ')})`,
-        );
+        throw new Error(`${errorMessage(err)}: ${missing.length} of ${acked.size} acknowledged traces missing (${at.join(', ')})`);
       });
       console.log(`# ${acked.size} requests (${acked.size * SPANS_PER_REQUEST} spans) acknowledged, ${refused} refused; ${stored.size} traces stored`);
       for (const t of acked) assert.equal(stored.get(t), SPANS_PER_REQUEST, `acknowledged trace ${t}: ${stored.get(t)} spans stored`);
       // A refused request may still have reached Kafka (given up while in flight): at most once, never doubled.
       for (const [t, n] of stored) assert.ok(n === SPANS_PER_REQUEST, `trace ${t}: ${n} spans stored`);
+    } catch (err) {
+      const log = airdig.stderr().trim().split('\n');
+      console.log(`airdig's log, its last ${Math.min(80, log.length)} of ${log.length} lines:\n${log.slice(-80).join('\n')}`);
+      throw err;
     } finally {
       // A failed run may leave the broker down: a graceful stop could wait on it for minutes.
       const stopped = airdig.stop();
