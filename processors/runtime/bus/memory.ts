@@ -16,7 +16,7 @@ import {
   IDLE_COMMIT_MS,
 } from './types.js';
 import { memoryBusSchema, type MemoryBusConfig } from '../config/schema.js';
-import { DiskLog, encodeRecords, type DiskLogOptions, type PartitionLog } from './disklog.js';
+import { DiskLog, type DiskLogOptions, type PartitionLog } from './disklog.js';
 
 /**
  * `service.memory_bus` (max_queued_records and max_queued_bytes: what a partition may hold that some
@@ -330,9 +330,8 @@ export class MemoryBus implements Bus {
     const written: Promise<void>[] = [log.defineTopic(topicName, { partitions: topic.partitions.length, compacted: topic.compacted })];
     for (const [p, recs] of byPartition) {
       const part = topic.partitions[p]!;
-      const frames = encodeRecords(recs, tombstones);
       // Published in the log's append order, so records reach memory in offset order whichever send resolves first.
-      written.push(log.append(part.log!, frames, recs[0]!.offset, recs.length, () => this.#publish(topic, p, recs, tombstones)));
+      written.push(log.append(part.log!, recs, tombstones, () => this.#publish(topic, p, recs, tombstones)));
     }
     await Promise.all(written);
   }
