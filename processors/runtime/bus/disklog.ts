@@ -549,11 +549,11 @@ export class DiskLog {
   readonly dir: string;
   readonly #config: BusLogConfig;
   readonly #partitions = new Map<PartitionKey, PartitionLog>();
-  readonly #dirty = new Set<PartitionLog>();
   readonly #groups = new Map<string, GroupFile>();
   readonly #blocks = new FrameBlocks();
   readonly topics = new Map<string, TopicMeta>();
-  #flushing: Promise<void> | undefined;
+  /** Each partition's flush under way (and the sends it will take). */
+  readonly #flushing = new Map<PartitionLog, Promise<void>>();
   #maintaining: Promise<void> | undefined;
   #timers: NodeJS.Timeout[] = [];
   #topicsWrite: Promise<void> = Promise.resolve();
@@ -646,23 +646,23 @@ export class DiskLog {
   append(part: PartitionLog, records: readonly LogRecord[], tombstones: ReadonlySet<object> | undefined, onDurable: () => void): Promise<void> {
     if (this.#closed) return Promise.reject(new AirdigError(ErrorCodes.BUS_CLOSED, 'in-process bus is closed'));
     const done = part.append(this.#blocks, records, tombstones, onDurable);
-    this.#dirty.add(part);
-    // Every send of this tick joins one write and one fsync per partition; sends during a flush join the next.
-    this.#flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.#flushLoop());
+    // Every send of this tick joins one write and one fsync per partition; sends during its flush join
+    // the partition's next one, which starts as soon as that flush is done (not when every partition's is).
+    if (!this.#flushing.has(part))
+      this.#flushing.set(
+        part,
+        new Promise<void>((r) => setImmediate(r)).then(() => this.#flushPartition(part)),
+      );
     return done;
   }
 
-  async #flushLoop(): Promise<void> {
+  async #flushPartition(part: PartitionLog): Promise<void> {
     const c = this.#config;
     const options = { sync: c.fsync === 'batch', segmentBytes: c.segment_bytes, segmentMs: c.segment_ms, syncOnRoll: c.fsync !== 'never' };
     try {
-      while (this.#dirty.size > 0) {
-        const parts = [...this.#dirty];
-        this.#dirty.clear();
-        await Promise.all(parts.map((p) => p.flush(this.#blocks, options)));
-      }
+      while (part.queued) await part.flush(this.#blocks, options);
     } finally {
-      this.#flushing = undefined;
+      this.#flushing.delete(part);
     }
   }
 
@@ -728,7 +728,7 @@ export class DiskLog {
     if (this.#closed) return;
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
-    await this.#flushing;
+    await Promise.all(this.#flushing.values());
     await this.#maintaining;
     await this.#topicsWrite.catch(() => undefined);
     await Promise.all([...this.#groups.values()].map((g) => g.idle().catch(() => undefined)));
