@@ -212,7 +212,9 @@ ${row('kafkajs 2.2.4, no compression (reference)', kafkajs, kafkajs)}
 
 ${durableLine}
 
-Broker and client share the machine's 2 cores, so these numbers bound the pair, not librdkafka alone; where the ~34 k rec/s ceiling of both Kafka clients comes from (broker CPU, the client's delivery-report path) is not yet profiled.
+Note (2026-12-04, issue 13): the two durable rows are new. That day's changes (each send framed into one buffer with one crc32 per record, large sends framed into reused blocks, each partition flushing on its own; in the in-memory bus, which the durable one is built on, no copy of a partition's array per trim and no object per record in a commit or a send) made the durable bus 1.25× (fsync per batch) and 1.4× (fsync never) as fast, and cut its CPU per record by 27–30 %, in three alternating pairs of BENCH_KAFKA=0 BENCH_RUNS=5 runs against the code before them (medians 447 k → 558 k rec/s and 2.40 → 1.74 CPU-µs per batch; 556 k → 781 k rec/s and 2.31 → 1.64 CPU-µs never), on the same shared 2 cores. The in-memory bus gained as much (2.1 M → 2.4–2.7 M rec/s), so the ratio above barely moved. What is left per durable record on the event loop is mostly zlib.crc32 of its kibibyte (~0.3 µs here) and the copy into its frame; the 0.80× target is below that cost while the in-memory bus takes ~0.4 µs per record.
+
+Broker and client share the machine's 2 cores, so these numbers bound the pair, not librdkafka alone; where the ceiling of both Kafka clients comes from (~34 k rec/s on the 2026-11-23 machine, ~70 k on this one) (broker CPU, the client's delivery-report path) is not yet profiled.
 
 Run: \`npm run bench:bus\` (BENCH_RECORDS, BENCH_RUNS to change the load).`;
   writeResults('bus', md);
