@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { busContract } from './contract.js';
 import { MemoryBus } from './memory.js';
-import { DiskLog, decodeFrames, encodeRecords, type LogRecord } from './disklog.js';
+import { DiskLog, FrameBlocks, decodeFrames, encodeRecords, type LogRecord } from './disklog.js';
 import { headerString } from './dlq.js';
 import type { Bus, BusRecord } from './types.js';
 import { waitFor } from '../../../tests/helpers/wait.js';
@@ -282,19 +282,58 @@ test('disk log frames: a record round-trips, and every truncation of a frame is 
     { offset: 7, timestamp: 1_700_000_000_123, key: Buffer.from('k'), value: Buffer.from('value'), headers: { a: 'é', b: Buffer.from([0, 1]) } },
     { offset: 8, timestamp: -1, key: null, value: null, headers: {} },
   ];
-  const buf = Buffer.concat(encodeRecords(records).pieces);
+  const buf = encodeRecords(records);
   const out: unknown[] = [];
   assert.equal(
     decodeFrames(buf, (r) => out.push(r)),
     buf.length,
   );
   assert.deepEqual(out, records);
-  const firstLength = encodeRecords([records[0]!]).bytes;
+  const firstLength = encodeRecords([records[0]!]).length;
   for (let cut = 0; cut < buf.length; cut++) {
     const n: unknown[] = [];
     const valid = decodeFrames(buf.subarray(0, cut), (r) => n.push(r));
     assert.equal(valid, cut >= firstLength ? firstLength : 0, `cut at ${cut}`);
   }
+});
+
+test('disk log frames: a block is reused only once given back, and frames encoded into reused memory round-trip', () => {
+  const blocks = new FrameBlocks();
+  const a = blocks.take(100_000);
+  const b = blocks.take(100_000);
+  assert.equal(a.length, 100_000);
+  assert.notEqual(a.buffer, b.buffer, 'two blocks in use never share memory');
+  blocks.put(a);
+  assert.equal(blocks.take(120_000).buffer, a.buffer, 'a block given back is taken again (same size class)');
+  assert.notEqual(blocks.take(100_000).buffer, a.buffer, 'but not twice');
+  // Frames written into a block that held other frames decode as themselves.
+  const value = (seed: number) => Buffer.alloc(700, seed);
+  const records = (seed: number): LogRecord[] =>
+    Array.from({ length: 200 }, (_, i) => ({
+      offset: seed * 1000 + i,
+      timestamp: seed,
+      key: Buffer.from(`k${i}`),
+      value: value(seed + i),
+      headers: { s: `${seed}` },
+    }));
+  const first = encodeRecords(records(1), { alloc: (n) => blocks.take(n) });
+  blocks.put(first);
+  const second = encodeRecords(records(2), { alloc: (n) => blocks.take(n) });
+  assert.equal(second.buffer, first.buffer);
+  const out: LogRecord[] = [];
+  assert.equal(
+    decodeFrames(second, (r) => out.push(r)),
+    second.length,
+  );
+  assert.deepEqual(out, records(2));
+  // Idle for a maintenance interval (nothing taken since the last trim): the idle blocks go.
+  blocks.put(second);
+  blocks.trim();
+  assert.equal(blocks.take(140_000).buffer, second.buffer, 'a trim right after use keeps them');
+  blocks.put(second);
+  blocks.trim();
+  blocks.trim();
+  assert.notEqual(blocks.take(140_000).buffer, second.buffer, 'a trim after an idle interval gives them back');
 });
 
 test('durable bus: records survive kill -9 of the writing process at random moments', async () => {

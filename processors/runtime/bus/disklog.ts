@@ -16,6 +16,9 @@ export type DiskLogOptions = Partial<BusLogConfig>;
 
 const DISK_LOG_DEFAULTS = busLogSchema.parse({});
 
+/** length (u32) and CRC-32 (u32) of the body that follows. */
+const FRAME_PREFIX = 8;
+
 /** A record as the log stores it: a null value is a tombstone. */
 export interface LogRecord {
   offset: number;
@@ -31,8 +34,6 @@ export interface TopicMeta {
   retentionMs?: number;
 }
 
-/** length (u32) and CRC-32 (u32) of the body that follows. */
-const FRAME_PREFIX = 8;
 /** offset (f64), timestamp (f64), key length (i32, -1: null), header count (u16), value length (i32, -1: tombstone); the key, headers and value follow their lengths. */
 const BODY_FIXED = 8 + 8 + 4 + 4 + 2;
 const HEADER_STRING = 0;
@@ -52,22 +53,22 @@ function headerBytes(headers: Headers): number {
 }
 
 /**
- * Frames records for one write: the pieces of every frame in order, each value as it is (no copy:
- * the value is the last field of its frame, and everything before it goes into one shared
- * buffer). A null value is a tombstone; `tombstones` marks more records as one.
+ * Frames records for one write, into one buffer: each frame's header, key, headers and value copied
+ * in place and its CRC written over its body (no per-record pieces or concatenation: copying a value
+ * costs less than the objects a value written as it is needs, and its CRC is then one crc32 call,
+ * not two). A null value is a tombstone; so is a record in `tombstones`. `alloc` gives the memory.
  */
-export function encodeRecords(records: readonly LogRecord[], tombstones?: ReadonlySet<object>): { pieces: Buffer[]; bytes: number } {
-  let meta = 0;
+export function encodeRecords(
+  records: readonly LogRecord[],
+  options: { tombstones?: ReadonlySet<object> | undefined; alloc?: (bytes: number) => Buffer } = {},
+): Buffer {
+  const { tombstones, alloc = (n: number) => Buffer.allocUnsafe(n) } = options;
   let bytes = 0;
   for (const r of records) {
-    const h = FRAME_PREFIX + BODY_FIXED + (r.key?.length ?? 0) + headerBytes(r.headers);
-    meta += h;
-    bytes += h + (r.value && !tombstones?.has(r) ? r.value.length : 0);
+    bytes += FRAME_PREFIX + BODY_FIXED + (r.key?.length ?? 0) + headerBytes(r.headers) + (r.value && !tombstones?.has(r) ? r.value.length : 0);
   }
-  const buf = Buffer.allocUnsafe(meta);
-  const pieces: Buffer[] = [];
+  const buf = alloc(bytes);
   let pos = 0;
-  let run = 0; // start of the meta bytes not yet in `pieces`
   for (const r of records) {
     const start = pos;
     const value = r.value && !tombstones?.has(r) ? r.value : null;
@@ -77,7 +78,8 @@ export function encodeRecords(records: readonly LogRecord[], tombstones?: Readon
     pos += 16;
     if (r.key) {
       buf.writeInt32BE(r.key.length, pos);
-      pos += 4 + r.key.copy(buf, pos + 4);
+      buf.set(r.key, pos + 4);
+      pos += 4 + r.key.length;
     } else {
       buf.writeInt32BE(-1, pos);
       pos += 4;
@@ -97,18 +99,18 @@ export function encodeRecords(records: readonly LogRecord[], tombstones?: Readon
       count++;
     }
     buf.writeUInt16BE(count, countAt);
-    buf.writeInt32BE(value ? value.length : -1, pos);
-    pos += 4;
-    const crc = crc32(buf.subarray(start + FRAME_PREFIX, pos));
-    buf.writeUInt32BE(pos - start - FRAME_PREFIX + (value?.length ?? 0), start);
-    buf.writeUInt32BE(value && value.length > 0 ? crc32(value, crc) : crc, start + 4);
-    if (value && value.length > 0) {
-      pieces.push(buf.subarray(run, pos), value);
-      run = pos;
+    if (value) {
+      buf.writeInt32BE(value.length, pos);
+      buf.set(value, pos + 4);
+      pos += 4 + value.length;
+    } else {
+      buf.writeInt32BE(-1, pos);
+      pos += 4;
     }
+    buf.writeUInt32BE(pos - start - FRAME_PREFIX, start);
+    buf.writeUInt32BE(crc32(buf.subarray(start + FRAME_PREFIX, pos)), start + 4);
   }
-  if (run < pos) pieces.push(buf.subarray(run, pos));
-  return { pieces, bytes };
+  return buf;
 }
 
 /**
@@ -183,9 +185,63 @@ interface Segment {
   opened: number;
 }
 
+/** Frames of at least this size are encoded into a pooled block; smaller ones into Buffer.allocUnsafe's memory. */
+const BLOCK_MIN_BYTES = 64 * 1024;
+/** Blocks come in powers of two up to this size (larger frames get a buffer of their own, not kept)... */
+const BLOCK_MAX_BYTES = 8 * 1024 ** 2;
+/**
+ * ... and idle ones are kept up to this many bytes in all: about what sends have in flight when
+ * they come fast (32 sends of a megabyte over 4 partitions, in blocks rounded up to a power of two).
+ * Fewer would mean fresh memory again for most sends, just when they are many; a log idle for a
+ * maintenance interval gives them all back (FrameBlocks.trim).
+ */
+const BLOCKS_KEPT_BYTES = 64 * 1024 ** 2;
+
+/**
+ * The memory large sends' frames are encoded into, reused: a fresh buffer of a megabyte per send
+ * costs page faults and garbage-collector work per record's worth of bytes. A block goes back
+ * (put) once the write of its frames is done, never earlier.
+ */
+export class FrameBlocks {
+  /** Idle blocks by size. */
+  readonly #idle = new Map<number, ArrayBuffer[]>();
+  #idleBytes = 0;
+  /** A block was taken since the last trim(). */
+  #taken = false;
+
+  take(bytes: number): Buffer {
+    if (bytes < BLOCK_MIN_BYTES) return Buffer.allocUnsafe(bytes);
+    const size = 2 ** Math.ceil(Math.log2(bytes));
+    if (size > BLOCK_MAX_BYTES) return Buffer.allocUnsafeSlow(bytes);
+    this.#taken = true;
+    let block = this.#idle.get(size)?.pop();
+    if (block) this.#idleBytes -= size;
+    else block = Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
+    return Buffer.from(block, 0, bytes);
+  }
+
+  /** Gives back the idle blocks when none was taken since the last trim. */
+  trim(): void {
+    if (!this.#taken) {
+      this.#idle.clear();
+      this.#idleBytes = 0;
+    }
+    this.#taken = false;
+  }
+
+  /** Takes back the memory of frames whose write is done (a block; anything else is left to the garbage collector). */
+  put(frames: Buffer): void {
+    const block = frames.buffer as ArrayBuffer;
+    const size = block.byteLength;
+    if (frames.length < BLOCK_MIN_BYTES || size > BLOCK_MAX_BYTES || (size & (size - 1)) !== 0 || this.#idleBytes + size > BLOCKS_KEPT_BYTES) return;
+    const idle = this.#idle.get(size) ?? this.#idle.set(size, []).get(size)!;
+    idle.push(block);
+    this.#idleBytes += size;
+  }
+}
+
 interface PendingAppend {
-  frames: Buffer[];
-  bytes: number;
+  frames: Buffer;
   firstOffset: number;
   /** Runs once the frames are durable, before the send resolves, in append order. */
   onDurable: () => void;
@@ -275,14 +331,17 @@ export class PartitionLog {
     }
   }
 
-  append(frames: { pieces: Buffer[]; bytes: number }, firstOffset: number, count: number, onDurable: () => void): Promise<void> {
+  /** Queues a send's records (`records[0]` at offset `end`, the rest following), encoded into memory from `blocks`. */
+  append(blocks: FrameBlocks, records: readonly LogRecord[], tombstones: ReadonlySet<object> | undefined, onDurable: () => void): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
-    this.end = firstOffset + count;
-    return new Promise((resolve, reject) => this.#queue.push({ frames: frames.pieces, bytes: frames.bytes, firstOffset, onDurable, resolve, reject }));
+    const frames = encodeRecords(records, { tombstones, alloc: (n) => blocks.take(n) });
+    const firstOffset = records[0]!.offset;
+    this.end = firstOffset + records.length;
+    return new Promise((resolve, reject) => this.#queue.push({ frames, firstOffset, onDurable, resolve, reject }));
   }
 
   /** Writes what is queued to the active segment (rolling it first when it is full or old), fsyncs with `sync`, then resolves the sends. */
-  flush(options: { sync: boolean; segmentBytes: number; segmentMs: number; syncOnRoll: boolean }): Promise<void> {
+  flush(blocks: FrameBlocks, options: { sync: boolean; segmentBytes: number; segmentMs: number; syncOnRoll: boolean }): Promise<void> {
     return this.exclusive(async () => {
       const batch = this.#queue;
       if (batch.length === 0) return;
@@ -296,9 +355,9 @@ export class PartitionLog {
           this.#handle = await open(active.file, 'a');
         }
         // One writev for the batch (libuv writes past IOV_MAX and partial writes in a loop).
-        const pieces = batch.length === 1 ? batch[0]!.frames : batch.flatMap((b) => b.frames);
+        const pieces = batch.map((b) => b.frames);
         let bytes = 0;
-        for (const b of batch) bytes += b.bytes;
+        for (const b of batch) bytes += b.frames.length;
         const { bytesWritten } = await this.#handle!.writev(pieces);
         if (bytesWritten !== bytes) throw new Error(`short write: ${bytesWritten} of ${bytes} bytes`);
         const segment = this.segments.at(-1)!;
@@ -312,11 +371,16 @@ export class PartitionLog {
           `the bus log of ${this.topic} partition ${this.partition} failed (${errorMessage(err)}); restart to recover from ${this.dir}`,
           err,
         );
-        for (const b of [...batch, ...this.#queue]) b.reject(this.#failed);
+        const refused = [...batch, ...this.#queue];
         this.#queue = [];
+        for (const b of refused) {
+          blocks.put(b.frames);
+          b.reject(this.#failed);
+        }
         return;
       }
       for (const b of batch) {
+        blocks.put(b.frames);
         b.onDurable();
         b.resolve();
       }
@@ -485,10 +549,11 @@ export class DiskLog {
   readonly dir: string;
   readonly #config: BusLogConfig;
   readonly #partitions = new Map<PartitionKey, PartitionLog>();
-  readonly #dirty = new Set<PartitionLog>();
   readonly #groups = new Map<string, GroupFile>();
+  readonly #blocks = new FrameBlocks();
   readonly topics = new Map<string, TopicMeta>();
-  #flushing: Promise<void> | undefined;
+  /** Each partition's flush under way (and the sends it will take). */
+  readonly #flushing = new Map<PartitionLog, Promise<void>>();
   #maintaining: Promise<void> | undefined;
   #timers: NodeJS.Timeout[] = [];
   #topicsWrite: Promise<void> = Promise.resolve();
@@ -573,27 +638,31 @@ export class DiskLog {
     return this.#topicsWrite;
   }
 
-  /** Queues frames for a partition; resolves once they are on disk as the fsync policy says, after onDurable ran. */
-  append(part: PartitionLog, frames: { pieces: Buffer[]; bytes: number }, firstOffset: number, count: number, onDurable: () => void): Promise<void> {
+  /**
+   * Queues a send's records for a partition (consecutive offsets from its end; a null value, or a
+   * record in `tombstones`, is a tombstone); resolves once they are on disk as the fsync policy
+   * says, after onDurable ran.
+   */
+  append(part: PartitionLog, records: readonly LogRecord[], tombstones: ReadonlySet<object> | undefined, onDurable: () => void): Promise<void> {
     if (this.#closed) return Promise.reject(new AirdigError(ErrorCodes.BUS_CLOSED, 'in-process bus is closed'));
-    const done = part.append(frames, firstOffset, count, onDurable);
-    this.#dirty.add(part);
-    // Every send of this tick joins one write and one fsync per partition; sends during a flush join the next.
-    this.#flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.#flushLoop());
+    const done = part.append(this.#blocks, records, tombstones, onDurable);
+    // Every send of this tick joins one write and one fsync per partition; sends during its flush join
+    // the partition's next one, which starts as soon as that flush is done (not when every partition's is).
+    if (!this.#flushing.has(part))
+      this.#flushing.set(
+        part,
+        new Promise<void>((r) => setImmediate(r)).then(() => this.#flushPartition(part)),
+      );
     return done;
   }
 
-  async #flushLoop(): Promise<void> {
+  async #flushPartition(part: PartitionLog): Promise<void> {
     const c = this.#config;
     const options = { sync: c.fsync === 'batch', segmentBytes: c.segment_bytes, segmentMs: c.segment_ms, syncOnRoll: c.fsync !== 'never' };
     try {
-      while (this.#dirty.size > 0) {
-        const parts = [...this.#dirty];
-        this.#dirty.clear();
-        await Promise.all(parts.map((p) => p.flush(options)));
-      }
+      while (part.queued) await part.flush(this.#blocks, options);
     } finally {
-      this.#flushing = undefined;
+      this.#flushing.delete(part);
     }
   }
 
@@ -640,6 +709,7 @@ export class DiskLog {
 
   async #maintain(): Promise<void> {
     const c = this.#config;
+    this.#blocks.trim();
     for (const part of this.#partitions.values()) {
       if (this.#closed) return;
       const meta = this.topics.get(part.topic);
@@ -658,7 +728,7 @@ export class DiskLog {
     if (this.#closed) return;
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
-    await this.#flushing;
+    await Promise.all(this.#flushing.values());
     await this.#maintaining;
     await this.#topicsWrite.catch(() => undefined);
     await Promise.all([...this.#groups.values()].map((g) => g.idle().catch(() => undefined)));

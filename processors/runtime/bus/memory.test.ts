@@ -55,6 +55,55 @@ test('memory bus: a topic nobody reads keeps only its newest records', async () 
   await bus.close();
 });
 
+test('memory bus: trimming thousands of records keeps offsets and values straight, for the group reading and for one that joins later', async () => {
+  const bus = new MemoryBus({ retain_records: 50 });
+  await bus.ensureTopics([{ name: 't', partitions: 1 }]);
+  const seen: number[] = [];
+  const c = bus.consumer({
+    groupId: 'a',
+    topics: ['t'],
+    maxBatch: 70,
+    handler: async (batch) => {
+      for (const r of batch) {
+        assert.equal(Number(r.value.toString()), r.offset);
+        seen.push(r.offset);
+      }
+    },
+  });
+  await c.start();
+  for (let sent = 0; sent < 5_000; sent += 100) {
+    await bus.producer().send(
+      't',
+      Array.from({ length: 100 }, (_, i) => ({ value: Buffer.from(String(sent + i)) })),
+    );
+    if (sent % 1_000 === 0) await new Promise((r) => setImmediate(r)); // let the consumer commit, and so trim, between sends
+  }
+  while (c.lag() > 0) await new Promise((r) => setTimeout(r, 2));
+  await c.stop();
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 5_000 }, (_, i) => i),
+  );
+  const [d] = bus.describe();
+  assert.deepEqual({ end: d!.end, held: d!.held }, { end: 5_000, held: 50 });
+  const kept: number[] = [];
+  await bus.readToEnd('t', (r) => {
+    assert.equal(Number(r.value.toString()), r.offset);
+    kept.push(r.offset);
+  });
+  assert.deepEqual(
+    kept,
+    Array.from({ length: 50 }, (_, i) => 4_950 + i),
+  );
+  const late: number[] = [];
+  const l = bus.consumer({ groupId: 'late', topics: ['t'], handler: async (batch) => void late.push(...batch.map((r) => Number(r.value.toString()))) });
+  await l.start();
+  while (late.length < 50) await new Promise((r) => setTimeout(r, 2));
+  await l.stop();
+  assert.deepEqual(late, kept);
+  await bus.close();
+});
+
 test('memory bus: a consumer of a busy and a silent topic leaves no wait behind on the silent one', async () => {
   const bus = new MemoryBus();
   await bus.ensureTopics([

@@ -16,7 +16,7 @@ import {
   IDLE_COMMIT_MS,
 } from './types.js';
 import { memoryBusSchema, type MemoryBusConfig } from '../config/schema.js';
-import { DiskLog, encodeRecords, type DiskLogOptions, type PartitionLog } from './disklog.js';
+import { DiskLog, type DiskLogOptions, type PartitionLog } from './disklog.js';
 
 /**
  * `service.memory_bus` (max_queued_records and max_queued_bytes: what a partition may hold that some
@@ -28,16 +28,24 @@ export type MemoryBusOptions = Partial<MemoryBusConfig>;
 
 const MEMORY_BUS_DEFAULTS = memoryBusSchema.parse({});
 
+/** Trimmed slots a partition's array may hold before they are dropped (and at least as many as it holds live). */
+const TRIMMED_SLOTS = 1_024;
+
 class Partition {
-  /** Offset of records[0]. */
+  /** Offset of the first record held. */
   base = 0;
   /** The offset the next send gets: past `end` while records wait for the log's fsync (consumers see only what is durable). */
   next = 0;
-  records: BusRecord[] = [];
+  /**
+   * The records held from `#head` on; the slots before it were trimmed (emptied, and dropped once
+   * they are many: a copy of the array per trim made most of a busy bus's garbage).
+   */
+  #records: (BusRecord | undefined)[] = [];
+  #head = 0;
   bytes = 0;
   /**
    * A compacted topic's latest record per key (by the key's bytes), tombstones dropped: what the
-   * partition holds once compacted, whatever retention trimmed from `records`.
+   * partition holds once compacted, whatever retention trimmed from the records.
    */
   readonly latest: Map<string, BusRecord> | undefined;
   constructor(
@@ -46,16 +54,49 @@ class Partition {
   ) {
     this.latest = compacted ? new Map() : undefined;
   }
+  /** How many records are held. */
+  get held(): number {
+    return this.#records.length - this.#head;
+  }
   get end(): number {
-    return this.base + this.records.length;
+    return this.base + this.held;
+  }
+  /** The record at offset, which base ≤ offset < end. */
+  at(offset: number): BusRecord {
+    return this.#records[this.#head + offset - this.base]!;
+  }
+  push(rec: BusRecord): void {
+    this.#records.push(rec);
+    this.bytes += recordBytes(rec);
+  }
+  /** A copy of the records held. */
+  records(): BusRecord[] {
+    return this.#records.slice(this.#head) as BusRecord[];
+  }
+  /** Holds these records (consecutive offsets from base) instead. */
+  replace(records: BusRecord[], base: number): void {
+    this.#records = records;
+    this.#head = 0;
+    this.base = base;
+    this.bytes = 0;
+    for (const r of records) this.bytes += recordBytes(r);
   }
   /** Drops records below offset. */
   trimTo(offset: number): number {
-    const n = Math.min(Math.max(0, offset - this.base), this.records.length);
+    const n = Math.min(Math.max(0, offset - this.base), this.held);
     if (n === 0) return 0;
-    for (let i = 0; i < n; i++) this.bytes -= recordBytes(this.records[i]!);
-    this.records = this.records.slice(n);
+    const records = this.#records;
+    for (let i = this.#head; i < this.#head + n; i++) {
+      this.bytes -= recordBytes(records[i]!);
+      records[i] = undefined;
+    }
+    this.#head += n;
     this.base += n;
+    if (this.#head >= TRIMMED_SLOTS && this.#head >= this.held) {
+      records.copyWithin(0, this.#head);
+      records.length -= this.#head;
+      this.#head = 0;
+    }
     return n;
   }
 }
@@ -228,7 +269,7 @@ export class MemoryBus implements Bus {
     const topic = this.topic(topicName);
     for (const part of topic.partitions) {
       // A compacted partition reads as Kafka's would once compacted: the latest record per key, in offset order.
-      const records = part.latest ? [...part.latest.values()].sort((a, b) => a.offset - b.offset) : part.records.slice();
+      const records = part.latest ? [...part.latest.values()].sort((a, b) => a.offset - b.offset) : part.records();
       for (const r of records) onRecord(r);
     }
   }
@@ -248,7 +289,7 @@ export class MemoryBus implements Bus {
     const out = [];
     for (const t of this.#topics.values()) {
       for (let p = 0; p < t.partitions.length; p++) {
-        out.push({ topic: t.name, partition: p, end: t.partitions[p]!.end, held: t.partitions[p]!.records.length });
+        out.push({ topic: t.name, partition: p, end: t.partitions[p]!.end, held: t.partitions[p]!.held });
       }
     }
     return out;
@@ -282,14 +323,17 @@ export class MemoryBus implements Bus {
     if (this.#closed) throw new AirdigError(ErrorCodes.BUS_CLOSED, 'in-process bus is closed');
     const topic = this.topic(topicName);
     // Place every message first, so a send that does not fit is refused whole and nothing is half-written.
-    const placed: { p: number; key: Buffer | null; msg: OutMessage }[] = [];
+    // Side by side rather than an object per message: a send of thousands of records made as many objects to hold while they wait for the log.
+    const partitions: number[] = [];
+    const keys: (Buffer | null)[] = [];
     const extraRecords = new Map<number, number>();
     const extraBytes = new Map<number, number>();
     for (const msg of messages) {
       const key = toKeyBuffer(msg.key);
       if (topic.compacted && !key) throw new AirdigError(ErrorCodes.BUS_UNAVAILABLE, `compacted topic ${topicName} takes only records with a key`);
       const p = topic.choosePartition(msg, key);
-      placed.push({ p, key, msg });
+      partitions.push(p);
+      keys.push(key);
       extraRecords.set(p, (extraRecords.get(p) ?? 0) + 1);
       extraBytes.set(p, (extraBytes.get(p) ?? 0) + (msg.value?.length ?? 0) + (key?.length ?? 0));
     }
@@ -308,7 +352,10 @@ export class MemoryBus implements Bus {
     const now = Date.now();
     const byPartition = new Map<number, BusRecord[]>();
     const tombstones = new Set<BusRecord>();
-    for (const { p, key, msg } of placed) {
+    for (let i = 0; i < messages.length; i++) {
+      const msg = messages[i]!;
+      const p = partitions[i]!;
+      const key = keys[i]!;
       const part = topic.partitions[p]!;
       const rec: BusRecord = {
         topic: topicName,
@@ -330,9 +377,8 @@ export class MemoryBus implements Bus {
     const written: Promise<void>[] = [log.defineTopic(topicName, { partitions: topic.partitions.length, compacted: topic.compacted })];
     for (const [p, recs] of byPartition) {
       const part = topic.partitions[p]!;
-      const frames = encodeRecords(recs, tombstones);
       // Published in the log's append order, so records reach memory in offset order whichever send resolves first.
-      written.push(log.append(part.log!, frames, recs[0]!.offset, recs.length, () => this.#publish(topic, p, recs, tombstones)));
+      written.push(log.append(part.log!, recs, tombstones, () => this.#publish(topic, p, recs, tombstones)));
     }
     await Promise.all(written);
   }
@@ -341,8 +387,7 @@ export class MemoryBus implements Bus {
   #publish(topic: Topic, p: number, recs: readonly BusRecord[], tombstones: ReadonlySet<BusRecord>): void {
     const part = topic.partitions[p]!;
     for (const rec of recs) {
-      part.records.push(rec);
-      part.bytes += recordBytes(rec);
+      part.push(rec);
       if (part.latest) {
         if (tombstones.has(rec)) part.latest.delete(rec.key!.toString('latin1'));
         else part.latest.set(rec.key!.toString('latin1'), rec);
@@ -399,11 +444,8 @@ export class MemoryBus implements Bus {
           records.push(rec);
         });
         if (records.length > 0 && records.at(-1)!.offset + 1 !== end) records.length = 0;
-        part.records = records;
-        part.base = records[0]?.offset ?? end;
+        part.replace(records, records[0]?.offset ?? end);
         part.next = end;
-        part.bytes = 0;
-        for (const r of records) part.bytes += recordBytes(r);
       }
     }
   }
@@ -564,7 +606,7 @@ class MemoryConsumer implements Consumer {
       const k = partitionKey(a.topic, a.partition);
       const part = this.#bus.topic(a.topic).partitions[a.partition]!;
       let pos = Math.max(this.#positions.get(k) ?? 0, part.base);
-      while (pos < part.end && batch.length < max) batch.push(part.records[pos++ - part.base]!);
+      while (pos < part.end && batch.length < max) batch.push(part.at(pos++));
       this.#positions.set(k, pos);
     }
     return batch;
@@ -572,7 +614,13 @@ class MemoryConsumer implements Consumer {
 
   #commit(batch: readonly BusRecord[]): void {
     const next = new Map<PartitionKey, { topic: string; partition: number; offset: number }>();
-    for (const r of batch) next.set(partitionKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+    // The last record of each partition's run (a batch holds its partitions one after another): one entry per run, not per record.
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]!;
+      const after = batch[i + 1];
+      if (after && after.partition === r.partition && after.topic === r.topic) continue;
+      next.set(partitionKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+    }
     for (const [k, c] of next) this.#handled.set(k, c);
     this.#commitUpTo(next);
   }
