@@ -43,6 +43,8 @@ const RATE = 16;
 const SCRAPE_MS = 15 * SECOND;
 /** How often (wall time) the story sends what happened since the last time. */
 const TICK_MS = 250;
+/** A send the intake has not answered after this long has failed (the story stops on it). */
+const POST_TIMEOUT_MS = 30_000;
 /** payments' database connections live this long: after the rule is gone, each one that is recycled cannot be opened again. */
 const POOL_LIFETIME_MS = 2 * MINUTE;
 /** The rare database error of a normal day (a deadlock now and then). */
@@ -109,6 +111,8 @@ export class Story {
   #state: EstateState = {};
   #sent = 0;
   #scraped = 0;
+  /** Ends the sends in flight when the demo stops (a stopping intake may not answer them). */
+  #stopped: AbortSignal | undefined;
 
   constructor(intakes: Intakes, say: Say) {
     this.#intakes = intakes;
@@ -123,6 +127,7 @@ export class Story {
   async run(signal: AbortSignal): Promise<void> {
     const t0 = this.clock.start;
     const steps = this.#script();
+    this.#stopped = signal;
     try {
       await this.#scan(t0, 'the estate');
       const tf = terraformResources();
@@ -278,7 +283,8 @@ export class Story {
   /** POSTs a body; a full bus (503) is waited out as a sender would, anything else is an error. */
   async #post(url: string, body: string | Uint8Array | Buffer, headers: Record<string, string>): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const res = await fetch(url, { method: 'POST', headers, body });
+      const timeout = AbortSignal.timeout(POST_TIMEOUT_MS);
+      const res = await fetch(url, { method: 'POST', headers, body, signal: this.#stopped ? AbortSignal.any([this.#stopped, timeout]) : timeout });
       const text = await res.text();
       if (res.ok) return;
       if (res.status !== 503 || attempt >= 10) throw new Error(`POST ${url}: HTTP ${res.status} ${text.trim()}`);
