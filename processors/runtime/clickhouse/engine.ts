@@ -21,6 +21,8 @@ import {
 } from './config.js';
 
 export const DEFAULT_ENGINE_START_TIMEOUT_MS = 60_000;
+/** How long the keep-alive statement may take to end after KILL QUERY before the engine is sent SIGTERM. */
+const STATEMENT_END_MS = 1_500;
 
 /** The launcher program built from launcher.c by `npm run build` (dist/airdig-clickhouse). */
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -304,7 +306,7 @@ export class ManagedClickHouse {
     this.#child?.kill(signal);
   }
 
-  /** Stops the keep-alive statement as the writer (the engine then exits), falling back to signals. */
+  /** Stops the keep-alive statement as the writer, then the engine with SIGTERM (SIGKILL after timeoutMs). */
   async stop(timeoutMs = 15_000): Promise<void> {
     if (!this.#supervisor) return;
     this.#stopping = true;
@@ -324,9 +326,11 @@ export class ManagedClickHouse {
         }).catch(() => {});
       }
       const timer = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
-      if ((await Promise.race([exited.then(() => 'exited'), timer(timeoutMs)])) === 'timeout') {
+      // Once its statement has ended, the engine still waits ~5 s before it exits; SIGTERM ends that
+      // wait (every writer is done by now: the sinks were closed before).
+      if ((await Promise.race([exited.then(() => 'exited'), timer(STATEMENT_END_MS)])) === 'timeout') {
         child.kill('SIGTERM');
-        if ((await Promise.race([exited.then(() => 'exited'), timer(5_000)])) === 'timeout') child.kill('SIGKILL');
+        if ((await Promise.race([exited.then(() => 'exited'), timer(timeoutMs)])) === 'timeout') child.kill('SIGKILL');
         await exited;
       }
     }
