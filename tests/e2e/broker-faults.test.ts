@@ -194,6 +194,16 @@ test(
             `${fault}: /readyz said ready while the broker was down`,
           );
 
+          // librdkafka's own word on it is logged (once per 10 s, not on every reconnect).
+          if (fault === 'stop') {
+            const said = airdig
+              .stderr()
+              .split('\n')
+              .filter((l) => /Kafka producer: /.test(l));
+            console.log(`# broker stop: the producer's errors logged in ${said.length} lines, the first: ${said[0]?.slice(0, 200)}`);
+            assert.ok(said.length >= 1 && said.length <= 40, `the producer's errors while the broker was stopped: ${said.length} lines`);
+          }
+
           // Back: requests are taken again and the process is ready.
           const back = Date.now();
           await waitFor(() => load.sent.some((s) => s.start > back && s.status === 200), 90_000, `requests acknowledged after the broker ${fault}`).catch(

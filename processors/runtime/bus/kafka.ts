@@ -25,7 +25,12 @@ export type KafkaBusOptions = Partial<KafkaConfig> & {
   clientId?: string;
   /** Told when the broker stops answering (with why) and when it answers again (undefined). */
   onBrokerChange?: (down: string | undefined) => void;
+  /** Told of librdkafka's error events (a client's connection lost, a fatal producer error), each at most once per CLIENT_ERROR_REPEAT_MS. */
+  onClientError?: (what: string, message: string, fatal: boolean) => void;
 };
+
+/** The same error of the same client is told once in this long (librdkafka repeats it on each reconnect). */
+const CLIENT_ERROR_REPEAT_MS = 10_000;
 
 const KAFKA_DEFAULTS = kafkaSchema.parse({});
 
@@ -83,7 +88,8 @@ function toBusRecord(m: Kafka.Message): BusRecord {
 /** The bus on a real Kafka broker through librdkafka: idempotent producer, cooperative-sticky groups, manual commits. */
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
-  readonly #opts: KafkaConfig & Pick<KafkaBusOptions, 'onBrokerChange'> & { clientId: string };
+  readonly #opts: KafkaConfig & Pick<KafkaBusOptions, 'onBrokerChange' | 'onClientError'> & { clientId: string };
+  readonly #toldErrors = new Map<string, number>();
   #producer: Promise<Kafka.Producer> | undefined;
   /** Records produced and not yet reported delivered or failed. */
   #inFlight = 0;
@@ -94,6 +100,18 @@ export class KafkaBus implements Bus {
 
   constructor(options: KafkaBusOptions) {
     this.#opts = { ...KAFKA_DEFAULTS, clientId: 'airdig', ...options };
+  }
+
+  /** Passes a client's error events to onClientError, the same one at most once per CLIENT_ERROR_REPEAT_MS. */
+  tellErrors(client: Kafka.Producer | Kafka.KafkaConsumer, what: string): void {
+    (client as Kafka.Producer).on('event.error', (err: Kafka.LibrdKafkaError) => {
+      const fatal = Boolean(err.isFatal);
+      const key = `${what}\0${err.message}`;
+      const now = Date.now();
+      if (!fatal && now - (this.#toldErrors.get(key) ?? -Infinity) < CLIENT_ERROR_REPEAT_MS) return;
+      this.#toldErrors.set(key, now);
+      this.#opts.onClientError?.(what, err.message, fatal);
+    });
   }
 
   get options(): Readonly<KafkaConfig & { clientId: string }> {
@@ -276,6 +294,7 @@ export class KafkaBus implements Bus {
         // What service.kafka.librdkafka sets wins over the defaults above.
         ...this.#opts.librdkafka,
       } as Kafka.ProducerGlobalConfig);
+      this.tellErrors(producer, 'producer');
       producer.on('delivery-report', (err, report) => {
         this.#inFlight--;
         const pending = report.opaque as PendingSend;
@@ -424,6 +443,7 @@ class KafkaConsumer implements Consumer {
       } as Kafka.ConsumerGlobalConfig,
       { 'auto.offset.reset': 'earliest' },
     );
+    this.#bus.tellErrors(client, `consumer ${this.#opts.groupId}`);
     await connect(client, this.#bus.options.connect_timeout_ms, `consumer ${this.#opts.groupId}`);
     client.on('offset.commit', (err, offsets) => {
       if (!err) return;

@@ -33,7 +33,9 @@ export async function openBus(config: AirdigConfig, logger?: Logger): Promise<Bu
   if (kafka.brokers) {
     const onBrokerChange = (down: string | undefined) =>
       down ? logger?.error(`${down}; receivers answer 503 / UNAVAILABLE until it is back`) : logger?.info('the Kafka broker answers again');
-    return new KafkaBus({ ...kafka, onBrokerChange });
+    const onClientError = (what: string, message: string, fatal: boolean) =>
+      fatal ? logger?.error(`Kafka ${what}: fatal: ${message}`) : logger?.warn(`Kafka ${what}: ${message}`);
+    return new KafkaBus({ ...kafka, onBrokerChange, onClientError });
   }
   if (!bus_log.enabled) return new MemoryBus(memory_bus);
   return MemoryBus.open(busLogDir(data_dir), memory_bus, bus_log);
