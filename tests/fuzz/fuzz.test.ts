@@ -22,3 +22,14 @@ test(`fuzz slice: ${PER_TARGET} mutated bodies per decoder — no 5xx, no hang, 
   for (const [name, t] of Object.entries(report.byTarget))
     assert.ok((t.statuses['4xx'] ?? 0) > 0, `${name}: no bad input refused ${JSON.stringify(t.statuses)}`);
 });
+
+test('the check after the storm names the intakes that no longer take a valid body', async () => {
+  const store = await openMigratedStore('fuzz_check');
+  // A few requests each, then the bus closes under the receivers: an intake that publishes fails.
+  const report = await fuzz(3, 7, store, undefined, (pipeline) => pipeline.bus.close()).finally(() => store.close());
+  const broken = report.broken.map((b) => b.slice(0, b.indexOf(': ')));
+  for (const intake of ['otlp traces (protobuf)', 'otlp traces (gRPC)', 'cloudtrail', 'terraform state', 'falco'])
+    assert.ok(broken.includes(intake), `${intake} not named: ${report.broken.join('; ')}`);
+  // The graph API reads ClickHouse, not the bus: it still answers.
+  assert.ok(!broken.includes('graphql'), report.broken.join('; '));
+});

@@ -567,8 +567,18 @@ export async function fuzzPipeline(store: Store) {
   };
 }
 
-/** Fuzzes every target `perTarget` times from `seed`, the graph API reading `store`; progress through `log` every 2 000 requests. */
-export async function fuzz(perTarget: number, seed: number, store: Store, log: (line: string) => void = () => {}): Promise<FuzzReport> {
+/**
+ * Fuzzes every target `perTarget` times from `seed`, the graph API reading `store`; progress through
+ * `log` every 2 000 requests. `beforeCheck` runs between the storm and the check that every intake
+ * still takes a valid body (the test of that check breaks the pipeline there).
+ */
+export async function fuzz(
+  perTarget: number,
+  seed: number,
+  store: Store,
+  log: (line: string) => void = () => {},
+  beforeCheck?: (pipeline: Awaited<ReturnType<typeof fuzzPipeline>>) => Promise<void>,
+): Promise<FuzzReport> {
   const pipeline = await fuzzPipeline(store);
   const report: FuzzReport = { requests: 0, seconds: 0, byTarget: {}, findings: [], broken: [] };
   const started = performance.now();
@@ -603,6 +613,7 @@ export async function fuzz(perTarget: number, seed: number, store: Store, log: (
       }
     }
     // After the storm: every target still answers a valid request with success.
+    await beforeCheck?.(pipeline);
     for (const t of all) {
       const answer = await (t.send ?? post)(pipeline.urls[t.url]!, t.seed(), t.headers);
       if (!(t.success ?? ((a: Answer) => a.status >= 200 && a.status < 300))(answer))
