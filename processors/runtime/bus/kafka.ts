@@ -538,7 +538,7 @@ class KafkaConsumer implements Consumer {
       }
       lastRecord = Date.now();
       const records: BusRecord[] = messages.map(toBusRecord);
-      const batch = records.filter((r) => r.offset >= (this.#done.get(partitionKey(r.topic, r.partition)) ?? 0));
+      const batch = this.#notHandledYet(records);
       // Deliver the same batch until the handler succeeds: nothing is committed past unwritten output.
       for (;;) {
         try {
@@ -563,6 +563,17 @@ class KafkaConsumer implements Consumer {
         }
       }
     }
+  }
+
+  /** The records past what this consumer handled of their partition (a batch holds runs of one partition: one lookup per run). */
+  #notHandledYet(records: readonly BusRecord[]): BusRecord[] {
+    let run: BusRecord | undefined;
+    let from = 0;
+    return records.filter((r) => {
+      if (r.partition !== run?.partition || r.topic !== run.topic) from = this.#done.get(partitionKey(r.topic, r.partition)) ?? 0;
+      run = r;
+      return r.offset >= from;
+    });
   }
 
   /** The handled positions of partitions still ours: a revoked one's position is its new owner's to commit. */
