@@ -1,7 +1,7 @@
 import Kafka from 'node-rdkafka';
 import { BusFullError, BusUnavailableError, AirdigError, ErrorCodes } from '../errors.js';
 import { backoffMs, sleep } from '../clock.js';
-import { partitionKey, type HeldOffsets, type PartitionKey } from '../pipeline/holds.js';
+import { nextOffsets, partitionKey, type HeldOffsets, type PartitionKey } from '../pipeline/holds.js';
 import {
   DEFAULT_MAX_BATCH,
   toKeyBuffer,
@@ -584,8 +584,7 @@ class KafkaConsumer implements Consumer {
   }
 
   #commit(client: Kafka.KafkaConsumer, batch: readonly BusRecord[]): void {
-    const next = new Map<PartitionKey, Kafka.TopicPartitionOffset>();
-    for (const r of batch) next.set(partitionKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+    const next = nextOffsets(batch);
     for (const [k, tpo] of next) {
       this.#handled.set(k, tpo);
       if (tpo.offset > (this.#done.get(k) ?? 0)) this.#done.set(k, tpo.offset);

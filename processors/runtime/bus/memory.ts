@@ -1,7 +1,7 @@
 import { BusFullError, AirdigError, ErrorCodes } from '../errors.js';
 import { backoffMs, sleep } from '../clock.js';
 import { partitionForKey } from './partitioner.js';
-import { partitionKey, type HeldOffsets, type PartitionKey } from '../pipeline/holds.js';
+import { nextOffsets, partitionKey, type HeldOffsets, type PartitionKey } from '../pipeline/holds.js';
 import {
   DEFAULT_MAX_BATCH,
   toKeyBuffer,
@@ -613,14 +613,7 @@ class MemoryConsumer implements Consumer {
   }
 
   #commit(batch: readonly BusRecord[]): void {
-    const next = new Map<PartitionKey, { topic: string; partition: number; offset: number }>();
-    // The last record of each partition's run (a batch holds its partitions one after another): one entry per run, not per record.
-    for (let i = 0; i < batch.length; i++) {
-      const r = batch[i]!;
-      const after = batch[i + 1];
-      if (after && after.partition === r.partition && after.topic === r.topic) continue;
-      next.set(partitionKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
-    }
+    const next = nextOffsets(batch);
     for (const [k, c] of next) this.#handled.set(k, c);
     this.#commitUpTo(next);
   }

@@ -15,6 +15,28 @@ export function partitionKey(topic: string, partition: number): PartitionKey {
   return `${topic}\u0000${partition}`;
 }
 
+/** A partition and an offset in it, as commits name them. */
+export interface PartitionOffset {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/**
+ * The offset after the last record of each partition in a batch: what committing the batch commits.
+ * A batch holds its partitions one run after another, so there is one entry per run, not per record.
+ */
+export function nextOffsets(batch: readonly Origin[]): Map<PartitionKey, PartitionOffset> {
+  const next = new Map<PartitionKey, PartitionOffset>();
+  for (let i = 0; i < batch.length; i++) {
+    const r = batch[i]!;
+    const after = batch[i + 1];
+    if (after && after.partition === r.partition && after.topic === r.topic) continue;
+    next.set(partitionKey(r.topic, r.partition), { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+  }
+  return next;
+}
+
 /** Where a record came from. A BusRecord is one. */
 export interface Origin {
   readonly topic: string;
