@@ -25,11 +25,11 @@ export type KafkaBusOptions = Partial<KafkaConfig> & {
   clientId?: string;
   /** Told when the broker stops answering (with why) and when it answers again (undefined). */
   onBrokerChange?: (down: string | undefined) => void;
-  /** Told of librdkafka's error events (a client's connection lost, a fatal producer error), each at most once per CLIENT_ERROR_REPEAT_MS. */
+  /** Told of librdkafka's error events (a client's connection lost, a fatal producer error), one of each error code per client at most once per CLIENT_ERROR_REPEAT_MS. */
   onClientError?: (what: string, message: string, fatal: boolean) => void;
 };
 
-/** The same error of the same client is told once in this long (librdkafka repeats it on each reconnect). */
+/** An error code of one client is told once in this long (librdkafka repeats its errors on each reconnect). */
 const CLIENT_ERROR_REPEAT_MS = 10_000;
 
 const KAFKA_DEFAULTS = kafkaSchema.parse({});
@@ -102,11 +102,13 @@ export class KafkaBus implements Bus {
     this.#opts = { ...KAFKA_DEFAULTS, clientId: 'airdig', ...options };
   }
 
-  /** Passes a client's error events to onClientError, the same one at most once per CLIENT_ERROR_REPEAT_MS. */
+  /** Passes a client's error events to onClientError, one of each error code at most once per CLIENT_ERROR_REPEAT_MS. */
   tellErrors(client: Kafka.Producer | Kafka.KafkaConsumer, what: string): void {
     (client as Kafka.Producer).on('event.error', (err: Kafka.LibrdKafkaError) => {
       const fatal = Boolean(err.isFatal);
-      const key = `${what}\0${err.message}`;
+      // By error code, not text: librdkafka's texts carry times and counts, so every one would differ
+      // (no repeat held back, and one entry more per message for as long as the bus lives).
+      const key = `${what}\0${err.code}`;
       const now = Date.now();
       if (!fatal && now - (this.#toldErrors.get(key) ?? -Infinity) < CLIENT_ERROR_REPEAT_MS) return;
       this.#toldErrors.set(key, now);
